@@ -1,0 +1,16 @@
+"""The subcommands of `spotify-mcp`. Add a module with a `Command` and list it here."""
+
+from __future__ import annotations
+
+from cli.commands import db_url, gen_key, healthcheck, migrate, purge_logs, rotate_key, up
+from cli.commands.base import Command
+
+COMMANDS: tuple[Command, ...] = (
+    up.COMMAND,
+    migrate.COMMAND,
+    db_url.COMMAND,
+    gen_key.COMMAND,
+    rotate_key.COMMAND,
+    purge_logs.COMMAND,
+    healthcheck.COMMAND,
+)

@@ -1,0 +1,340 @@
+"""Every setting of the system, typed and validated once at start.
+
+Names follow the client's spec (§8) so that `.env` files written for it keep working; the rest are ours
+and documented in `.env.example`. `load_settings()` is the only entry point: it returns a frozen
+`Settings` or raises `SettingsError` whose message is one line naming the variable and the fix.
+
+Local mode: when neither `DATABASE_URL` nor `TOKEN_ENCRYPTION_KEY` is given, the process is a single-box
+install. Its secrets (encryption key, admin token and password) are generated once into
+`$SPOTIFY_MCP_HOME/secrets.json` (mode 0600) and reused on every start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import zoneinfo
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from cryptography.fernet import Fernet
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRETS_FILE_NAME = "secrets.json"
+
+# How to fix each variable that can be wrong, shown in the one-line error.
+FIX_HINTS: dict[str, str] = {
+    "TOKEN_ENCRYPTION_KEY": (
+        "set it to one or more Fernet keys separated by commas (newest first); generate one with `spotify-mcp gen-key`"
+    ),
+    "DATABASE_URL": "use a URL like postgresql://user:password@host:5432/dbname, or unset it for the embedded database",
+    "ADMIN_AUTH_MODE": "use `token` or `basic`",
+    "FRONTEND_AUTH_MODE": "use `token` or `basic`",
+    "ADMIN_TOKEN": (
+        "set ADMIN_TOKEN to a long random string (e.g. `openssl rand -hex 32`), "
+        "or unset TOKEN_ENCRYPTION_KEY and DATABASE_URL for local mode"
+    ),
+    "ADMIN_PASSWORD": "set ADMIN_PASSWORD when ADMIN_AUTH_MODE=basic",
+    "DEFAULT_TIMEZONE": "use an IANA time-zone name such as Europe/Berlin or UTC",
+    "SPOTIFY_REDIRECT_URI": (
+        "Spotify accepts only https redirect URIs or loopback IPs: use http://127.0.0.1:<port>/auth/callback "
+        "locally, https://<your host>/auth/callback elsewhere (never `localhost`)"
+    ),
+}
+
+
+class AuthMode(StrEnum):
+    token = "token"
+    basic = "basic"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid. `str()` is a single line meant for a person."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All configuration. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=None,
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # --- Shared -----------------------------------------------------------------------------------
+    spotify_mcp_home: Path = Field(
+        default=Path(".spotify-mcp"),
+        description="Folder for local state: embedded database, generated secrets, uploads.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded PostgreSQL in SPOTIFY_MCP_HOME is used.",
+    )
+    token_encryption_key: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Fernet key(s), comma-separated, newest first. The first encrypts; all decrypt.",
+    )
+    log_level: str = Field(default="INFO", description="Minimum level written to stdout and the database.")
+    log_retention_days: int = Field(default=30, ge=1, description="app.logs rows older than this are purged.")
+    default_timezone: str = Field(
+        default="UTC", description="IANA time zone for new users; calendar answers use the user's zone."
+    )
+
+    # --- Spotify ----------------------------------------------------------------------------------
+    spotify_client_id: str | None = Field(default=None, description="Spotify app client id (optional).")
+    spotify_client_secret: SecretStr | None = Field(default=None, description="Spotify app client secret.")
+    spotify_redirect_uri: str | None = Field(
+        default=None,
+        description="OAuth redirect. Default: http://127.0.0.1:<API_PORT>/auth/callback.",
+    )
+    spotify_accounts_base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://accounts.spotify.com"), description="Spotify accounts service (tests: a fake)."
+    )
+    spotify_api_base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://api.spotify.com/v1"), description="Spotify Web API base (tests: a fake)."
+    )
+    spotify_max_concurrency: int = Field(default=4, ge=1, description="Global cap on concurrent Spotify calls.")
+    spotify_timeout_seconds: float = Field(default=20.0, gt=0, description="Per-request timeout for Spotify.")
+
+    # --- API --------------------------------------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", description="Bind address of the API.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the API.")
+    public_base_url: str | None = Field(
+        default=None,
+        description="URL at which clients reach the API (OpenAPI server URL, MCP resource). Default: http://API_HOST:API_PORT.",
+    )
+    admin_auth_mode: AuthMode = Field(default=AuthMode.token, description="`token` or `basic`.")
+    admin_token: SecretStr | None = Field(default=None, description="Admin bearer token (token mode).")
+    admin_username: str = Field(default="admin", description="Admin user name (basic mode).")
+    admin_password: SecretStr | None = Field(default=None, description="Admin password (basic mode).")
+    upload_dir: Path | None = Field(default=None, description="Where uploaded ZIPs are kept. Default: HOME/uploads.")
+
+    # --- Collector --------------------------------------------------------------------------------
+    collector_interval_seconds: int = Field(default=600, ge=10, description="Seconds between polls of a user.")
+    initial_sync_enabled: bool = Field(default=True, description="Run the best-effort initial sync.")
+    initial_sync_max_days: int = Field(default=30, ge=1, description="Initial sync stops this far back.")
+    initial_sync_max_requests: int = Field(default=200, ge=1, description="Initial sync request cap.")
+    initial_sync_stop_on_no_progress: bool = Field(default=True, description="Stop when paging stalls.")
+    initial_sync_concurrency: int = Field(default=2, ge=1, description="Users synced at once.")
+    enrichment_enabled: bool = Field(default=True, description="Fetch artist details/features/resolutions.")
+    import_watch_dir: Path | None = Field(default=None, description="Folder scanned for export ZIPs (optional).")
+    import_max_zip_size_mb: int = Field(default=500, ge=1, description="Largest accepted ZIP.")
+    import_max_records: int = Field(default=5_000_000, ge=1, description="Most records one import may hold.")
+    import_batch_size: int = Field(default=10_000, ge=100, le=100_000, description="Records per commit.")
+    import_store_optional_fields: bool = Field(
+        default=False,
+        description="Keep optional export fields (reason_start/end, shuffle, skipped, offline, platform, country).",
+    )
+
+    # --- Transform --------------------------------------------------------------------------------
+    transform_enabled: bool = Field(default=True, description="Run dbt + clusters after cycles that landed rows.")
+
+    # --- Admin UI and dashboards ------------------------------------------------------------------
+    api_base_url: str | None = Field(
+        default=None, description="How the admin UI reaches the API. Default: http://127.0.0.1:API_PORT."
+    )
+    frontend_auth_mode: AuthMode | None = Field(default=None, description="Mirrors ADMIN_AUTH_MODE when unset.")
+    admin_ui_host: str = Field(default="127.0.0.1", description="Bind address of the admin UI.")
+    admin_ui_port: int = Field(default=8001, ge=1, le=65535, description="Port of the admin UI.")
+    session_secret: SecretStr | None = Field(default=None, description="Signs admin UI and OAuth cookies.")
+    dashboards_port: int = Field(default=8501, ge=1, le=65535, description="Internal Streamlit port.")
+
+    @field_validator("token_encryption_key", mode="before")
+    @classmethod
+    def _keys_from_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("token_encryption_key")
+    @classmethod
+    def _keys_are_fernet(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key.get_secret_value().encode())
+            except ValueError, TypeError:
+                raise ValueError(f"key #{position} is not a valid Fernet key (32 url-safe base64 bytes)") from None
+        return keys
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().split("://", 1)[0]
+        if not scheme.startswith(("postgresql", "postgres")):
+            raise ValueError(f"scheme `{scheme}` is not PostgreSQL")
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except zoneinfo.ZoneInfoNotFoundError, ValueError:
+            raise ValueError(f"`{value}` is not a known time zone") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"`{value}` is not one of DEBUG, INFO, WARNING, ERROR")
+        return upper
+
+    @field_validator("spotify_redirect_uri")
+    @classmethod
+    def _redirect_allowed_by_spotify(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith("https://"):
+            return value
+        if value.startswith(("http://127.0.0.1", "http://[::1]")):
+            return value
+        raise ValueError(f"`{value}` is neither https nor a loopback IP")
+
+    @model_validator(mode="after")
+    def _auth_secrets_present(self) -> Self:
+        if self.local_mode:
+            return self
+        if not self.token_encryption_key:
+            raise _FieldError("TOKEN_ENCRYPTION_KEY", "is required when DATABASE_URL is set")
+        if self.admin_auth_mode is AuthMode.token and self.admin_token is None:
+            raise _FieldError("ADMIN_TOKEN", "is required when ADMIN_AUTH_MODE=token outside local mode")
+        if self.admin_auth_mode is AuthMode.basic and self.admin_password is None:
+            raise _FieldError("ADMIN_PASSWORD", "is required when ADMIN_AUTH_MODE=basic")
+        return self
+
+    # Set by `load_settings` (never from the environment) when it filled in generated local secrets.
+    secrets_generated: bool = Field(default=False, exclude=True)
+
+    # --- Derived values (one place for each default that depends on another) -----------------------
+    @property
+    def local_mode(self) -> bool:
+        """Single-box install: nothing configured, secrets generated into the home folder."""
+        return self.secrets_generated or (self.database_url is None and not self.token_encryption_key)
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def home(self) -> Path:
+        return self.spotify_mcp_home.expanduser().resolve()
+
+    @property
+    def effective_upload_dir(self) -> Path:
+        return (self.upload_dir or self.home / "uploads").expanduser().resolve()
+
+    @property
+    def effective_public_base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def effective_api_base_url(self) -> str:
+        return (self.api_base_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+
+    @property
+    def effective_redirect_uri(self) -> str:
+        return self.spotify_redirect_uri or f"http://127.0.0.1:{self.api_port}/auth/callback"
+
+    @property
+    def effective_frontend_auth_mode(self) -> AuthMode:
+        return self.frontend_auth_mode or self.admin_auth_mode
+
+    @property
+    def spotify_configured(self) -> bool:
+        return bool(self.spotify_client_id and self.spotify_client_secret)
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        return [key.get_secret_value() for key in self.token_encryption_key]
+
+    def __repr__(self) -> str:  # SecretStr already masks values; keep repr short for logs.
+        return f"Settings(home={self.home}, local_mode={self.local_mode})"
+
+
+class _FieldError(ValueError):
+    def __init__(self, env_name: str, problem: str) -> None:
+        super().__init__(f"{env_name} {problem}")
+        self.env_name = env_name
+        self.problem = problem
+
+
+def _one_line(error: ValidationError) -> str:
+    """Turn pydantic's multi-line report into one line naming the variable and its fix."""
+    first = error.errors()[0]
+    location = first.get("loc") or ()
+    ctx_error = (first.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _FieldError):
+        env_name, problem = ctx_error.env_name, ctx_error.problem
+    else:
+        env_name = str(location[0]).upper() if location else "configuration"
+        message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+        problem = f"is invalid: {message}"
+    hint = FIX_HINTS.get(env_name)
+    more = f" (and {len(error.errors()) - 1} more problem(s))" if len(error.errors()) > 1 else ""
+    return f"{env_name} {problem}{more}" + (f" — {hint}" if hint else "")
+
+
+def _local_secrets(home: Path) -> dict[str, str]:
+    """Read, or create once, the generated secrets of a local install (file mode 0600)."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / SECRETS_FILE_NAME
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    generated = {
+        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "ADMIN_PASSWORD": secrets.token_urlsafe(16),
+        "SESSION_SECRET": secrets.token_urlsafe(32),
+    }
+    # Create with 0600 from the start so the secrets are never readable by others, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(generated, handle, indent=2)
+    return generated
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Validate the environment into `Settings`; in local mode fill in generated secrets.
+
+    Raises `SettingsError` with a single human line on any problem.
+    """
+    env = dict(os.environ if environ is None else environ)
+    try:
+        settings = Settings.model_validate(_settings_input(env))
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+    if not settings.local_mode:
+        return settings
+    generated = _local_secrets(settings.home)
+    overrides: dict[str, Any] = {
+        "token_encryption_key": generated["TOKEN_ENCRYPTION_KEY"],
+        "session_secret": env.get("SESSION_SECRET") or generated["SESSION_SECRET"],
+        "admin_token": env.get("ADMIN_TOKEN") or generated["ADMIN_TOKEN"],
+        "admin_password": env.get("ADMIN_PASSWORD") or generated["ADMIN_PASSWORD"],
+        "secrets_generated": True,
+    }
+    try:
+        merged = _settings_input(env) | overrides
+        return Settings.model_validate(merged)
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+
+
+def _settings_input(env: dict[str, str]) -> dict[str, Any]:
+    """Pick our variables out of an environment mapping (case-insensitive), empty strings as unset."""
+    names = set(Settings.model_fields) - {"secrets_generated"}
+    return {key.lower(): value for key, value in env.items() if key.lower() in names and value != ""}

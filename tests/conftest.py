@@ -1,0 +1,86 @@
+"""Shared fixtures: a real PostgreSQL for integration tests.
+
+`TEST_DATABASE_URL` names a server to use (any database on it; we create our own beside it). Without
+it the session starts an embedded PostgreSQL in a temporary folder. A template database is migrated
+once by the real migrations; each test gets a fresh copy (`CREATE DATABASE … TEMPLATE`), so tests are
+isolated and may run next to other test sessions on the same server (names are random).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core import migrate
+from core.db import create_engine
+from core.dburl import libpq_url, with_database
+from core.embedded_pg import EmbeddedPostgres
+
+
+def _admin_execute(server_url: str, statement: str) -> None:
+    with psycopg.connect(libpq_url(with_database(server_url, "postgres")), autocommit=True) as connection:
+        connection.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A URL on a real PostgreSQL server (its database part is replaced per use)."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    home = Path(tempfile.mkdtemp(prefix="spotify-mcp-test-pg-"))
+    server = EmbeddedPostgres(home).start()
+    try:
+        yield server.server_url()
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_server_url: str) -> Iterator[str]:
+    name = f"spmcp_tpl_{secrets.token_hex(4)}"
+    _admin_execute(pg_server_url, f'CREATE DATABASE "{name}"')
+    migrate.upgrade(with_database(pg_server_url, name))
+    try:
+        yield name
+    finally:
+        _admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_database_url(pg_server_url: str) -> Iterator[str]:
+    """A new database with nothing in it (for migration tests)."""
+    name = f"spmcp_t_{secrets.token_hex(6)}"
+    _admin_execute(pg_server_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(pg_server_url, name)
+    finally:
+        _admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(pg_server_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database of its own for one test."""
+    name = f"spmcp_t_{secrets.token_hex(6)}"
+    _admin_execute(pg_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    try:
+        yield with_database(pg_server_url, name)
+    finally:
+        _admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, application_name="spotify-mcp tests")
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
