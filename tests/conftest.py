@@ -19,9 +19,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import migrate
+from core.crypto import generate_key
 from core.db import create_engine
 from core.dburl import libpq_url, with_database
 from core.embedded_pg import EmbeddedPostgres
+from core.settings import Settings, load_settings
 
 
 def _admin_execute(server_url: str, statement: str) -> None:
@@ -84,3 +86,19 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Production-style settings on the test database (explicit key and admin token, no local mode)."""
+    return load_settings(
+        {
+            "DATABASE_URL": database_url,
+            "TOKEN_ENCRYPTION_KEY": generate_key(),
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "SPOTIFY_MCP_HOME": str(tmp_path / "home"),
+        }
+    )

@@ -1,0 +1,47 @@
+"""The API application: OAuth with Spotify, MCP tools, admin endpoints.
+
+`create_app()` is the only way to build it; the CLI (`spotify-mcp api`) and tests call it with their
+own settings and database URL. Routers are thin: they validate, call a service, shape the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from core.crypto import TokenCipher
+from core.db import create_engine, create_session_factory
+from core.settings import Settings
+from serve.api.errors import install_error_handlers
+from serve.api.middleware import RequestIdMiddleware
+from serve.api.routes import health
+
+
+def create_app(settings: Settings, database_url: str) -> FastAPI:
+    engine = create_engine(database_url, application_name="spotify-mcp api", pool_size=10, max_overflow=10)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="spotify-mcp",
+        version="0.1.0",
+        description="Your Spotify listening history, as tools for assistants.",
+        lifespan=lifespan,
+        servers=[{"url": settings.effective_public_base_url}],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = create_session_factory(engine)
+    app.state.cipher = TokenCipher(settings.encryption_keys)
+    app.state.database_url = database_url
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health.router)
+    return app
