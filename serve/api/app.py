@@ -16,7 +16,7 @@ from core.db import create_engine, create_session_factory
 from core.settings import Settings
 from serve.api.errors import install_error_handlers
 from serve.api.middleware import RequestIdMiddleware
-from serve.api.routes import health
+from serve.api.routes import admin, health
 
 
 def create_app(settings: Settings, database_url: str) -> FastAPI:
@@ -44,4 +44,5 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(admin.router)
     return app

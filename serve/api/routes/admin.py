@@ -1,0 +1,294 @@
+"""Admin endpoints (spec §7A, minus the ZIP upload which lives in `imports.py`): users, control actions,
+sync status, job runs, import jobs, logs and diagnostics. Every route requires admin credentials.
+
+Thin: validate, call `serve.admin_service`, shape the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from serve import admin_service as service
+from serve.api.deps import SessionDep, SettingsDep, require_admin
+from serve.api.errors import AppError, Conflict, NotFound, ServiceUnavailable, Unprocessable
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")]
+
+# Mirrors of the value sets in core.tables (a unit test checks they stay equal).
+type UserStatus = Literal["active", "paused", "needs_reauth", "disabled"]
+type JobType = Literal["import_zip", "initial_sync", "poll", "enrich", "transform", "purge_logs"]
+type JobStatus = Literal["running", "success", "error", "partial"]
+type ImportStatus = Literal["pending", "running", "success", "error", "partial"]
+type LogService = Literal["api", "collector", "frontend", "transform", "dashboards", "cli"]
+type LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+def _raise(error: service.ServiceError) -> AppError:
+    match error.kind:
+        case "not_found":
+            return NotFound(error.message)
+        case "conflict":
+            return Conflict(error.message)
+        case _:
+            return Unprocessable(error.message)
+
+
+def _search_text(value: str | None) -> str | None:
+    """Free text is always a bound parameter; PostgreSQL text cannot hold NUL, so refuse it cleanly."""
+    if value is not None and "\x00" in value:
+        raise Unprocessable("search text must not contain NUL characters")
+    return value or None
+
+
+class ActionResult(BaseModel):
+    user_id: uuid.UUID
+    action: str
+    message: str
+
+
+class NewUser(BaseModel):
+    display_name: str = Field(min_length=1, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64, description="IANA name; default DEFAULT_TIMEZONE")
+
+
+class TimezoneChange(BaseModel):
+    timezone: str = Field(min_length=1, max_length=64, description="IANA name, e.g. Europe/Berlin")
+
+
+class TransformStarted(BaseModel):
+    status: Literal["started"]
+    message: str
+
+
+# ----- users ------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/users", response_model=service.Page[service.User], summary="List users with token, sync and import status"
+)
+async def list_users(
+    session: SessionDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    status: Annotated[UserStatus | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=200, description="search in name, email, Spotify id")] = None,
+) -> service.Page[service.User]:
+    return await service.list_users(session, limit=limit, offset=offset, status=status, q=_search_text(q))
+
+
+@router.post("/users", response_model=service.CreatedUser, status_code=201, summary="Create a local (ZIP-only) user")
+async def create_user(body: NewUser, session: SessionDep, settings: SettingsDep) -> service.CreatedUser:
+    try:
+        return await service.create_local_user(
+            session, display_name=body.display_name, timezone=body.timezone or settings.default_timezone
+        )
+    except service.ServiceError as error:
+        raise _raise(error) from None
+
+
+@router.get("/users/{user_id}", response_model=service.UserDetail, summary="One user with counts and recent jobs")
+async def get_user(user_id: uuid.UUID, session: SessionDep) -> service.UserDetail:
+    try:
+        return await service.get_user(session, user_id)
+    except service.ServiceError as error:
+        raise _raise(error) from None
+
+
+@router.delete("/users/{user_id}", status_code=204, summary="Delete a user and all their data")
+async def delete_user(user_id: uuid.UUID, session: SessionDep) -> Response:
+    try:
+        await service.delete_user(session, user_id)
+    except service.ServiceError as error:
+        raise _raise(error) from None
+    logger.warning("admin deleted user", extra={"user_id": str(user_id)})
+    return Response(status_code=204)
+
+
+@router.put("/users/{user_id}/timezone", response_model=ActionResult, summary="Set the user's IANA time zone")
+async def set_timezone(user_id: uuid.UUID, body: TimezoneChange, session: SessionDep) -> ActionResult:
+    try:
+        await service.set_timezone(session, user_id, body.timezone)
+    except service.ServiceError as error:
+        raise _raise(error) from None
+    return ActionResult(user_id=user_id, action="timezone", message=f"time zone set to {body.timezone}")
+
+
+async def _action(name: str, user_id: uuid.UUID, session: SessionDep, message: str) -> ActionResult:
+    handlers = {
+        "pause": service.pause_user,
+        "resume": service.resume_user,
+        "initial-sync": service.request_initial_sync,
+        "resync": service.request_resync,
+    }
+    try:
+        await handlers[name](session, user_id)
+    except service.ServiceError as error:
+        raise _raise(error) from None
+    logger.info("admin action %s", name, extra={"user_id": str(user_id)})
+    return ActionResult(user_id=user_id, action=name, message=message)
+
+
+@router.post("/users/{user_id}/pause", response_model=ActionResult, summary="Stop collecting for the user")
+async def pause(user_id: uuid.UUID, session: SessionDep) -> ActionResult:
+    return await _action("pause", user_id, session, "paused: the collector skips this user")
+
+
+@router.post("/users/{user_id}/resume", response_model=ActionResult, summary="Resume collecting for the user")
+async def resume(user_id: uuid.UUID, session: SessionDep) -> ActionResult:
+    return await _action("resume", user_id, session, "resumed: polled on the collector's next cycle")
+
+
+@router.post("/users/{user_id}/initial-sync", response_model=ActionResult, summary="Run the initial sync again")
+async def initial_sync(user_id: uuid.UUID, session: SessionDep) -> ActionResult:
+    return await _action("initial-sync", user_id, session, "initial sync requested: runs on the collector's next cycle")
+
+
+@router.post("/users/{user_id}/resync", response_model=ActionResult, summary="Poll the user now")
+async def resync(user_id: uuid.UUID, session: SessionDep) -> ActionResult:
+    return await _action("resync", user_id, session, "poll requested: due now, rate-limit wait cleared")
+
+
+# ----- sync, jobs, imports ------------------------------------------------------------------------------
+
+
+@router.get("/sync-status", response_model=service.SyncStatus, summary="Sync state of every user")
+async def sync_status(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> service.SyncStatus:
+    return await service.sync_status(session, limit=limit, offset=offset)
+
+
+@router.get("/job-runs", response_model=service.Page[service.JobRun], summary="Collector and transform job runs")
+async def job_runs(
+    session: SessionDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    user_id: uuid.UUID | None = None,
+    job_type: Annotated[JobType | None, Query()] = None,
+    status: Annotated[JobStatus | None, Query()] = None,
+) -> service.Page[service.JobRun]:
+    return await service.list_job_runs(
+        session, limit=limit, offset=offset, user_id=user_id, job_type=job_type, status=status
+    )
+
+
+@router.get("/job-runs/summary", response_model=list[service.JobRunSummary], summary="Runs per type and status")
+async def job_runs_summary(
+    session: SessionDep, days: Annotated[int, Query(ge=1, le=3650)] = 7
+) -> list[service.JobRunSummary]:
+    return await service.job_run_summary(session, since=datetime.now(UTC) - timedelta(days=days))
+
+
+@router.get("/job-runs/{job_run_id}", response_model=service.JobRun, summary="One job run with its stats")
+async def job_run(job_run_id: int, session: SessionDep) -> service.JobRun:
+    try:
+        return await service.get_job_run(session, job_run_id)
+    except service.ServiceError as error:
+        raise _raise(error) from None
+
+
+@router.get("/import-jobs", response_model=service.Page[service.ImportJob], summary="ZIP import jobs")
+async def import_jobs(
+    session: SessionDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    user_id: uuid.UUID | None = None,
+    status: Annotated[ImportStatus | None, Query()] = None,
+) -> service.Page[service.ImportJob]:
+    return await service.list_import_jobs(session, limit=limit, offset=offset, user_id=user_id, status=status)
+
+
+@router.get("/import-jobs/{import_job_id}", response_model=service.ImportJob, summary="One import job (progress)")
+async def import_job(import_job_id: int, session: SessionDep) -> service.ImportJob:
+    try:
+        return await service.get_import_job(session, import_job_id)
+    except service.ServiceError as error:
+        raise _raise(error) from None
+
+
+# ----- logs -----------------------------------------------------------------------------------------------
+
+
+@router.get("/logs", response_model=service.LogPage, summary="Search structured logs (newest first)")
+async def search_logs(
+    session: SessionDep,
+    service_name: Annotated[LogService | None, Query(alias="service")] = None,
+    level: Annotated[LogLevel | None, Query(description="minimum severity")] = None,
+    q: Annotated[str | None, Query(max_length=500, description="literal text in message or context")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    user_id: uuid.UUID | None = None,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+    after_id: Annotated[int | None, Query(ge=0)] = None,
+    limit: Limit = 100,
+) -> service.LogPage:
+    if since is not None and until is not None and until <= since:
+        raise Unprocessable("`until` must be after `since`")
+    return await service.search_logs(
+        session,
+        limit=limit,
+        service=service_name,
+        level=level,
+        q=_search_text(q),
+        since=since,
+        until=until,
+        before_id=before_id,
+        after_id=after_id,
+        user_id=user_id,
+    )
+
+
+# ----- diagnostics and transform --------------------------------------------------------------------------
+
+
+@router.get("/diagnostics", response_model=service.Diagnostics, summary="Database, Spotify, collector, transform, disk")
+async def diagnostics(
+    session: SessionDep,
+    settings: SettingsDep,
+    probe: Annotated[bool, Query(description="also call Spotify's API to test reachability")] = False,
+) -> service.Diagnostics:
+    return await service.diagnostics(session, settings, probe=probe)
+
+
+_running_transforms: set[asyncio.Task[None]] = set()
+
+
+@router.post("/transform", response_model=TransformStarted, status_code=202, summary="Run the transform now")
+async def trigger_transform(request: Request) -> TransformStarted:
+    """Start `transform.runner.run_transform` in the background (it records itself in job_runs).
+
+    One at a time per API process; the runner itself serialises runs across processes.
+    """
+    try:
+        runner = importlib.import_module("transform.runner")
+    except ImportError:
+        raise ServiceUnavailable("the transform runner is not installed in this build") from None
+    run = getattr(runner, "run_transform", None)
+    if run is None:
+        raise ServiceUnavailable("the transform runner has no run_transform()")
+    if _running_transforms:
+        raise Conflict("a transform started from this API is still running")
+    database_url: str = request.app.state.database_url
+
+    async def _background() -> None:
+        try:
+            await asyncio.to_thread(run, database_url)
+        except Exception:
+            logger.exception("transform triggered by admin failed")
+
+    task = asyncio.get_running_loop().create_task(_background())
+    _running_transforms.add(task)
+    task.add_done_callback(_running_transforms.discard)
+    logger.info("admin triggered a transform")
+    return TransformStarted(status="started", message="transform started; see job runs of type transform")
