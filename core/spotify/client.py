@@ -1,0 +1,359 @@
+"""The typed Web API client.
+
+One `SpotifyClient` per user (or per app, for catalogue calls with client credentials) and job; the
+`httpx.AsyncClient`, the global concurrency semaphore and the removed-endpoint memory are shared.
+
+- 5xx and timeouts: exponential backoff with jitter (`RetryPolicy`), then `SpotifyUnavailable`.
+- 429: sleeps `Retry-After` when it is short; a long wait or `QUOTA_EXCEEDED` raises `RateLimited`.
+- 401: the token source refreshes once and the call is repeated; a second 401 is an auth error.
+- Endpoints that development-mode apps lost answer 403/404: remembered per app, never called again;
+  batch methods then fall back to single-item calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Literal, Protocol
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from core.spotify.endpoints import EndpointMemory, InMemoryEndpointMemory
+from core.spotify.errors import (
+    EndpointRemoved,
+    RateLimited,
+    SpotifyAuthError,
+    SpotifyHTTPError,
+    SpotifyUnavailable,
+)
+from core.spotify.models import (
+    Artist,
+    AudioFeatures,
+    Page,
+    PrivateUser,
+    RecentlyPlayed,
+    SearchResult,
+    Track,
+)
+from core.spotify.policy import CallStats, RetryPolicy, parse_retry_after
+
+type Json = dict[str, object]
+type Sleep = Callable[[float], Awaitable[None]]
+type TimeRange = Literal["short_term", "medium_term", "long_term"]
+type SearchType = Literal["track", "artist", "album", "playlist"]
+
+# Endpoint keys that may be removed for an app (403/404 means "gone", not "no such item").
+TRACKS_BATCH = "GET /tracks"
+ARTISTS_BATCH = "GET /artists"
+AUDIO_FEATURES_BATCH = "GET /audio-features"
+AUDIO_FEATURES_ONE = "GET /audio-features/{id}"
+REMOVABLE: frozenset[str] = frozenset({TRACKS_BATCH, ARTISTS_BATCH, AUDIO_FEATURES_BATCH, AUDIO_FEATURES_ONE})
+
+RECENTLY_PLAYED_LIMIT = 50
+DEFAULT_MAX_SEARCH_LIMIT = 10  # development-mode apps (Feb 2026)
+
+
+class TokenSource(Protocol):
+    async def access_token(self) -> str:
+        """A valid access token (refreshing it first when it has expired)."""
+        ...
+
+    async def refreshed_access_token(self) -> str:
+        """A new access token after Spotify answered 401 to the current one."""
+        ...
+
+
+class StaticToken:
+    """A fixed access token (tests, one-off scripts)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def access_token(self) -> str:
+        return self._token
+
+    async def refreshed_access_token(self) -> str:
+        raise SpotifyAuthError("the access token was refused and cannot be refreshed")
+
+
+def _to_ms(value: datetime | int) -> int:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("datetimes passed to Spotify must be timezone-aware (UTC)")
+        return int(value.timestamp() * 1000)
+    return value
+
+
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def _message(response: httpx.Response) -> tuple[str, str | None]:
+    """Spotify's error message and (for 429) reason, from `{"error": {"status", "message", "reason"?}}`."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase, None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            reason = error.get("reason")
+            return str(error.get("message", "")), str(reason) if reason is not None else None
+        if isinstance(error, str):
+            return str(body.get("error_description", error)), None
+    return response.reason_phrase, None
+
+
+class SpotifyClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        tokens: TokenSource,
+        *,
+        base_url: str = "https://api.spotify.com/v1",
+        endpoints: EndpointMemory | None = None,
+        policy: RetryPolicy | None = None,
+        semaphore: asyncio.Semaphore | None = None,
+        timeout: float = 20.0,
+        sleep: Sleep | None = None,
+        max_search_limit: int = DEFAULT_MAX_SEARCH_LIMIT,
+    ) -> None:
+        self._http = http
+        self._tokens = tokens
+        self._base = base_url.rstrip("/")
+        self.endpoints: EndpointMemory = endpoints if endpoints is not None else InMemoryEndpointMemory()
+        self.policy = policy or RetryPolicy()
+        self._semaphore = semaphore or asyncio.Semaphore(4)
+        self._timeout = timeout
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self.max_search_limit = max_search_limit
+        self.stats = CallStats()
+
+    # ----------------------------------------------------------------------------------------------
+    # Transport
+    # ----------------------------------------------------------------------------------------------
+    async def _pause(self, seconds: float) -> None:
+        self.stats.slept_seconds += seconds
+        await self._sleep(seconds)
+
+    async def _get(
+        self, endpoint: str, path: str, params: dict[str, str | int] | None = None, *, missing_ok: bool = False
+    ) -> Json | None:
+        """GET `path`; `endpoint` is the key used for stats and removed-endpoint memory.
+
+        Returns the JSON body, or None for 204 and (when `missing_ok`) for 404.
+        """
+        removable = endpoint in REMOVABLE
+        if removable and self.endpoints.is_removed(endpoint):
+            raise EndpointRemoved(endpoint)
+        failures = 0
+        rate_limits = 0
+        refreshed = False
+        while True:
+            token = await self._tokens.access_token()
+            try:
+                async with self._semaphore:
+                    self.stats.requests += 1
+                    self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
+                    response = await self._http.get(
+                        f"{self._base}{path}",
+                        params=params,
+                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                        timeout=self._timeout,
+                    )
+            except httpx.TimeoutException, httpx.TransportError:
+                failures += 1
+                self.stats.server_errors += 1
+                if failures >= self.policy.max_attempts:
+                    raise SpotifyUnavailable(f"{endpoint}: no answer from Spotify after {failures} attempts") from None
+                self.stats.retries += 1
+                await self._pause(self.policy.backoff(failures))
+                continue
+            status = response.status_code
+            if 200 <= status < 300:
+                if status == 204 or not response.content:
+                    return None
+                body = response.json()
+                if not isinstance(body, dict):
+                    raise SpotifyHTTPError(status, "expected a JSON object", endpoint=endpoint)
+                return body
+            message, reason = _message(response)
+            if status == 401:
+                if refreshed:
+                    raise SpotifyAuthError(f"{endpoint}: Spotify refused a freshly refreshed token: {message}")
+                refreshed = True
+                await self._tokens.refreshed_access_token()
+                continue
+            if status == 429:
+                self.stats.rate_limited += 1
+                retry_after = parse_retry_after(response.headers.get("retry-after"), self.policy.default_retry_after)
+                too_long = retry_after > self.policy.max_inline_wait
+                if reason == "QUOTA_EXCEEDED" or too_long or rate_limits >= self.policy.max_rate_limit_retries:
+                    raise RateLimited(retry_after, reason=reason, endpoint=endpoint)
+                rate_limits += 1
+                self.stats.retries += 1
+                await self._pause(retry_after)
+                continue
+            if status >= 500:
+                failures += 1
+                self.stats.server_errors += 1
+                if failures >= self.policy.max_attempts:
+                    raise SpotifyUnavailable(f"{endpoint}: Spotify answered {status} {failures} times: {message}")
+                self.stats.retries += 1
+                await self._pause(self.policy.backoff(failures))
+                continue
+            if removable and status in (403, 404):
+                await self.endpoints.mark_removed(endpoint, status, message)
+                raise EndpointRemoved(endpoint, status_code=status)
+            if status == 404 and missing_ok:
+                return None
+            raise SpotifyHTTPError(status, message, endpoint=endpoint)
+
+    async def _get_model[M: BaseModel](
+        self, model: type[M], endpoint: str, path: str, params: dict[str, str | int] | None = None
+    ) -> M:
+        body = await self._get(endpoint, path, params)
+        return _validate(model, body or {}, endpoint)
+
+    # ----------------------------------------------------------------------------------------------
+    # The user's own data
+    # ----------------------------------------------------------------------------------------------
+    async def get_me(self) -> PrivateUser:
+        return await self._get_model(PrivateUser, "GET /me", "/me")
+
+    async def get_recently_played(
+        self,
+        *,
+        limit: int = RECENTLY_PLAYED_LIMIT,
+        after: datetime | int | None = None,
+        before: datetime | int | None = None,
+    ) -> RecentlyPlayed:
+        """The last plays (at most 50 exist). `after`/`before` are UTC datetimes or Unix milliseconds."""
+        if not 1 <= limit <= RECENTLY_PLAYED_LIMIT:
+            raise ValueError(f"limit must be between 1 and {RECENTLY_PLAYED_LIMIT}, got {limit}")
+        if after is not None and before is not None:
+            raise ValueError("Spotify accepts either `after` or `before`, not both")
+        params: dict[str, str | int] = {"limit": limit}
+        if after is not None:
+            params["after"] = _to_ms(after)
+        if before is not None:
+            params["before"] = _to_ms(before)
+        return await self._get_model(
+            RecentlyPlayed, "GET /me/player/recently-played", "/me/player/recently-played", params
+        )
+
+    async def get_top_tracks(
+        self, *, time_range: TimeRange = "medium_term", limit: int = 20, offset: int = 0
+    ) -> Page[Track]:
+        _check_page(limit, offset)
+        params: dict[str, str | int] = {"time_range": time_range, "limit": limit, "offset": offset}
+        return await self._get_model(Page[Track], "GET /me/top/tracks", "/me/top/tracks", params)
+
+    async def get_top_artists(
+        self, *, time_range: TimeRange = "medium_term", limit: int = 20, offset: int = 0
+    ) -> Page[Artist]:
+        _check_page(limit, offset)
+        params: dict[str, str | int] = {"time_range": time_range, "limit": limit, "offset": offset}
+        return await self._get_model(Page[Artist], "GET /me/top/artists", "/me/top/artists", params)
+
+    # ----------------------------------------------------------------------------------------------
+    # Catalogue
+    # ----------------------------------------------------------------------------------------------
+    async def get_track(self, track_id: str) -> Track | None:
+        body = await self._get("GET /tracks/{id}", f"/tracks/{_id(track_id)}", missing_ok=True)
+        return None if body is None else _validate(Track, body, "GET /tracks/{id}")
+
+    async def get_tracks(self, track_ids: Sequence[str]) -> list[Track | None]:
+        """Tracks in the order asked (None for unknown ids); one-by-one when the batch endpoint is gone."""
+        return await self._batch(track_ids, 50, TRACKS_BATCH, "/tracks", "tracks", Track, self.get_track)
+
+    async def get_artist(self, artist_id: str) -> Artist | None:
+        body = await self._get("GET /artists/{id}", f"/artists/{_id(artist_id)}", missing_ok=True)
+        return None if body is None else _validate(Artist, body, "GET /artists/{id}")
+
+    async def get_artists(self, artist_ids: Sequence[str]) -> list[Artist | None]:
+        return await self._batch(artist_ids, 50, ARTISTS_BATCH, "/artists", "artists", Artist, self.get_artist)
+
+    async def get_audio_features_one(self, track_id: str) -> AudioFeatures | None:
+        body = await self._get(AUDIO_FEATURES_ONE, f"/audio-features/{_id(track_id)}", missing_ok=True)
+        return None if body is None else _validate(AudioFeatures, body, AUDIO_FEATURES_ONE)
+
+    async def get_audio_features(self, track_ids: Sequence[str]) -> list[AudioFeatures | None]:
+        """Raises `EndpointRemoved` when neither the batch nor the single endpoint is available to the app."""
+        return await self._batch(
+            track_ids,
+            100,
+            AUDIO_FEATURES_BATCH,
+            "/audio-features",
+            "audio_features",
+            AudioFeatures,
+            self.get_audio_features_one,
+        )
+
+    async def search(
+        self, q: str, *, types: Sequence[SearchType] = ("track",), limit: int = 10, offset: int = 0
+    ) -> SearchResult:
+        if not q.strip():
+            raise ValueError("search query must not be empty")
+        if not types:
+            raise ValueError("search needs at least one type")
+        if not 1 <= limit <= self.max_search_limit:
+            raise ValueError(f"search limit must be between 1 and {self.max_search_limit}, got {limit}")
+        if offset < 0:
+            raise ValueError("offset must be >= 0")
+        params: dict[str, str | int] = {"q": q, "type": ",".join(types), "limit": limit, "offset": offset}
+        return await self._get_model(SearchResult, "GET /search", "/search", params)
+
+    async def _batch[M: BaseModel](
+        self,
+        ids: Sequence[str],
+        size: int,
+        endpoint: str,
+        path: str,
+        key: str,
+        model: type[M],
+        single: Callable[[str], Awaitable[M | None]],
+    ) -> list[M | None]:
+        results: list[M | None] = []
+        for chunk in _chunks([_id(item) for item in ids], size):
+            if not self.endpoints.is_removed(endpoint):
+                try:
+                    body = await self._get(endpoint, path, {"ids": ",".join(chunk)})
+                except EndpointRemoved:
+                    pass
+                else:
+                    raw = (body or {}).get(key)
+                    items = raw if isinstance(raw, list) else []
+                    by_position = [None if item is None else _validate(model, item, endpoint) for item in items]
+                    by_position += [None] * (len(chunk) - len(by_position))
+                    results.extend(by_position[: len(chunk)])
+                    continue
+            for item_id in chunk:
+                results.append(await single(item_id))
+        return results
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= 50:
+        raise ValueError(f"limit must be between 1 and 50, got {limit}")
+    if offset < 0:
+        raise ValueError("offset must be >= 0")
+
+
+def _id(value: str) -> str:
+    """A bare Spotify id (accepts `spotify:track:<id>` URIs); refuses anything that could alter the path."""
+    bare = value.rsplit(":", 1)[-1] if value.startswith("spotify:") else value
+    if not bare or not bare.isalnum():
+        raise ValueError(f"`{value}` is not a Spotify id")
+    return bare
+
+
+def _validate[M: BaseModel](model: type[M], body: object, endpoint: str) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as problem:
+        raise SpotifyHTTPError(
+            200, f"unexpected answer shape: {problem.errors()[0]['msg']}", endpoint=endpoint
+        ) from None
