@@ -1,0 +1,334 @@
+"""One export record → one `raw.export_records` row (spec §5.2 "Normalization mapping").
+
+Privacy by construction: a row is built from an allow-list of fields, never by copying the record, so the
+IP address (`ip_addr`, `ip_addr_decrypted`), user agent (`user_agent_decrypted`), `username` and anything
+Spotify adds later never reach the database. The optional fields go into `extra` only when
+IMPORT_STORE_OPTIONAL_FIELDS is on. `incognito` is always kept (normalised boolean): it is not identifying
+and analytics need it to exclude incognito plays by default (DESIGN §4).
+
+Identity: the Spotify track id comes from `spotify_track_uri` (`spotify:track:<id>`); without one a track gets
+`"local:" + sha1(artist_name + "|" + track_name + "|" + album_name)` exactly as the spec writes it (names as
+exported, a missing name as the empty string, UTF-8, hex digest).
+
+Idempotency: `record_key` = sha1 over (source format, content kind, end time in UTC, item identity, ms
+played). The same play in a re-import or in an overlapping later export gets the same key, so the unique
+`(user_id, record_key)` turns it into a no-op. Identical rows repeated inside one export are one play.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from ingest.imports.errors import ImportRejected
+from ingest.imports.formats import MemberKind
+
+# Column order of the rows produced here (and of the COPY into the staging table).
+COLUMNS: Final = (
+    "user_id",
+    "import_job_id",
+    "record_key",
+    "played_at",
+    "ms_played",
+    "content_kind",
+    "source_format",
+    "track_id",
+    "track_name",
+    "artist_name",
+    "album_name",
+    "spotify_uri",
+    "episode_name",
+    "show_name",
+    "audiobook_title",
+    "audiobook_chapter_title",
+    "incognito",
+    "extra",
+    "source_file",
+)
+
+type Row = tuple[
+    uuid.UUID,
+    int,
+    str,
+    datetime,
+    int,
+    str,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    bool | None,
+    str | None,
+    str,
+]
+
+# Skip reasons (counted in job_runs.stats["skipped"]).
+SKIP_NO_ITEM: Final = "no_item"  # neither a track, an episode nor an audiobook is named
+
+# Optional extended-history fields, stored (under these names) only when enabled.
+_OPTIONAL_TEXT: Final = (("reason_start", "reason_start"), ("reason_end", "reason_end"), ("platform", "platform"))
+_OPTIONAL_FLAGS: Final = (("shuffle", "shuffle"), ("skipped", "skipped"), ("offline", "offline"))
+_OPTIONAL_ACCOUNT: Final = (("reasonStart", "reason_start"), ("reasonEnd", "reason_end"))
+
+_USE_ORIGINAL: Final = "Use the original export as Spotify sent it."
+
+# Above this an `offline_timestamp` is in milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+_OFFLINE_MS_THRESHOLD: Final = 100_000_000_000
+
+
+def local_track_id(artist_name: str | None, track_name: str | None, album_name: str | None) -> str:
+    """`local:` + sha1(artist|track|album), the spec's deterministic id for tracks without a URI."""
+    joined = f"{artist_name or ''}|{track_name or ''}|{album_name or ''}"
+    return "local:" + hashlib.sha1(joined.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def spotify_track_id(uri: str | None) -> str | None:
+    """`spotify:track:<id>` → `<id>`; anything else (local files, episodes) → None."""
+    if uri and uri.startswith("spotify:track:"):
+        track_id = uri[14:]
+        return track_id or None
+    return None
+
+
+def offline_timestamp_utc(value: object) -> str | None:
+    """`offline_timestamp` arrives in seconds in some exports and milliseconds in others."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or not math.isfinite(value):
+        return None
+    seconds = value / 1000 if value >= _OFFLINE_MS_THRESHOLD else value
+    try:
+        return datetime.fromtimestamp(seconds, UTC).isoformat()
+    except OverflowError, OSError, ValueError:
+        return None
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha1("|".join(str(part) for part in parts).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+@dataclass(slots=True)
+class Normalizer:
+    """Normalises the records of one member. Raises `ImportRejected` naming file and record on bad data."""
+
+    user_id: uuid.UUID
+    import_job_id: int
+    member: str
+    kind: MemberKind
+    store_optional: bool
+
+    def _reject(self, index: int, problem: str, what_to_do: str) -> ImportRejected:
+        return ImportRejected(
+            f"{self.member}, record {index + 1}: {problem}. {what_to_do}",
+            reason="bad_field",
+            member=self.member,
+            record=index + 1,
+        )
+
+    def _text(self, record: dict[str, object], field: str, index: int) -> str | None:
+        value = record.get(field)
+        if value is None or isinstance(value, str):
+            return value or None
+        raise self._reject(
+            index,
+            f"field `{field}` should be text or null but is {type(value).__name__} {value!r:.40}",
+            "The file was changed after Spotify produced it; use the original export.",
+        )
+
+    def _ms(self, record: dict[str, object], field: str, index: int) -> int:
+        value = record.get(field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._reject(
+                index,
+                f"field `{field}` should be a whole number of milliseconds but is {value!r:.40}",
+                "The file was changed after Spotify produced it; use the original export.",
+            )
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise self._reject(
+                    index, f"field `{field}` is not a whole number ({value})", "Use the original export."
+                )
+            value = int(value)
+        if value < 0 or value > 2_147_483_647:
+            raise self._reject(index, f"field `{field}` is out of range ({value})", "Use the original export.")
+        return value
+
+    def _when(self, raw: object, field: str, index: int) -> datetime:
+        if not isinstance(raw, str):
+            raise self._reject(
+                index,
+                f"field `{field}` should be a date-time text but is {raw!r:.40}",
+                "The file was changed after Spotify produced it; use the original export.",
+            )
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            raise self._reject(
+                index, f"field `{field}` is not a date-time ({raw!r:.40})", "Use the original export."
+            ) from None
+        # Both `ts` and `endTime` are UTC (DESIGN §2); `endTime` carries no zone.
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+    def __call__(self, record: object, index: int) -> Row | str:
+        """A row, or a skip reason (`no_item`)."""
+        if not isinstance(record, dict):
+            raise ImportRejected(
+                f"{self.member}, record {index + 1}: expected an object with play fields but found "
+                f"{type(record).__name__}. This file is not Spotify streaming history; remove it from the ZIP.",
+                reason="bad_record",
+                member=self.member,
+                record=index + 1,
+            )
+        if "ts" in record:
+            return self._extended(record, index)
+        if "endTime" in record:
+            return self._account(record, index)
+        keys = ", ".join(sorted(str(key) for key in record)[:8])
+        raise ImportRejected(
+            f"{self.member}, record {index + 1}: unknown record format (fields: {keys}); a streaming history record "
+            "has `ts` (extended history) or `endTime` (account data). Remove this file from the ZIP or use the "
+            "original Spotify export.",
+            reason="unknown_format",
+            member=self.member,
+            record=index + 1,
+        )
+
+    def _extended(self, record: dict[str, object], index: int) -> Row | str:
+        played_at = self._when(record["ts"], "ts", index)
+        ms_played = self._ms(record, "ms_played", index)
+        text = self._text
+        track_name = text(record, "master_metadata_track_name", index)
+        artist_name = text(record, "master_metadata_album_artist_name", index)
+        album_name = text(record, "master_metadata_album_album_name", index)
+        track_uri = text(record, "spotify_track_uri", index)
+        episode_name = text(record, "episode_name", index)
+        show_name = text(record, "episode_show_name", index)
+        episode_uri = text(record, "spotify_episode_uri", index)
+        audiobook_title = text(record, "audiobook_title", index)
+        chapter_title = text(record, "audiobook_chapter_title", index)
+        audiobook_uri = text(record, "audiobook_chapter_uri", index) or text(record, "audiobook_uri", index)
+        track_id: str | None = None
+        if track_uri or track_name:
+            content_kind = "track"
+            track_id = spotify_track_id(track_uri) or local_track_id(artist_name, track_name, album_name)
+            uri = track_uri
+            identity = track_uri or track_id
+        elif episode_uri or episode_name or show_name:
+            content_kind = "episode"
+            uri = episode_uri
+            identity = episode_uri or f"{show_name or ''}|{episode_name or ''}"
+        elif audiobook_uri or audiobook_title or chapter_title:
+            content_kind = "audiobook"
+            uri = audiobook_uri
+            identity = audiobook_uri or f"{audiobook_title or ''}|{chapter_title or ''}"
+        else:
+            return SKIP_NO_ITEM
+        if self.kind is MemberKind.extended_video:
+            content_kind = "video"
+        incognito = record.get("incognito_mode")
+        extra: str | None = None
+        if self.store_optional:
+            extra = self._extended_extra(record)
+        return (
+            self.user_id,
+            self.import_job_id,
+            _key("x", content_kind, played_at.isoformat(), identity, ms_played),
+            played_at,
+            ms_played,
+            content_kind,
+            "extended",
+            track_id,
+            track_name,
+            artist_name,
+            album_name,
+            uri,
+            episode_name,
+            show_name,
+            audiobook_title,
+            chapter_title,
+            incognito if isinstance(incognito, bool) else None,
+            extra,
+            self.member,
+        )
+
+    def _extended_extra(self, record: dict[str, object]) -> str | None:
+        extra: dict[str, object] = {}
+        for source, target in _OPTIONAL_TEXT:
+            value = record.get(source)
+            if isinstance(value, str) and value:
+                extra[target] = value
+        for source, target in _OPTIONAL_FLAGS:
+            value = record.get(source)
+            if isinstance(value, bool):
+                extra[target] = value
+        country = record.get("conn_country")
+        if isinstance(country, str) and country:
+            extra["country"] = country
+        offline_at = offline_timestamp_utc(record.get("offline_timestamp"))
+        if offline_at is not None:
+            extra["offline_timestamp"] = offline_at
+        incognito = record.get("incognito_mode")
+        if isinstance(incognito, bool):
+            extra["incognito_mode"] = incognito
+        return json.dumps(extra, separators=(",", ":")) if extra else None
+
+    def _account(self, record: dict[str, object], index: int) -> Row | str:
+        played_at = self._when(record["endTime"], "endTime", index)
+        ms_played = self._ms(record, "msPlayed", index)
+        text = self._text
+        track_id: str | None = None
+        track_name = artist_name = episode_name = show_name = None
+        if "podcastName" in record or "episodeName" in record:
+            content_kind = "episode"
+            show_name = text(record, "podcastName", index)
+            episode_name = text(record, "episodeName", index)
+            if not (show_name or episode_name):
+                return SKIP_NO_ITEM
+            identity = f"{show_name or ''}|{episode_name or ''}"
+        else:
+            artist_name = text(record, "artistName", index)
+            track_name = text(record, "trackName", index)
+            if not track_name:
+                return SKIP_NO_ITEM
+            content_kind = "track"
+            # Account data has no album: the spec's formula with an empty album name.
+            track_id = local_track_id(artist_name, track_name, None)
+            identity = f"{artist_name or ''}|{track_name}"
+        extra: str | None = None
+        if self.store_optional:
+            optional = {
+                target: record[source]
+                for source, target in _OPTIONAL_ACCOUNT
+                if isinstance(record.get(source), str) and record[source]
+            }
+            extra = json.dumps(optional, separators=(",", ":")) if optional else None
+        return (
+            self.user_id,
+            self.import_job_id,
+            _key("a", content_kind, played_at.isoformat(), identity, ms_played),
+            played_at,
+            ms_played,
+            content_kind,
+            "account",
+            track_id,
+            track_name,
+            artist_name,
+            None,
+            None,
+            episode_name,
+            show_name,
+            None,
+            None,
+            None,
+            extra,
+            self.member,
+        )

@@ -1,0 +1,318 @@
+"""Run one claimed import: parse on a thread while the previous batch is COPYed and committed.
+
+Parsing (ijson + normalisation, CPU in this process) and loading (COPY + INSERT … ON CONFLICT, CPU in
+PostgreSQL) overlap: a producer thread fills a small bounded queue with batches of IMPORT_BATCH_SIZE rows and
+the event loop loads them, one transaction per batch. Each batch transaction also moves the job's progress
+(records ingested, earliest/latest play, heartbeat), so what `import_jobs` says is always what is committed.
+
+Loading a batch: `COPY` (asyncpg binary) into a session temp table, then one statement inserts the new rows
+into `raw.export_records` (`ON CONFLICT (user_id, record_key) DO NOTHING`), registers tracks without a
+Spotify URI in `raw.tracks` with `source = 'import_zip'`, and updates the job. Memory is bounded by the
+queue (two batches waiting, one loading), whatever the size of the export.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.settings import Settings
+from ingest.imports import jobs
+from ingest.imports.archive import iter_member_records, open_archive, plan_archive
+from ingest.imports.errors import ImportRejected
+from ingest.imports.formats import format_detected
+from ingest.imports.normalize import COLUMNS, Normalizer, Row
+
+_QUEUE_DEPTH: Final = 2
+
+_STAGE_DDL: Final = """
+CREATE TEMP TABLE IF NOT EXISTS import_stage (
+    user_id uuid, import_job_id bigint, record_key text, played_at timestamptz, ms_played integer,
+    content_kind text, source_format text, track_id text, track_name text, artist_name text, album_name text,
+    spotify_uri text, episode_name text, show_name text, audiobook_title text, audiobook_chapter_title text,
+    incognito boolean, extra jsonb, source_file text
+) ON COMMIT DELETE ROWS
+"""
+
+_COLUMN_LIST: Final = ", ".join(COLUMNS)
+
+_LOAD: Final = f"""
+WITH inserted AS (
+    INSERT INTO raw.export_records ({_COLUMN_LIST})
+    SELECT {_COLUMN_LIST} FROM import_stage
+    ON CONFLICT (user_id, record_key) DO NOTHING
+    RETURNING track_id, track_name, album_name
+), local_tracks AS (
+    INSERT INTO raw.tracks (track_id, name, album_name, source)
+    SELECT DISTINCT ON (track_id) track_id, track_name, album_name, 'import_zip'
+    FROM inserted WHERE track_id LIKE 'local:%' AND track_name IS NOT NULL
+    ORDER BY track_id
+    ON CONFLICT (track_id) DO NOTHING
+), span AS (
+    SELECT min(played_at) AS earliest, max(played_at) AS latest FROM import_stage
+), counted AS (
+    SELECT count(*) AS n FROM inserted
+)
+UPDATE app.import_jobs SET
+    records_ingested = coalesce(records_ingested, 0) + counted.n,
+    earliest_played_at = least(earliest_played_at, span.earliest),
+    latest_played_at = greatest(latest_played_at, span.latest),
+    heartbeat_at = now()
+FROM span, counted
+WHERE id = $1 AND status = 'running'
+RETURNING counted.n
+"""
+
+
+@dataclass(slots=True)
+class ImportProgress:
+    files_total: int = 0
+    files_done: int = 0
+    bytes_total: int = 0
+    bytes_read: int = 0
+    records_read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    format_detected: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.bytes_read / self.bytes_total) if self.bytes_total else 0.0
+
+
+type ProgressCallback = Callable[[ImportProgress], None]
+
+
+@dataclass(slots=True)
+class ImportResult:
+    progress: ImportProgress
+    files: list[str] = field(default_factory=list)
+    files_ignored: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def stats(self) -> dict[str, Any]:
+        """What goes into `job_runs.stats`."""
+        p = self.progress
+        return {
+            "files_processed": p.files_done,
+            "files": self.files,
+            "files_ignored": self.files_ignored,
+            "records_read": p.records_read,
+            "inserted": p.inserted,
+            "duplicates": p.duplicates,
+            "skipped": self.skipped,
+            "format_detected": p.format_detected,
+            "bytes_uncompressed": p.bytes_read,
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(p.records_read / self.seconds) if self.seconds > 0 else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    progress: ImportProgress
+    files: list[str]
+    ignored: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    rows: list[Row]
+    records: int
+    bytes_read: int
+    files_done: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    skipped: dict[str, int]
+    records: int
+    bytes_read: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+type _Message = _Plan | _Batch | _Done | _Failed
+
+
+class _Producer(threading.Thread):
+    """Reads the ZIP and normalises records into batches; hands them to the event loop's queue."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        user_id: uuid.UUID,
+        job_id: int,
+        settings: Settings,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[_Message],
+    ) -> None:
+        super().__init__(name=f"import-parse-{job_id}", daemon=True)
+        self._path = path
+        self._user_id = user_id
+        self._job_id = job_id
+        self._settings = settings
+        self._loop = loop
+        self._queue = queue
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self._produce()
+        except BaseException as error:  # handed to the loader, which ends the job with it
+            self._put(_Failed(error))
+
+    def _put(self, message: _Message) -> bool:
+        future = asyncio.run_coroutine_threadsafe(self._queue.put(message), self._loop)
+        while True:
+            try:
+                future.result(timeout=0.5)
+            except concurrent.futures.TimeoutError:
+                if self.stop.is_set():
+                    future.cancel()
+                    return False
+                continue
+            return True
+
+    def _produce(self) -> None:
+        settings = self._settings
+        max_zip_bytes = settings.import_max_zip_size_mb * 1024 * 1024
+        max_records = settings.import_max_records
+        batch_size = settings.import_batch_size
+        with open_archive(self._path, max_zip_bytes=max_zip_bytes) as archive:
+            plan = plan_archive(archive, max_zip_bytes=max_zip_bytes)
+            progress = ImportProgress(
+                files_total=len(plan.members),
+                bytes_total=plan.total_uncompressed,
+                format_detected=format_detected(member.kind for member in plan.members),
+            )
+            if not self._put(_Plan(progress, [member.name for member in plan.members], len(plan.ignored))):
+                return
+            skipped: Counter[str] = Counter()
+            batch: list[Row] = []
+            records = 0
+            for member in plan.members:
+                normalize = Normalizer(
+                    user_id=self._user_id,
+                    import_job_id=self._job_id,
+                    member=member.name,
+                    kind=member.kind,
+                    store_optional=settings.import_store_optional_fields,
+                )
+                for index, record in enumerate(iter_member_records(archive, member, plan)):
+                    records += 1
+                    if records > max_records:
+                        raise ImportRejected(
+                            f"the export holds more than {max_records:,} records (IMPORT_MAX_RECORDS; reached in "
+                            f"{member.name}, record {index + 1}); nothing was kept. Raise IMPORT_MAX_RECORDS or "
+                            "split the export",
+                            reason="too_many_records",
+                            member=member.name,
+                            record=index + 1,
+                        )
+                    row = normalize(record, index)
+                    if type(row) is tuple:
+                        batch.append(row)
+                        if len(batch) >= batch_size:
+                            if not self._put(_Batch(batch, records, plan.bytes_read, plan.members_done)):
+                                return
+                            batch = []
+                    else:
+                        skipped[str(row)] += 1
+                    if self.stop.is_set():
+                        return
+            if batch and not self._put(_Batch(batch, records, plan.bytes_read, plan.members_done)):
+                return
+            if records == 0:
+                raise ImportRejected(
+                    "the history files in the ZIP hold no plays at all ("
+                    + ", ".join(member.name for member in plan.members[:5])
+                    + "); request a new export from Spotify once you have listening history",
+                    reason="empty_export",
+                )
+            self._put(_Done(dict(skipped), records, plan.bytes_read))
+
+
+async def _load_batch(connection: asyncpg.Connection, job_id: int, batch: list[Row]) -> int:
+    async with connection.transaction():
+        await connection.copy_records_to_table("import_stage", records=batch, columns=COLUMNS)
+        inserted = await connection.fetchval(_LOAD, job_id)
+    if inserted is None:
+        raise ImportRejected(
+            "the import was taken over by another worker or cancelled while it ran; see the job's latest run",
+            reason="lost_claim",
+        )
+    return int(inserted)
+
+
+async def run_import(
+    engine: AsyncEngine,
+    settings: Settings,
+    job: jobs.ClaimedJob,
+    *,
+    progress_callback: ProgressCallback | None = None,
+) -> ImportResult:
+    """Import the ZIP of a claimed job. Raises `ImportRejected` (or a database error) on failure; the
+    caller records the outcome (`jobs.finish_success` / `jobs.finish_error`)."""
+    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[_Message] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
+    producer = _Producer(
+        path=job.storage_path, user_id=job.user_id, job_id=job.id, settings=settings, loop=loop, queue=queue
+    )
+    result = ImportResult(progress=ImportProgress())
+    progress = result.progress
+    async with engine.connect() as sa_connection:
+        raw = await sa_connection.get_raw_connection()
+        connection: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+        await connection.execute(_STAGE_DDL)
+        producer.start()
+        try:
+            while True:
+                message = await queue.get()
+                if isinstance(message, _Plan):
+                    result.progress = progress = message.progress
+                    result.files = message.files
+                    result.files_ignored = message.ignored
+                    await jobs.set_format(engine, job.id, progress.format_detected)
+                elif isinstance(message, _Batch):
+                    inserted = await _load_batch(connection, job.id, message.rows)
+                    progress.inserted += inserted
+                    progress.duplicates += len(message.rows) - inserted
+                    progress.records_read = message.records
+                    progress.bytes_read = message.bytes_read
+                    progress.files_done = message.files_done
+                elif isinstance(message, _Done):
+                    result.skipped = message.skipped
+                    progress.records_read = message.records
+                    progress.bytes_read = message.bytes_read
+                    progress.files_done = progress.files_total
+                    break
+                else:
+                    raise message.error
+                if progress_callback is not None:
+                    progress_callback(progress)
+        finally:
+            producer.stop.set()
+            await asyncio.to_thread(producer.join)
+            await connection.execute("DROP TABLE IF EXISTS import_stage")
+    if progress_callback is not None:
+        progress_callback(progress)
+    result.seconds = time.monotonic() - started
+    return result
