@@ -1,0 +1,59 @@
+{#- The play rule (DESIGN §4): a listen counts as a play when it lasted at least `min_play_ms`, or when the
+    duration is unknown (the API's recently-played does not say). -#}
+{% macro counts_as_play(ms_played_column) -%}
+    ({{ ms_played_column }} is null or {{ ms_played_column }} >= {{ var('min_play_ms') | int }})
+{%- endmacro %}
+
+{#- Text normalised for matching names across sources: lower case, accents and punctuation ignored,
+    white space collapsed. -#}
+{% macro normalize_name(column) -%}
+    nullif(trim(regexp_replace(lower({{ column }}), '[^[:alnum:]]+', ' ', 'g')), '')
+{%- endmacro %}
+
+{#- `local:<md5(lower(artist name))>`: the id of an artist only known by name (exports without a URI). -#}
+{% macro local_artist_id(name_column) -%}
+    case when {{ name_column }} is not null then 'local:' || md5(lower({{ name_column }})) end
+{%- endmacro %}
+
+{#- md5 surrogate key of the given expressions, null-safe (a small stand-in for dbt_utils, which needs the hub). -#}
+{% macro surrogate_key(columns) -%}
+    md5(concat_ws('|', {% for column in columns %}coalesce(cast({{ column }} as text), ''){% if not loop.last %}, {% endif %}{% endfor %}))
+{%- endmacro %}
+
+{#- The watermark of an incremental model: max(column) in the existing table as a SQL literal. Evaluated
+    when the model is compiled, i.e. before any pre-hook runs. -#}
+{% macro incremental_watermark(column) -%}
+    {%- if execute -%}
+        {%- set result = run_query("select coalesce(max(" ~ column ~ "), '-infinity'::timestamptz)::text from " ~ this) -%}
+        {%- set value = result.columns[0].values()[0] -%}
+    {%- else -%}
+        {%- set value = '-infinity' -%}
+    {%- endif -%}
+    '{{ value }}'::timestamptz
+{%- endmacro %}
+
+{#- The `ingested_at` up to which every raw row is visible to this run: this transaction's start, or the start
+    of the oldest other open transaction in the database if earlier (its rows carry that start as
+    `ingested_at` but are not committed yet). The next run reads rows with `ingested_at >=` it, so rows of a
+    transaction that commits late are never skipped. -#}
+{% macro ingested_watermark_expression() -%}
+    least(
+        now(),
+        (
+            select min(xact_start)
+            from pg_stat_activity
+            where datname = current_database()
+                and pid <> pg_backend_pid()
+                and xact_start is not null
+        )
+    )
+{%- endmacro %}
+
+{#- A `where` for tests of the big play models: all rows, or only those of the last run (var test_recent_only). -#}
+{% macro recent_rows_only(column='transformed_at') -%}
+    {%- if var('test_recent_only') -%}
+        {{ column }} >= (select max({{ column }}) from {{ model }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

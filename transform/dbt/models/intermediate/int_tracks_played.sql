@@ -1,0 +1,85 @@
+{#- Every track (or episode, audiobook chapter, video) that appears in plays (incognito ones only when
+    `include_incognito`), with the names its latest
+    listen carried and whether the API ever reported it. Kept incrementally: a run folds the plays transformed
+    since the last one into the stored row of each of their tracks. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='track_id',
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['track_id'], 'unique': True}],
+    )
+}}
+
+with new_plays as (
+    select
+        track_id,
+        content_kind,
+        track_name,
+        album_name,
+        primary_artist_id,
+        primary_artist_name,
+        source in ('spotify_api', 'both') as seen_in_api,
+        played_at as last_played_at,
+        transformed_at
+    from {{ ref('int_plays_deduplicated') }}
+    where true
+    {%- if not var('include_incognito') %}
+        and not is_incognito
+    {%- endif %}
+    {%- if is_incremental() %}
+        and transformed_at > {{ incremental_watermark('transformed_at') }}
+    {%- endif %}
+),
+
+{% if is_incremental() %}
+candidates as (
+    select * from new_plays
+    union all
+    select
+        track_id,
+        content_kind,
+        track_name,
+        album_name,
+        primary_artist_id,
+        primary_artist_name,
+        seen_in_api,
+        last_played_at,
+        transformed_at
+    from {{ this }}
+    where track_id in (select track_id from new_plays)
+),
+{% else %}
+candidates as (
+    select * from new_plays
+),
+{% endif %}
+
+latest_named as (
+    select distinct on (track_id) *
+    from candidates
+    order by track_id, (track_name is null), last_played_at desc
+),
+
+totals as (
+    select
+        track_id,
+        bool_or(seen_in_api) as seen_in_api,
+        max(last_played_at) as last_played_at,
+        max(transformed_at) as transformed_at
+    from candidates
+    group by track_id
+)
+
+select
+    latest_named.track_id,
+    latest_named.content_kind,
+    latest_named.track_name,
+    latest_named.album_name,
+    latest_named.primary_artist_id,
+    latest_named.primary_artist_name,
+    totals.seen_in_api,
+    totals.last_played_at,
+    totals.transformed_at
+from latest_named
+inner join totals on latest_named.track_id = totals.track_id

@@ -1,0 +1,34 @@
+{#- Per user, local day and track (music only): plays, listens and listening time. The base of top-track
+    and repeat statistics. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['user_id', 'local_date'],
+        incremental_strategy='delete+insert',
+        indexes=[
+            {'columns': ['user_id', 'local_date', 'track_id'], 'unique': True},
+            {'columns': ['user_id', 'track_id']},
+            {'columns': ['user_id', 'primary_artist_id']},
+        ],
+    )
+}}
+
+with plays as (
+    select * from {{ ref('fct_plays') }}
+    where content_kind = 'track'
+    {%- if is_incremental() %}
+        and (user_id, local_date) in ({{ changed_days_sql(ref('fct_plays'), incremental_watermark('transformed_at')) }})
+    {%- endif %}
+)
+
+select
+    user_id,
+    local_date,
+    track_id,
+    max(primary_artist_id) as primary_artist_id,
+    count(*) filter (where counts_as_play) as plays,
+    count(*) as listens,
+    coalesce(sum(ms_played), 0)::bigint as ms_played,
+    max(transformed_at) as transformed_at
+from plays
+group by user_id, local_date, track_id

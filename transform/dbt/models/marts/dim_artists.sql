@@ -1,0 +1,43 @@
+{#- Every artist the API described, a track listed, or a play referenced (exports without a URI give
+    `local:<md5(lower(name))>` artists). `genres` is a jsonb list of text, empty until details were fetched. -#}
+{{ config(indexes=[{'columns': ['artist_id'], 'unique': True}]) }}
+
+with api_artists as (
+    select * from {{ ref('stg_spotify_api__artists') }}
+),
+
+played_artists as (
+    select distinct on (primary_artist_id)
+        primary_artist_id as artist_id,
+        primary_artist_name as artist_name,
+        seen_in_api
+    from {{ ref('int_tracks_played') }}
+    where primary_artist_id is not null
+    order by primary_artist_id, (primary_artist_name is null), last_played_at desc
+),
+
+listed_artists as (
+    select distinct artist_id from {{ ref('stg_spotify_api__track_artists') }}
+),
+
+artist_ids as (
+    select artist_id from api_artists
+    union
+    select artist_id from played_artists
+    union
+    select artist_id from listed_artists
+)
+
+select
+    artist_ids.artist_id,
+    coalesce(api_artists.artist_name, played_artists.artist_name) as name,
+    coalesce(api_artists.genres, '[]'::jsonb) as genres,
+    api_artists.popularity,
+    coalesce(
+        api_artists.uri,
+        case when artist_ids.artist_id not like 'local:%' then 'spotify:artist:' || artist_ids.artist_id end
+    ) as uri,
+    case when artist_ids.artist_id like 'local:%' then 'import_zip' else 'spotify_api' end as source
+from artist_ids
+left join api_artists on artist_ids.artist_id = api_artists.artist_id
+left join played_artists on artist_ids.artist_id = played_artists.artist_id

@@ -1,0 +1,183 @@
+"""Running dbt in-process against one database, safely next to other processes.
+
+- The profile is generated per invocation from the database URL into a private temporary directory (mode
+  0700, the file 0600) and removed afterwards: no credentials are committed or left behind.
+- `target/` and `logs/` are that temporary directory too, so two processes (or a test and a CLI run) never
+  write the same files. Only `partial_parse.msgpack` is shared, through a per-database cache copied in before
+  and atomically replaced after a run: dbt validates it against the project files, vars and profile, so a
+  stale copy only costs a full parse.
+- dbt keeps process-global state, so invocations in one process are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+from core.dburl import connection_fields
+
+PROJECT_DIR = Path(__file__).resolve().parent / "dbt"
+PROFILE_NAME = "spotify_mcp"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+_dbt_lock = threading.Lock()
+
+
+class DbtError(RuntimeError):
+    """A dbt invocation failed (compile error, model error or failing test)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult:
+    unique_id: str
+    resource_type: str
+    status: str
+    seconds: float
+    rows_affected: int | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DbtRun:
+    command: str
+    success: bool
+    seconds: float
+    nodes: tuple[NodeResult, ...] = field(default_factory=tuple)
+
+    def failures(self) -> list[NodeResult]:
+        return [node for node in self.nodes if node.status in {"error", "fail", "runtime error"}]
+
+
+def profile_yaml(database_url: str, *, threads: int = 2, schema: str = "marts") -> str:
+    """A dbt profile for the database (JSON is valid YAML; no templating of secrets)."""
+    fields = connection_fields(database_url)
+    profile = {
+        PROFILE_NAME: {
+            "target": "default",
+            "outputs": {
+                "default": {
+                    "type": "postgres",
+                    "host": fields.host,
+                    "port": fields.port,
+                    "user": fields.user,
+                    "password": fields.password,
+                    "dbname": fields.dbname,
+                    "schema": schema,
+                    "threads": threads,
+                    "connect_timeout": 10,
+                    "keepalives_idle": 0,
+                }
+            },
+        }
+    }
+    return json.dumps(profile, indent=2)
+
+
+def _cache_dir(database_url: str) -> Path:
+    fields = connection_fields(database_url)
+    key = hashlib.sha256(f"{fields.host}:{fields.port}/{fields.dbname}".encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"spotify-mcp-dbt-{os.getuid()}" / key
+
+
+@contextmanager
+def _workspace(database_url: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="spotify-mcp-dbt-") as raw:
+        work = Path(raw)
+        os.chmod(work, 0o700)
+        profile = work / "profiles.yml"
+        profile.touch(mode=0o600)
+        profile.write_text(profile_yaml(database_url))
+        (work / "target").mkdir()
+        (work / "logs").mkdir()
+        cached = _cache_dir(database_url) / PARTIAL_PARSE_FILE
+        if cached.exists():
+            shutil.copyfile(cached, work / "target" / PARTIAL_PARSE_FILE)
+        yield work
+        produced = work / "target" / PARTIAL_PARSE_FILE
+        if produced.exists():
+            cache = _cache_dir(database_url)
+            cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+            staging = cache / f".{PARTIAL_PARSE_FILE}.{os.getpid()}.{threading.get_ident()}"
+            shutil.copyfile(produced, staging)
+            os.replace(staging, cache / PARTIAL_PARSE_FILE)
+
+
+def _node_results(result: dbtRunnerResult) -> tuple[NodeResult, ...]:
+    raw = result.result
+    items = getattr(raw, "results", None)
+    if not items:
+        return ()
+    nodes: list[NodeResult] = []
+    for item in items:
+        node = item.node
+        response = getattr(item, "adapter_response", None) or {}
+        rows = response.get("rows_affected") if isinstance(response, Mapping) else None
+        nodes.append(
+            NodeResult(
+                unique_id=str(node.unique_id),
+                resource_type=str(node.resource_type),
+                status=str(item.status),
+                seconds=float(item.execution_time or 0.0),
+                rows_affected=int(rows) if isinstance(rows, int) and rows >= 0 else None,
+                message=str(item.message) if item.message is not None else None,
+            )
+        )
+    return tuple(nodes)
+
+
+def invoke(
+    database_url: str,
+    command: Sequence[str],
+    *,
+    variables: Mapping[str, object] | None = None,
+    target_dir: Path | None = None,
+) -> DbtRun:
+    """Run one dbt command (e.g. `["build", "--select", "..."]`) in-process; raise DbtError on failure.
+
+    `target_dir`, when given, receives a copy of the run's target/ (docs, manifest) before the workspace is
+    removed."""
+    import time
+
+    args = list(command)
+    with _dbt_lock, _workspace(database_url) as work:
+        args += [
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(work),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+        ]
+        if variables:
+            args += ["--vars", json.dumps(dict(variables))]
+        started = time.perf_counter()
+        result = dbtRunner().invoke(
+            ["--no-use-colors", "--log-level", "warn", "--log-level-file", "info", "--no-send-anonymous-usage-stats"]
+            + args
+        )
+        seconds = time.perf_counter() - started
+        if target_dir is not None:
+            shutil.copytree(work / "target", target_dir, dirs_exist_ok=True)
+        run = DbtRun(command=" ".join(command), success=result.success, seconds=seconds, nodes=_node_results(result))
+        if not result.success:
+            failures = run.failures()
+            if failures:
+                detail = "; ".join(f"{node.unique_id}: {node.status}: {node.message}" for node in failures[:5])
+            elif result.exception is not None:
+                detail = f"{type(result.exception).__name__}: {result.exception}"
+            else:
+                detail = "unknown failure"
+            raise DbtError(f"dbt {run.command} failed: {detail}")
+        return run
