@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from cli.commands import api, db_url, gen_key, healthcheck, migrate, purge_logs, rotate_key, up
+from cli.commands import api, collector, db_url, gen_key, healthcheck, migrate, purge_logs, rotate_key, up
 from cli.commands.base import Command
 
 COMMANDS: tuple[Command, ...] = (
     up.COMMAND,
     api.COMMAND,
+    collector.COMMAND,
     migrate.COMMAND,
     db_url.COMMAND,
     gen_key.COMMAND,

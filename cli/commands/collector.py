@@ -1,0 +1,75 @@
+"""`spotify-mcp collector`: the ingest worker (imports → initial sync → polling → enrichment → transform).
+
+Runs until SIGTERM/SIGINT, then finishes (or rolls back) the work in hand and exits 0. `--once` runs a
+single cycle. Several collectors may run against one database; each user is still polled once per interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+import httpx
+
+from cli.commands.base import Command
+from cli.database import database_url
+from core.crypto import TokenCipher
+from core.db import create_engine
+from core.log import configure_logging
+from core.settings import Settings, load_settings
+from ingest.collector import Collector, new_worker_id
+from ingest.imports.worker import process_pending_imports
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="run one cycle and exit")
+    parser.add_argument(
+        "--tick",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how often to look for due work (default: a quarter of COLLECTOR_INTERVAL_SECONDS, at most 30)",
+    )
+
+
+async def run_collector(settings: Settings, url: str, *, once: bool, tick: float | None) -> None:
+    engine = create_engine(url, application_name="spotify-mcp collector", pool_size=5, max_overflow=5)
+    worker_id = new_worker_id()
+
+    async def import_step() -> int:
+        return await process_pending_imports(engine, settings, worker_id=worker_id)
+
+    try:
+        async with httpx.AsyncClient() as http:
+            collector = Collector(
+                engine,
+                settings,
+                TokenCipher(settings.encryption_keys),
+                http,
+                worker_id=worker_id,
+                import_step=import_step,
+                transform_step=None,
+                tick_seconds=tick,
+            )
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, collector.request_stop)
+            await collector.run(once=once)
+    finally:
+        await engine.dispose()
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with database_url(settings) as url:
+        sink = configure_logging("collector", level=settings.log_level, database_url=url)
+        try:
+            asyncio.run(run_collector(settings, url, once=args.once, tick=args.tick))
+        finally:
+            if sink is not None:
+                sink.flush()
+    return 0
+
+
+COMMAND = Command("collector", "Run the collector: imports, initial sync, polling, enrichment.", _run, _configure)
