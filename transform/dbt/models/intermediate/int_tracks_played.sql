@@ -21,7 +21,8 @@ with new_plays as (
         primary_artist_name,
         source in ('spotify_api', 'both') as seen_in_api,
         played_at as last_played_at,
-        transformed_at
+        transformed_at,
+        false as is_stored
     from {{ ref('int_plays_deduplicated') }}
     where true
     {%- if not var('include_incognito') %}
@@ -45,7 +46,8 @@ candidates as (
         primary_artist_name,
         seen_in_api,
         last_played_at,
-        transformed_at
+        transformed_at,
+        true as is_stored
     from {{ this }}
     where track_id in (select track_id from new_plays)
 ),
@@ -58,7 +60,9 @@ candidates as (
 latest_named as (
     select distinct on (track_id) *
     from candidates
-    order by track_id, (track_name is null), last_played_at desc
+    -- A name first; then a Spotify artist over a `local:` one; then what this run saw over the stored row.
+    order by track_id, (track_name is null), (coalesce(primary_artist_id, 'local:') like 'local:%'), is_stored,
+        last_played_at desc
 ),
 
 totals as (

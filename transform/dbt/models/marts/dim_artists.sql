@@ -7,13 +7,7 @@ with api_artists as (
 ),
 
 played_artists as (
-    select distinct on (primary_artist_id)
-        primary_artist_id as artist_id,
-        primary_artist_name as artist_name,
-        seen_in_api
-    from {{ ref('int_tracks_played') }}
-    where primary_artist_id is not null
-    order by primary_artist_id, (primary_artist_name is null), last_played_at desc
+    select artist_id, artist_name from {{ ref('int_artists_played') }}
 ),
 
 listed_artists as (

@@ -1,0 +1,46 @@
+{#- Every primary artist referenced by plays (incognito ones only when `include_incognito`), with the name its
+    latest listen carried. Kept incrementally like int_tracks_played, so dim_artists covers every
+    fct_plays.primary_artist_id without scanning all plays. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='artist_id',
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['artist_id'], 'unique': True}],
+    )
+}}
+
+with new_plays as (
+    select
+        primary_artist_id as artist_id,
+        primary_artist_name as artist_name,
+        played_at as last_played_at,
+        transformed_at,
+        false as is_stored
+    from {{ ref('int_plays_deduplicated') }}
+    where primary_artist_id is not null
+    {%- if not var('include_incognito') %}
+        and not is_incognito
+    {%- endif %}
+    {%- if is_incremental() %}
+        and transformed_at > {{ incremental_watermark('transformed_at') }}
+    {%- endif %}
+),
+
+candidates as (
+    select * from new_plays
+    {%- if is_incremental() %}
+    union all
+    select artist_id, artist_name, last_played_at, transformed_at, true as is_stored
+    from {{ this }}
+    where artist_id in (select artist_id from new_plays)
+    {%- endif %}
+)
+
+select distinct on (artist_id)
+    artist_id,
+    artist_name,
+    max(last_played_at) over (partition by artist_id) as last_played_at,
+    max(transformed_at) over (partition by artist_id) as transformed_at
+from candidates
+order by artist_id, (artist_name is null), is_stored, last_played_at desc
