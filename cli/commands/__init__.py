@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.commands import api, collector, db_url, gen_key, healthcheck, migrate, purge_logs, rotate_key, up
+from cli.commands import api, collector, db_url, gen_key, healthcheck, migrate, purge_logs, rotate_key, token, up
 from cli.commands.base import Command
 
 COMMANDS: tuple[Command, ...] = (
@@ -15,4 +15,5 @@ COMMANDS: tuple[Command, ...] = (
     rotate_key.COMMAND,
     purge_logs.COMMAND,
     healthcheck.COMMAND,
+    token.COMMAND,
 )

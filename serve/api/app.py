@@ -16,16 +16,23 @@ from core.db import create_engine, create_session_factory
 from core.settings import Settings
 from serve.api.errors import install_error_handlers
 from serve.api.middleware import RequestIdMiddleware
-from serve.api.routes import admin, health
+from serve.api.routes import admin, auth, health, tokens
+from serve.api.routes import mcp as mcp_routes
+from serve.mcp_server import build_mcp
+from serve.tools.catalog import REGISTRY
 
 
 def create_app(settings: Settings, database_url: str) -> FastAPI:
     engine = create_engine(database_url, application_name="spotify-mcp api", pool_size=10, max_overflow=10)
 
+    sessions = create_session_factory(engine)
+    mcp = build_mcp(REGISTRY, sessions, settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             await engine.dispose()
 
@@ -38,11 +45,16 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = create_session_factory(engine)
+    app.state.sessions = sessions
     app.state.cipher = TokenCipher(settings.encryption_keys)
     app.state.database_url = database_url
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(admin.router)
+    app.include_router(mcp_routes.router)
+    app.include_router(tokens.router)
+    # The MCP server (Streamable HTTP) at exactly /mcp, after the routes; no mount, so no /mcp -> /mcp/ redirect.
+    app.router.routes.append(mcp.route)
     return app

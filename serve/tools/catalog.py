@@ -1,0 +1,168 @@
+"""Every tool, defined once. Descriptions are written for a language model choosing a tool."""
+
+from __future__ import annotations
+
+from serve.tools import history, ops, spotify
+from serve.tools.models import (
+    ClustersArgs,
+    CompareArgs,
+    Comparison,
+    CoverageResult,
+    HeatmapResult,
+    ImportJobs,
+    JobRuns,
+    LimitWindowArgs,
+    OpsListArgs,
+    RepeatRateResult,
+    SearchResponse,
+    SpotifySearchArgs,
+    SpotifyTopArgs,
+    SyncStatus,
+    TasteClusters,
+    TasteSummary,
+    TasteSummaryArgs,
+    TopArtists,
+    TopResponse,
+    TopTracks,
+    UserArgs,
+    WindowArgs,
+)
+from serve.tools.registry import Registry, Tool
+
+WINDOW_HELP = " Window: days (default 90), start/end dates, or period (this_month, last_month, all_time, ...)."
+
+TOOLS: list[Tool] = [
+    Tool(
+        name="history.taste_summary",
+        title="Taste summary",
+        description=(
+            "Analyse the user's listening: plays, unique tracks/artists, top artists and tracks, repeat rate, "
+            "heatmap, audio profile, taste clusters and data coverage. For 'analyze my last 90 days'." + WINDOW_HELP
+        ),
+        args_model=TasteSummaryArgs,
+        result_model=TasteSummary,
+        handler=history.taste_summary,
+    ),
+    Tool(
+        name="history.top_artists",
+        title="Top artists",
+        description="The user's most played artists in a window, with play counts and share of plays." + WINDOW_HELP,
+        args_model=LimitWindowArgs,
+        result_model=TopArtists,
+        handler=history.top_artists,
+    ),
+    Tool(
+        name="history.top_tracks",
+        title="Top tracks",
+        description="The user's most played tracks in a window, with play counts and share of plays." + WINDOW_HELP,
+        args_model=LimitWindowArgs,
+        result_model=TopTracks,
+        handler=history.top_tracks,
+    ),
+    Tool(
+        name="history.listening_heatmap",
+        title="Listening heatmap",
+        description="When the user listens: plays per weekday and hour (user's time zone), with peaks." + WINDOW_HELP,
+        args_model=WindowArgs,
+        result_model=HeatmapResult,
+        handler=history.listening_heatmap,
+    ),
+    Tool(
+        name="history.repeat_rate",
+        title="Repeat rate",
+        description=(
+            "How much the user replays: repeat rate, share of the top 10 tracks, tracks played once." + WINDOW_HELP
+        ),
+        args_model=WindowArgs,
+        result_model=RepeatRateResult,
+        handler=history.repeat_rate,
+    ),
+    Tool(
+        name="history.coverage",
+        title="Data coverage",
+        description=(
+            "How complete the stored history is for a window: days with data, sources, gaps. Check before "
+            "presenting a window as complete." + WINDOW_HELP
+        ),
+        args_model=WindowArgs,
+        result_model=CoverageResult,
+        handler=history.coverage,
+    ),
+    Tool(
+        name="history.compare_periods",
+        title="Compare periods",
+        description=(
+            "Compare two periods side by side: plays, listening time, unique tracks/artists, top movers and new "
+            "artists. Default: this month so far vs the same days of last month. Use `period`/`compare_to` or "
+            "start/end and compare_start/compare_end."
+        ),
+        args_model=CompareArgs,
+        result_model=Comparison,
+        handler=history.compare_periods,
+    ),
+    Tool(
+        name="history.taste_clusters",
+        title="Taste clusters",
+        description=(
+            "What the user's taste clusters into: 3-6 labelled groups with share of plays, top artists/tracks and "
+            "what sets each apart. Precomputed for days=90, days=365 and period=all_time."
+        ),
+        args_model=ClustersArgs,
+        result_model=TasteClusters,
+        handler=history.taste_clusters,
+    ),
+    Tool(
+        name="spotify.get_top",
+        title="Spotify top items",
+        description=(
+            "Spotify's own ranking of the user's top artists or tracks (live call) for short_term (~4 weeks), "
+            "medium_term (~6 months) or long_term (~1 year). Needs a connected Spotify account."
+        ),
+        args_model=SpotifyTopArgs,
+        result_model=TopResponse,
+        handler=spotify.get_top,
+        idempotent=True,
+        open_world=True,
+    ),
+    Tool(
+        name="spotify.search",
+        title="Search Spotify",
+        description=(
+            "Search Spotify's catalogue for tracks, artists, albums or playlists (live call). Needs a connected "
+            "Spotify account."
+        ),
+        args_model=SpotifySearchArgs,
+        result_model=SearchResponse,
+        handler=spotify.search,
+        open_world=True,
+    ),
+    Tool(
+        name="ops.sync_status",
+        title="Sync status",
+        description=(
+            "Whether collection works for the user: Spotify connection, last poll, errors, next poll, and when the "
+            "warehouse was last rebuilt. Use when numbers look stale."
+        ),
+        args_model=UserArgs,
+        result_model=SyncStatus,
+        handler=ops.sync_status,
+    ),
+    Tool(
+        name="ops.latest_job_runs",
+        title="Latest job runs",
+        description="The user's latest background jobs (imports, syncs, polls, transforms), newest first.",
+        args_model=OpsListArgs,
+        result_model=JobRuns,
+        handler=ops.latest_job_runs,
+    ),
+    Tool(
+        name="ops.latest_import_jobs",
+        title="Latest imports",
+        description="The user's latest Spotify export (ZIP) imports with status and record counts, newest first.",
+        args_model=OpsListArgs,
+        result_model=ImportJobs,
+        handler=ops.latest_import_jobs,
+    ),
+]
+
+REGISTRY = Registry(TOOLS)

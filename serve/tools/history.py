@@ -1,0 +1,552 @@
+"""Handlers of the `history.*` tools: answers from the marts, each with its window, freshness and coverage."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError
+
+from serve.tools import repository as repo
+from serve.tools.errors import NoData, UnknownUser
+from serve.tools.models import (
+    ArtistCount,
+    ArtistMove,
+    AudioProfile,
+    ClusterArtist,
+    ClustersArgs,
+    ClusterTrack,
+    CompareArgs,
+    Comparison,
+    CoverageResult,
+    CoverageStats,
+    Freshness,
+    Gap,
+    Heatmap,
+    HeatmapResult,
+    LimitWindowArgs,
+    PeriodStats,
+    RepeatRateResult,
+    RepeatStats,
+    SourceCoverage,
+    TasteCluster,
+    TasteClusters,
+    TasteSummary,
+    TasteSummaryArgs,
+    TopArtists,
+    TopTracks,
+    TrackCount,
+    WindowArgs,
+)
+from serve.tools.registry import ToolContext
+from serve.tools.windows import Period, Window, make_window, preceding_range, resolve_window, user_zone
+
+logger = logging.getLogger(__name__)
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+LONG_GAP_DAYS = 7
+STANDARD_CLUSTER_WINDOWS = {90: "last_90_days", 365: "last_365_days"}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A user, their time zone, today there, the extent of their data and the freshness of the warehouse."""
+
+    user_id: UUID
+    zone: ZoneInfo
+    today: date
+    bounds: repo.Bounds
+    freshness: Freshness
+    has_clusters: bool
+
+
+async def open_scope(context: ToolContext, user_id: UUID) -> Scope:
+    found = await repo.context(context.session, user_id)
+    if found.user is None:
+        raise UnknownUser(f"no user with id {user_id}", details={"user_id": str(user_id)})
+    if not found.has_marts:
+        raise NoData(
+            "no data yet: the warehouse has not been built; it is built after the first import or sync",
+            details={"user_id": str(user_id), "reason": "warehouse_not_built"},
+        )
+    bounds = await repo.bounds(context.session, user_id)
+    if bounds.first_date is None:
+        raise NoData(
+            "no listening history for this user yet: connect Spotify or import an export, then wait for the transform",
+            details={"user_id": str(user_id), "reason": "no_history"},
+        )
+    zone = user_zone(found.user.timezone)
+    freshness = _freshness(found.last_transform_at, bounds.latest_play_at)
+    return Scope(user_id, zone, context.now.astimezone(zone).date(), bounds, freshness, found.has_clusters)
+
+
+def _freshness(last_transform_at: datetime | None, latest_play_at: datetime | None) -> Freshness:
+    if last_transform_at is None:
+        note = "No transform run is recorded; listens collected since the warehouse was built are not counted yet."
+    else:
+        note = f"Warehouse rebuilt at {last_transform_at.isoformat()}; later listens are not counted yet."
+    return Freshness(last_transform_at=last_transform_at, latest_play_at=latest_play_at, note=note)
+
+
+def window_of(scope: Scope, args: WindowArgs | CompareArgs) -> Window:
+    return resolve_window(
+        days=getattr(args, "days", None),
+        start=args.start,
+        end=args.end,
+        period=args.period,
+        zone=scope.zone,
+        today=scope.today,
+        first_date=scope.bounds.first_date,
+    )
+
+
+def covers_all_history(scope: Scope, window: Window) -> bool:
+    first, last = scope.bounds.first_date, scope.bounds.last_date
+    return first is not None and last is not None and window.start_date <= first and window.end_date >= last
+
+
+async def coverage_of(context: ToolContext, scope: Scope, window: Window) -> CoverageStats:
+    rows = await repo.coverage_days(context.session, scope.user_id, window.start_date, window.end_date)
+    elapsed_end = min(window.end_date, scope.today)
+    days_elapsed = max(0, (elapsed_end - window.start_date).days + 1)
+    days = sorted({day for day, _, _ in rows})
+    per_source: dict[str, tuple[set[date], int]] = {}
+    for day, source, listens in rows:
+        seen, total = per_source.get(source, (set(), 0))
+        seen.add(day)
+        per_source[source] = (seen, total + listens)
+    sources = [
+        SourceCoverage(source=source, days_with_data=len(seen), listens=total)
+        for source, (seen, total) in sorted(per_source.items())
+    ]
+    gaps: list[Gap] = []
+    present = set(days)
+    run_start: date | None = None
+    day = window.start_date
+    while day <= elapsed_end:
+        if day not in present and run_start is None:
+            run_start = day
+        if day in present and run_start is not None:
+            gaps.append(Gap(start_date=run_start, end_date=day - timedelta(days=1), days=(day - run_start).days))
+            run_start = None
+        day += timedelta(days=1)
+    if run_start is not None:
+        gaps.append(Gap(start_date=run_start, end_date=elapsed_end, days=(elapsed_end - run_start).days + 1))
+    gaps.sort(key=lambda gap: (-gap.days, gap.start_date))
+    history_starts = scope.bounds.first_date
+    starts_before_history = history_starts is None or window.start_date < history_starts
+    longest = gaps[0].days if gaps else 0
+    complete = days_elapsed > 0 and not starts_before_history and longest <= LONG_GAP_DAYS
+    ratio = round(len(days) / days_elapsed, 4) if days_elapsed else 0.0
+    notes: list[str] = [f"Listens on {len(days)} of {days_elapsed} days so far."]
+    if days_elapsed == 0:
+        notes = ["The window has not started yet."]
+    if starts_before_history and history_starts is not None and days_elapsed:
+        notes.append(
+            f"The history starts on {history_starts.isoformat()}, after the window starts: totals are partial."
+        )
+    if longest > LONG_GAP_DAYS:
+        gap = gaps[0]
+        notes.append(
+            f"Longest gap: {gap.days} days ({gap.start_date.isoformat()} to {gap.end_date.isoformat()}), either no "
+            "listening or data not collected."
+        )
+    if window.ongoing:
+        notes.append("The window includes today, so it is not over.")
+    notes.append("Complete enough to present as a full picture." if complete else "Present these figures as partial.")
+    return CoverageStats(
+        window_days=window.days,
+        days_elapsed=days_elapsed,
+        days_with_data=len(days),
+        coverage_ratio=ratio,
+        first_data_date=days[0] if days else None,
+        last_data_date=days[-1] if days else None,
+        history_starts=history_starts,
+        sources=sources,
+        largest_gaps=gaps[:5],
+        complete=complete,
+        note=" ".join(notes),
+    )
+
+
+def _minutes(ms: int) -> float:
+    return round(ms / 60_000, 1)
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def artist_counts(rows: list[repo.ArtistRow], total_plays: int) -> list[ArtistCount]:
+    return [
+        ArtistCount(
+            rank=rank,
+            artist_id=row.artist_id,
+            name=row.name,
+            plays=row.plays,
+            listening_minutes=_minutes(row.ms_played),
+            share_of_plays=_share(row.plays, total_plays),
+        )
+        for rank, row in enumerate(rows, start=1)
+    ]
+
+
+def track_counts(rows: list[repo.TrackRow], total_plays: int) -> list[TrackCount]:
+    return [
+        TrackCount(
+            rank=rank,
+            track_id=row.track_id,
+            name=row.name,
+            artist_id=row.artist_id,
+            artist_name=row.artist_name,
+            plays=row.plays,
+            listening_minutes=_minutes(row.ms_played),
+            share_of_plays=_share(row.plays, total_plays),
+        )
+        for rank, row in enumerate(rows, start=1)
+    ]
+
+
+def repeat_stats(row: repo.RepeatRow) -> RepeatStats:
+    return RepeatStats(
+        plays=row.plays,
+        unique_tracks=row.unique_tracks,
+        repeat_rate=round(row.repeat_rate or 0.0, 4),
+        top10_share=round(row.top10_share or 0.0, 4),
+        tracks_played_once=row.tracks_played_once,
+        max_plays_single_track=row.max_plays_single_track,
+    )
+
+
+async def heatmap_of(context: ToolContext, scope: Scope, window: Window) -> Heatmap:
+    if covers_all_history(scope, window):
+        cells = await repo.heatmap_cells(context.session, scope.user_id, None, None)
+    else:
+        cells = await repo.heatmap_cells(context.session, scope.user_id, window.start_date, window.end_date)
+    grid = [[0] * 24 for _ in range(7)]
+    for weekday, hour, plays in cells:
+        if 1 <= weekday <= 7 and 0 <= hour <= 23:
+            grid[weekday - 1][hour] += plays
+    weekday_totals = [sum(row) for row in grid]
+    hour_totals = [sum(grid[weekday][hour] for weekday in range(7)) for hour in range(24)]
+    total = sum(weekday_totals)
+    return Heatmap(
+        plays=total,
+        weekday_hour_plays=grid,
+        weekday_totals=weekday_totals,
+        hour_totals=hour_totals,
+        peak_weekday=WEEKDAYS[weekday_totals.index(max(weekday_totals))] if total else None,
+        peak_hour=hour_totals.index(max(hour_totals)) if total else None,
+    )
+
+
+async def repeat_of(context: ToolContext, scope: Scope, window: Window) -> RepeatStats:
+    if covers_all_history(scope, window):
+        row = await repo.repeat_all_time(context.session, scope.user_id)
+        if row is not None:
+            return repeat_stats(row)
+    return repeat_stats(await repo.repeat_window(context.session, scope.user_id, window.start_date, window.end_date))
+
+
+def _cluster(row: dict[str, Any]) -> TasteCluster:
+    return TasteCluster(
+        cluster_id=int(row["cluster_id"]),
+        label=str(row["label"]),
+        share_of_plays=round(float(row["share_of_plays"]), 4),
+        plays=int(row["plays"]),
+        top_artists=[ClusterArtist.model_validate(item) for item in row.get("top_artists") or []],
+        top_tracks=[ClusterTrack.model_validate(item) for item in row.get("top_tracks") or []],
+        distinguishing=dict(row.get("distinguishing") or {}),
+    )
+
+
+def standard_cluster_window(scope: Scope, window: Window) -> str | None:
+    if covers_all_history(scope, window) or window.label == Period.all_time.value:
+        return "all_time"
+    if window.end_date == scope.today:
+        return STANDARD_CLUSTER_WINDOWS.get(window.days)
+    return None
+
+
+async def on_demand_clusters(context: ToolContext, scope: Scope, window: Window) -> list[dict[str, Any]] | None:
+    """Clusters for a non-standard window from the transform's Python API, when it offers one."""
+    try:
+        module = importlib.import_module("transform.clusters")
+    except ImportError:
+        return None
+    function = getattr(module, "clusters_for_window", None)
+    if function is None:
+        return None
+    try:
+        result = function(context.settings, scope.user_id, window.start, window.end)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception:  # the transform's optional API must never turn a tool answer into a 500
+        logger.exception("on-demand clustering failed")
+        return None
+    if result is None:
+        return None
+    return [dict(item) if isinstance(item, dict) else dict(vars(item)) for item in result]
+
+
+async def clusters_of(context: ToolContext, scope: Scope, window: Window) -> tuple[str | None, list[dict[str, Any]]]:
+    name = standard_cluster_window(scope, window)
+    if name is not None and scope.has_clusters:
+        try:
+            async with context.session.begin_nested():
+                rows = await repo.clusters(context.session, scope.user_id, name)
+        except DBAPIError:
+            logger.warning("taste clusters mart unreadable", exc_info=True)
+            rows = []
+        if rows:
+            return name, rows
+    computed = await on_demand_clusters(context, scope, window)
+    return None, computed or []
+
+
+# ----- handlers -------------------------------------------------------------------------------------
+
+
+async def taste_summary(context: ToolContext, args: TasteSummaryArgs, user_id: UUID) -> TasteSummary:
+    scope = await open_scope(context, user_id)
+    window = window_of(scope, args)
+    session = context.session
+    summary = await repo.window_summary(session, user_id, window.start_date, window.end_date, args.limit)
+    totals = await repo.totals(session, user_id, window.start_date, window.end_date)
+    if covers_all_history(scope, window) and (all_time := await repo.repeat_all_time(session, user_id)) is not None:
+        repeat = repeat_stats(all_time)
+    else:
+        repeat = repeat_stats(
+            repo.RepeatRow(
+                plays=summary.plays,
+                unique_tracks=summary.unique_tracks,
+                repeat_rate=(1 - summary.unique_tracks / summary.plays) if summary.plays else None,
+                top10_share=(summary.top10_plays / summary.plays) if summary.plays else None,
+                tracks_played_once=summary.tracks_played_once,
+                max_plays_single_track=summary.max_plays_single_track,
+            )
+        )
+    audio = await repo.audio_profile(session, user_id, window.start_date, window.end_date)
+    _, cluster_rows = await clusters_of(context, scope, window)
+    return TasteSummary(
+        window=window,
+        freshness=scope.freshness,
+        coverage=await coverage_of(context, scope, window),
+        window_start=window.start,
+        window_end=window.end,
+        plays=summary.plays,
+        unique_tracks=summary.unique_tracks,
+        unique_artists=summary.unique_artists,
+        listening_minutes=_minutes(totals.ms_played),
+        top_artists=artist_counts(summary.top_artists, summary.plays),
+        top_tracks=track_counts(summary.top_tracks, summary.plays),
+        repeat_stats=repeat,
+        heatmap=await heatmap_of(context, scope, window),
+        audio_profile=_audio(audio),
+        clusters=[_cluster(row) for row in cluster_rows] or None,
+    )
+
+
+def _audio(row: dict[str, Any] | None) -> AudioProfile | None:
+    if row is None:
+        return None
+
+    def value(key: str) -> float | None:
+        found = row.get(key)
+        return None if found is None else round(float(found), 4)
+
+    return AudioProfile(
+        tracks_with_features=int(row["tracks"]),
+        share_of_plays_with_features=value("share") or 0.0,
+        avg_energy=value("avg_energy"),
+        median_energy=value("median_energy"),
+        avg_danceability=value("avg_danceability"),
+        median_danceability=value("median_danceability"),
+        avg_valence=value("avg_valence"),
+        median_valence=value("median_valence"),
+        avg_tempo=value("avg_tempo"),
+        median_tempo=value("median_tempo"),
+    )
+
+
+async def top_artists(context: ToolContext, args: LimitWindowArgs, user_id: UUID) -> TopArtists:
+    scope = await open_scope(context, user_id)
+    window = window_of(scope, args)
+    totals = await repo.totals(context.session, user_id, window.start_date, window.end_date)
+    rows = await repo.top_artists(context.session, user_id, window.start_date, window.end_date, args.limit)
+    return TopArtists(
+        window=window,
+        freshness=scope.freshness,
+        coverage=await coverage_of(context, scope, window),
+        plays=totals.plays,
+        artists=artist_counts(rows, totals.plays),
+    )
+
+
+async def top_tracks(context: ToolContext, args: LimitWindowArgs, user_id: UUID) -> TopTracks:
+    scope = await open_scope(context, user_id)
+    window = window_of(scope, args)
+    totals = await repo.totals(context.session, user_id, window.start_date, window.end_date)
+    rows = await repo.top_tracks(context.session, user_id, window.start_date, window.end_date, args.limit)
+    return TopTracks(
+        window=window,
+        freshness=scope.freshness,
+        coverage=await coverage_of(context, scope, window),
+        plays=totals.plays,
+        tracks=track_counts(rows, totals.plays),
+    )
+
+
+async def listening_heatmap(context: ToolContext, args: WindowArgs, user_id: UUID) -> HeatmapResult:
+    scope = await open_scope(context, user_id)
+    window = window_of(scope, args)
+    return HeatmapResult(
+        window=window,
+        freshness=scope.freshness,
+        coverage=await coverage_of(context, scope, window),
+        heatmap=await heatmap_of(context, scope, window),
+    )
+
+
+async def repeat_rate(context: ToolContext, args: WindowArgs, user_id: UUID) -> RepeatRateResult:
+    scope = await open_scope(context, user_id)
+    window = window_of(scope, args)
+    return RepeatRateResult(
+        window=window,
+        freshness=scope.freshness,
+        coverage=await coverage_of(context, scope, window),
+        repeat_stats=await repeat_of(context, scope, window),
+    )
+
+
+async def coverage(context: ToolContext, args: WindowArgs, user_id: UUID) -> CoverageResult:
+    scope = await open_scope(context, user_id)
+    window = window_of(scope, args)
+    return CoverageResult(window=window, freshness=scope.freshness, coverage=await coverage_of(context, scope, window))
+
+
+async def _period_stats(context: ToolContext, scope: Scope, window: Window) -> PeriodStats:
+    summary = await repo.window_summary(context.session, scope.user_id, window.start_date, window.end_date, 1)
+    totals = await repo.totals(context.session, scope.user_id, window.start_date, window.end_date)
+    return PeriodStats(
+        window=window,
+        plays=summary.plays,
+        listening_minutes=_minutes(totals.ms_played),
+        unique_tracks=summary.unique_tracks,
+        unique_artists=summary.unique_artists,
+        coverage=await coverage_of(context, scope, window),
+    )
+
+
+def _pct(new: float, old: float) -> float | None:
+    return round((new - old) / old * 100, 1) if old else None
+
+
+def _ranks(plays: dict[str, tuple[int, int]]) -> dict[str, int]:
+    ordered = sorted(plays.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+    return {artist: rank for rank, (artist, _) in enumerate(ordered, start=1)}
+
+
+async def compare_periods(context: ToolContext, args: CompareArgs, user_id: UUID) -> Comparison:
+    scope = await open_scope(context, user_id)
+    explicit = args.start is not None or args.end is not None
+    period = args.period if (args.period is not None or explicit) else Period.this_month
+    first = resolve_window(
+        days=None,
+        start=args.start,
+        end=args.end,
+        period=period,
+        zone=scope.zone,
+        today=scope.today,
+        first_date=scope.bounds.first_date,
+    )
+    if args.compare_to is not None or args.compare_start is not None or args.compare_end is not None:
+        second = resolve_window(
+            days=None,
+            start=args.compare_start,
+            end=args.compare_end,
+            period=args.compare_to,
+            zone=scope.zone,
+            today=scope.today,
+            first_date=scope.bounds.first_date,
+            field_prefix="compare_",
+        )
+        if args.compare_to is not None:
+            second = second.model_copy(update={"label": args.compare_to.value})
+    else:
+        start, end, label = preceding_range(period, first.start_date, first.end_date)
+        second = make_window(label, start, end, scope.zone, scope.today)
+    stats_a = await _period_stats(context, scope, first)
+    stats_b = await _period_stats(context, scope, second)
+    plays_a = await repo.artist_plays(context.session, user_id, first.start_date, first.end_date)
+    plays_b = await repo.artist_plays(context.session, user_id, second.start_date, second.end_date)
+    ranks_a, ranks_b = _ranks(plays_a), _ranks(plays_b)
+    changes = sorted(
+        set(plays_a) | set(plays_b),
+        key=lambda artist: (
+            -abs(plays_a.get(artist, (0, 0))[0] - plays_b.get(artist, (0, 0))[0]),
+            -plays_a.get(artist, (0, 0))[0],
+            artist,
+        ),
+    )[: args.limit]
+    candidates = [artist for artist, _ in sorted(plays_a.items(), key=lambda item: (-item[1][0], item[0]))][:200]
+    known = await repo.artists_played_before(context.session, user_id, candidates, first.start_date)
+    new = [artist for artist in candidates if artist not in known][: args.limit]
+    names = await repo.artist_names(context.session, user_id, sorted(set(changes) | set(new)))
+    movers = [
+        ArtistMove(
+            artist_id=artist,
+            name=names.get(artist),
+            plays=plays_a.get(artist, (0, 0))[0],
+            compare_plays=plays_b.get(artist, (0, 0))[0],
+            change=plays_a.get(artist, (0, 0))[0] - plays_b.get(artist, (0, 0))[0],
+            rank=ranks_a.get(artist),
+            compare_rank=ranks_b.get(artist),
+        )
+        for artist in changes
+    ]
+    new_rows = [repo.ArtistRow(artist, plays_a[artist][0], plays_a[artist][1], names.get(artist)) for artist in new]
+    return Comparison(
+        period=stats_a,
+        compare_to=stats_b,
+        plays_change=stats_a.plays - stats_b.plays,
+        plays_change_pct=_pct(stats_a.plays, stats_b.plays),
+        minutes_change=round(stats_a.listening_minutes - stats_b.listening_minutes, 1),
+        minutes_change_pct=_pct(stats_a.listening_minutes, stats_b.listening_minutes),
+        top_movers=movers,
+        new_artists=artist_counts(new_rows, stats_a.plays),
+        freshness=scope.freshness,
+    )
+
+
+async def taste_clusters(context: ToolContext, args: ClustersArgs, user_id: UUID) -> TasteClusters:
+    scope = await open_scope(context, user_id)
+    window = window_of(scope, args)
+    name, rows = await clusters_of(context, scope, window)
+    first = rows[0] if rows else {}
+    if rows:
+        note = f"{len(rows)} clusters of {first.get('feature_set')} features; labels are generated, not Spotify's."
+    else:
+        note = (
+            "No clustering for this window yet. Precomputed windows: the last 90 days (days=90), the last 365 days "
+            "(days=365) and all time (period=all_time); they appear after the transform has run."
+        )
+    quality = first.get("quality_score")
+    return TasteClusters(
+        window=window,
+        freshness=scope.freshness,
+        coverage=await coverage_of(context, scope, window),
+        window_name=name,
+        feature_set=first.get("feature_set"),
+        k=int(first["k"]) if first.get("k") is not None else (len(rows) or None),
+        quality_score=None if quality is None else round(float(quality), 4),
+        computed_at=first.get("computed_at"),
+        clusters=[_cluster(row) for row in rows],
+        note=note,
+    )

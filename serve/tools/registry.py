@@ -1,0 +1,173 @@
+"""The one tool registry. Each tool is defined once (name, title, description for an LLM, Pydantic argument and
+result models, handler, hints); `/mcp/tools`, `/mcp/call`, the MCP server and the OpenAPI for GPT Actions are
+all generated from it.
+
+Dotted names (`history.taste_summary`) are canonical, as the spec writes them; MCP publishes the same tool
+with underscores (`history_taste_summary`), because Claude and other clients reject dots. Both spellings are
+accepted everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.settings import Settings
+from serve.tools import repository
+from serve.tools.errors import AccessDenied, InvalidArguments, UnknownTool, UnknownUser
+from serve.tools.models import ToolArgs
+
+TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the admin (any user) or the owner of a per-user API token (that user only)."""
+
+    kind: Literal["admin", "user"]
+    user_id: UUID | None = None
+    token_id: UUID | None = None
+
+    @classmethod
+    def admin(cls) -> Principal:
+        return cls("admin")
+
+
+@dataclass(slots=True)
+class ToolContext:
+    session: AsyncSession
+    principal: Principal
+    settings: Settings
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+type Handler = Callable[[ToolContext, Any, UUID], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    title: str
+    description: str
+    args_model: type[ToolArgs]
+    result_model: type[BaseModel]
+    handler: Handler
+    read_only: bool = True
+    destructive: bool = False
+    idempotent: bool = True
+    open_world: bool = False
+
+    @property
+    def mcp_name(self) -> str:
+        return self.name.replace(".", "_")
+
+    @property
+    def operation_id(self) -> str:
+        return self.mcp_name
+
+    def input_schema(self) -> dict[str, Any]:
+        return flat_schema(self.args_model.model_json_schema())
+
+    def output_schema(self) -> dict[str, Any]:
+        return flat_schema(self.result_model.model_json_schema(mode="serialization"))
+
+    def parse_args(self, raw: Mapping[str, Any]) -> ToolArgs:
+        try:
+            return self.args_model.model_validate(dict(raw))
+        except ValidationError as error:
+            raise InvalidArguments.from_validation(error) from None
+
+
+def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Inline every `#/$defs/...` reference (our models are not recursive) so clients get one flat schema."""
+    definitions: dict[str, Any] = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                target = resolve(definitions[reference.removeprefix("#/$defs/")])
+                extra = {key: resolve(value) for key, value in node.items() if key != "$ref"}
+                return {**target, **extra}
+            return {key: resolve(value) for key, value in node.items() if key != "$defs"}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def coerce_arguments(raw: Any) -> dict[str, Any]:
+    """Arguments as an object; a JSON string holding an object is accepted too (some clients send that)."""
+    if raw is None:
+        return {}
+    if isinstance(raw, str):
+        if not raw.strip():
+            return {}
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise InvalidArguments.field("args", f"not valid JSON: {error.msg}") from None
+    if not isinstance(raw, dict):
+        raise InvalidArguments.field("args", "must be a JSON object of argument names to values")
+    return raw
+
+
+class Registry:
+    def __init__(self, tools: list[Tool]) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            if not TOOL_NAME_PATTERN.match(tool.mcp_name) or not tool.description.strip():
+                raise ValueError(f"tool {tool.name!r} needs a valid name and a description")
+            self._tools[tool.name] = tool
+            self._tools[tool.mcp_name] = tool
+
+    def all(self) -> list[Tool]:
+        unique = {tool.name: tool for tool in self._tools.values()}
+        return list(unique.values())
+
+    def get(self, name: str) -> Tool:
+        tool = self._tools.get(name)
+        if tool is None:
+            available = sorted(tool.name for tool in self.all())
+            raise UnknownTool(
+                f"unknown tool {name!r}; available: {', '.join(available)}",
+                details={"tool": name, "available": available},
+            )
+        return tool
+
+    async def call(self, name: str, raw_args: Any, context: ToolContext) -> BaseModel:
+        tool = self.get(name)
+        args = tool.parse_args(coerce_arguments(raw_args))
+        user_id = await resolve_user(context, args.user_id)
+        return await tool.handler(context, args, user_id)
+
+
+async def resolve_user(context: ToolContext, requested: UUID | None) -> UUID:
+    """The user whose data is read: a user token reads only its own; the admin names one (or the only one)."""
+    principal = context.principal
+    if principal.kind == "user":
+        assert principal.user_id is not None
+        if requested is not None and requested != principal.user_id:
+            raise AccessDenied(
+                "this token reads only its own user's data; leave `user_id` out or use the token of that user",
+                details={"fields": [{"field": "user_id", "problem": "belongs to another user"}]},
+            )
+        return principal.user_id
+    if requested is not None:
+        if not await repository.user_exists(context.session, requested):
+            raise UnknownUser(f"no user with id {requested}", details={"user_id": str(requested)})
+        return requested
+    only = await repository.single_user_id(context.session)
+    if only is None:
+        raise InvalidArguments.field("user_id", "required with the admin token: the server has several users (or none)")
+    return only
