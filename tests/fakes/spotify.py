@@ -26,11 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import urlencode
+from uuid import UUID
 
+import psycopg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from core.crypto import TokenCipher
+from core.dburl import libpq_url
 
 type JsonObject = dict[str, object]
 
@@ -149,6 +154,9 @@ class FakeSpotify:
         self.deny_consent = False
         self.authorize_error: str | None = None
         self.delay_seconds = 0.0
+        # Answer recently-played as if `before`/`after` were not given (paging that does not move).
+        self.ignore_cursors = False
+        self.in_flight = 0
         self._rate_limits: list[_RateLimit] = []
         self._server_errors = 0
         self._lock = threading.Lock()
@@ -370,7 +378,11 @@ class FakeSpotify:
     async def _gate(self, request: Request, *, user_required: bool = True) -> tuple[str | None, Response | None]:
         """Authenticate and apply behaviours. Returns (user id, error response or None)."""
         if self.delay_seconds:
-            await asyncio.sleep(self.delay_seconds)
+            self.in_flight += 1
+            try:
+                await asyncio.sleep(self.delay_seconds)
+            finally:
+                self.in_flight -= 1
         path = request.url.path
         header = request.headers.get("authorization", "")
         token = header[7:] if header.lower().startswith("bearer ") else ""
@@ -556,6 +568,8 @@ class FakeSpotify:
         if limit is None:
             return self._error(400, "Invalid limit")
         after_raw, before_raw = request.query_params.get("after"), request.query_params.get("before")
+        if self.ignore_cursors:
+            after_raw = before_raw = None
         if after_raw is not None and before_raw is not None:
             return self._error(400, "Only one of after and before may be given")
         with self._lock:
@@ -749,3 +763,69 @@ def _matches(terms: dict[str, str], name: str | None, artists: list[str], album:
         haystack = " ".join([name or "", *artists, album or ""]).lower()
         return all(word in haystack for word in terms["text"].split())
     return True
+
+
+# ==================================================================================================
+# Helpers for tests that use the fake with the real system
+# ==================================================================================================
+TEST_CLIENT_ID = "fake-client-id"
+TEST_CLIENT_SECRET = "fake-client-secret"
+
+
+def spotify_env(database_url: str, fake_base_url: str, key: str, **overrides: str) -> dict[str, str]:
+    """Environment for a process (or `load_settings`) that talks to the fake and the test database."""
+    env = {
+        "DATABASE_URL": database_url,
+        "TOKEN_ENCRYPTION_KEY": key,
+        "ADMIN_TOKEN": "test-admin-token-0123456789",
+        "SPOTIFY_CLIENT_ID": TEST_CLIENT_ID,
+        "SPOTIFY_CLIENT_SECRET": TEST_CLIENT_SECRET,
+        "SPOTIFY_ACCOUNTS_BASE_URL": fake_base_url,
+        "SPOTIFY_API_BASE_URL": f"{fake_base_url}/v1",
+        "SPOTIFY_TIMEOUT_SECONDS": "5",
+        "COLLECTOR_INTERVAL_SECONDS": "600",
+    }
+    env.update(overrides)
+    return env
+
+
+def connect_user(
+    database_url: str,
+    cipher: TokenCipher,
+    fake: FakeSpotify,
+    spotify_user_id: str,
+    *,
+    access_token_valid: bool = True,
+    plays: int = 0,
+) -> tuple[UUID, str]:
+    """A user as `/auth/callback` leaves them: profile, encrypted tokens, a due checkpoint.
+
+    Returns (user id, the plaintext refresh token the fake issued — for leak checks)."""
+    if spotify_user_id not in fake.users:
+        fake.add_user(spotify_user_id)
+    if plays:
+        fake.add_plays(spotify_user_id, plays)
+    access, refresh = fake.issue_tokens(spotify_user_id)
+    expires = datetime.now(UTC) + (timedelta(hours=1) if access_token_valid else -timedelta(minutes=5))
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        row = connection.execute(
+            "INSERT INTO app.users (spotify_user_id, display_name) VALUES (%s, %s) RETURNING id",
+            (spotify_user_id, fake.users[spotify_user_id].display_name),
+        ).fetchone()
+        assert row is not None
+        user_id: UUID = row[0]
+        connection.execute(
+            "INSERT INTO app.spotify_tokens (user_id, refresh_token_enc, access_token_enc, access_token_expires_at, "
+            "scope, token_type, client_id, refresh_token_expires_at) "
+            "VALUES (%s, %s, %s, %s, %s, 'Bearer', %s, now() + interval '6 months')",
+            (
+                user_id,
+                cipher.encrypt(refresh),
+                cipher.encrypt(access),
+                expires,
+                "user-read-recently-played",
+                TEST_CLIENT_ID,
+            ),
+        )
+        connection.execute("INSERT INTO app.sync_checkpoints (user_id) VALUES (%s)", (user_id,))
+    return user_id, refresh
