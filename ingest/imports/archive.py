@@ -5,7 +5,7 @@ file size (IMPORT_MAX_ZIP_SIZE_MB), a readable central directory (truncated/not 
 `..` or absolute paths, symlinks, encrypted history members, the declared uncompressed size of the history
 members (a multiple of the ZIP cap) and their compression ratio (zip bombs), and that there is any
 history at all. While reading, the bytes actually inflated are counted against the same caps (a member
-whose header lies is stopped), JSON is parsed by ijson as a stream (never a whole file in memory), and
+whose header lies is stopped), JSON is parsed as a stream (`jsonstream`) (never a whole file in memory), and
 broken JSON is reported with its file and position.
 """
 
@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
-import ijson
-
 from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import EXPECTED_NAMES, MemberKind, classify_member
+from ingest.imports.jsonstream import JsonStreamError, NotAnArray, iter_array, iter_array_ijson
 
 # History JSON compresses ~8-15x; beyond this ratio a member is treated as a zip bomb.
 MAX_COMPRESSION_RATIO: Final = 100
@@ -170,66 +169,38 @@ class _CountingReader:
         return chunk
 
 
-def _first_byte(reader: _CountingReader, member: Member) -> bytes:
-    head = b""
-    while True:
-        chunk = reader.read(1)
-        if not chunk:
-            break
-        if chunk in (b" ", b"\t", b"\r", b"\n"):
-            continue
-        if chunk == b"\xef":  # UTF-8 byte-order mark
-            reader.read(2)
-            continue
-        head = chunk
-        break
-    if head != b"[":
-        shape = "empty" if not head else "not a JSON list"
-        raise ImportRejected(
-            f"{member.name} is {shape}; Spotify history files are JSON lists of plays. The file may be truncated "
-            "or not from Spotify: download the export again",
-            reason="bad_json" if head else "empty_file",
-            member=member.name,
-        )
-    return head
+def iter_member_records(
+    archive: zipfile.ZipFile, member: Member, plan: ArchivePlan, *, parser: str = "stdlib"
+) -> Iterator[object]:
+    """Yield the records of one history member, streamed. Raises `ImportRejected` on broken content.
 
-
-class _Prefixed:
-    """A reader that first returns `head`, then continues with `rest`."""
-
-    def __init__(self, head: bytes, rest: _CountingReader) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0:  # ijson probes the type with read(0)
-            return b""
-        if self._head:
-            head, self._head = self._head, b""
-            return head
-        return self._rest.read(size)
-
-
-def iter_member_records(archive: zipfile.ZipFile, member: Member, plan: ArchivePlan) -> Iterator[object]:
-    """Yield the records of one history member, streamed. Raises `ImportRejected` on broken content."""
+    `parser`: `stdlib` (the fast default, see `jsonstream`) or `ijson`.
+    """
     count = 0
     try:
         with archive.open(member.name) as raw:
             reader = _CountingReader(raw, member, plan)
-            head = _first_byte(reader, member)
-            for record in ijson.items(_Prefixed(head, reader), "item", use_float=True, buf_size=_READ_CHUNK):
-                yield record
+            records = iter_array_ijson(_checked_start(reader, member)) if parser == "ijson" else iter_array(reader)
+            for record in records:
                 count += 1
+                yield record
     except ImportRejected:
         raise
-    except ijson.JSONError as error:
+    except NotAnArray as error:
+        raise ImportRejected(
+            f"{member.name}: {error}; Spotify history files are JSON lists of plays. The file may be truncated "
+            "or not from Spotify: download the export again",
+            reason="bad_json",
+            member=member.name,
+        ) from None
+    except JsonStreamError as error:
         where = f"after record {count}" if count else "before the first record"
         raise ImportRejected(
-            f"{member.name} is not valid JSON ({where}: {str(error)[:120]}); the file is truncated or corrupted, "
+            f"{member.name} is not valid JSON ({where}: {str(error)[:160]}); the file is truncated or corrupted, "
             "download the export from Spotify again",
             reason="bad_json",
             member=member.name,
-            record=count + 1,
+            record=error.element,
         ) from None
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise ImportRejected(
@@ -246,3 +217,34 @@ def iter_member_records(archive: zipfile.ZipFile, member: Member, plan: ArchiveP
             member=member.name,
         ) from None
     plan.members_done += 1
+
+
+class _Prefixed:
+    """A reader that first returns `head`, then continues with `rest` (ijson probes with read(0))."""
+
+    def __init__(self, head: bytes, rest: _CountingReader) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._rest.read(size)
+
+
+def _checked_start(reader: _CountingReader, member: Member) -> _Prefixed:
+    """ijson yields nothing for a top-level object: check for `[` first."""
+    while True:
+        chunk = reader.read(1)
+        if chunk in (b" ", b"\t", b"\r", b"\n"):
+            continue
+        if chunk == b"\xef":  # UTF-8 byte-order mark
+            reader.read(2)
+            continue
+        break
+    if chunk != b"[":
+        raise NotAnArray("the file is empty" if not chunk else "the file is not a JSON list", element=0)
+    return _Prefixed(chunk, reader)

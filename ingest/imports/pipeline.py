@@ -5,10 +5,10 @@ PostgreSQL) overlap: a producer thread fills a small bounded queue with batches 
 the event loop loads them, one transaction per batch. Each batch transaction also moves the job's progress
 (records ingested, earliest/latest play, heartbeat), so what `import_jobs` says is always what is committed.
 
-Loading a batch: `COPY` (asyncpg binary) into a session temp table, then one statement inserts the new rows
-into `raw.export_records` (`ON CONFLICT (user_id, record_key) DO NOTHING`), registers tracks without a
-Spotify URI in `raw.tracks` with `source = 'import_zip'`, and updates the job. Memory is bounded by the
-queue (two batches waiting, one loading), whatever the size of the export.
+Loading a batch (`_Loader`): `COPY` (asyncpg, binary) straight into `raw.export_records` while no key has
+collided, else `COPY` into a session temp table and `INSERT … ON CONFLICT (user_id, record_key) DO NOTHING`;
+tracks without a Spotify URI are registered in `raw.tracks` with `source = 'import_zip'`; the job row moves.
+Memory is bounded by the queue (two batches waiting, one loading), whatever the size of the export.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,37 +43,90 @@ CREATE TEMP TABLE IF NOT EXISTS import_stage (
     content_kind text, source_format text, track_id text, track_name text, artist_name text, album_name text,
     spotify_uri text, episode_name text, show_name text, audiobook_title text, audiobook_chapter_title text,
     incognito boolean, extra jsonb, source_file text
-) ON COMMIT DELETE ROWS
+)
 """
 
 _COLUMN_LIST: Final = ", ".join(COLUMNS)
 
-_LOAD: Final = f"""
-WITH inserted AS (
-    INSERT INTO raw.export_records ({_COLUMN_LIST})
-    SELECT {_COLUMN_LIST} FROM import_stage
-    ON CONFLICT (user_id, record_key) DO NOTHING
-    RETURNING track_id, track_name, album_name
-), local_tracks AS (
-    INSERT INTO raw.tracks (track_id, name, album_name, source)
-    SELECT DISTINCT ON (track_id) track_id, track_name, album_name, 'import_zip'
-    FROM inserted WHERE track_id LIKE 'local:%' AND track_name IS NOT NULL
-    ORDER BY track_id
-    ON CONFLICT (track_id) DO NOTHING
-), span AS (
-    SELECT min(played_at) AS earliest, max(played_at) AS latest FROM import_stage
-), counted AS (
-    SELECT count(*) AS n FROM inserted
-)
-UPDATE app.import_jobs SET
-    records_ingested = coalesce(records_ingested, 0) + counted.n,
-    earliest_played_at = least(earliest_played_at, span.earliest),
-    latest_played_at = greatest(latest_played_at, span.latest),
-    heartbeat_at = now()
-FROM span, counted
-WHERE id = $1 AND status = 'running'
-RETURNING counted.n
+_INSERT_FROM_STAGE: Final = f"""
+INSERT INTO raw.export_records ({_COLUMN_LIST})
+SELECT {_COLUMN_LIST} FROM import_stage
+ON CONFLICT (user_id, record_key) DO NOTHING
 """
+
+_LOCAL_TRACKS: Final = """
+INSERT INTO raw.tracks (track_id, name, album_name, source)
+SELECT track_id, name, album_name, 'import_zip'
+FROM unnest($1::text[], $2::text[], $3::text[]) AS t (track_id, name, album_name)
+ON CONFLICT (track_id) DO NOTHING
+"""
+
+_PROGRESS: Final = """
+UPDATE app.import_jobs SET
+    records_ingested = coalesce(records_ingested, 0) + $2,
+    earliest_played_at = least(earliest_played_at, $3),
+    latest_played_at = greatest(latest_played_at, $4),
+    heartbeat_at = now()
+WHERE id = $1 AND status = 'running'
+RETURNING id
+"""
+
+_PLAYED_AT = itemgetter(3)
+
+
+class _Loader:
+    """Lands batches. Fast path: COPY straight into `raw.export_records`; the first batch that hits the
+    unique key (a re-import, an overlapping export, a row repeated across batches) is redone through the
+    staging table with `ON CONFLICT DO NOTHING`, which the rest of the job then keeps using."""
+
+    def __init__(self, connection: asyncpg.Connection, job_id: int) -> None:
+        self._connection = connection
+        self._job_id = job_id
+        self.direct = True
+        self._staged = False
+
+    async def _via_stage(self, rows: list[Row]) -> int:
+        connection = self._connection
+        if not self._staged:
+            await connection.execute(_STAGE_DDL)
+            self._staged = True
+        await connection.copy_records_to_table("import_stage", records=rows, columns=COLUMNS)
+        status = await connection.execute(_INSERT_FROM_STAGE)
+        await connection.execute("TRUNCATE import_stage")
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def load(self, rows: list[Row]) -> int:
+        connection = self._connection
+        inserted: int | None = None
+        async with connection.transaction():
+            if self.direct:
+                try:
+                    async with connection.transaction():  # a savepoint: a conflict undoes only this COPY
+                        await connection.copy_records_to_table(
+                            "export_records", schema_name="raw", records=rows, columns=COLUMNS
+                        )
+                    inserted = len(rows)
+                except asyncpg.UniqueViolationError:
+                    self.direct = False
+            if inserted is None:
+                inserted = await self._via_stage(rows)
+            local = {row[7]: row for row in rows if row[7] is not None and row[7].startswith("local:")}
+            if local:
+                await connection.execute(
+                    _LOCAL_TRACKS,
+                    list(local),
+                    [row[8] for row in local.values()],
+                    [row[10] for row in local.values()],
+                )
+            claimed = await connection.fetchval(
+                _PROGRESS, self._job_id, inserted, min(rows, key=_PLAYED_AT)[3], max(rows, key=_PLAYED_AT)[3]
+            )
+            if claimed is None:
+                raise ImportRejected(
+                    "the import was taken over by another worker or cancelled while it ran; see the job's latest run",
+                    reason="lost_claim",
+                )
+        return inserted
 
 
 @dataclass(slots=True)
@@ -214,7 +268,7 @@ class _Producer(threading.Thread):
                     member=member.name,
                     kind=member.kind,
                     store_optional=settings.import_store_optional_fields,
-                )
+                ).normalize
                 for index, record in enumerate(iter_member_records(archive, member, plan)):
                     records += 1
                     if records > max_records:
@@ -249,18 +303,6 @@ class _Producer(threading.Thread):
             self._put(_Done(dict(skipped), records, plan.bytes_read))
 
 
-async def _load_batch(connection: asyncpg.Connection, job_id: int, batch: list[Row]) -> int:
-    async with connection.transaction():
-        await connection.copy_records_to_table("import_stage", records=batch, columns=COLUMNS)
-        inserted = await connection.fetchval(_LOAD, job_id)
-    if inserted is None:
-        raise ImportRejected(
-            "the import was taken over by another worker or cancelled while it ran; see the job's latest run",
-            reason="lost_claim",
-        )
-    return int(inserted)
-
-
 async def run_import(
     engine: AsyncEngine,
     settings: Settings,
@@ -281,7 +323,7 @@ async def run_import(
     async with engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
         connection: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-        await connection.execute(_STAGE_DDL)
+        loader = _Loader(connection, job.id)
         producer.start()
         try:
             while True:
@@ -292,7 +334,7 @@ async def run_import(
                     result.files_ignored = message.ignored
                     await jobs.set_format(engine, job.id, progress.format_detected)
                 elif isinstance(message, _Batch):
-                    inserted = await _load_batch(connection, job.id, message.rows)
+                    inserted = await loader.load(message.rows)
                     progress.inserted += inserted
                     progress.duplicates += len(message.rows) - inserted
                     progress.records_read = message.records
@@ -311,7 +353,8 @@ async def run_import(
         finally:
             producer.stop.set()
             await asyncio.to_thread(producer.join)
-            await connection.execute("DROP TABLE IF EXISTS import_stage")
+            if not connection.is_closed():
+                await connection.execute("DROP TABLE IF EXISTS import_stage")
     if progress_callback is not None:
         progress_callback(progress)
     result.seconds = time.monotonic() - started
