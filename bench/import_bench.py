@@ -129,7 +129,7 @@ def _admin(server_url: str, statement: str) -> None:
         connection.execute(statement)
 
 
-async def _import(database_url: str, zip_path: Path, batch_size: int) -> tuple[int, int, float]:
+async def _import(database_url: str, zip_path: Path, batch_size: int, parser: str) -> tuple[int, int, float]:
     zip_size = os.path.getsize(zip_path)  # noqa: ASYNC240 - before the clock starts
     settings = load_settings(
         {
@@ -158,7 +158,7 @@ async def _import(database_url: str, zip_path: Path, batch_size: int) -> tuple[i
         job = await jobs.claim_job(engine, worker_id="bench", only_id=job_id)
         assert job is not None
         started = time.perf_counter()
-        outcome = await execute_job(engine, settings, job)
+        outcome = await execute_job(engine, settings, job, parser=parser)
         seconds = time.perf_counter() - started
         if outcome.status != "success" or outcome.result is None:
             raise SystemExit(f"import failed: {outcome.message}")
@@ -167,21 +167,23 @@ async def _import(database_url: str, zip_path: Path, batch_size: int) -> tuple[i
         await engine.dispose()
 
 
-def run_once(server_url: str, zip_path: Path, batch_size: int) -> dict[str, float]:
+def run_once(server_url: str, zip_path: Path, batch_size: int, parser: str = "stdlib") -> dict[str, float]:
     name = f"spmcp_bench_{secrets.token_hex(4)}"
     _admin(server_url, f'CREATE DATABASE "{name}"')
     try:
         url = with_database(server_url, name)
         migrate.upgrade(url)
-        records, inserted, seconds = asyncio.run(_import(url, zip_path, batch_size))
+        records, inserted, seconds = asyncio.run(_import(url, zip_path, batch_size, parser))
     finally:
         _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"records": records, "inserted": inserted, "seconds": seconds, "peak_rss_mb": peak_kb / 1024}
 
 
-def _child(server_url: str, zip_path: str, batch_size: int, queue: multiprocessing.Queue[dict[str, float]]) -> None:
-    queue.put(run_once(server_url, Path(zip_path), batch_size))
+def _child(
+    server_url: str, zip_path: str, batch_size: int, parser: str, queue: multiprocessing.Queue[dict[str, float]]
+) -> None:
+    queue.put(run_once(server_url, Path(zip_path), batch_size, parser))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=1, help="import the same ZIP this many times (fresh DB each)")
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--parser", choices=["stdlib", "ijson"], default="stdlib", help="JSON parser of the import")
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--zip", type=Path, default=None, help="reuse/keep the generated ZIP here")
     args = parser.parse_args(argv)
@@ -214,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, float]] = []
     for attempt in range(args.repeat):
         queue: multiprocessing.Queue[dict[str, float]] = context.Queue()
-        child = context.Process(target=_child, args=(args.database_url, str(zip_path), args.batch_size, queue))
+        child = context.Process(
+            target=_child, args=(args.database_url, str(zip_path), args.batch_size, args.parser, queue)
+        )
         child.start()
         result = queue.get()
         child.join()

@@ -216,6 +216,7 @@ class _Producer(threading.Thread):
         settings: Settings,
         loop: asyncio.AbstractEventLoop,
         queue: asyncio.Queue[_Message],
+        parser: str,
     ) -> None:
         super().__init__(name=f"import-parse-{job_id}", daemon=True)
         self._path = path
@@ -224,6 +225,7 @@ class _Producer(threading.Thread):
         self._settings = settings
         self._loop = loop
         self._queue = queue
+        self._parser = parser
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -269,7 +271,7 @@ class _Producer(threading.Thread):
                     kind=member.kind,
                     store_optional=settings.import_store_optional_fields,
                 ).normalize
-                for index, record in enumerate(iter_member_records(archive, member, plan)):
+                for index, record in enumerate(iter_member_records(archive, member, plan, parser=self._parser)):
                     records += 1
                     if records > max_records:
                         raise ImportRejected(
@@ -309,6 +311,7 @@ async def run_import(
     job: jobs.ClaimedJob,
     *,
     progress_callback: ProgressCallback | None = None,
+    parser: str = "stdlib",
 ) -> ImportResult:
     """Import the ZIP of a claimed job. Raises `ImportRejected` (or a database error) on failure; the
     caller records the outcome (`jobs.finish_success` / `jobs.finish_error`)."""
@@ -316,7 +319,13 @@ async def run_import(
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[_Message] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
     producer = _Producer(
-        path=job.storage_path, user_id=job.user_id, job_id=job.id, settings=settings, loop=loop, queue=queue
+        path=job.storage_path,
+        user_id=job.user_id,
+        job_id=job.id,
+        settings=settings,
+        loop=loop,
+        queue=queue,
+        parser=parser,
     )
     result = ImportResult(progress=ImportProgress())
     progress = result.progress

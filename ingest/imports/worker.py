@@ -40,6 +40,7 @@ async def execute_job(
     job: jobs.ClaimedJob,
     *,
     progress_callback: ProgressCallback | None = None,
+    parser: str = "stdlib",
 ) -> JobOutcome:
     """Run a claimed job to its end and record the outcome (import_jobs, job_runs, logs, files)."""
     name = job.original_filename or job.storage_path.name
@@ -56,7 +57,7 @@ async def execute_job(
         message: str | None = None
         reason = "error"
         try:
-            result = await run_import(engine, settings, job, progress_callback=progress_callback)
+            result = await run_import(engine, settings, job, progress_callback=progress_callback, parser=parser)
         except ImportRejected as rejected:
             message, reason = rejected.message, rejected.reason
         except asyncio.CancelledError:

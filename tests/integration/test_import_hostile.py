@@ -1,0 +1,249 @@
+"""Hostile and broken exports: each ends its job as `error` with a message naming the file/record and what to
+do, keeps nothing of itself, and disturbs nothing else (another user's rows, the next job in the queue)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.settings import Settings
+from ingest.imports import archive, jobs
+from ingest.imports.worker import execute_job, process_pending_imports
+from tests.fixtures import exports
+from tests.fixtures.exports import build_zip, extended
+from tests.fixtures.exports.helpers import create_user, fetch, job_row, queue_zip, run_row, with_overrides
+
+AUDIO = "Spotify Extended Streaming History/Streaming_History_Audio_2023_0.json"
+
+
+def _good_records(count: int) -> list[dict[str, object]]:
+    return [
+        extended(f"2023-02-{1 + n // 1440:02d}T{n // 60 % 24:02d}:{n % 60:02d}:00Z", 60_000 + n) for n in range(count)
+    ]
+
+
+def _zip_with_info(path: Path, info: zipfile.ZipInfo, content: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(AUDIO, json.dumps([extended("2023-01-01T00:00:00Z", 1)]))
+        zf.writestr(info, content)
+    return path
+
+
+def too_large(path: Path) -> Path:
+    # Stored (not deflated) random bytes beside the history: the ZIP itself exceeds 1 MB.
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(AUDIO, json.dumps([extended("2023-01-01T00:00:00Z", 1)]))
+        zf.writestr("photo.jpg", os.urandom(1_200_000))
+    return path
+
+
+def bomb(path: Path) -> Path:
+    # 30 MB of whitespace inside a valid JSON list deflates ~1000x.
+    return build_zip(path, {AUDIO: b"[" + b" " * 30_000_000 + b"]"})
+
+
+def dotdot(path: Path) -> Path:
+    return build_zip(path, {AUDIO: [extended("2023-01-01T00:00:00Z", 1)], "../../etc/cron.d/evil.json": []})
+
+
+def absolute(path: Path) -> Path:
+    return build_zip(path, {"/etc/Streaming_History_Audio_2023.json": [extended("2023-01-01T00:00:00Z", 1)]})
+
+
+def symlink(path: Path) -> Path:
+    info = zipfile.ZipInfo("Streaming_History_Audio_link.json")
+    info.create_system = 3
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return _zip_with_info(path, info, b"/etc/passwd")
+
+
+def encrypted(path: Path) -> Path:
+    """Set the "encrypted" flag of a member, in its local header and the central directory (as zip -e does)."""
+    name = b"Streaming_History_Audio_2024.json"
+    build_zip(
+        path, {AUDIO: [extended("2023-01-01T00:00:00Z", 1)], name.decode(): [extended("2024-01-01T00:00:00Z", 1)]}
+    )
+    data = bytearray(path.read_bytes())
+    for signature, flag_offset, name_offset in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            if data[start + name_offset : start + name_offset + len(name)] == name:
+                data[start + flag_offset] |= 0x1
+            start += 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+def truncated_zip(path: Path) -> Path:
+    exports.extended_export(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def not_json(path: Path) -> Path:
+    return build_zip(path, {AUDIO: b"<html>Service unavailable</html>"})
+
+
+def truncated_json(path: Path) -> Path:
+    text = json.dumps([extended("2023-01-01T00:00:00Z", 1), extended("2023-01-01T00:05:00Z", 2)])
+    return build_zip(path, {AUDIO: text[: len(text) - 40]})
+
+
+def wrong_type(path: Path) -> Path:
+    bad = extended("2023-01-01T00:05:00Z", 2)
+    bad["ms_played"] = "lots"
+    return build_zip(path, {AUDIO: [extended("2023-01-01T00:00:00Z", 1), bad]})
+
+
+def wrong_type_ts(path: Path) -> Path:
+    bad = extended("2023-01-01T00:05:00Z", 2)
+    bad["ts"] = 1672531500
+    return build_zip(path, {AUDIO: [bad]})
+
+
+def unknown_format(path: Path) -> Path:
+    return build_zip(path, {"MyData/StreamingHistory0.json": [{"songTitle": "x", "played": 3}]})
+
+
+def not_a_list(path: Path) -> Path:
+    return build_zip(path, {"MyData/StreamingHistory_music_0.json": {"plays": []}})
+
+
+def only_other_files(path: Path) -> Path:
+    return build_zip(path, {"Userdata.json": {"x": 1}, "Read_Me_First.pdf": exports.FAKE_PDF})
+
+
+def empty_export(path: Path) -> Path:
+    return build_zip(path, {AUDIO: [], "Spotify Extended Streaming History/Streaming_History_Video_2023.json": []})
+
+
+def not_a_zip(path: Path) -> Path:
+    path.write_bytes(b"%PDF-1.4 this is a PDF, not a zip")
+    return path
+
+
+CASES: list[tuple[str, Callable[[Path], Path], str, tuple[str, ...]]] = [
+    ("zip_too_large", too_large, "zip_too_large", ("MB", "IMPORT_MAX_ZIP_SIZE_MB")),
+    ("zip_bomb", bomb, "zip_bomb", (AUDIO, "zip bomb")),
+    ("dotdot", dotdot, "unsafe_member", ("../../etc/cron.d/evil.json", "unsafe path")),
+    ("absolute", absolute, "unsafe_member", ("/etc/Streaming_History_Audio_2023.json",)),
+    ("symlink", symlink, "symlink_member", ("Streaming_History_Audio_link.json", "symbolic link")),
+    ("encrypted", encrypted, "encrypted_member", ("Streaming_History_Audio_2024.json", "encrypted")),
+    ("truncated_zip", truncated_zip, "bad_zip", ("not a readable ZIP", "download the export")),
+    ("not_a_zip", not_a_zip, "bad_zip", ("not a readable ZIP",)),
+    ("not_json", not_json, "bad_json", (AUDIO, "not a JSON list")),
+    ("truncated_json", truncated_json, "bad_json", (AUDIO, "truncated", "after record 1")),
+    ("wrong_type", wrong_type, "bad_field", (AUDIO, "record 2", "`ms_played`", "'lots'")),
+    ("wrong_type_ts", wrong_type_ts, "bad_field", (AUDIO, "record 1", "`ts`")),
+    ("unknown_format", unknown_format, "unknown_format", ("StreamingHistory0.json", "record 1", "songTitle")),
+    ("not_a_list", not_a_list, "bad_json", ("StreamingHistory_music_0.json", "not a JSON list")),
+    ("no_history", only_other_files, "no_history", ("no Spotify streaming history", "Read_Me_First.pdf")),
+    ("empty_export", empty_export, "empty_export", ("no plays",)),
+]
+
+
+@pytest.mark.parametrize(("label", "make", "reason", "fragments"), CASES, ids=[case[0] for case in CASES])
+async def test_hostile_export_is_rejected_and_disturbs_nothing(
+    engine: AsyncEngine,
+    settings: Settings,
+    tmp_path: Path,
+    label: str,
+    make: Callable[[Path], Path],
+    reason: str,
+    fragments: tuple[str, ...],
+) -> None:
+    settings = with_overrides(settings, IMPORT_MAX_ZIP_SIZE_MB="1")
+    bystander = await create_user(engine, "bystander")
+    await queue_zip(engine, bystander, exports.endsong_export(tmp_path / "bystander.zip"))
+    await process_pending_imports(engine, settings, worker_id="w")
+    before = await fetch(engine, "SELECT id, record_key FROM raw.export_records ORDER BY id")
+    assert len(before) == 3
+
+    victim = await create_user(engine, "victim")
+    hostile = await queue_zip(engine, victim, make(tmp_path / f"{label}.zip"))
+    later_user = await create_user(engine, "later")
+    later = await queue_zip(engine, later_user, exports.account_export(tmp_path / "later.zip"))
+
+    inserted = await process_pending_imports(engine, settings, worker_id="w")  # does not raise
+
+    job = await job_row(engine, hostile)
+    assert job["status"] == "error"
+    for fragment in fragments:
+        assert fragment in job["error_message"], job["error_message"]
+    assert job["records_ingested"] == 0
+    run = await run_row(engine, job["job_run_id"])
+    assert run["status"] == "error" and run["stats"]["reason"] == reason
+    assert run["error_message"] == job["error_message"]
+    assert await fetch(engine, "SELECT 1 FROM raw.export_records WHERE user_id = :u", u=victim) == []
+    # The bystander's rows are untouched and the job queued after the hostile one ran.
+    assert (
+        await fetch(engine, "SELECT id, record_key FROM raw.export_records WHERE user_id = :u ORDER BY id", u=bystander)
+        == before
+    )
+    assert (await job_row(engine, later))["status"] == "success" and inserted == 4
+
+
+async def test_records_cap_rolls_back_committed_batches(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    capped = with_overrides(settings, IMPORT_MAX_RECORDS="250", IMPORT_BATCH_SIZE="100")
+    user = await create_user(engine)
+    path = build_zip(tmp_path / "big.zip", {AUDIO: _good_records(300)})
+    job_id = await queue_zip(engine, user, path)
+    progress_seen: list[int] = []
+
+    # Two batches are committed (and visible) before the 251st record trips the cap.
+    job = await jobs.claim_job(engine, worker_id="w", only_id=job_id)
+    assert job is not None
+    outcome = await execute_job(engine, capped, job, progress_callback=lambda p: progress_seen.append(p.inserted))
+
+    assert outcome.status == "error"
+    assert [inserted for inserted in progress_seen if inserted] == [100, 200]  # committed before the failure
+    row = await job_row(engine, job_id)
+    assert "more than 250 records" in row["error_message"] and "record 251" in row["error_message"]
+    assert "nothing was kept" in row["error_message"]
+    assert await fetch(engine, "SELECT 1 FROM raw.export_records") == []
+    assert (await run_row(engine, row["job_run_id"]))["stats"]["rolled_back"] == 200
+
+
+async def test_total_uncompressed_cap(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive, "UNCOMPRESSED_FACTOR", 0.001)  # 1 MB cap → ~1 KB of history allowed
+    small = with_overrides(settings, IMPORT_MAX_ZIP_SIZE_MB="1")
+    user = await create_user(engine)
+    job_id = await queue_zip(engine, user, build_zip(tmp_path / "x.zip", {AUDIO: _good_records(20)}))
+    await process_pending_imports(engine, small, worker_id="w")
+    row = await job_row(engine, job_id)
+    assert row["status"] == "error" and "unpack to more than" in row["error_message"]
+
+
+async def test_member_inflating_beyond_its_header_is_stopped(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    path = build_zip(tmp_path / "lying.zip", {AUDIO: _good_records(50)})
+    # Rewrite the central directory's uncompressed size of the member to something smaller than the truth.
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(AUDIO)
+        real = info.file_size
+    data = bytearray(path.read_bytes())
+    central = data.rindex(b"PK\x01\x02")
+    size_at = central + 24
+    assert int.from_bytes(data[size_at : size_at + 4], "little") == real
+    data[size_at : size_at + 4] = (real // 2).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    user = await create_user(engine)
+    job_id = await queue_zip(engine, user, path)
+    await process_pending_imports(engine, settings, worker_id="w")
+    row = await job_row(engine, job_id)
+    assert row["status"] == "error"
+    assert AUDIO in row["error_message"]
+    assert await fetch(engine, "SELECT 1 FROM raw.export_records") == []
