@@ -1,0 +1,211 @@
+"""The Streamlit pages with AppTest on a real database: the marts of the contract (tests/fixtures/
+marts_contract.sql) filled with synthetic plays, DuckDB attached read-only; and every page with no marts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import psycopg
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.dburl import libpq_url
+from dashboards import data
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "dashboards" / "streamlit_app.py")
+MARTS_SQL = ROOT / "tests" / "fixtures" / "marts_contract.sql"
+PAGES = [
+    "app_pages/overview.py",
+    "app_pages/top.py",
+    "app_pages/heatmap.py",
+    "app_pages/clusters.py",
+    "app_pages/repeat.py",
+    "app_pages/discovery.py",
+    "app_pages/coverage.py",
+    "app_pages/explorer.py",
+]
+
+# Fills every mart from synthetic fct_plays: %(n)s plays ending 2026-11-20, spread over two years.
+FILL_SQL = """
+INSERT INTO marts.dim_users (user_id, timezone, display_name) VALUES (%(user_id)s::uuid, %(tz)s, %(name)s);
+INSERT INTO marts.fct_plays
+SELECT md5(%(user_id)s::text || ts::text || track_id), %(user_id)s::uuid, ts, track_id, 'track', ms,
+       ms >= 30000 OR ms IS NULL,
+       CASE WHEN i %% 5 = 0 THEN 'spotify_api' ELSE 'import_zip' END, NULL, NULL,
+       'Track ' || (i %% 400), 'Album ' || (i %% 60), 'art' || (i %% 80), 'Artist ' || (i %% 80),
+       (ts AT TIME ZONE %(tz)s)::date, extract(hour FROM ts AT TIME ZONE %(tz)s)::smallint,
+       extract(isodow FROM ts AT TIME ZONE %(tz)s)::smallint, NULL, now()
+FROM (
+    SELECT i, timestamptz '2026-11-20 22:00:00+00' - (i * (interval '730 days' / %(n)s)) AS ts,
+           'trk' || ((i * 7919) %% 400) AS track_id, CASE WHEN i %% 9 = 0 THEN 12000 ELSE 185000 END AS ms
+    FROM generate_series(1, %(n)s) AS i
+) AS generated;
+INSERT INTO marts.dim_tracks (track_id, name, album_name, duration_ms, source, primary_artist_id, primary_artist_name)
+SELECT track_id, min(track_name), min(album_name), 200000, 'import_zip', min(primary_artist_id),
+       min(primary_artist_name)
+FROM marts.fct_plays WHERE user_id = %(user_id)s::uuid GROUP BY track_id ON CONFLICT DO NOTHING;
+INSERT INTO marts.dim_artists (artist_id, name, source)
+SELECT DISTINCT primary_artist_id, primary_artist_name, 'import_zip'
+FROM marts.fct_plays WHERE user_id = %(user_id)s::uuid
+ON CONFLICT DO NOTHING;
+INSERT INTO marts.agg_daily_listening
+SELECT user_id, local_date, content_kind, count(*) FILTER (WHERE counts_as_play), count(*), coalesce(sum(ms_played), 0),
+       count(DISTINCT track_id), count(DISTINCT primary_artist_id)
+FROM marts.fct_plays WHERE user_id = %(user_id)s::uuid GROUP BY 1, 2, 3;
+INSERT INTO marts.agg_daily_track_plays
+SELECT user_id, local_date, track_id, min(primary_artist_id), count(*) FILTER (WHERE counts_as_play), count(*),
+       coalesce(sum(ms_played), 0)
+FROM marts.fct_plays WHERE user_id = %(user_id)s::uuid GROUP BY 1, 2, 3;
+INSERT INTO marts.agg_hourly_listening
+SELECT user_id, local_date, min(local_weekday), local_hour, count(*) FILTER (WHERE counts_as_play),
+       coalesce(sum(ms_played), 0)
+FROM marts.fct_plays WHERE user_id = %(user_id)s::uuid GROUP BY user_id, local_date, local_hour;
+INSERT INTO marts.fct_listening_heatmap
+SELECT user_id, local_weekday, local_hour, count(*) FILTER (WHERE counts_as_play), coalesce(sum(ms_played), 0)
+FROM marts.fct_plays WHERE user_id = %(user_id)s::uuid GROUP BY 1, 2, 3;
+INSERT INTO marts.fct_repeat_stats
+SELECT %(user_id)s::uuid, sum(plays), count(*), 1 - count(*)::float / nullif(sum(plays), 0), 0.2,
+       count(*) FILTER (WHERE plays = 1), max(plays)
+FROM (SELECT track_id, count(*) FILTER (WHERE counts_as_play) AS plays FROM marts.fct_plays
+      WHERE user_id = %(user_id)s::uuid GROUP BY track_id) AS per_track;
+INSERT INTO marts.fct_coverage_daily
+SELECT user_id, local_date, source, count(*), min(played_at), max(played_at)
+FROM marts.fct_plays WHERE user_id = %(user_id)s::uuid GROUP BY 1, 2, 3;
+INSERT INTO marts.fct_taste_clusters
+SELECT %(user_id)s::uuid, 'last_90_days', timestamptz '2026-08-22', timestamptz '2026-11-20', c,
+       'Cluster ' || c || ' late night',
+       (3 - c) / 6.0, 100 * (3 - c), '[{"artist_id": "art1", "name": "Artist 1", "plays": 50}]'::jsonb,
+       '[{"track_id": "trk1", "name": "Track 1", "artist_name": "Artist 1", "plays": 20}]'::jsonb,
+       '{"hour_profile": "late night"}'::jsonb, 'behaviour', 3, 0.41, now()
+FROM generate_series(0, 2) AS c;
+"""
+
+
+def create_marts(database_url: str) -> None:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute(MARTS_SQL.read_text())
+
+
+def load_marts(database_url: str, *, plays: int = 3000, name: str = "Ada", timezone: str = "Europe/Berlin") -> str:
+    """Create the contract's marts (if absent) and fill them for one new user; returns the user id."""
+    create_marts(database_url)
+    user_id = str(uuid.uuid4())
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        params = {"user_id": user_id, "tz": timezone, "name": name, "n": plays}
+        for statement in FILL_SQL.split(";\n"):
+            if statement.strip():
+                connection.execute(statement, params)
+    return user_id
+
+
+@pytest.fixture
+def dashboards_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("DASHBOARDS_DATABASE_URL", raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield database_url
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _run(page: str | None = None) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    if page is not None:
+        app.switch_page(page)
+        app.run()
+    assert not app.exception, [item.value for item in app.exception]
+    return app
+
+
+def _texts(app: AppTest) -> str:
+    parts = (
+        [item.value for item in app.markdown] + [item.value for item in app.info] + [item.value for item in app.error]
+    )
+    parts += [item.value for item in app.caption] + [item.value for item in app.title]
+    return "\n".join(str(part) for part in parts)
+
+
+def test_every_page_renders_without_marts(dashboards_env: str) -> None:
+    for page in PAGES:
+        app = _run(page)
+        text = _texts(app)
+        assert "No analytics yet" in text or "No marts yet" in text, (page, text)
+        assert not app.error, (page, [item.value for item in app.error])
+
+
+def test_pages_with_data(dashboards_env: str) -> None:
+    user_id = load_marts(dashboards_env, plays=3000, name="Ada", timezone="Europe/Berlin")
+    load_marts(dashboards_env, plays=200, name="Bob", timezone="America/New_York")
+
+    overview = _run()
+    assert overview.title[0].value == "Overview"
+    assert overview.sidebar.selectbox[0].options == ["Ada", "Bob"]
+    metrics = {metric.label: metric.value for metric in overview.metric}
+    assert metrics["Plays"] != "0" and int(metrics["Unique artists"]) == 80
+    overview.radio[0].set_value("All time").run()
+    all_time = {metric.label: metric.value for metric in overview.metric}
+    assert all_time["Plays"] == f"{3000 - 3000 // 9:,}"  # 1 in 9 listens is under 30 s
+    assert len(overview.get("vega_lite_chart")) == 3
+
+    heat = _run("app_pages/heatmap.py")
+    assert "Europe/Berlin" in _texts(heat)
+    assert len(heat.get("vega_lite_chart")) == 1
+    assert "Busiest:" in _texts(heat)
+
+    top = _run("app_pages/top.py")
+    assert top.dataframe[0].value.shape[0] == 20
+    assert top.dataframe[0].value.columns.tolist() == ["artist", "plays", "minutes", "tracks"]
+    assert top.dataframe[1].value.columns.tolist() == ["track", "artist", "plays", "minutes"]
+
+    clusters = _run("app_pages/clusters.py")
+    assert len(clusters.expander) == 3
+    assert "silhouette 0.41" in _texts(clusters)
+
+    repeat = _run("app_pages/repeat.py")
+    assert {metric.label for metric in repeat.metric} >= {"Repeat rate", "Top-10 share"}
+
+    discovery = _run("app_pages/discovery.py")
+    assert len(discovery.get("vega_lite_chart")) == 1
+
+    coverage = _run("app_pages/coverage.py")
+    assert set(coverage.dataframe[0].value["source"].tolist()) == {"import_zip", "spotify_api"}
+
+    explorer = _run("app_pages/explorer.py")
+    explorer.text_area[0].set_value(f"SELECT count(*) AS n FROM pg.marts.fct_plays WHERE user_id = '{user_id}'").run()
+    explorer.button[0].click().run()
+    assert explorer.dataframe[0].value["n"].tolist() == [3000]
+    downloads = explorer.get("download_button")
+    assert len(downloads) == 2
+    assert [cast(Any, button).proto.label for button in downloads] == ["Download CSV", "Download Parquet"]
+    for hostile in (
+        "DROP TABLE pg.marts.fct_plays",
+        "SELECT * FROM postgres_query('pg', 'SELECT * FROM app.spotify_tokens')",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT 1; SELECT 2",
+        "COPY (SELECT 1) TO '/tmp/x.csv'",
+    ):
+        explorer.text_area[0].set_value(hostile).run()
+        explorer.button[0].click().run()
+        assert explorer.error, hostile
+    with psycopg.connect(libpq_url(dashboards_env)) as connection:
+        assert connection.execute("SELECT count(*) FROM marts.fct_plays").fetchone() == (3200,)
+
+
+def test_connection_is_read_only(dashboards_env: str) -> None:
+    create_marts(dashboards_env)
+    connection = data.open_connection(dashboards_env)
+    assert connection.execute(
+        "SELECT * FROM postgres_query('pg', 'SELECT current_setting(''default_transaction_read_only'')')"
+    ).fetchall() == [("on",)]
+    with pytest.raises(Exception, match=r"read.only|READ_ONLY|read-only"):
+        connection.execute("INSERT INTO pg.marts.dim_users VALUES ('00000000-0000-0000-0000-000000000000', 'UTC', 'x')")
+    with pytest.raises(Exception, match=r"read.only|cannot execute"):
+        connection.execute("CALL postgres_execute('pg', 'DELETE FROM marts.dim_users')")
+    connection.close()
