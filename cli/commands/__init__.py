@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from cli.commands import api, collector, db_url, gen_key, healthcheck, migrate, purge_logs, rotate_key, token, up
+from cli.commands import (
+    admin,
+    api,
+    collector,
+    dashboards,
+    db_url,
+    gen_key,
+    healthcheck,
+    migrate,
+    purge_logs,
+    rotate_key,
+    token,
+    up,
+)
 from cli.commands.base import Command
 
 COMMANDS: tuple[Command, ...] = (
@@ -16,4 +29,6 @@ COMMANDS: tuple[Command, ...] = (
     purge_logs.COMMAND,
     healthcheck.COMMAND,
     token.COMMAND,
+    admin.COMMAND,
+    dashboards.COMMAND,
 )

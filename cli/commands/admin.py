@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from cli.commands.base import Command
+from cli.database import database_url
+from core.log import configure_logging
+from core.settings import load_settings
+from serve.admin_ui.app import create_admin_app
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="bind address (default: ADMIN_UI_HOST)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: ADMIN_UI_PORT)")
+    parser.add_argument(
+        "--dashboards-url",
+        default=None,
+        help="where the admin UI reaches Streamlit (default: DASHBOARDS_URL or http://127.0.0.1:DASHBOARDS_PORT)",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    host = args.host or settings.admin_ui_host
+    port = args.port or settings.admin_ui_port
+    streamlit_url = args.dashboards_url or os.environ.get("DASHBOARDS_URL") or None
+    # The UI reads nothing from the database; logs still go to app.logs when a database is configured.
+    if settings.database_url is not None:
+        with database_url(settings) as url:
+            configure_logging("frontend", level=settings.log_level, database_url=url)
+    else:
+        configure_logging("frontend", level=settings.log_level)
+    app = create_admin_app(settings, streamlit_url=streamlit_url)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", ws="websockets")
+    return 0
+
+
+COMMAND = Command(
+    "admin", "Run the admin UI (talks to the API over HTTP; embeds the Streamlit analytics).", _run, _configure
+)
