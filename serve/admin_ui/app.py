@@ -378,7 +378,37 @@ def create_admin_app(
     @app.get("/users/{user_id}", response_class=HTMLResponse)
     async def user_page(request: Request, user_id: uuid.UUID, _: SessionDep) -> HTMLResponse:
         user = await call(request, "GET", f"/admin/users/{user_id}")
-        return render(request, "user.html", {"title": user["display_name"] or "User", "user": user})
+        tokens = await call(request, "GET", "/admin/api-tokens", params={"user_id": str(user_id)})
+        return render(
+            request,
+            "user.html",
+            {"title": user["display_name"] or "User", "user": user, "tokens": tokens, "new_token": None},
+        )
+
+    async def tokens_fragment(request: Request, user_id: uuid.UUID, new_token: Any = None) -> HTMLResponse:
+        tokens = await call(request, "GET", "/admin/api-tokens", params={"user_id": str(user_id)})
+        return render(request, "_tokens.html", {"user": {"id": str(user_id)}, "tokens": tokens, "new_token": new_token})
+
+    @app.post("/users/{user_id}/tokens", response_class=HTMLResponse)
+    async def create_token(
+        request: Request,
+        user_id: uuid.UUID,
+        _: SessionDep,
+        name: Annotated[str, Form()] = "assistant",
+        expires_in_days: Annotated[str, Form()] = "",
+    ) -> HTMLResponse:
+        body: dict[str, Any] = {"name": name or "assistant"}
+        if expires_in_days.strip():
+            if not expires_in_days.strip().isdigit():
+                return message(request, "Expiry must be a whole number of days.", kind="error", status_code=422)
+            body["expires_in_days"] = int(expires_in_days)
+        created = await call(request, "POST", f"/admin/users/{user_id}/api-tokens", json=body)
+        return await tokens_fragment(request, user_id, created)
+
+    @app.post("/users/{user_id}/tokens/{token_id}/revoke", response_class=HTMLResponse)
+    async def revoke_token(request: Request, user_id: uuid.UUID, token_id: uuid.UUID, _: SessionDep) -> HTMLResponse:
+        await call(request, "DELETE", f"/admin/api-tokens/{token_id}")
+        return await tokens_fragment(request, user_id)
 
     @app.post("/users/{user_id}/actions/{action}", response_class=HTMLResponse)
     async def user_action(request: Request, user_id: uuid.UUID, action: str, _: SessionDep) -> HTMLResponse:

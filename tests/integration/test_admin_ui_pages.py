@@ -225,6 +225,17 @@ def test_pages_with_data_actions_and_errors(servers: tuple[str, Upstream], datab
     assert bad_tz.status_code == 422 and "IANA" in bad_tz.text
     good_tz = client.post(f"/users/{user_id}/timezone", headers=htmx, data={"timezone": "Asia/Tokyo"})
     assert good_tz.status_code == 200 and "Asia/Tokyo" in good_tz.text
+    user_page = client.get(f"/users/{user_id}")
+    assert user_page.status_code == 200 and "No tokens yet" in user_page.text
+    token = client.post(f"/users/{user_id}/tokens", headers=htmx, data={"name": "claude", "expires_in_days": "30"})
+    assert token.status_code == 200 and "not shown again" in token.text
+    shown = re.search(r'<code id="new-token">([^<]+)</code>', token.text)
+    assert shown and len(shown.group(1)) > 20
+    token_id = re.search(r"/tokens/([0-9a-f-]{36})/revoke", token.text)
+    assert token_id
+    assert "not shown again" not in client.get(f"/users/{user_id}").text  # shown once only
+    revoked = client.post(f"/users/{user_id}/tokens/{token_id.group(1)}/revoke", headers=htmx)
+    assert revoked.status_code == 200 and "revoked" in revoked.text
     created = client.post("/users", headers=htmx, data={"display_name": "Local Lou", "timezone": "UTC"})
     assert created.status_code == 200 and "Local Lou" in created.text
     missing = client.get(f"/users/{uuid.uuid4()}")
