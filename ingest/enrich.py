@@ -209,6 +209,13 @@ def _quote(value: str) -> str:
     return value.replace('"', " ").strip()
 
 
+def search_title(value: str) -> str:
+    """The title as Spotify's search matches it: without "(feat. …)", "[Live]" or " - 2015 Remaster"."""
+    cleaned = re.sub(r"\s*[\(\[].*?[\)\]]", "", value)
+    cleaned = re.sub(r"\s+-\s+.*$", "", cleaned).strip()
+    return cleaned or value
+
+
 async def resolve_local_tracks(engine: AsyncEngine, client: SpotifyClient, limit: int, stats: EnrichmentStats) -> None:
     async with engine.connect() as connection:
         pending = (
@@ -226,7 +233,9 @@ async def resolve_local_tracks(engine: AsyncEngine, client: SpotifyClient, limit
         local_id, track_name = str(row.track_id), str(row.track_name)
         artist_name: str | None = row.artist_name
         album_name: str | None = row.album_name
-        query = f'track:"{_quote(track_name)}"' + (f' artist:"{_quote(artist_name)}"' if artist_name else "")
+        query = f'track:"{_quote(search_title(track_name))}"' + (
+            f' artist:"{_quote(artist_name)}"' if artist_name else ""
+        )
         try:
             result = await client.search(query, types=("track",), limit=min(10, client.max_search_limit))
         except SpotifyHTTPError as problem:

@@ -1,0 +1,134 @@
+"""Enrichment against the fake: artist details, audio features only while available (removed endpoints are
+remembered per app, across processes), `local:` export tracks resolved via search, and none of it blocks
+polling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.crypto import TokenCipher, generate_key
+from core.db import create_engine
+from core.dburl import libpq_url
+from core.settings import load_settings
+from core.spotify.policy import RetryPolicy
+from ingest.collector import Collector
+from tests.fakes.spotify import FakeSpotify, connect_user, spotify_env
+from tests.live_server import live_server
+
+
+class Env:
+    def __init__(self, fake: FakeSpotify, base: str, database_url: str, engine: AsyncEngine, http: httpx.AsyncClient):
+        self.fake, self.base, self.database_url, self.engine, self.http = fake, base, database_url, engine, http
+        self.key = generate_key()
+        self.cipher = TokenCipher([self.key])
+
+    def collector(self) -> Collector:
+        settings = load_settings(spotify_env(self.database_url, self.base, self.key, INITIAL_SYNC_ENABLED="false"))
+        return Collector(self.engine, settings, self.cipher, self.http, policy=RetryPolicy(base_delay=0.01))
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(libpq_url(self.database_url)) as connection:
+            return connection.execute(sql).fetchall()
+
+    def calls(self, prefix: str) -> int:
+        return sum(1 for call in self.fake.calls if call.path.startswith(prefix))
+
+
+@pytest.fixture(params=["new_app", "legacy"])
+def fake_server(request: pytest.FixtureRequest) -> Iterator[tuple[FakeSpotify, str]]:
+    fake = FakeSpotify(mode=request.param)
+    with live_server(fake.app) as base:
+        yield fake, base
+
+
+@pytest.fixture
+async def env(fake_server: tuple[FakeSpotify, str], database_url: str) -> AsyncIterator[Env]:
+    engine = create_engine(database_url, application_name="enrichment tests")
+    async with httpx.AsyncClient() as http:
+        yield Env(fake_server[0], fake_server[1], database_url, engine, http)
+    await engine.dispose()
+
+
+async def test_artists_and_audio_features_per_app_capabilities(env: Env) -> None:
+    connect_user(env.database_url, env.cipher, env.fake, "u1", plays=12)
+    report = await env.collector().run_cycle()
+    assert report.landed == 12 and report.enriched > 0
+    artists = env.rows("SELECT count(*), count(details_fetched_at), count(popularity) FROM raw.artists")[0]
+    assert artists[0] == artists[1] > 0
+    assert env.rows("SELECT DISTINCT genres::text FROM raw.artists") == [('["indie pop"]',)]
+    job = env.rows("SELECT status, stats FROM app.job_runs WHERE job_type = 'enrich'")
+    assert job[0][0] == "success" and job[0][1]["artists"] == artists[0]
+    features = env.rows("SELECT count(*), count(tempo) FROM raw.audio_features")[0]
+    removed = env.rows(
+        "SELECT endpoint FROM app.spotify_endpoint_status WHERE NOT available AND client_id = 'fake-client-id' "
+        "ORDER BY endpoint"
+    )
+    if env.fake.mode == "legacy":
+        assert artists[2] == artists[0]  # popularity exists for legacy apps
+        assert features == (12, 12)
+        assert removed == []
+        assert env.calls("/v1/artists/") == 0 and env.calls("/v1/artists") == 1  # one batch call
+    else:
+        assert artists[2] == 0
+        assert features == (0, 0) and job[0][1]["audio_features_unavailable"] is True
+        assert removed == [("GET /artists",), ("GET /audio-features",), ("GET /audio-features/{id}",)]
+        # Remembered per app, also by a new process (a fresh collector loads it from the database).
+        before = env.calls("/v1/audio-features") + env.calls("/v1/artists")
+        connect_user(env.database_url, env.cipher, env.fake, "u2", plays=3)
+        await env.collector().run_cycle()
+        batch_calls = [call for call in env.fake.calls if call.path in ("/v1/artists", "/v1/audio-features")]
+        assert len(batch_calls) == 2  # only the first discovery of each
+        assert env.calls("/v1/audio-features") + env.calls("/v1/artists") >= before
+
+
+async def test_local_export_tracks_are_resolved_via_search_with_confidence(env: Env) -> None:
+    user_id, _ = connect_user(env.database_url, env.cipher, env.fake, "u1")
+    track = env.fake.add_track("Blue Monday", ["New Order"], album="Power, Corruption & Lies")
+    env.fake.add_track("Blue Monday", ["Orkestra Obsolete"], album="Covers")
+    with psycopg.connect(libpq_url(env.database_url), autocommit=True) as connection:
+        for key, name, artist, album in (
+            ("local:aaa", "Blue Monday - 2015 Remaster", "New Order", "Power, Corruption & Lies"),
+            ("local:bbb", "A Song Nobody Has", "Nobody", None),
+        ):
+            connection.execute(
+                "INSERT INTO raw.export_records (user_id, record_key, played_at, ms_played, content_kind, "
+                "source_format, track_id, track_name, artist_name, album_name) "
+                "VALUES (%s, %s, now(), 60000, 'track', 'extended', %s, %s, %s, %s)",
+                (user_id, key, key, name, artist, album),
+            )
+    await env.collector().run_cycle()
+    resolutions = env.rows(
+        "SELECT local_track_id, status, spotify_track_id, confidence, query FROM raw.track_resolutions ORDER BY 1"
+    )
+    assert [(row[0], row[1], row[2]) for row in resolutions] == [
+        ("local:aaa", "resolved", track.id),
+        ("local:bbb", "not_found", None),
+    ]
+    assert resolutions[0][3] >= 0.85 and 'artist:"New Order"' in resolutions[0][4]
+    searches = [call for call in env.fake.calls if call.path == "/v1/search"]
+    assert len(searches) == 2 and all(int(call.params["limit"]) <= 10 for call in searches)
+    # Resumable: nothing is searched twice.
+    await env.collector().run_cycle()
+    assert len([call for call in env.fake.calls if call.path == "/v1/search"]) == 2
+
+
+async def test_rate_limited_enrichment_pauses_itself_and_never_blocks_polling(env: Env) -> None:
+    connect_user(env.database_url, env.cipher, env.fake, "u1", plays=5)
+    env.fake.rate_limit(7200, times=5, path_prefix="/v1/artists")
+    collector = env.collector()
+    report = await collector.run_cycle()
+    assert report.landed == 5
+    job = env.rows("SELECT status, error_message FROM app.job_runs WHERE job_type = 'enrich'")
+    assert job[0][0] == "error" and "paused until" in job[0][1]
+    assert env.rows("SELECT status FROM app.job_runs WHERE job_type = 'poll'") == [("success",)]
+    with psycopg.connect(libpq_url(env.database_url), autocommit=True) as connection:
+        connection.execute("UPDATE app.sync_checkpoints SET next_poll_at = now()")
+    calls = env.calls("/v1/artists")
+    assert (await collector.run_cycle()).polls == 1
+    assert env.calls("/v1/artists") == calls  # enrichment waits out the Retry-After; polling went on
