@@ -193,7 +193,8 @@ def _similar(left: str, right: str) -> float:
 
 
 def confidence(track_name: str, artist_name: str | None, album_name: str | None, candidate: Track) -> float:
-    """0..1: title weighs most, then artist, then album."""
+    """0..1. The title gates everything (a wrong title by the right artist is no match); artist and album
+    then separate the original from covers and namesakes. An unknown artist or album counts half."""
     title = _similar(normalize(track_name), normalize(candidate.name))
     artists = [normalize(artist.name) for artist in candidate.artists or []]
     artist = max((_similar(normalize(artist_name), name) for name in artists), default=0.0) if artist_name else 0.5
@@ -202,7 +203,7 @@ def confidence(track_name: str, artist_name: str | None, album_name: str | None,
         if album_name
         else 0.5
     )
-    return round(0.55 * title + 0.35 * artist + 0.10 * album, 4)
+    return round(title * (0.6 + 0.3 * artist + 0.1 * album), 4)
 
 
 def _quote(value: str) -> str:
