@@ -1,0 +1,291 @@
+"""The admin UI in a real browser (Debian's Chromium driven by Playwright) against real servers on
+loopback — the API, the admin UI, Streamlit as its own process — and a real database with fixture data.
+
+Screenshots of every page go to test-artifacts/admin-ui/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import psycopg
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from cli.commands.dashboards import streamlit_argv
+from cli.demo_data import write_demo_export
+from core.db import create_engine
+from core.dburl import libpq_url
+from core.settings import Settings
+from ingest.imports.worker import process_pending_imports
+from serve.admin_ui.app import create_admin_app
+from serve.api.app import create_app
+from tests.conftest import ADMIN_TOKEN
+from tests.integration.test_admin_dashboards import load_marts
+from tests.live_server import free_port, live_server
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "admin-ui"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass
+class Stack:
+    ui: str
+    api: str
+    streamlit: str
+    user_id: str
+    database_url: str
+
+
+def _start_streamlit(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=database_url)
+    env.pop("DASHBOARDS_DATABASE_URL", None)
+    process = subprocess.Popen(
+        streamlit_argv("127.0.0.1", port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/analytics/app/_stcore/health", timeout=2).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.3)
+    process.terminate()
+    raise RuntimeError("streamlit did not start")
+
+
+class ImportWorker:
+    """Stands in for the collector's first priority: run pending import jobs (the importer's own code)."""
+
+    def __init__(self, database_url: str, settings: Settings) -> None:
+        self.database_url = database_url
+        self.settings = settings
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def loop() -> None:
+            engine = create_engine(self.database_url, application_name="e2e import worker")
+            try:
+                while not self.stop.is_set():
+                    await process_pending_imports(engine, self.settings, worker_id="e2e:1")
+                    await asyncio.sleep(0.3)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(loop())
+
+    def __enter__(self) -> ImportWorker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture
+def stack(settings: Settings, database_url: str) -> Iterator[Stack]:
+    user_id = load_marts(database_url, plays=4000, name="Ada Lovelace", timezone="Europe/London")
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO app.users (id, display_name, timezone) VALUES (%s, 'Ada Lovelace', 'Europe/London')",
+            (uuid.UUID(user_id),),
+        )
+        connection.execute("INSERT INTO app.sync_checkpoints (user_id) VALUES (%s)", (uuid.UUID(user_id),))
+        connection.execute(
+            "INSERT INTO app.job_runs (job_type, user_id, status, started_at, finished_at, stats) VALUES"
+            " ('poll', %s, 'success', now() - interval '2 minutes', now() - interval '1 minute',"
+            ' \'{"fetched": 50, "inserted": 12}\')',
+            (uuid.UUID(user_id),),
+        )
+        for level, message in (("info", "poll finished for ada"), ("error", "token refresh failed: invalid_grant")):
+            connection.execute(
+                "INSERT INTO app.logs (service, level, message) VALUES ('collector', %s, %s)", (level, message)
+            )
+    streamlit, streamlit_base = _start_streamlit(database_url)
+    try:
+        with (
+            live_server(create_app(settings, database_url)) as api_base,
+            live_server(create_admin_app(settings, api_base_url=api_base, streamlit_url=streamlit_base)) as ui_base,
+        ):
+            yield Stack(ui_base, api_base, streamlit_base, user_id, database_url)
+    finally:
+        streamlit.terminate()
+        streamlit.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _nav(page: Page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+
+
+def _login(page: Page, base: str) -> None:
+    page.goto(f"{base}/users")
+    expect(page).to_have_url(re.compile(r"/login\?next=(%2F|/)users"))
+    _shot(page, "01-login")
+    page.get_by_label("Admin token").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not right")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{base}/users")
+
+
+def test_admin_ui_in_a_browser(stack: Stack, browser: Browser, tmp_path: Path, settings: Settings) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    _login(page, stack.ui)
+
+    # Users
+    expect(page.get_by_role("link", name="Ada Lovelace")).to_be_visible()
+    _shot(page, "02-users")
+
+    # Dashboard with health loaded by HTMX
+    _nav(page, "Dashboard")
+    expect(page.locator("#health")).to_contain_text("Database")
+    expect(page.locator("#health")).to_contain_text("PostgreSQL")
+    _shot(page, "03-dashboard")
+
+    # Jobs list and detail
+    _nav(page, "Jobs")
+    expect(page.locator("#jobs-table")).to_contain_text("poll")
+    _shot(page, "06-jobs")
+    page.locator("#jobs-table a", has_text="poll").first.click()
+    expect(page.locator("main")).to_contain_text("fetched")
+    expect(page.get_by_role("heading", name="Stats")).to_be_visible()
+    _shot(page, "07-job-detail")
+
+    # Logs: filter by level and search
+    _nav(page, "Logs")
+    expect(page.locator("#log-rows")).to_contain_text("poll finished for ada")
+    page.get_by_label("Minimum level").select_option("error")
+    expect(page.locator("#log-rows")).not_to_contain_text("poll finished for ada")
+    expect(page.locator("#log-rows")).to_contain_text("invalid_grant")
+    page.get_by_label("Search").fill("%' OR '1'='1")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#log-results")).to_contain_text("No log entries match")
+    page.get_by_label("Search").fill("refresh")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#log-rows")).to_contain_text("invalid_grant")
+    _shot(page, "08-logs")
+
+    # Connect Spotify
+    _nav(page, "Connect Spotify")
+    expect(page.get_by_role("heading", name="Connect Spotify")).to_be_visible()
+    _shot(page, "09-connect")
+
+    # Analytics: Streamlit through the authenticated proxy, then the heatmap page renders a chart
+    _nav(page, "Analytics")
+    frame = page.frame_locator("iframe.analytics")
+    expect(frame.get_by_role("heading", name="Overview")).to_be_visible(timeout=60_000)
+    frame.get_by_role("link", name="When you listen").click()
+    expect(frame.get_by_text("Europe/London").first).to_be_visible(timeout=60_000)
+    expect(frame.locator(".vega-embed").first).to_be_visible(timeout=60_000)
+    expect(frame.locator(".vega-embed canvas, .vega-embed svg").first).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(500)
+    _shot(page, "10-analytics-heatmap")
+
+    # Phone-sized: the users table becomes cards, nothing overflows
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone.add_cookies(cast(Any, context.cookies()))
+    mobile = phone.new_page()
+    mobile.goto(f"{stack.ui}/users")
+    expect(mobile.get_by_role("link", name="Ada Lovelace")).to_be_visible()
+    width = mobile.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, width
+    _shot(mobile, "11-users-phone")
+    phone.close()
+
+    # Log out: back to the login page, pages refused again
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    context.close()
+
+
+def test_zip_upload_shows_live_progress_until_done(
+    stack: Stack, browser: Browser, tmp_path: Path, settings: Settings
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    _login(page, stack.ui)
+    export = tmp_path / "my_spotify_data.zip"
+    records = write_demo_export(export, days=45)
+    # Upload an export and watch the progress bar reach done (the importer's own worker runs the job)
+    _nav(page, "Imports")
+    page.get_by_label("User").select_option(stack.user_id)
+    page.get_by_label("Export ZIP").set_input_files(str(export))
+    page.get_by_role("button", name="Upload").click()
+    progress = page.locator(".progress-box")
+    expect(progress).to_be_visible()
+    _shot(page, "04-imports-uploaded")
+    with ImportWorker(stack.database_url, settings):
+        expect(progress).to_have_attribute("data-status", "success", timeout=60_000)
+    expect(progress).to_contain_text("Done:")
+    expect(progress.locator("progress")).to_have_attribute("value", "100")
+    expect(page.locator("#imports-table")).to_contain_text("success", timeout=10_000)
+    _shot(page, "05-imports-done")
+    assert records > 0
+
+    _nav(page, "Users")
+    expect(page.locator("#users-table")).to_contain_text("success")
+    context.close()
+
+
+def test_refused_without_credentials_and_streamlit_only_through_the_proxy(stack: Stack, browser: Browser) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    for path in ("/", "/users", "/imports", "/jobs", "/logs", "/analytics", "/connect"):
+        page.goto(f"{stack.ui}{path}")
+        expect(page).to_have_url(re.compile(r"/login"))
+    response = page.goto(f"{stack.ui}/analytics/app/")
+    assert response is not None and response.status == 401
+    _shot(page, "12-proxy-refused")
+    # The API refuses the browser too.
+    api = page.goto(f"{stack.api}/admin/users")
+    assert api is not None and api.status == 401
+    context.close()
+    # Streamlit listens on loopback only (never on another interface).
+    port = int(stack.streamlit.rsplit(":", 1)[1])
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True)
+    addresses = {line.split()[3].rsplit(":", 1)[0] for line in listening.stdout.splitlines() if line.strip()}
+    assert addresses and addresses <= {"127.0.0.1"}, addresses
+    assert sys.platform.startswith("linux")
