@@ -13,8 +13,12 @@ must carry a user API token or the admin token; the same access rules as `/mcp/c
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +38,8 @@ from core.settings import Settings
 from serve.api.errors import error_body
 from serve.api_tokens import authenticate_request
 from serve.tools.errors import ToolError, Unauthenticated
-from serve.tools.registry import Principal, Registry, ToolContext
+from serve.tools.registry import Principal, Registry, ResultCache, ToolContext
+from serve.tools.warmer import run_warmer
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +102,21 @@ class McpFace:
     server: Server[Any]
     session_manager: StreamableHTTPSessionManager
     asgi: ASGIApp
+    cache: ResultCache
+    warmer: Callable[[], Coroutine[Any, Any, None]]
+
+    @asynccontextmanager
+    async def run(self, *, warm_cache: bool = True) -> AsyncIterator[None]:
+        """For the app's lifespan: the SDK's session manager, and the cache warmer (see serve.tools.warmer)."""
+        async with self.session_manager.run():
+            warmer = asyncio.create_task(self.warmer()) if warm_cache else None
+            try:
+                yield
+            finally:
+                if warmer is not None:
+                    warmer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await warmer
 
     @property
     def route(self) -> Route:
@@ -105,7 +125,9 @@ class McpFace:
 
 
 def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) -> McpFace:
+    """The MCP face, with the process's result cache (shared with `/mcp/call` through `app.state.tool_cache`)."""
     tools = [_mcp_tool(tool) for tool in registry.all()]
+    cache = ResultCache()
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -120,7 +142,7 @@ def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) 
         try:
             async with unit_of_work(sessions) as session:
                 result = await registry.call(
-                    params.name, params.arguments or {}, ToolContext(session, principal, settings)
+                    params.name, params.arguments or {}, ToolContext(session, principal, settings, cache=cache)
                 )
         except ToolError as error:
             return _error_result(error.code, error.message, error.details)
@@ -144,7 +166,11 @@ def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) 
         stateless=True,
         security_settings=transport_security(settings),
     )
-    return McpFace(server, manager, McpAuth(StreamableHTTPASGIApp(manager), sessions, settings))
+
+    def warmer() -> Coroutine[Any, Any, None]:
+        return run_warmer(registry, sessions, settings, cache)
+
+    return McpFace(server, manager, McpAuth(StreamableHTTPASGIApp(manager), sessions, settings), cache, warmer)
 
 
 def _principal_of(ctx: ServerRequestContext[Any]) -> Principal | None:

@@ -31,7 +31,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            async with mcp.session_manager.run():
+            async with mcp.run():
                 yield
         finally:
             await engine.dispose()
@@ -46,6 +46,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.tool_cache = mcp.cache
     app.state.cipher = TokenCipher(settings.encryption_keys)
     app.state.database_url = database_url
     install_error_handlers(app)

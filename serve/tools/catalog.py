@@ -41,6 +41,7 @@ TOOLS: list[Tool] = [
         ),
         args_model=TasteSummaryArgs,
         result_model=TasteSummary,
+        cacheable=True,
         handler=history.taste_summary,
     ),
     Tool(
@@ -49,6 +50,7 @@ TOOLS: list[Tool] = [
         description="The user's most played artists in a window, with play counts and share of plays." + WINDOW_HELP,
         args_model=LimitWindowArgs,
         result_model=TopArtists,
+        cacheable=True,
         handler=history.top_artists,
     ),
     Tool(
@@ -57,6 +59,7 @@ TOOLS: list[Tool] = [
         description="The user's most played tracks in a window, with play counts and share of plays." + WINDOW_HELP,
         args_model=LimitWindowArgs,
         result_model=TopTracks,
+        cacheable=True,
         handler=history.top_tracks,
     ),
     Tool(
@@ -65,6 +68,7 @@ TOOLS: list[Tool] = [
         description="When the user listens: plays per weekday and hour (user's time zone), with peaks." + WINDOW_HELP,
         args_model=WindowArgs,
         result_model=HeatmapResult,
+        cacheable=True,
         handler=history.listening_heatmap,
     ),
     Tool(
@@ -75,6 +79,7 @@ TOOLS: list[Tool] = [
         ),
         args_model=WindowArgs,
         result_model=RepeatRateResult,
+        cacheable=True,
         handler=history.repeat_rate,
     ),
     Tool(
@@ -86,6 +91,7 @@ TOOLS: list[Tool] = [
         ),
         args_model=WindowArgs,
         result_model=CoverageResult,
+        cacheable=True,
         handler=history.coverage,
     ),
     Tool(
@@ -98,6 +104,7 @@ TOOLS: list[Tool] = [
         ),
         args_model=CompareArgs,
         result_model=Comparison,
+        cacheable=True,
         handler=history.compare_periods,
     ),
     Tool(
@@ -109,6 +116,7 @@ TOOLS: list[Tool] = [
         ),
         args_model=ClustersArgs,
         result_model=TasteClusters,
+        cacheable=True,
         handler=history.taste_clusters,
     ),
     Tool(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from core.settings import Settings
 from serve.tools import repository
 from serve.tools.errors import AccessDenied, InvalidArguments, UnknownTool, UnknownUser
 from serve.tools.models import ToolArgs
+from serve.tools.windows import user_zone
 
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -41,12 +44,41 @@ class Principal:
         return cls("admin")
 
 
+class ResultCache:
+    """Answers of read-only history tools, per process. A key holds everything an answer depends on: the tool,
+    the user, the arguments, the user's time zone and local date, and the last successful transform; the marts
+    change only when the transform runs, so a new transform (or a new day) makes new keys."""
+
+    def __init__(self, size: int = 512, ttl_seconds: float = 3900.0) -> None:
+        self._entries: OrderedDict[tuple[object, ...], tuple[float, BaseModel]] = OrderedDict()
+        self._size = size
+        self._ttl = ttl_seconds
+
+    def get(self, key: tuple[object, ...]) -> BaseModel | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        stored_at, value = found
+        if time.monotonic() - stored_at > self._ttl:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[object, ...], value: BaseModel) -> None:
+        self._entries[key] = (time.monotonic(), value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
 @dataclass(slots=True)
 class ToolContext:
     session: AsyncSession
     principal: Principal
     settings: Settings
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    cache: ResultCache | None = None
 
 
 type Handler = Callable[[ToolContext, Any, UUID], Awaitable[BaseModel]]
@@ -64,6 +96,8 @@ class Tool:
     destructive: bool = False
     idempotent: bool = True
     open_world: bool = False
+    # Answers depend only on the marts (rebuilt by the transform) and the calendar: safe to cache.
+    cacheable: bool = False
 
     @property
     def mcp_name(self) -> str:
@@ -149,7 +183,25 @@ class Registry:
         tool = self.get(name)
         args = tool.parse_args(coerce_arguments(raw_args))
         user_id = await resolve_user(context, args.user_id)
-        return await tool.handler(context, args, user_id)
+        if not tool.cacheable or context.cache is None:
+            return await tool.handler(context, args, user_id)
+        key = await _cache_key(context, tool, args, user_id)
+        cached = context.cache.get(key) if key is not None else None
+        if cached is not None:
+            return cached
+        result = await tool.handler(context, args, user_id)
+        if key is not None:
+            context.cache.put(key, result)
+        return result
+
+
+async def _cache_key(context: ToolContext, tool: Tool, args: ToolArgs, user_id: UUID) -> tuple[object, ...] | None:
+    found = await repository.context(context.session, user_id)
+    if found.user is None or not found.has_marts:
+        return None
+    today = context.now.astimezone(user_zone(found.user.timezone)).date()
+    arguments = args.model_dump_json(exclude={"user_id"})
+    return (tool.name, user_id, arguments, found.user.timezone, today, found.last_transform_at, found.has_clusters)
 
 
 async def resolve_user(context: ToolContext, requested: UUID | None) -> UUID:

@@ -152,7 +152,7 @@ async def context(session: AsyncSession, user_id: UUID) -> Context:
             await session.execute(
                 text(
                     """
-                    SELECT u.id, u.timezone, u.status,
+                    SELECT set_config('work_mem', '64MB', true) AS work_mem, u.id, u.timezone, u.status,
                            to_regclass('marts.agg_daily_listening') IS NOT NULL AS has_marts,
                            to_regclass('marts.fct_taste_clusters') IS NOT NULL AS has_clusters,
                            (SELECT max(j.finished_at) FROM app.job_runs j

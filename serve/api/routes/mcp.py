@@ -155,7 +155,9 @@ async def call_tool(
     principal = await authenticate_request(request, session, settings)
     name, args = _split_call(await _json_body(request))
     tool = REGISTRY.get(name)
-    result = await REGISTRY.call(name, args, ToolContext(session, principal, settings))
+    result = await REGISTRY.call(
+        name, args, ToolContext(session, principal, settings, cache=request.app.state.tool_cache)
+    )
     return _result_response(tool, result)
 
 
@@ -169,7 +171,9 @@ def _typed_route(tool: Tool) -> None:
         del credentials
         principal = await authenticate_request(request, session, settings)
         args = await _json_body(request)
-        result = await REGISTRY.call(tool.name, args, ToolContext(session, principal, settings))
+        result = await REGISTRY.call(
+            tool.name, args, ToolContext(session, principal, settings, cache=request.app.state.tool_cache)
+        )
         return Response(result.model_dump_json(), media_type="application/json")
 
     schema = tool.input_schema()

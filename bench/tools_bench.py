@@ -1,0 +1,293 @@
+"""Benchmark of the tools at the HTTP boundary: 1,000,000 plays for one user (~10 years).
+
+    uv run python -m bench.tools_bench --server-url postgresql://postgres@127.0.0.1:5432/postgres
+
+Creates a database beside the server URL, migrates it, creates the contract's marts as tables
+(tests/fixtures/marts_contract.sql), generates the plays with SQL, derives the aggregates
+(tests/fixtures/marts_derive.sql), then starts the API in a separate process (uvicorn) and measures:
+
+- latency (sequential calls): history.taste_summary days=90 and all-time, history.top_artists days=90, on
+  `POST /mcp/call` and MCP `tools/call` (JSON-RPC over Streamable HTTP, 2025-11-25, stateless JSON);
+- throughput: 4 concurrent clients for a fixed time on both faces.
+
+Prints a JSON report and the Markdown table used in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from core import migrate
+from core.crypto import generate_key
+from core.dburl import libpq_url, with_database
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT_SQL = ROOT / "tests" / "fixtures" / "marts_contract.sql"
+DERIVE_SQL = ROOT / "tests" / "fixtures" / "marts_derive.sql"
+ADMIN_TOKEN = "bench-admin-token-" + "x" * 16
+
+GENERATE_SQL = """
+INSERT INTO marts.fct_plays (play_id, user_id, played_at, track_id, content_kind, ms_played, counts_as_play, source,
+                             track_name, primary_artist_id, primary_artist_name, local_date, local_hour,
+                             local_weekday, ingested_at)
+SELECT md5(%(u)s::text || g::text), %(u)s::uuid, ts, 'trk' || t, 'track', ms, ms IS NULL OR ms >= 30000,
+       CASE WHEN g %% 5 = 0 THEN 'spotify_api' ELSE 'import_zip' END,
+       'Song ' || t, 'art' || (t %% 8000), 'Artist ' || (t %% 8000),
+       (ts AT TIME ZONE %(tz)s)::date, extract(hour FROM ts AT TIME ZONE %(tz)s)::smallint,
+       extract(isodow FROM ts AT TIME ZONE %(tz)s)::smallint, now()
+FROM (
+    SELECT g, now() - g * interval '315 seconds' - random() * interval '60 seconds' AS ts,
+           floor(50000 * power(random(), 3))::int AS t,
+           CASE WHEN g %% 5 = 0 THEN NULL ELSE (random() * 300000)::int END AS ms
+    FROM generate_series(1, %(n)s) AS g
+) AS x
+"""
+
+DIMENSIONS_SQL = """
+INSERT INTO marts.dim_tracks (track_id, name, primary_artist_id, primary_artist_name, source)
+SELECT DISTINCT ON (track_id) track_id, track_name, primary_artist_id, primary_artist_name, 'import_zip'
+FROM marts.fct_plays;
+INSERT INTO marts.dim_artists (artist_id, name, source)
+SELECT DISTINCT ON (primary_artist_id) primary_artist_id, primary_artist_name, 'import_zip' FROM marts.fct_plays;
+INSERT INTO marts.dim_users (user_id, timezone) SELECT id, timezone FROM app.users;
+"""
+
+
+def admin_execute(server_url: str, statement: str) -> None:
+    with psycopg.connect(libpq_url(with_database(server_url, "postgres")), autocommit=True) as connection:
+        connection.execute(statement)
+
+
+def prepare(url: str, plays: int, timezone: str) -> str:
+    migrate.upgrade(url)
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        connection.execute(CONTRACT_SQL.read_text())
+        row = connection.execute(
+            "INSERT INTO app.users (display_name, timezone) VALUES ('bench', %s) RETURNING id", (timezone,)
+        ).fetchone()
+        assert row is not None
+        user_id = str(row[0])
+        started = time.perf_counter()
+        connection.execute(GENERATE_SQL, {"u": user_id, "tz": timezone, "n": plays})
+        connection.execute(DIMENSIONS_SQL)
+        connection.execute(DERIVE_SQL.read_text())
+        connection.execute(
+            "INSERT INTO app.job_runs (job_type, status, finished_at) VALUES ('transform', 'success', now())"
+        )
+        connection.execute("VACUUM ANALYZE")
+        print(f"loaded {plays} plays in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return user_id
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TOKEN_ENCRYPTION_KEY": generate_key(),
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "LOG_LEVEL": "WARNING",
+        "API_PORT": str(port),
+    }
+    code = (
+        "import uvicorn; from core.settings import load_settings; from serve.api.app import create_app; "
+        "s = load_settings(); "
+        f"uvicorn.run(create_app(s, s.database_url.get_secret_value()), host='127.0.0.1', port={port}, "
+        "log_level='warning', access_log=False)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("API did not start")
+
+
+type Caller = Callable[[httpx.AsyncClient, str, dict[str, Any]], Awaitable[None]]
+
+
+async def via_call(client: httpx.AsyncClient, tool: str, args: dict[str, Any]) -> None:
+    response = await client.post("/mcp/call", json={"tool": tool, "args": args})
+    if response.status_code != 200:
+        raise RuntimeError(response.text)
+
+
+async def via_mcp(client: httpx.AsyncClient, tool: str, args: dict[str, Any]) -> None:
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool.replace(".", "_"), "arguments": args},
+    }
+    response = await client.post(
+        "/mcp",
+        json=message,
+        headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"},
+    )
+    body = response.json()
+    if response.status_code != 200 or body.get("result", {}).get("isError", True):
+        raise RuntimeError(response.text)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+type ArgsFor = Callable[[int], dict[str, Any]]
+
+
+def same(args: dict[str, Any]) -> ArgsFor:
+    return lambda _: args
+
+
+def varied(args: dict[str, Any], limit_max: int) -> ArgsFor:
+    """A different `limit` per call, so every call misses the result cache (a cold answer)."""
+    return lambda index: {**args, "limit": index % limit_max + 1}
+
+
+async def latency(client: httpx.AsyncClient, caller: Caller, tool: str, args_for: ArgsFor, n: int) -> dict[str, float]:
+    await caller(client, "history.coverage", {"days": 7})  # warm the connection pools
+    samples: list[float] = []
+    for index in range(n):
+        args = args_for(index)
+        started = time.perf_counter()
+        await caller(client, tool, args)
+        samples.append((time.perf_counter() - started) * 1000)
+    return {
+        "n": n,
+        "p50_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(percentile(samples, 0.95), 1),
+        "max_ms": round(max(samples), 1),
+    }
+
+
+async def throughput(base: str, caller: Caller, tool: str, args_for: ArgsFor, seconds: float) -> dict[str, float]:
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        nonlocal done
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+            index = offset
+            while time.perf_counter() < deadline:
+                await caller(client, tool, args_for(index))
+                done += 1
+                index += 4
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(offset) for offset in range(4)))
+    elapsed = time.perf_counter() - started
+    return {"clients": 4, "seconds": round(elapsed, 1), "calls": done, "calls_per_s": round(done / elapsed, 1)}
+
+
+def cold_days(index: int) -> dict[str, Any]:
+    """Distinct windows (and so distinct cache keys) of 60-119 days with any limit: cold answers."""
+    return {"days": 60 + index % 60, "limit": index // 60 % 50 + 1}
+
+
+async def measure(base: str, seconds: float) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    summary_90: dict[str, Any] = {"days": 90}
+    all_time: dict[str, Any] = {"period": "all_time"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+        for face, caller in (("mcp_call", via_call), ("mcp_tools_call", via_mcp)):
+            report[face] = {
+                "cold": {
+                    "taste_summary_90d": await latency(
+                        client, caller, "history.taste_summary", varied(summary_90, 50), 50
+                    ),
+                    "taste_summary_all_time": await latency(
+                        client, caller, "history.taste_summary", varied(all_time, 50), 10
+                    ),
+                    "top_artists_90d": await latency(
+                        client, caller, "history.top_artists", varied(summary_90, 100), 100
+                    ),
+                },
+                "warm": {
+                    "taste_summary_90d": await latency(client, caller, "history.taste_summary", same(summary_90), 100),
+                    "taste_summary_all_time": await latency(
+                        client, caller, "history.taste_summary", same(all_time), 50
+                    ),
+                    "top_artists_90d": await latency(client, caller, "history.top_artists", same(summary_90), 200),
+                },
+            }
+    for face, caller in (("mcp_call", via_call), ("mcp_tools_call", via_mcp)):
+        report[face]["throughput"] = {
+            "warm_taste_summary_90d": await throughput(
+                base, caller, "history.taste_summary", same(summary_90), seconds
+            ),
+            "warm_top_artists_90d": await throughput(base, caller, "history.top_artists", same(summary_90), seconds),
+            "cold_top_artists_60_119d": await throughput(base, caller, "history.top_artists", cold_days, seconds),
+        }
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server-url", default=os.environ.get("TEST_DATABASE_URL"), required=False)
+    parser.add_argument("--plays", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each throughput run")
+    parser.add_argument("--timezone", default="Europe/Berlin")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--reuse", default=None, help="name of a database kept by an earlier run (--keep)")
+    args = parser.parse_args()
+    if not args.server_url:
+        parser.error("--server-url (or TEST_DATABASE_URL) is required")
+    name = args.reuse or f"spmcp_bench_{secrets.token_hex(4)}"
+    if args.reuse is None:
+        admin_execute(args.server_url, f'CREATE DATABASE "{name}"')
+    url = with_database(args.server_url, name)
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        if args.reuse is None:
+            prepare(url, args.plays, args.timezone)
+        port = free_port()
+        process = start_api(url, port)
+        report = asyncio.run(measure(f"http://127.0.0.1:{port}", args.seconds))
+        report["conditions"] = {
+            "plays": args.plays,
+            "cpus": os.cpu_count(),
+            "data": "marts-shaped tables loaded directly (tests/fixtures), aggregates derived by SQL",
+            "api": "one uvicorn worker, separate process; admin token auth",
+            "cold": "each call has arguments not asked before: the result cache misses and the marts are queried",
+            "warm": "the same call repeated: answered from the per-process result cache (marts unchanged)",
+        }
+        print(json.dumps(report, indent=2))
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=10)
+        if not args.keep and args.reuse is None:
+            admin_execute(args.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
