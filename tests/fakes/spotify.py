@@ -157,6 +157,7 @@ class FakeSpotify:
         # Answer recently-played as if `before`/`after` were not given (paging that does not move).
         self.ignore_cursors = False
         self.in_flight = 0
+        self.peak_in_flight = 0
         self._rate_limits: list[_RateLimit] = []
         self._server_errors = 0
         self._lock = threading.Lock()
@@ -379,6 +380,7 @@ class FakeSpotify:
         """Authenticate and apply behaviours. Returns (user id, error response or None)."""
         if self.delay_seconds:
             self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             try:
                 await asyncio.sleep(self.delay_seconds)
             finally:

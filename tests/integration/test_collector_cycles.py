@@ -3,6 +3,7 @@ by one, idempotent polling with the `after` cursor, refresh on expiry, invalid_g
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -339,3 +340,28 @@ async def test_cycle_runs_imports_first_and_transform_after_landing_and_survives
     calls = len(world.fake.calls)
     assert (await collector.run_cycle()).landed == 7 + 2
     assert order[-2:] == [f"import after {calls} Spotify calls", "transform"]
+
+
+async def test_concurrency_is_bounded_by_initial_sync_concurrency_and_the_global_limit(world: World) -> None:
+    for name in ("a", "b", "c", "d", "e"):
+        world.connect(name, plays=3)
+    world.fake.delay_seconds = 0.3
+    report = await world.collector(INITIAL_SYNC_CONCURRENCY="2", SPOTIFY_MAX_CONCURRENCY="10").run_cycle()
+    assert report.initial_syncs == 5 and report.landed == 15
+    assert world.fake.peak_in_flight == 2  # five users, never more than two initial syncs at once
+    world.fake.peak_in_flight = 0
+    world.make_due()
+    report = await world.collector(SPOTIFY_MAX_CONCURRENCY="3").run_cycle()
+    assert report.polls == 5
+    assert world.fake.peak_in_flight == 3  # polls of five users share the global limit of three calls
+
+
+async def test_two_collectors_in_one_loop_never_claim_the_same_user(world: World) -> None:
+    for name in ("a", "b", "c", "d"):
+        world.connect(name, plays=3)
+    world.fake.delay_seconds = 0.05
+    one, two = world.collector(INITIAL_SYNC_ENABLED="false"), world.collector(INITIAL_SYNC_ENABLED="false")
+    first, second = await asyncio.gather(one.run_cycle(), two.run_cycle())
+    assert sorted(first.users + second.users) == sorted(set(first.users + second.users))
+    assert first.polls + second.polls == 4
+    assert len(world.fake.calls_for("/v1/me/player/recently-played")) == 4
