@@ -396,6 +396,11 @@ def check_explorer_sql(sql: str) -> str:
     for node in _walk(tree):
         if node.get("type") == "TABLE_FUNCTION":
             raise ExplorerError("table functions are not allowed; query the pg.marts tables")
+        if node.get("type") == "BASE_TABLE":
+            catalog = str(node.get("catalog_name") or "")
+            table = str(node.get("table_name") or "")
+            if catalog not in ("", "pg") or any(char in table for char in "/\\.:"):
+                raise ExplorerError(f"only the pg.marts tables can be queried (not {table!r})")
         name = node.get("function_name")
         if isinstance(name, str) and _FORBIDDEN_FUNCTIONS.match(name.lower()):
             raise ExplorerError(f"the function {name}() is not allowed in the explorer")
