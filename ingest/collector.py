@@ -134,6 +134,8 @@ class Collector:
 
     async def run(self, *, once: bool = False) -> None:
         logger.info("collector %s started (interval %ss)", self.worker_id, self.settings.collector_interval_seconds)
+        if not self.settings.spotify_configured:
+            logger.info("no Spotify app configured (SPOTIFY_CLIENT_ID/SECRET): only ZIP imports are processed")
         await self._heartbeat("running")
         try:
             while not self.stopping:

@@ -11,13 +11,14 @@ import asyncio
 import signal
 
 import httpx
+from sqlalchemy import text
 
 from cli.commands.base import Command
 from cli.database import database_url
 from core.crypto import TokenCipher
 from core.db import create_engine
 from core.log import configure_logging
-from core.settings import Settings, load_settings
+from core.settings import Settings, SettingsError, load_settings
 from ingest.collector import Collector, new_worker_id
 from ingest.imports.worker import process_pending_imports
 
@@ -36,6 +37,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 async def run_collector(settings: Settings, url: str, *, once: bool, tick: float | None) -> None:
     engine = create_engine(url, application_name="spotify-mcp collector", pool_size=5, max_overflow=5)
     worker_id = new_worker_id()
+    async with engine.connect() as connection:
+        migrated = await connection.scalar(text("SELECT to_regclass('app.sync_checkpoints')"))
+    if migrated is None:
+        await engine.dispose()
+        raise SettingsError("the database has no spotify-mcp tables yet: run `spotify-mcp migrate` first")
 
     async def import_step() -> int:
         return await process_pending_imports(engine, settings, worker_id=worker_id)

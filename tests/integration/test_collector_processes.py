@@ -4,6 +4,7 @@ two collectors poll each user exactly once per interval; SIGTERM mid-cycle loses
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import signal
 import subprocess
@@ -168,3 +169,23 @@ def test_sigterm_during_a_backoff_rolls_the_unit_back_and_hands_the_user_back(
     once = _start(env, tmp_path / "once.log", "--once")
     assert once.wait(timeout=60) == 0
     assert _rows(database_url, "SELECT count(*) FROM raw.api_plays") == [(50,)]
+
+
+def test_collector_on_an_unmigrated_database_says_what_to_do(
+    empty_database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.main import main  # the composition root, in-process
+
+    for name, value in spotify_env(empty_database_url, "http://127.0.0.1:9", generate_key()).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SPOTIFY_MCP_HOME", str(tmp_path))
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        assert main(["collector", "--once"]) == 2
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+    assert "run `spotify-mcp migrate` first" in capsys.readouterr().err
