@@ -365,3 +365,20 @@ async def test_two_collectors_in_one_loop_never_claim_the_same_user(world: World
     assert sorted(first.users + second.users) == sorted(set(first.users + second.users))
     assert first.polls + second.polls == 4
     assert len(world.fake.calls_for("/v1/me/player/recently-played")) == 4
+
+
+async def test_slow_spotify_times_out_is_retried_then_recorded_as_an_error(world: World) -> None:
+    user = world.connect("u1", plays=5)
+    world.fake.delay_seconds = 0.6
+    started = time.monotonic()
+    report = await world.collector(INITIAL_SYNC_ENABLED="false", SPOTIFY_TIMEOUT_SECONDS="0.2").run_cycle()
+    assert time.monotonic() - started < 5
+    assert report.landed == 0
+    status, stats, error = _job(world, user, "poll")
+    assert status == "error" and "no answer from Spotify after 4 attempts" in (error or "")
+    assert stats["requests"] == 4 and stats["retries"] == 3
+    assert world.one("SELECT status FROM app.sync_checkpoints") == "error"
+    world.fake.delay_seconds = 0
+    with psycopg.connect(libpq_url(world.database_url), autocommit=True) as connection:
+        connection.execute("UPDATE app.sync_checkpoints SET next_attempt_at = now(), next_poll_at = now()")
+    assert (await world.collector(INITIAL_SYNC_ENABLED="false").run_cycle()).landed == 5
