@@ -5,7 +5,7 @@ The connection (`st.cache_resource`) loads DuckDB's postgres extension offline (
 schema. The libpq session itself is read-only too (`default_transaction_read_only=on`) with a statement
 timeout, and DuckDB's file access is switched off and locked, so nothing typed into the SQL explorer can
 write to the database or touch the file system. For a hard guarantee point `DASHBOARDS_DATABASE_URL` at a
-role that has only `USAGE`/`SELECT` on `marts` (docs: README, dashboards section).
+role that has only `USAGE` on schema `marts` and `SELECT` on its tables (it wins over DATABASE_URL).
 
 Results are polars frames cached with `st.cache_data(ttl=…)`. This module imports nothing of the other
 packages (import-linter): it reads the URL from the environment.

@@ -390,19 +390,19 @@ def test_trigger_transform_runs_the_runner_once_at_a_time(
     calls: list[str] = []
 
     def run_transform(url: str, full_refresh: bool = False) -> None:
-        calls.append(url)
+        calls.append(f"{url} full={full_refresh}")
         started.set()
         release.wait(10)
 
     fake = types.ModuleType("transform.runner")
     fake.run_transform = run_transform  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "transform.runner", fake)
-    first = api.post("/admin/transform", headers=AUTH)
+    first = api.post("/admin/transform", headers=AUTH, params={"full_refresh": "true"})
     assert first.status_code == 202, first.text
     assert started.wait(10)
     assert api.post("/admin/transform", headers=AUTH).status_code == 409
     release.set()
-    assert calls == [database_url]
+    assert calls == [f"{database_url} full=True"]
 
     monkeypatch.setitem(sys.modules, "transform.runner", None)  # import fails → a clear 503
     for _ in range(50):

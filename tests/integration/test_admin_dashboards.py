@@ -37,12 +37,14 @@ INSERT INTO marts.fct_plays
 SELECT md5(%(user_id)s::text || ts::text || track_id), %(user_id)s::uuid, ts, track_id, 'track', ms,
        ms >= 30000 OR ms IS NULL,
        CASE WHEN i %% 5 = 0 THEN 'spotify_api' ELSE 'import_zip' END, NULL, NULL,
-       'Track ' || (i %% 400), 'Album ' || (i %% 60), 'art' || (i %% 80), 'Artist ' || (i %% 80),
+       'Track ' || (i %% %(tracks)s), 'Album ' || (i %% 60),
+       'art' || (i %% %(artists)s), 'Artist ' || (i %% %(artists)s),
        (ts AT TIME ZONE %(tz)s)::date, extract(hour FROM ts AT TIME ZONE %(tz)s)::smallint,
        extract(isodow FROM ts AT TIME ZONE %(tz)s)::smallint, NULL, now()
 FROM (
     SELECT i, timestamptz '2026-11-20 22:00:00+00' - (i * (interval '730 days' / %(n)s)) AS ts,
-           'trk' || ((i * 7919) %% 400) AS track_id, CASE WHEN i %% 9 = 0 THEN 12000 ELSE 185000 END AS ms
+           'trk' || ((i::bigint * 7919) %% %(tracks)s) AS track_id,
+           CASE WHEN i %% 9 = 0 THEN 12000 ELSE 185000 END AS ms
     FROM generate_series(1, %(n)s) AS i
 ) AS generated;
 INSERT INTO marts.dim_tracks (track_id, name, album_name, duration_ms, source, primary_artist_id, primary_artist_name)
@@ -96,7 +98,14 @@ def load_marts(database_url: str, *, plays: int = 3000, name: str = "Ada", timez
     create_marts(database_url)
     user_id = str(uuid.uuid4())
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
-        params = {"user_id": user_id, "tz": timezone, "name": name, "n": plays}
+        params = {
+            "user_id": user_id,
+            "tz": timezone,
+            "name": name,
+            "n": plays,
+            "tracks": max(400, plays // 20),
+            "artists": max(80, plays // 100),
+        }
         for statement in FILL_SQL.split(";\n"):
             if statement.strip():
                 connection.execute(statement, params)

@@ -265,7 +265,10 @@ _running_transforms: set[asyncio.Task[None]] = set()
 
 
 @router.post("/transform", response_model=TransformStarted, status_code=202, summary="Run the transform now")
-async def trigger_transform(request: Request) -> TransformStarted:
+async def trigger_transform(
+    request: Request,
+    full_refresh: Annotated[bool, Query(description="rebuild every model from scratch (slow)")] = False,
+) -> TransformStarted:
     """Start `transform.runner.run_transform` in the background (it records itself in job_runs).
 
     One at a time per API process; the runner itself serialises runs across processes.
@@ -283,7 +286,7 @@ async def trigger_transform(request: Request) -> TransformStarted:
 
     async def _background() -> None:
         try:
-            await asyncio.to_thread(run, database_url)
+            await asyncio.to_thread(run, database_url, full_refresh=full_refresh)
         except Exception:
             logger.exception("transform triggered by admin failed")
 
