@@ -471,9 +471,17 @@ def create_admin_app(
             files={"file": (file.filename, file.file, file.content_type or "application/zip")},
             timeout_seconds=600.0,
         )
-        job_id = job.get("id") or job.get("import_job_id") or (job.get("job") or {}).get("id")
-        if job_id is None:
-            return message(request, "Uploaded, but the API did not say which import job it created.", kind="error")
+        job_id = None
+        if isinstance(job, dict):
+            nested = job.get("job") or job.get("import_job") or {}
+            job_id = (
+                job.get("import_job_id") or job.get("id") or (nested.get("id") if isinstance(nested, dict) else None)
+            )
+        if job_id is None:  # the newest job of this user is the one just created
+            latest = await call(request, "GET", "/admin/import-jobs", params={"user_id": str(target_user), "limit": 1})
+            if not latest["items"]:
+                return message(request, "Uploaded, but no import job was created.", kind="error", status_code=502)
+            job_id = latest["items"][0]["id"]
         current = await call(request, "GET", f"/admin/import-jobs/{job_id}")
         return render(request, "_import_progress.html", {"job": current})
 
