@@ -100,7 +100,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
+def start_api(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -109,13 +109,9 @@ def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
         "LOG_LEVEL": "WARNING",
         "API_PORT": str(port),
     }
-    code = (
-        "import uvicorn; from core.settings import load_settings; from serve.api.app import create_app; "
-        "s = load_settings(); "
-        f"uvicorn.run(create_app(s, s.database_url.get_secret_value()), host='127.0.0.1', port={port}, "
-        "log_level='warning', access_log=False)"
-    )
-    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    command = [sys.executable, "-m", "uvicorn", "bench.tools_bench:app_from_env", "--factory", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -125,6 +121,16 @@ def start_api(url: str, port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("API did not start")
+
+
+def app_from_env() -> Any:
+    """The API as `spotify-mcp api` builds it, from the environment (for uvicorn --factory)."""
+    from core.settings import load_settings
+    from serve.api.app import create_app
+
+    settings = load_settings()
+    assert settings.database_url is not None
+    return create_app(settings, settings.database_url.get_secret_value())
 
 
 type Caller = Callable[[httpx.AsyncClient, str, dict[str, Any]], Awaitable[None]]
@@ -211,41 +217,33 @@ def cold_days(index: int) -> dict[str, Any]:
     return {"days": 60 + index % 60, "limit": index // 60 % 50 + 1}
 
 
-async def measure(base: str, seconds: float) -> dict[str, Any]:
-    report: dict[str, Any] = {}
+async def measure_face(base: str, face: str, seconds: float) -> dict[str, Any]:
+    """One face against a freshly started API (an empty result cache)."""
+    caller: Caller = via_call if face == "mcp_call" else via_mcp
+    await asyncio.sleep(5)  # let the cache warmer finish its start-up pass (it warms the default arguments)
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     summary_90: dict[str, Any] = {"days": 90}
     all_time: dict[str, Any] = {"period": "all_time"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-        for face, caller in (("mcp_call", via_call), ("mcp_tools_call", via_mcp)):
-            report[face] = {
-                "cold": {
-                    "taste_summary_90d": await latency(
-                        client, caller, "history.taste_summary", varied(summary_90, 50), 50
-                    ),
-                    "taste_summary_all_time": await latency(
-                        client, caller, "history.taste_summary", varied(all_time, 50), 10
-                    ),
-                    "top_artists_90d": await latency(
-                        client, caller, "history.top_artists", varied(summary_90, 100), 100
-                    ),
-                },
-                "warm": {
-                    "taste_summary_90d": await latency(client, caller, "history.taste_summary", same(summary_90), 100),
-                    "taste_summary_all_time": await latency(
-                        client, caller, "history.taste_summary", same(all_time), 50
-                    ),
-                    "top_artists_90d": await latency(client, caller, "history.top_artists", same(summary_90), 200),
-                },
-            }
-    for face, caller in (("mcp_call", via_call), ("mcp_tools_call", via_mcp)):
-        report[face]["throughput"] = {
-            "warm_taste_summary_90d": await throughput(
-                base, caller, "history.taste_summary", same(summary_90), seconds
-            ),
-            "warm_top_artists_90d": await throughput(base, caller, "history.top_artists", same(summary_90), seconds),
-            "cold_top_artists_60_119d": await throughput(base, caller, "history.top_artists", cold_days, seconds),
+        report: dict[str, Any] = {
+            "cold": {
+                "taste_summary_90d": await latency(client, caller, "history.taste_summary", varied(summary_90, 50), 50),
+                "taste_summary_all_time": await latency(
+                    client, caller, "history.taste_summary", varied(all_time, 50), 10
+                ),
+                "top_artists_90d": await latency(client, caller, "history.top_artists", varied(summary_90, 100), 100),
+            },
+            "warm": {
+                "taste_summary_90d": await latency(client, caller, "history.taste_summary", same(summary_90), 100),
+                "taste_summary_all_time": await latency(client, caller, "history.taste_summary", same(all_time), 50),
+                "top_artists_90d": await latency(client, caller, "history.top_artists", same(summary_90), 200),
+            },
         }
+    report["throughput"] = {
+        "warm_taste_summary_90d": await throughput(base, caller, "history.taste_summary", same(summary_90), seconds),
+        "warm_top_artists_90d": await throughput(base, caller, "history.top_artists", same(summary_90), seconds),
+        "cold_top_artists_60_119d": await throughput(base, caller, "history.top_artists", cold_days, seconds),
+    }
     return report
 
 
@@ -255,6 +253,7 @@ def main() -> int:
     parser.add_argument("--plays", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each throughput run")
     parser.add_argument("--timezone", default="Europe/Berlin")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the API")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", default=None, help="name of a database kept by an earlier run (--keep)")
     args = parser.parse_args()
@@ -268,14 +267,19 @@ def main() -> int:
     try:
         if args.reuse is None:
             prepare(url, args.plays, args.timezone)
-        port = free_port()
-        process = start_api(url, port)
-        report = asyncio.run(measure(f"http://127.0.0.1:{port}", args.seconds))
+        report: dict[str, Any] = {}
+        for face in ("mcp_call", "mcp_tools_call"):
+            port = free_port()
+            process = start_api(url, port, args.workers)
+            report[face] = asyncio.run(measure_face(f"http://127.0.0.1:{port}", face, args.seconds))
+            process.terminate()
+            process.wait(timeout=10)
+            process = None
         report["conditions"] = {
             "plays": args.plays,
             "cpus": os.cpu_count(),
             "data": "marts-shaped tables loaded directly (tests/fixtures), aggregates derived by SQL",
-            "api": "one uvicorn worker, separate process; admin token auth",
+            "api": f"{args.workers} uvicorn worker(s), separate process, fresh per face; admin token auth",
             "cold": "each call has arguments not asked before: the result cache misses and the marts are queried",
             "warm": "the same call repeated: answered from the per-process result cache (marts unchanged)",
         }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
-import inspect
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -12,6 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from serve.tools import repository as repo
 from serve.tools.errors import NoData, UnknownUser
@@ -275,27 +276,34 @@ def standard_cluster_window(scope: Scope, window: Window) -> str | None:
 
 
 async def on_demand_clusters(context: ToolContext, scope: Scope, window: Window) -> list[dict[str, Any]] | None:
-    """Clusters for a non-standard window from the transform's Python API, when it offers one."""
+    """Clusters for any window from the transform's Python API (`transform.clusters.compute_clusters`, DuckDB
+    over the marts, k-means), run in a worker thread. None when it is unavailable or fails."""
     try:
         module = importlib.import_module("transform.clusters")
     except ImportError:
         return None
-    function = getattr(module, "clusters_for_window", None)
-    if function is None:
+    compute = getattr(module, "compute_clusters", None)
+    engine = context.session.bind
+    if compute is None or not isinstance(engine, AsyncEngine):
         return None
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    end = min(window.end, context.now)
     try:
-        result = function(context.settings, scope.user_id, window.start, window.end)
-        if inspect.isawaitable(result):
-            result = await result
-    except Exception:  # the transform's optional API must never turn a tool answer into a 500
+        found = await asyncio.to_thread(compute, url, scope.user_id, window.start, end, window_name="custom")
+    except Exception:  # the optional on-demand path must never turn a tool answer into a 500
         logger.exception("on-demand clustering failed")
         return None
-    if result is None:
-        return None
-    return [dict(item) if isinstance(item, dict) else dict(vars(item)) for item in result]
+    rows: list[dict[str, Any]] = []
+    for item in found or []:
+        as_dict = getattr(item, "as_dict", None)
+        rows.append(dict(as_dict()) if callable(as_dict) else dict(item))
+    return rows
 
 
-async def clusters_of(context: ToolContext, scope: Scope, window: Window) -> tuple[str | None, list[dict[str, Any]]]:
+async def clusters_of(
+    context: ToolContext, scope: Scope, window: Window, *, on_demand: bool
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Precomputed clusters of a standard window (the mart), else, when `on_demand`, computed now."""
     name = standard_cluster_window(scope, window)
     if name is not None and scope.has_clusters:
         try:
@@ -306,8 +314,9 @@ async def clusters_of(context: ToolContext, scope: Scope, window: Window) -> tup
             rows = []
         if rows:
             return name, rows
-    computed = await on_demand_clusters(context, scope, window)
-    return None, computed or []
+    if not on_demand:
+        return None, []
+    return None, await on_demand_clusters(context, scope, window) or []
 
 
 # ----- handlers -------------------------------------------------------------------------------------
@@ -333,7 +342,7 @@ async def taste_summary(context: ToolContext, args: TasteSummaryArgs, user_id: U
             )
         )
     audio = await repo.audio_profile(session, user_id, window.start_date, window.end_date)
-    _, cluster_rows = await clusters_of(context, scope, window)
+    _, cluster_rows = await clusters_of(context, scope, window, on_demand=False)
     return TasteSummary(
         window=window,
         freshness=scope.freshness,
@@ -528,14 +537,14 @@ async def compare_periods(context: ToolContext, args: CompareArgs, user_id: UUID
 async def taste_clusters(context: ToolContext, args: ClustersArgs, user_id: UUID) -> TasteClusters:
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
-    name, rows = await clusters_of(context, scope, window)
+    name, rows = await clusters_of(context, scope, window, on_demand=True)
     first = rows[0] if rows else {}
     if rows:
         note = f"{len(rows)} clusters of {first.get('feature_set')} features; labels are generated, not Spotify's."
     else:
         note = (
-            "No clustering for this window yet. Precomputed windows: the last 90 days (days=90), the last 365 days "
-            "(days=365) and all time (period=all_time); they appear after the transform has run."
+            "No clusters for this window: too few artists with plays, or clustering is not available yet. "
+            "Precomputed windows: days=90, days=365 and period=all_time (after the transform has run)."
         )
     quality = first.get("quality_score")
     return TasteClusters(

@@ -182,7 +182,8 @@ class Registry:
     async def call(self, name: str, raw_args: Any, context: ToolContext) -> BaseModel:
         tool = self.get(name)
         args = tool.parse_args(coerce_arguments(raw_args))
-        user_id = await resolve_user(context, args.user_id)
+        # Cacheable (history) tools look the user up in their own first query: no separate existence check.
+        user_id = await resolve_user(context, args.user_id, check_exists=not tool.cacheable)
         if not tool.cacheable or context.cache is None:
             return await tool.handler(context, args, user_id)
         key = await _cache_key(context, tool, args, user_id)
@@ -204,7 +205,7 @@ async def _cache_key(context: ToolContext, tool: Tool, args: ToolArgs, user_id: 
     return (tool.name, user_id, arguments, found.user.timezone, today, found.last_transform_at, found.has_clusters)
 
 
-async def resolve_user(context: ToolContext, requested: UUID | None) -> UUID:
+async def resolve_user(context: ToolContext, requested: UUID | None, *, check_exists: bool = True) -> UUID:
     """The user whose data is read: a user token reads only its own; the admin names one (or the only one)."""
     principal = context.principal
     if principal.kind == "user":
@@ -216,7 +217,7 @@ async def resolve_user(context: ToolContext, requested: UUID | None) -> UUID:
             )
         return principal.user_id
     if requested is not None:
-        if not await repository.user_exists(context.session, requested):
+        if check_exists and not await repository.user_exists(context.session, requested):
             raise UnknownUser(f"no user with id {requested}", details={"user_id": str(requested)})
         return requested
     only = await repository.single_user_id(context.session)
