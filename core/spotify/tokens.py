@@ -96,31 +96,46 @@ class UserTokens:
         return _Cached(self._cipher.decrypt(row.access_token_enc), row.access_token_expires_at)
 
     async def _refresh(self) -> _Cached:
-        row = await self._row()
-        refresh_token = self._cipher.decrypt(row.refresh_token_enc)
-        try:
-            answer: TokenResponse = await self._accounts.refresh(refresh_token)
-        except InvalidGrant as problem:
-            await mark_needs_reauth(self._engine, self.user_id, str(problem))
-            raise NeedsReauth(
-                f"Spotify no longer accepts the stored token of user {self.user_id}; they must connect again"
-            ) from None
-        self.refreshes += 1
-        expires_at = self._clock() + timedelta(seconds=answer.expires_in)
-        values: dict[str, object] = {
-            "access_token_enc": self._cipher.encrypt(answer.access_token),
-            "access_token_expires_at": expires_at,
-            "token_type": answer.token_type,
-            "updated_at": self._clock(),
-        }
-        if answer.scope:
-            values["scope"] = answer.scope
-        if answer.refresh_token:
-            values["refresh_token_enc"] = self._cipher.encrypt(answer.refresh_token)
+        """Refresh under a row lock, so processes sharing a user (collectors, the API) never race Spotify's
+        refresh-token rotation: whoever waited for the lock takes the token the other one just stored."""
         token_table = tables.spotify_tokens
+        stale = self._cached.token if self._cached is not None else None
+        problem: InvalidGrant | None = None
         async with self._engine.begin() as connection:
-            await connection.execute(update(token_table).where(token_table.c.user_id == self.user_id).values(values))
-        return _Cached(answer.access_token, expires_at)
+            row = (
+                await connection.execute(
+                    select(token_table).where(token_table.c.user_id == self.user_id).with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotConnected(f"user {self.user_id} has no Spotify connection")
+            if row.access_token_enc is not None and row.access_token_expires_at is not None:
+                stored = self._cipher.decrypt(row.access_token_enc)
+                if stored != stale and row.access_token_expires_at - EXPIRY_SKEW > self._clock():
+                    return _Cached(stored, row.access_token_expires_at)
+            try:
+                answer: TokenResponse = await self._accounts.refresh(self._cipher.decrypt(row.refresh_token_enc))
+            except InvalidGrant as refused:
+                problem = refused
+            else:
+                self.refreshes += 1
+                expires_at = self._clock() + timedelta(seconds=answer.expires_in)
+                values: dict[str, object] = {
+                    "access_token_enc": self._cipher.encrypt(answer.access_token),
+                    "access_token_expires_at": expires_at,
+                    "token_type": answer.token_type,
+                    "updated_at": self._clock(),
+                }
+                if answer.scope:
+                    values["scope"] = answer.scope
+                if answer.refresh_token:
+                    values["refresh_token_enc"] = self._cipher.encrypt(answer.refresh_token)
+                await connection.execute(
+                    update(token_table).where(token_table.c.user_id == self.user_id).values(values)
+                )
+                return _Cached(answer.access_token, expires_at)
+        await mark_needs_reauth(self._engine, self.user_id, str(problem))
+        raise NeedsReauth(f"Spotify no longer accepts the stored token of user {self.user_id}; they must connect again")
 
 
 async def mark_needs_reauth(engine: AsyncEngine, user_id: UUID, detail: str) -> None:

@@ -156,6 +156,8 @@ class FakeSpotify:
         self.delay_seconds = 0.0
         # Answer recently-played as if `before`/`after` were not given (paging that does not move).
         self.ignore_cursors = False
+        # Refreshing returns a new refresh token and retires the old one (as Spotify may do for PKCE apps).
+        self.rotate_refresh_tokens = False
         self.in_flight = 0
         self.peak_in_flight = 0
         self._rate_limits: list[_RateLimit] = []
@@ -350,6 +352,19 @@ class FakeSpotify:
                 return JSONResponse({"error": "invalid_grant", "error_description": "Refresh token revoked"}, 400)
             access = "fake-access-" + secrets.token_hex(12)
             self.access[access] = _Access(user_id, datetime.now(UTC) + timedelta(seconds=self.access_token_ttl))
+            if self.rotate_refresh_tokens:
+                del self.refresh_tokens[str(form.get("refresh_token", ""))]
+                rotated = "fake-refresh-" + secrets.token_hex(16)
+                self.refresh_tokens[rotated] = user_id
+                return JSONResponse(
+                    {
+                        "access_token": access,
+                        "token_type": "Bearer",
+                        "scope": "user-read-recently-played user-top-read",
+                        "expires_in": self.access_token_ttl,
+                        "refresh_token": rotated,
+                    }
+                )
             return JSONResponse(
                 {
                     "access_token": access,
