@@ -91,6 +91,7 @@ class Collector:
         enrichment_budget: EnrichmentBudget | None = None,
         initial_sync_lease_seconds: float = 900.0,
         poll_batch: int = 25,
+        heartbeat_seconds: float = 30.0,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -105,6 +106,7 @@ class Collector:
         self.enrichment_budget = enrichment_budget or EnrichmentBudget()
         self.initial_sync_lease_seconds = initial_sync_lease_seconds
         self.poll_batch = poll_batch
+        self.heartbeat_seconds = heartbeat_seconds
         self.stop_event = asyncio.Event()
         self._spotify: SpotifyApp | None = None
         self._enrichment_paused_until: datetime | None = None
@@ -137,6 +139,8 @@ class Collector:
         if not self.settings.spotify_configured:
             logger.info("no Spotify app configured (SPOTIFY_CLIENT_ID/SECRET): only ZIP imports are processed")
         await self._heartbeat("running")
+        # The heartbeat beats on its own, so a long import or transform does not look like a dead worker.
+        beating = asyncio.create_task(self._beat_until_stopped())
         try:
             while not self.stopping:
                 try:
@@ -145,12 +149,19 @@ class Collector:
                     logger.exception("collector cycle failed; trying again next tick")
                 if once or self.stopping:
                     break
-                await self._heartbeat("running")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop_event.wait(), timeout=self.tick_seconds)
         finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
             await self._heartbeat("stopped")
             logger.info("collector %s stopped", self.worker_id)
+
+    async def _beat_until_stopped(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            await self._heartbeat("running")
 
     async def _heartbeat(self, state: Literal["running", "stopped"]) -> None:
         beats = tables.worker_heartbeats

@@ -382,3 +382,21 @@ async def test_slow_spotify_times_out_is_retried_then_recorded_as_an_error(world
     with psycopg.connect(libpq_url(world.database_url), autocommit=True) as connection:
         connection.execute("UPDATE app.sync_checkpoints SET next_attempt_at = now(), next_poll_at = now()")
     assert (await world.collector(INITIAL_SYNC_ENABLED="false").run_cycle()).landed == 5
+
+
+async def test_heartbeat_keeps_beating_during_a_long_step_and_says_stopped_at_the_end(world: World) -> None:
+    async def slow_import() -> int:
+        await asyncio.sleep(1.2)
+        return 0
+
+    collector = world.collector()
+    collector.import_step = slow_import
+    collector.heartbeat_seconds = 0.2
+    running = asyncio.create_task(collector.run(once=True))
+    await asyncio.sleep(0.3)
+    first = world.one("SELECT last_seen_at FROM app.worker_heartbeats")
+    await asyncio.sleep(0.6)
+    second, state = world.one("SELECT last_seen_at, state FROM app.worker_heartbeats")
+    assert second > first and state == "running"
+    await running
+    assert world.one("SELECT state FROM app.worker_heartbeats") == "stopped"
