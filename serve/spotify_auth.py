@@ -27,7 +27,7 @@ from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
 from core.spotify.accounts import SpotifyAccounts, code_challenge, new_code_verifier
 from core.spotify.client import SpotifyClient, StaticToken
-from core.spotify.errors import SpotifyError
+from core.spotify.errors import SpotifyError, SpotifyHTTPError
 from core.spotify.tokens import refresh_token_expiry
 
 STATE_TTL = timedelta(minutes=10)
@@ -165,6 +165,18 @@ async def complete_login(
         profile = await SpotifyClient(
             http, StaticToken(granted.access_token), base_url=str(settings.spotify_api_base_url)
         ).get_me()
+    except SpotifyHTTPError as problem:
+        if problem.status_code != 403:
+            raise OAuthFailure(
+                "Spotify did not complete the login", f"Nothing was stored. Spotify said: {problem}", status_code=502
+            ) from None
+        raise OAuthFailure(
+            "This Spotify account is not allowed for this app yet",
+            "Spotify refused to show the account to this app (403). Apps in development mode accept only the "
+            "users added under User Management in the Spotify developer dashboard (at most 5, and the app owner "
+            "needs Premium). Add the account there, then connect again. Nothing was stored.",
+            status_code=403,
+        ) from None
     except SpotifyError as problem:
         raise OAuthFailure(
             "Spotify did not complete the login", f"Nothing was stored. Spotify said: {problem}", status_code=502

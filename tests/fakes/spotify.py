@@ -158,6 +158,8 @@ class FakeSpotify:
         self.ignore_cursors = False
         # Refreshing returns a new refresh token and retires the old one (as Spotify may do for PKCE apps).
         self.rotate_refresh_tokens = False
+        # Users not on a development-mode app's allow-list: every Web API call answers 403.
+        self.not_allow_listed: set[str] = set()
         self.in_flight = 0
         self.peak_in_flight = 0
         self._rate_limits: list[_RateLimit] = []
@@ -431,6 +433,9 @@ class FakeSpotify:
                     return None, self._error(
                         429, "API rate limit exceeded", {"Retry-After": str(limit.retry_after)}, limit.reason
                     )
+        if user_id is not None and user_id in self.not_allow_listed:
+            record(403)
+            return None, self._error(403, "User not registered in the Developer Dashboard")
         if user_required and user_id is None:
             record(403)
             return None, self._error(403, "This endpoint needs a user token")

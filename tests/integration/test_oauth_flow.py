@@ -194,3 +194,13 @@ def test_login_without_spotify_app_explains(database_url: str) -> None:
         page = httpx.get(f"{api}/auth/login")
     assert page.status_code == 503
     assert "SPOTIFY_CLIENT_ID" in page.text
+
+
+def test_account_not_on_the_allow_list_gets_told_how_to_fix_it(stack: Stack) -> None:
+    stack.fake.not_allow_listed.add("alice")
+    with httpx.Client() as browser:
+        back = stack.browse_to_spotify(browser)
+        page = browser.get(back.headers["location"])
+    assert page.status_code == 403
+    assert "User Management" in page.text and "Nothing was stored" in page.text
+    assert stack.count("app.users") == 0 and stack.count("app.spotify_tokens") == 0
