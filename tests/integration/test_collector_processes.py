@@ -85,7 +85,7 @@ def test_two_collector_processes_poll_each_user_exactly_once_per_interval(
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
     processes = [_start(env, log, "--tick", "0.2") for log in logs]
     try:
-        _wait_for(lambda: len(_rows(database_url, "SELECT 1 FROM app.worker_heartbeats")) == 2, 30, "both collectors")
+        _wait_for(lambda: len(_rows(database_url, "SELECT 1 FROM app.worker_heartbeats")) == 2, 60, "both collectors")
         started = time.monotonic()
         time.sleep(2.5 * INTERVAL)
         window = time.monotonic() - started
@@ -105,7 +105,8 @@ def test_two_collector_processes_poll_each_user_exactly_once_per_interval(
         assert 2 <= len(mine) <= expected_most, (name, len(mine))
         assert all(row[2] == "success" for row in mine)
         gaps = [(later[1] - earlier[1]).total_seconds() for earlier, later in itertools.pairwise(mine)]
-        assert all(gap >= INTERVAL - 0.5 for gap in gaps), (name, gaps)
+        # Claims are exactly INTERVAL apart; job start times may lag a claim a little on a loaded machine.
+        assert all(gap >= INTERVAL * 0.8 for gap in gaps), (name, gaps)
         # Every Spotify fetch belongs to one of these polls: no collector asked on its own.
         assert len(fake.calls_for("/v1/me/player/recently-played", name)) == sum(row[3] for row in mine)
         assert _rows(database_url, "SELECT count(*) FROM raw.api_plays WHERE user_id = %s", user_id) == [(50,)]
