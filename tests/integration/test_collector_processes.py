@@ -126,7 +126,7 @@ def test_sigterm_mid_request_finishes_the_unit_in_hand(
     fake.delay_seconds = 1.5
     process = _start(env, tmp_path / "collector.log", "--tick", "0.2")
     try:
-        _wait_for(lambda: fake.in_flight > 0, 30, "a Spotify request in flight")
+        _wait_for(lambda: fake.in_flight > 0, 60, "a Spotify request in flight")
     finally:
         code = _stop(process)
     assert code == 0
@@ -157,7 +157,7 @@ def test_sigterm_during_a_backoff_rolls_the_unit_back_and_hands_the_user_back(
     fake.rate_limit(45, times=1)  # short enough to be slept inside the job
     process = _start(env, tmp_path / "collector.log", "--tick", "0.2")
     try:
-        _wait_for(lambda: any(call.status == 429 for call in fake.calls), 30, "the 429")
+        _wait_for(lambda: any(call.status == 429 for call in fake.calls), 60, "the 429")
         time.sleep(0.3)
     finally:
         began = time.monotonic()
