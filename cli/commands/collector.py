@@ -23,11 +23,21 @@ from ingest.collector import Collector, new_worker_id
 from ingest.imports.worker import process_pending_imports
 
 
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{value}` is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600 seconds")
+    return seconds
+
+
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="run one cycle and exit")
     parser.add_argument(
         "--tick",
-        type=float,
+        type=_positive_seconds,
         default=None,
         metavar="SECONDS",
         help="how often to look for due work (default: a quarter of COLLECTOR_INTERVAL_SECONDS, at most 30)",
