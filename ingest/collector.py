@@ -199,6 +199,7 @@ class Collector:
                 logger.exception("import step failed")
         spotify = await self.spotify()
         if spotify is not None and not self.stopping:
+            await spotify.endpoints.refresh()  # what other collectors of this app found removed
             await ensure_checkpoints(self.engine)
             if self.settings.initial_sync_enabled:
                 await self._initial_syncs(spotify, report)
@@ -221,9 +222,11 @@ class Collector:
             )
             if not users:
                 return
-            landed = await asyncio.gather(*(self._initial_sync(spotify, user_id) for user_id in users))
+            outcomes = await asyncio.gather(
+                *(self._initial_sync(spotify, user_id) for user_id in users), return_exceptions=True
+            )
             report.initial_syncs += len(users)
-            report.landed += sum(landed)
+            report.landed += self._landed(outcomes, report)
             report.users += users
 
     async def _polls(self, spotify: SpotifyApp, report: CycleReport) -> None:
@@ -236,10 +239,24 @@ class Collector:
             )
             if not users:
                 return
-            landed = await asyncio.gather(*(self._poll(spotify, user_id) for user_id in users))
+            outcomes = await asyncio.gather(
+                *(self._poll(spotify, user_id) for user_id in users), return_exceptions=True
+            )
             report.polls += len(users)
-            report.landed += sum(landed)
+            report.landed += self._landed(outcomes, report)
             report.users += users
+
+    @staticmethod
+    def _landed(outcomes: list[int | BaseException], report: CycleReport) -> int:
+        """Rows landed by jobs run side by side; a job that could not even record its failure is logged."""
+        landed = 0
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                report.errors += 1
+                logger.error("a collector job failed unexpectedly: %s", outcome, exc_info=outcome)
+            else:
+                landed += outcome
+        return landed
 
     async def _initial_sync(self, spotify: SpotifyApp, user_id: UUID) -> int:
         job_id = await start_job(self.engine, "initial_sync", user_id, self.worker_id)
