@@ -38,7 +38,7 @@ from core.settings import Settings
 from serve.api.errors import error_body
 from serve.api_tokens import authenticate_request
 from serve.tools.errors import ToolError, Unauthenticated
-from serve.tools.registry import Principal, Registry, ResultCache, ToolContext
+from serve.tools.registry import Principal, Registry, ResultCache, ToolContext, dump_json
 from serve.tools.warmer import run_warmer
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ class McpFace:
 def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) -> McpFace:
     """The MCP face, with the process's result cache (shared with `/mcp/call` through `app.state.tool_cache`)."""
     tools = [_mcp_tool(tool) for tool in registry.all()]
+    input_schemas = {tool.name: tool.input_schema for tool in tools}
     cache = ResultCache()
 
     async def list_tools(
@@ -149,14 +150,16 @@ def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) 
         except Exception:  # never end the session on a bug; the model gets a readable error
             logger.exception("tool %s failed", params.name)
             return _error_result("internal_error", "the tool failed unexpectedly; the server log has the details")
-        data = result.model_dump(mode="json")
-        return types.CallToolResult(content=[types.TextContent(text=json.dumps(data))], structured_content=data)
+        text = dump_json(result)
+        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=json.loads(text))
 
     server: Server[Any] = Server(
         "spotify-mcp",
         version="0.1.0",
         title="Spotify listening history",
         instructions=INSTRUCTIONS,
+        # 2026-07-28 `Mcp-Param-*` header checks look schemas up here instead of re-running tools/list.
+        get_tool_input_schema=input_schemas.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )

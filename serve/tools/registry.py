@@ -72,6 +72,23 @@ class ResultCache:
             self._entries.popitem(last=False)
 
 
+_DUMPS: OrderedDict[int, tuple[BaseModel, str]] = OrderedDict()
+_DUMPS_SIZE = 256
+
+
+def dump_json(result: BaseModel) -> str:
+    """`result.model_dump_json()`, remembered for the answers the result cache hands out again and again (keyed
+    by identity; the entry holds the model, so an id is never reused while remembered)."""
+    found = _DUMPS.get(id(result))
+    if found is not None and found[0] is result:
+        return found[1]
+    text = result.model_dump_json()
+    _DUMPS[id(result)] = (result, text)
+    while len(_DUMPS) > _DUMPS_SIZE:
+        _DUMPS.popitem(last=False)
+    return text
+
+
 @dataclass(slots=True)
 class ToolContext:
     session: AsyncSession

@@ -16,7 +16,7 @@ from serve.api.deps import SessionDep, SettingsDep
 from serve.api_tokens import authenticate_request
 from serve.tools.catalog import REGISTRY
 from serve.tools.errors import InvalidArguments
-from serve.tools.registry import Tool, ToolContext
+from serve.tools.registry import Tool, ToolContext, dump_json
 
 router = APIRouter(prefix="/mcp", tags=["tools"])
 
@@ -125,7 +125,7 @@ def _split_call(body: Any) -> tuple[str, Any]:
 
 
 def _result_response(tool: Tool, result: BaseModel) -> Response:
-    content = f'{{"tool":{json.dumps(tool.name)},"result":{result.model_dump_json()}}}'
+    content = f'{{"tool":{json.dumps(tool.name)},"result":{dump_json(result)}}}'
     return Response(content, media_type="application/json")
 
 
@@ -174,7 +174,7 @@ def _typed_route(tool: Tool) -> None:
         result = await REGISTRY.call(
             tool.name, args, ToolContext(session, principal, settings, cache=request.app.state.tool_cache)
         )
-        return Response(result.model_dump_json(), media_type="application/json")
+        return Response(dump_json(result), media_type="application/json")
 
     schema = tool.input_schema()
     router.add_api_route(
