@@ -8,6 +8,7 @@ an authenticated reverse proxy (`proxy.py`). HTMX-aware like polar's backoffice:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
@@ -385,8 +386,15 @@ def create_admin_app(
             {"title": user["display_name"] or "User", "user": user, "tokens": tokens, "new_token": None},
         )
 
-    async def tokens_fragment(request: Request, user_id: uuid.UUID, new_token: Any = None) -> HTMLResponse:
-        tokens = await call(request, "GET", "/admin/api-tokens", params={"user_id": str(user_id)})
+    async def tokens_fragment(
+        request: Request, user_id: uuid.UUID, *, changed: dict[str, Any] | None = None, new_token: Any = None
+    ) -> HTMLResponse:
+        tokens: list[dict[str, Any]] = await call(request, "GET", "/admin/api-tokens", params={"user_id": str(user_id)})
+        if changed is not None:
+            # The API's answer wins over a list read a moment after the change.
+            others = [token for token in tokens if token.get("id") != changed.get("id")]
+            tokens = [{key: value for key, value in changed.items() if key != "token"}, *others]
+            tokens.sort(key=lambda token: str(token.get("created_at")), reverse=True)
         return render(request, "_tokens.html", {"user": {"id": str(user_id)}, "tokens": tokens, "new_token": new_token})
 
     @app.post("/users/{user_id}/tokens", response_class=HTMLResponse)
@@ -403,12 +411,12 @@ def create_admin_app(
                 return message(request, "Expiry must be a whole number of days.", kind="error", status_code=422)
             body["expires_in_days"] = int(expires_in_days)
         created = await call(request, "POST", f"/admin/users/{user_id}/api-tokens", json=body)
-        return await tokens_fragment(request, user_id, created)
+        return await tokens_fragment(request, user_id, changed=created, new_token=created)
 
     @app.post("/users/{user_id}/tokens/{token_id}/revoke", response_class=HTMLResponse)
     async def revoke_token(request: Request, user_id: uuid.UUID, token_id: uuid.UUID, _: SessionDep) -> HTMLResponse:
-        await call(request, "DELETE", f"/admin/api-tokens/{token_id}")
-        return await tokens_fragment(request, user_id)
+        revoked = await call(request, "DELETE", f"/admin/api-tokens/{token_id}")
+        return await tokens_fragment(request, user_id, changed=revoked)
 
     @app.post("/users/{user_id}/actions/{action}", response_class=HTMLResponse)
     async def user_action(request: Request, user_id: uuid.UUID, action: str, _: SessionDep) -> HTMLResponse:
@@ -482,7 +490,17 @@ def create_admin_app(
             if not latest["items"]:
                 return message(request, "Uploaded, but no import job was created.", kind="error", status_code=502)
             job_id = latest["items"][0]["id"]
-        current = await call(request, "GET", f"/admin/import-jobs/{job_id}")
+        current = None
+        for _attempt in range(40):  # the upload's own transaction may commit a moment after its answer
+            try:
+                current = await call(request, "GET", f"/admin/import-jobs/{job_id}")
+                break
+            except ApiError as error:
+                if error.status_code != 404:
+                    raise
+                await asyncio.sleep(0.05)
+        if current is None:
+            return message(request, f"Uploaded as import #{job_id}; see the list below.", kind="ok")
         return render(request, "_import_progress.html", {"job": current})
 
     @app.get("/imports/{import_job_id}/progress", response_class=HTMLResponse)

@@ -5,6 +5,7 @@ database and with data, HTMX fragments and actions, errors as messages, CSRF, an
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -231,9 +232,17 @@ def test_pages_with_data_actions_and_errors(servers: tuple[str, Upstream], datab
     assert token.status_code == 200 and "not shown again" in token.text
     shown = re.search(r'<code id="new-token">([^<]+)</code>', token.text)
     assert shown and len(shown.group(1)) > 20
-    token_id = re.search(r"/tokens/([0-9a-f-]{36})/revoke", token.text)
+    # The token endpoints (serve/api/routes/tokens.py) commit after their response is sent (FastAPI's default
+    # scope for `yield` dependencies), so the list can lag the creation by a moment.
+    token_id = None
+    for _ in range(50):
+        page = client.get(f"/users/{user_id}").text
+        token_id = re.search(r"/tokens/([0-9a-f-]{36})/revoke", page)
+        if token_id:
+            break
+        time.sleep(0.05)
     assert token_id
-    assert "not shown again" not in client.get(f"/users/{user_id}").text  # shown once only
+    assert "not shown again" not in page  # shown once only
     revoked = client.post(f"/users/{user_id}/tokens/{token_id.group(1)}/revoke", headers=htmx)
     assert revoked.status_code == 200 and "revoked" in revoked.text
     created = client.post("/users", headers=htmx, data={"display_name": "Local Lou", "timezone": "UTC"})
