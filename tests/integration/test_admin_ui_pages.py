@@ -194,6 +194,7 @@ def test_pages_with_data_actions_and_errors(servers: tuple[str, Upstream], datab
     assert "fetched" in detail and "50" in detail
     imports = client.get("/imports").text
     assert "300 / 1,200 (25 %)" in imports
+    assert 'data-active="1"' in imports and "every 2s" in imports  # the list refreshes while a job runs
     import_id = re.search(r"#(\d+) my_spotify_data.zip", imports)
     assert import_id
     progress = client.get(f"/imports/{import_id.group(1)}/progress", headers={"HX-Request": "true"})
@@ -202,6 +203,9 @@ def test_pages_with_data_actions_and_errors(servers: tuple[str, Upstream], datab
     done = client.get(f"/imports/{import_id.group(1)}/progress", headers={"HX-Request": "true"})
     assert "every 1s" not in done.text and "Done: 1,200 records" in done.text
     assert done.headers["hx-trigger"] == "imports-changed"
+    table = client.get("/imports", headers={"HX-Request": "true", "HX-Target": "imports-table"}).text
+    assert '<div id="imports-table"' in table and "<html" not in table
+    assert 'data-active="0"' in table and "every 2s" not in table
 
     logs = client.get("/logs", params={"level": "error", "q": "refresh"}).text
     assert "refresh failed &lt;b&gt;" in logs
