@@ -1,19 +1,23 @@
 """Run the services of `spotify-mcp up` as child processes and stop them together.
 
-Each service is the same `spotify-mcp <service>` command its container runs (docker-compose.yml), so
-the local path and the production path share entrypoints. Children inherit one environment that
-points them at the same database and secrets; their JSON logs share this process's stdout.
+Each service is the same `spotify-mcp <service>` command its container runs (docker-compose.yml), so the
+local path and the production path share entrypoints. Children inherit one environment that points them
+at the same database and secrets. Their output is merged into one stream, one line per event, prefixed
+with the service (like `docker compose up`); JSON log lines are shown as `time service level message`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO, TextIO
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,19 +26,67 @@ class ServiceSpec:
     argv: tuple[str, ...]
 
 
+_SHOWN_CONTEXT = ("user_id", "job_run_id", "import_job_id", "tool_name")
+
+
+def readable(service: str, line: str) -> str:
+    """One output line of a child, as a person wants to read it."""
+    line = line.rstrip("\n")
+    try:
+        event = json.loads(line)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or "message" not in event:
+        return f"{service:<10} | {line}"
+    clock = str(event.get("timestamp", ""))[11:19]
+    context = " ".join(f"{key}={event[key]}" for key in _SHOWN_CONTEXT if key in event)
+    text = f"{clock} {service:<10} {event.get('level', '')!s:<7} {event['message']}"
+    return f"{text}  ({context})" if context else text
+
+
 class Supervisor:
-    def __init__(self, services: Sequence[ServiceSpec], env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        services: Sequence[ServiceSpec],
+        env: Mapping[str, str],
+        *,
+        raw_logs: bool = False,
+        out: TextIO = sys.stdout,
+    ) -> None:
         self.services = list(services)
         self.env = dict(env)
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.raw_logs = raw_logs
+        self.out = out
+        self.processes: dict[str, subprocess.Popen[str]] = {}
+        self._pumps: list[threading.Thread] = []
+        self._write_lock = threading.Lock()
 
     def start(self) -> None:
         for service in self.services:
             command = [sys.executable, "-m", "cli.main", *service.argv]
-            self.processes[service.name] = subprocess.Popen(command, env=self.env, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                env=self.env,
+                start_new_session=True,  # Ctrl-C reaches only us; we stop the children in order
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
+            self.processes[service.name] = process
+            assert process.stdout is not None
+            pump = threading.Thread(target=self._pump, args=(service.name, process.stdout), daemon=True)
+            pump.start()
+            self._pumps.append(pump)
+
+    def _pump(self, name: str, stream: IO[str]) -> None:
+        for line in stream:
+            shown = f"{name:<10} | {line.rstrip()}" if self.raw_logs else readable(name, line)
+            with self._write_lock:
+                print(shown, file=self.out, flush=True)
 
     def wait(self) -> int:
-        """Block until one child exits (then stop the rest) or a signal arrives."""
+        """Block until one child exits (then stop the rest) or SIGINT/SIGTERM arrives."""
         stop_requested = False
 
         def _request_stop(signum: int, frame: object) -> None:
@@ -58,6 +110,7 @@ class Supervisor:
             self.stop()
 
     def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM every child (each finishes or rolls back its unit of work), SIGKILL after `timeout`."""
         for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -69,3 +122,5 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        for pump in self._pumps:
+            pump.join(timeout=2)

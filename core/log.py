@@ -256,9 +256,12 @@ _configured: dict[str, logging.Handler] = {}
 def configure_logging(service: str, *, level: str = "INFO", database_url: str | None = None) -> DatabaseLogSink | None:
     """JSON to stdout for `service`, plus the DB sink when a database URL is given. Idempotent."""
     root = logging.getLogger()
-    for handler in _configured.values():
+    # Own the root logger outright: some libraries call logging.basicConfig() at import time, which
+    # would print every event a second time in another format.
+    for handler in list(root.handlers):
         root.removeHandler(handler)
-        handler.close()
+        if handler in _configured.values():
+            handler.close()
     _configured.clear()
     root.setLevel(level)
     stream = logging.StreamHandler(sys.stdout)

@@ -8,12 +8,14 @@ from cli.commands import (
     collector,
     dashboards,
     db_url,
+    demo,
     gen_key,
     healthcheck,
     migrate,
     purge_logs,
     rotate_key,
     token,
+    transform,
     up,
 )
 from cli.commands.base import Command
@@ -31,4 +33,6 @@ COMMANDS: tuple[Command, ...] = (
     token.COMMAND,
     admin.COMMAND,
     dashboards.COMMAND,
+    transform.COMMAND,
+    demo.COMMAND,
 )

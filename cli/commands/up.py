@@ -2,17 +2,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
+import sys
 
 from cli.commands.base import Command
 from cli.database import database_url
+from cli.demo import describe, seed_demo
 from cli.supervisor import ServiceSpec, Supervisor
 from core import migrate
 from core.dburl import redacted
+from core.log import configure_logging
 from core.settings import Settings, load_settings
 
-# The services `up` runs, each the entrypoint its docker-compose service runs. Later issues add
-# the API, the admin UI, the collector and the dashboards here.
-SERVICES: tuple[ServiceSpec, ...] = ()
+# The services `up` runs: each the entrypoint its docker-compose service runs.
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("api", ("api",)),
+    ServiceSpec("collector", ("collector",)),
+    ServiceSpec("dashboards", ("dashboards",)),
+    ServiceSpec("admin", ("admin",)),
+)
 
 
 def child_environment(settings: Settings, url: str) -> dict[str, str]:
@@ -31,32 +39,71 @@ def child_environment(settings: Settings, url: str) -> dict[str, str]:
     return env
 
 
+def busy_ports(settings: Settings) -> list[str]:
+    """The configured ports something else already listens on, named by their setting."""
+    wanted = (
+        ("API_PORT", settings.api_host, settings.api_port),
+        ("ADMIN_UI_PORT", settings.admin_ui_host, settings.admin_ui_port),
+        ("DASHBOARDS_PORT", "127.0.0.1", settings.dashboards_port),
+    )
+    busy = []
+    for name, host, port in wanted:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.3)
+            if probe.connect_ex((host if host != "0.0.0.0" else "127.0.0.1", port)) == 0:
+                busy.append(f"port {port} ({name}) is already in use: stop what uses it or set {name} to another port")
+    return busy
+
+
 def first_screen(settings: Settings, url: str) -> str:
+    database = redacted(url) + (
+        f"  (embedded, in {settings.home / 'pgdata'})" if settings.uses_embedded_database else ""
+    )
     lines = [
-        "spotify-mcp is running.",
-        f"  database     {redacted(url)}"
-        + ("  (embedded, in " + str(settings.home / "pgdata") + ")" if settings.uses_embedded_database else ""),
-        f"  API          {settings.effective_public_base_url}",
+        "",
+        "spotify-mcp is starting.",
         f"  admin UI     http://{settings.admin_ui_host}:{settings.admin_ui_port}",
+        f"  API          {settings.effective_public_base_url}   (OpenAPI: /docs; MCP: /mcp; tools: /mcp/tools)",
+        f"  database     {database}",
     ]
-    if settings.local_mode and settings.admin_token is not None:
-        lines.append(
-            f"  admin token  {settings.admin_token.get_secret_value()}  (stored in {settings.home / 'secrets.json'})"
-        )
-    lines.append("Next: connect Spotify (admin UI → Connect) or import your export ZIP: spotify-mcp import PATH")
-    lines.append("Stop with Ctrl-C; your data stays in " + str(settings.home))
+    if settings.admin_token is not None:
+        secret_home = f"  (kept in {settings.home / 'secrets.json'})" if settings.local_mode else ""
+        lines.append(f"  admin token  {settings.admin_token.get_secret_value()}{secret_home}")
+    lines += [
+        "Next steps:",
+        "  - import your Spotify export: admin UI → Imports, or `uv run spotify-mcp import my_spotify_data.zip`",
+        "  - or connect Spotify: set SPOTIFY_CLIENT_ID / SPOTIFY_CLIENT_SECRET, then admin UI → Connect",
+        "  - connect an assistant: docs/chatgpt.md and docs/mcp-clients.md",
+        f"Stop with Ctrl-C. Your data stays in {settings.home}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--demo", action="store_true", help="first add a demo user with two years of history")
+    parser.add_argument("--json-logs", action="store_true", help="show the services' raw JSON log lines")
+
+
 def _run(args: argparse.Namespace) -> int:
-    del args
     settings = load_settings()
+    problems = busy_ports(settings)
+    if problems:
+        for problem in problems:
+            print(f"spotify-mcp: {problem}", file=sys.stderr)
+        return 2
     with database_url(settings) as url:
         migrate.upgrade(url)
+        if args.demo:
+            configure_logging("cli", level="WARNING")
+            print("loading the demo history (two years, through the import path) and building the warehouse…")
+            print(describe(seed_demo(settings, url)), flush=True)
         print(first_screen(settings, url), flush=True)
-        supervisor = Supervisor(SERVICES, child_environment(settings, url))
+        supervisor = Supervisor(SERVICES, child_environment(settings, url), raw_logs=args.json_logs)
         supervisor.start()
         return supervisor.wait()
 
 
-COMMAND = Command("up", "Start everything: database (embedded by default), migrations and all services.", _run)
+COMMAND = Command(
+    "up", "Start everything: database (embedded by default), migrations and all services.", _run, _configure
+)

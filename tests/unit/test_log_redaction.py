@@ -58,3 +58,20 @@ def test_json_lines_carry_bound_context() -> None:
     assert first["message"] == "polled for [email]"
     assert first["user_id"] == "u-1" and first["job_run_id"] == "7" and first["fetched"] == 50
     assert "user_id" not in second
+
+
+def test_configure_logging_owns_the_root_logger() -> None:
+    from core.log import configure_logging
+
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    try:
+        logging.basicConfig(force=True)  # what some libraries do at import time
+        configure_logging("api")
+        assert len(root.handlers) == 1
+        assert isinstance(root.handlers[0].formatter, JsonFormatter)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved:
+            root.addHandler(handler)
