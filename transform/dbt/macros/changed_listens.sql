@@ -2,8 +2,8 @@
 
     "Changed" listens are raw rows landed since the model's watermark (`ingested_at >= watermark`, see `ingested_watermark`), plus
     the export listens of tracks whose metadata (artists, resolution) landed since then. A change can alter
-    the dedupe of raw rows up to 2 × tolerance away (a new row steals a neighbour's partner), and deciding
-    those needs rows up to 4 × tolerance away. Changed rows are collapsed into per-user time ranges
+    the dedupe of raw rows up to 2 × the match radius (tolerance + 1 minute) away (a new row steals a neighbour's partner), and deciding
+    those needs rows up to 4 × it away. Changed rows are collapsed into per-user time ranges
     (islands) so that the model reads the raw tables by (user_id, played_at) index ranges. -#}
 
 {% macro changed_listens_sql(watermark) -%}
@@ -46,41 +46,76 @@
     group by user_id, island
 {%- endmacro %}
 
-{#- How many listens changed: above `dedupe_full_user_threshold` a user is recomputed whole (imports). -#}
-{% macro changed_listen_stats(watermark) -%}
-    {%- if execute -%}
+{#- What an incremental run of int_plays_deduplicated recomputes, decided when it is compiled (before the
+    pre-hook runs), so that the model and its pre-hook agree and PostgreSQL gets literal ranges it can answer
+    from the (user_id, played_at) indexes of the raw tables:
+      mode 'none'   — nothing changed;
+      mode 'ranges' — `context` ranges (changed ± 4 × match radius) are read, plays with a raw row in the
+                      `core` ranges (changed ± 2 × match radius) are recomputed;
+      mode 'users'  — many changes (an import): every listen of the changed `users` is recomputed. -#}
+{% macro incremental_dedupe_plan(watermark, match_radius) -%}
+    {%- if not execute -%}
+        {{- return({'mode': 'none', 'context': [], 'core': [], 'users': []}) -}}
+    {%- endif -%}
+    {%- set stats = run_query(
+        "select count(*), coalesce(array_to_string(array_agg(distinct user_id::text), ','), '') from ("
+        ~ changed_listens_sql(watermark) ~ ") as changed"
+    ) -%}
+    {%- set changed_rows = stats.columns[0].values()[0] | int -%}
+    {%- set users = (stats.columns[1].values()[0] or '').split(',') | reject('equalto', '') | list -%}
+    {%- if changed_rows == 0 -%}
+        {{- return({'mode': 'none', 'context': [], 'core': [], 'users': []}) -}}
+    {%- endif -%}
+    {%- set ranges = {} -%}
+    {%- for name, radius in [('context', 4 * match_radius), ('core', 2 * match_radius)] -%}
         {%- set result = run_query(
-            "select count(*), count(distinct user_id) from (" ~ changed_listens_sql(watermark) ~ ") as changed"
+            "select user_id::text, range_start::text, range_end::text from ("
+            ~ changed_ranges_sql(watermark, radius) ~ ") as ranges order by 1, 2"
         ) -%}
-        {{- return({'rows': result.columns[0].values()[0] | int, 'users': result.columns[1].values()[0] | int}) -}}
+        {%- do ranges.update({name: result.rows | list}) -%}
+    {%- endfor -%}
+    {%- if changed_rows > var('dedupe_full_user_threshold') | int or ranges['context'] | length > 200 -%}
+        {{- return({'mode': 'users', 'context': [], 'core': [], 'users': users}) -}}
+    {%- endif -%}
+    {{- return({'mode': 'ranges', 'context': ranges['context'], 'core': ranges['core'], 'users': users}) -}}
+{%- endmacro %}
+
+{#- A boolean SQL expression: (user, time) lies in one of `ranges` (literal bounds, index-friendly). -#}
+{% macro in_ranges(user_column, time_column, ranges, pad_seconds=0) -%}
+    {%- if ranges | length == 0 -%}
+        false
     {%- else -%}
-        {{- return({'rows': 0, 'users': 0}) -}}
+        (
+        {%- for user_id, range_start, range_end in ranges %}
+            {% if not loop.first %}or {% endif -%}
+            ({{ user_column }} = '{{ user_id }}'::uuid and {{ time_column }} between
+                '{{ range_start }}'::timestamptz - interval '{{ pad_seconds }} seconds'
+                and '{{ range_end }}'::timestamptz + interval '{{ pad_seconds }} seconds')
+        {%- endfor %}
+        )
     {%- endif -%}
 {%- endmacro %}
 
 {#- The pre-hook of int_plays_deduplicated: remove the stored plays that contain a raw row the model is about
-    to recompute (the core: changed rows ± 2 × tolerance), or all plays of the changed users on the
-    whole-user path. Rendered before the model's watermark moves. -#}
+    to recompute (their API side at played_at, their export side at export_played_at). Rendered before
+    the model's watermark moves. -#}
 {% macro delete_recomputed_plays() -%}
     {%- if is_incremental() -%}
-        {%- set tolerance = var('dedupe_tolerance_seconds') | int -%}
-        {%- set watermark = incremental_watermark('ingested_watermark') -%}
-        {%- set stats = changed_listen_stats(watermark) -%}
-        {%- if stats['rows'] == 0 -%}
-            select 1
-        {%- elif stats['rows'] > var('dedupe_full_user_threshold') | int -%}
+        {#- The tolerance plus a minute for the account format, as in int_plays_deduplicated. -#}
+        {%- set match_radius = var('dedupe_tolerance_seconds') | int + 60 -%}
+        {%- set plan = incremental_dedupe_plan(incremental_watermark('ingested_watermark'), match_radius) -%}
+        {%- if plan['mode'] == 'users' -%}
             delete from {{ this }}
-            where user_id in (select user_id from ({{ changed_listens_sql(watermark) }}) as changed)
-        {%- else -%}
-            delete from {{ this }} as plays
-            using ({{ changed_ranges_sql(watermark, 2 * tolerance) }}) as core
-            where plays.user_id = core.user_id
-                and plays.played_at between core.range_start - interval '{{ tolerance }} seconds'
-                    and core.range_end + interval '{{ tolerance }} seconds'
+            where user_id in ({% for user_id in plan['users'] %}'{{ user_id }}'::uuid{% if not loop.last %}, {% endif %}{% endfor %})
+        {%- elif plan['mode'] == 'ranges' -%}
+            delete from {{ this }}
+            where {{ in_ranges('user_id', 'played_at', plan['core'], match_radius) }}
                 and (
-                    plays.played_at between core.range_start and core.range_end
-                    or plays.export_played_at between core.range_start and core.range_end
+                    {{ in_ranges('user_id', 'played_at', plan['core']) }}
+                    or {{ in_ranges('user_id', 'export_played_at', plan['core']) }}
                 )
+        {%- else -%}
+            select 1
         {%- endif -%}
     {%- else -%}
         select 1

@@ -57,3 +57,9 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#- "artist|title", normalised: how a listen without a Spotify id is recognised on the other side. -#}
+{% macro match_name_key(artist_column, title_column) -%}
+    concat_ws('|', {{ normalize_name(artist_column) }}, {{ normalize_name(title_column) }})
+{%- endmacro %}
+

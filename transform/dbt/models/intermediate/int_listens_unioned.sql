@@ -2,7 +2,6 @@
 --   * `listen_source`: `spotify_api` (recently-played) or `import_zip` (the data export).
 --   * `track_id`: the Spotify id, else the export's `local:` id; for episodes / audiobooks / video without an
 --     id in the export, `local:<md5(kind|title|show)>`.
---   * `match_name_key`: normalised "artist|title", used to match a listen whose track has no Spotify id.
 --   * The primary artist comes from the API's item, else from the enriched track's artists (position 0),
 --     else a `local:` id made from the exported artist name.
 with api_plays as (
@@ -37,6 +36,7 @@ resolutions as (
 unioned as (
     select
         'spotify_api' as listen_source,
+        null as source_format,
         api_play_id,
         null::bigint as export_record_id,
         user_id,
@@ -59,6 +59,7 @@ unioned as (
 
     select
         'import_zip' as listen_source,
+        source_format,
         null::bigint as api_play_id,
         export_record_id,
         user_id,
@@ -85,6 +86,7 @@ unioned as (
 
 select
     unioned.listen_source,
+    unioned.source_format,
     unioned.api_play_id,
     unioned.export_record_id,
     unioned.user_id,
@@ -103,11 +105,6 @@ select
         case when unioned.content_kind = 'track' then {{ local_artist_id('unioned.primary_artist_name') }} end
     ) as primary_artist_id,
     coalesce(unioned.primary_artist_name, primary_artists.artist_name) as primary_artist_name,
-    concat_ws(
-        '|',
-        {{ normalize_name('coalesce(unioned.primary_artist_name, primary_artists.artist_name)') }},
-        {{ normalize_name('coalesce(unioned.track_name, tracks.track_name)') }}
-    ) as match_name_key,
     unioned.is_incognito,
     unioned.skipped,
     unioned.ingested_at

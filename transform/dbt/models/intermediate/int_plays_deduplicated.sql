@@ -3,7 +3,8 @@
     An API play and an export record are the same listen when they are of the same user and content kind,
     the same track (same id; or the export's `local:` id resolved to the API's id; or, when the export side
     has no Spotify id, the same normalised artist + title) and their end times differ by at most
-    `dedupe_tolerance_seconds`. Each side is paired with its nearest candidate, and a pair is kept only when
+    `dedupe_tolerance_seconds` (plus a minute for the account-data format, whose end times are truncated to
+    the minute). Each side is paired with its nearest candidate, and a pair is kept only when
     each is the other's nearest (ties broken by raw id), so the result does not depend on arrival order.
     A merged listen keeps the richer field of each side: the API's played_at (millisecond precision), track id
     and context; the export's ms_played, skipped and incognito flag. Raw rows of one source that share
@@ -17,7 +18,7 @@
         unique_key='play_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook="{{ delete_recomputed_plays() }}",
+        pre_hook=["set local work_mem = '128MB'", "{{ delete_recomputed_plays() }}"],
         indexes=[
             {'columns': ['play_id'], 'unique': True},
             {'columns': ['user_id', 'played_at']},
@@ -33,53 +34,30 @@
 -- depends_on: {{ ref('stg_spotify_export__records') }}
 -- depends_on: {{ ref('stg_spotify_api__track_artists') }}
 -- depends_on: {{ ref('stg_spotify_api__track_resolutions') }}
+{#- How far apart the two sides of one listen can be: the tolerance, plus a minute for the account format. -#}
 {%- set tolerance = var('dedupe_tolerance_seconds') | int %}
+{%- set match_radius = tolerance + 60 %}
 
 with
 
 {% if is_incremental() %}
-{%- set watermark = incremental_watermark('ingested_watermark') %}
-{%- set stats = changed_listen_stats(watermark) %}
-{%- set whole_users = stats['rows'] > var('dedupe_full_user_threshold') | int %}
+{%- set plan = incremental_dedupe_plan(incremental_watermark('ingested_watermark'), match_radius) %}
 
-changed_users as (
-    select distinct user_id from ({{ changed_listens_sql(watermark) }}) as changed
-),
-
+-- Incremental: {{ plan['mode'] }} ({{ plan['context'] | length }} time ranges, {{ plan['users'] | length }} users).
 -- Listens whose dedupe may change (the core) and the context needed to decide them.
-context_ranges as (
-    {{ changed_ranges_sql(watermark, 4 * tolerance) }}
-),
-
-core_ranges as (
-    {{ changed_ranges_sql(watermark, 2 * tolerance) }}
-),
-
-context_listens as (
-    select listens.*
-    from {{ ref('int_listens_unioned') }} as listens
-    {%- if whole_users %}
-    where listens.user_id in (select user_id from changed_users)
-    {%- else %}
-    inner join context_ranges
-        on listens.user_id = context_ranges.user_id
-        and listens.played_at between context_ranges.range_start and context_ranges.range_end
-    {%- endif %}
-),
-
 listens as (
     select
-        context_listens.*,
-        {%- if whole_users %}
+        *,
+        {%- if plan['mode'] == 'users' %}
         true as is_core
         {%- else %}
-        core_ranges.user_id is not null as is_core
+        {{ in_ranges('user_id', 'played_at', plan['core']) }} as is_core
         {%- endif %}
-    from context_listens
-    {%- if not whole_users %}
-    left join core_ranges
-        on context_listens.user_id = core_ranges.user_id
-        and context_listens.played_at between core_ranges.range_start and core_ranges.range_end
+    from {{ ref('int_listens_unioned') }}
+    {%- if plan['mode'] == 'users' %}
+    where user_id in ({% for user_id in plan['users'] %}'{{ user_id }}'::uuid{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- else %}
+    where {{ in_ranges('user_id', 'played_at', plan['context']) }}
     {%- endif %}
 ),
 
@@ -92,19 +70,29 @@ listens as (
 
 {% endif %}
 
--- Within one source, rows of the same (user, played_at, track) are one listen: keep the longest.
-listens_per_source as (
-    select *
+-- Within one source, rows of the same (user, played_at, track) are one listen: keep the longest. API plays are
+-- unique on it already (raw.api_plays' key); export records may repeat across export formats. Ranked on narrow
+-- columns, then removed by id, so the wide rows are never sorted.
+duplicate_export_records as (
+    select export_record_id
     from (
         select
-            *,
+            export_record_id,
             row_number() over (
-                partition by listen_source, user_id, played_at, track_id
-                order by ms_played desc nulls last, coalesce(api_play_id, export_record_id)
+                partition by user_id, played_at, track_id order by ms_played desc, export_record_id
             ) as duplicate_rank
         from listens
+        where listen_source = 'import_zip'
     ) as ranked
-    where duplicate_rank = 1
+    where duplicate_rank > 1
+),
+
+listens_per_source as (
+    select listens.*
+    from listens
+    left join duplicate_export_records
+        on listens.export_record_id = duplicate_export_records.export_record_id
+    where duplicate_export_records.export_record_id is null
 ),
 
 api_listens as (
@@ -115,26 +103,78 @@ export_listens as (
     select * from listens_per_source where listen_source = 'import_zip'
 ),
 
+-- How a listen can be recognised on the other side: its Spotify id (or the id its `local:` id resolved to),
+-- or, for an export listen without either, its normalised "artist|title". API listens offer both.
+users_with_unkeyed_exports as (
+    select distinct user_id
+    from export_listens
+    where track_id like 'local:%' and resolved_track_id is null
+),
+
+api_keys as (
+    select api_play_id, user_id, played_at, content_kind, track_id as match_key
+    from api_listens
+    union all
+    -- Names are normalised only where an export listen needs them (regular expressions are not cheap).
+    select
+        api_play_id,
+        user_id,
+        played_at,
+        content_kind,
+        'name:' || {{ match_name_key('primary_artist_name', 'track_name') }} as match_key
+    from api_listens
+    where user_id in (select user_id from users_with_unkeyed_exports)
+),
+
+export_keys as (
+    select
+        export_record_id,
+        user_id,
+        played_at,
+        content_kind,
+        source_format,
+        case
+            when track_id not like 'local:%' then track_id
+            when resolved_track_id is not null then resolved_track_id
+            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
+        end as match_key
+    from export_listens
+),
+
+-- Time buckets of twice the match radius make the range match an equi-join: an API end time within the radius
+-- of an export end time is in one of the (at most two) buckets that the export's [end - radius, end + radius]
+-- touches.
+export_buckets as (
+    select
+        *,
+        floor((extract(epoch from played_at) - {{ match_radius }}) / {{ 2 * match_radius }}) as bucket
+    from export_keys
+    union all
+    select *
+    from (
+        select
+            *,
+            floor((extract(epoch from played_at) + {{ match_radius }}) / {{ 2 * match_radius }}) as bucket
+        from export_keys
+    ) as upper_bucket
+    where bucket <> floor((extract(epoch from played_at) - {{ match_radius }}) / {{ 2 * match_radius }})
+),
+
 candidate_pairs as (
     select
-        api_listens.api_play_id,
-        export_listens.export_record_id,
-        abs(extract(epoch from api_listens.played_at - export_listens.played_at)) as gap_seconds
-    from api_listens
-    inner join export_listens
-        on api_listens.user_id = export_listens.user_id
-        and export_listens.played_at between api_listens.played_at - interval '{{ tolerance }} seconds'
-            and api_listens.played_at + interval '{{ tolerance }} seconds'
-        and api_listens.content_kind = export_listens.content_kind
-        and (
-            api_listens.track_id = export_listens.track_id
-            or api_listens.track_id = export_listens.resolved_track_id
-            or (
-                export_listens.track_id like 'local:%'
-                and export_listens.resolved_track_id is null
-                and api_listens.match_name_key = export_listens.match_name_key
-            )
-        )
+        api_keys.api_play_id,
+        export_buckets.export_record_id,
+        abs(extract(epoch from api_keys.played_at - export_buckets.played_at)) as gap_seconds
+    from api_keys
+    inner join export_buckets
+        on api_keys.user_id = export_buckets.user_id
+        and api_keys.match_key = export_buckets.match_key
+        and floor(extract(epoch from api_keys.played_at) / {{ 2 * match_radius }}) = export_buckets.bucket
+        and api_keys.content_kind = export_buckets.content_kind
+        -- The account-data format (StreamingHistory*.json) gives end times truncated to the minute.
+        and export_buckets.played_at between api_keys.played_at - interval '{{ tolerance }} seconds'
+            - case when export_buckets.source_format = 'account' then interval '60 seconds' else interval '0' end
+            and api_keys.played_at + interval '{{ tolerance }} seconds'
 ),
 
 ranked_pairs as (

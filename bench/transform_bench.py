@@ -1,0 +1,206 @@
+"""Benchmark of the transform (issue 5): dbt + taste clusters on 1,000,000 plays of one user.
+
+    uv run python -m bench.transform_bench --database-url postgresql://postgres@127.0.0.1:5432/postgres
+
+Creates a scratch database next to the given one, migrates it, generates the history with SQL (deterministic:
+`setseed`), then measures, each `--repeat` times (medians reported):
+- full rebuild: `run_transform(full_refresh=True)` (dbt build of every model + clusters),
+- incremental: 100 new API plays landed, then `run_transform()` (wall time including dbt start-up),
+- clusters: `compute_standard_windows()` for the user (all three standard windows),
+- one window on demand: `compute_clusters()` over the last 365 days.
+Results go to stdout and `bench/results/transform.json`. The scratch database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+
+from core import migrate
+from core.dburl import libpq_url, with_database
+
+BENCH_USER = UUID("00000000-0000-0000-0000-00000000b001")
+RESULTS = Path(__file__).resolve().parent / "results" / "transform.json"
+
+
+def generate_history(
+    database_url: str,
+    user_id: UUID,
+    *,
+    listens: int,
+    end: datetime,
+    days: int = 1095,
+    artists: int = 400,
+    tracks_per_artist: int = 12,
+    timezone: str = "Europe/Berlin",
+    seed: float = 0.42,
+) -> None:
+    """Insert `listens` listens of one user ending before `end` into raw.api_plays / raw.export_records.
+
+    Artists fall into four taste groups with different hours of the day (behaviour clusters exist to be
+    found); artist popularity is skewed. Of every 10 listens 6 are export-only, 3 API-only and 1 in both sources
+    (the API's end time 0–5 s after the export's), so the dedupe has work; about 15 % are skips (< 30 s)."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute(
+            "insert into app.users (id, display_name, timezone) values (%s, 'bench', %s) on conflict do nothing",
+            (user_id, timezone),
+        )
+        connection.execute("select setseed(%s)", (seed,))
+        connection.execute("drop table if exists pg_temp.bench_listens")
+        connection.execute(
+            """
+            create temporary table bench_listens as
+            select
+                n,
+                artist,
+                'BA' || artist as artist_id,
+                'BT' || artist || '_' || (floor(random() * %(tracks)s))::int as track_id,
+                %(end)s::timestamptz - make_interval(days => 1 + floor(random() * %(days)s)::int)
+                    + make_interval(hours => ((artist %% 4) * 6 + 6 + floor(random() * 4)::int) %% 24,
+                                    secs => floor(random() * 3600)::int) as played_at,
+                case when random() < 0.15 then 1000 + floor(random() * 25000)::int
+                     else 30000 + floor(random() * 210000)::int end as ms_played
+            from (
+                select n, floor(%(artists)s * power(random(), 2.5))::int as artist
+                from generate_series(1, %(listens)s) as n
+            ) as drawn
+            """,
+            {"tracks": tracks_per_artist, "end": end, "days": days, "artists": artists, "listens": listens},
+        )
+        connection.execute(
+            """
+            insert into raw.export_records (user_id, record_key, played_at, ms_played, content_kind, source_format,
+                track_id, track_name, artist_name, album_name, spotify_uri, incognito)
+            select %(user)s, 'bench-' || n, played_at, ms_played, 'track', 'extended', track_id,
+                'Track ' || track_id, 'Artist ' || artist, 'Album ' || artist, 'spotify:track:' || track_id, false
+            from bench_listens
+            where n %% 10 < 6 or n %% 10 = 9
+            """,
+            {"user": user_id},
+        )
+        connection.execute(
+            """
+            insert into raw.api_plays (user_id, played_at, track_id, context_type, item)
+            select %(user)s,
+                played_at + case when n %% 10 = 9 then make_interval(secs => (n %% 6)) else interval '0' end,
+                track_id, 'playlist',
+                jsonb_build_object('type', 'track', 'name', 'Track ' || track_id,
+                    'album', jsonb_build_object('name', 'Album ' || artist),
+                    'artists', jsonb_build_array(jsonb_build_object('id', artist_id, 'name', 'Artist ' || artist)))
+            from bench_listens
+            where n %% 10 between 6 and 9
+            on conflict do nothing
+            """,
+            {"user": user_id},
+        )
+        connection.execute("analyze raw.api_plays")
+        connection.execute("analyze raw.export_records")
+
+
+def add_new_api_plays(database_url: str, user_id: UUID, count: int, *, after: datetime) -> None:
+    """`count` new API plays after `after` (what one poll lands)."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute(
+            """
+            insert into raw.api_plays (user_id, played_at, track_id, context_type, item)
+            select %(user)s, %(after)s::timestamptz + make_interval(mins => 3 * n), 'BT' || (n %% 50) || '_1', null,
+                jsonb_build_object('type', 'track', 'name', 'Track new ' || n,
+                    'artists', jsonb_build_array(
+                        jsonb_build_object('id', 'BA' || (n %% 50), 'name', 'Artist ' || (n %% 50))))
+            from generate_series(1, %(count)s) as n
+            on conflict do nothing
+            """,
+            {"user": user_id, "after": after, "count": count},
+        )
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True, help="a server URL; a scratch database is created beside")
+    parser.add_argument("--plays", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    from transform.clusters import compute_clusters, compute_standard_windows
+    from transform.runner import run_transform
+
+    name = f"bench_transform_{secrets.token_hex(3)}"
+    admin = libpq_url(with_database(args.database_url, "postgres"))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'create database "{name}"')
+    url = with_database(args.database_url, name)
+    try:
+        migrate.upgrade(url)
+        now = datetime.now(UTC).replace(microsecond=0)
+        started = time.perf_counter()
+        generate_history(url, BENCH_USER, listens=args.plays, end=now - timedelta(days=1))
+        generate_seconds = time.perf_counter() - started
+
+        results: dict[str, object] = {"plays_generated": args.plays, "generate_seconds": round(generate_seconds, 1)}
+        full: list[float] = []
+        incremental: list[float] = []
+        clusters: list[float] = []
+        on_demand: list[float] = []
+        after = now - timedelta(hours=23)
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            outcome = run_transform(url, full_refresh=True)
+            full.append(time.perf_counter() - started)
+            assert outcome.status == "success", outcome.error
+            add_new_api_plays(url, BENCH_USER, 100, after=after)
+            after += timedelta(hours=6)
+            started = time.perf_counter()
+            outcome = run_transform(url)
+            incremental.append(time.perf_counter() - started)
+            assert outcome.status == "success", outcome.error
+            results["last_incremental_stats"] = outcome.stats
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            windows = compute_standard_windows(url, BENCH_USER)
+            clusters.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            compute_clusters(url, BENCH_USER, now - timedelta(days=365), now)
+            on_demand.append(time.perf_counter() - started)
+        with psycopg.connect(libpq_url(url)) as connection:
+            row = connection.execute("select count(*) from marts.fct_plays").fetchone()
+            results["fct_plays_rows"] = row[0] if row else None
+            year = connection.execute(
+                "select count(*) from marts.fct_plays where played_at >= now() - interval '365 days'"
+            ).fetchone()
+            results["plays_last_365_days"] = year[0] if year else None
+        results |= {
+            "full_rebuild_seconds": [round(value, 2) for value in full],
+            "full_rebuild_median": _median(full),
+            "incremental_100_seconds": [round(value, 2) for value in incremental],
+            "incremental_100_median": _median(incremental),
+            "clusters_standard_windows_seconds": [round(value, 2) for value in clusters],
+            "clusters_standard_windows_median": _median(clusters),
+            "clusters_one_year_on_demand_seconds": [round(value, 2) for value in on_demand],
+            "clusters_one_year_on_demand_median": _median(on_demand),
+            "clusters_found": [(c.window_name, c.feature_set, c.k) for c in windows if c.cluster_id == 0],
+            "measured_at": datetime.now(UTC).isoformat(),
+        }
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2, default=str))
+        print(json.dumps(results, indent=2, default=str))
+    finally:
+        if not args.keep:
+            with psycopg.connect(admin, autocommit=True) as connection:
+                connection.execute(f'drop database if exists "{name}" with (force)')
+
+
+if __name__ == "__main__":
+    main()

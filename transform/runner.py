@@ -1,0 +1,182 @@
+"""`run_transform()`: the warehouse refresh the collector runs after a cycle that landed rows.
+
+    dbt build (every model but the cluster mart; incremental models only touch what changed)
+      → taste clusters of every user (ml.taste_clusters)
+      → dbt build of the models downstream of the clusters (marts.fct_taste_clusters)
+
+One at a time across processes: a PostgreSQL session-level advisory lock. Recorded in `app.job_runs`
+(`job_type = 'transform'`, stats: seconds per step, models built, rows, clusters). Failures are logged and
+returned in the outcome, never raised, so the collector loop carries on ingesting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from core.dburl import libpq_url
+from core.log import log_context
+from transform import clusters
+from transform.dbt_invoke import DbtRun, invoke
+
+logger = logging.getLogger("transform")
+
+# pg_advisory_lock key: the first 8 bytes of sha256("spotify-mcp transform"), as a signed bigint.
+ADVISORY_LOCK_KEY: Final = 0x5F3A_91C2_6D08_4B17
+CLUSTER_SELECTOR: Final = "stg_ml__taste_clusters+"
+
+type Status = Literal["success", "error", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class TransformOutcome:
+    status: Status
+    job_run_id: int | None
+    seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "error"
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _start_job(connection: psycopg.Connection[Any], full_refresh: bool) -> int:
+    row = connection.execute(
+        "insert into app.job_runs (job_type, status, stats, worker_id) values ('transform', 'running', %s, %s) "
+        "returning id",
+        (Jsonb({"full_refresh": full_refresh}), _worker_id()),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _finish_job(
+    connection: psycopg.Connection[Any], job_run_id: int, status: str, stats: dict[str, Any], error: str | None
+) -> None:
+    connection.execute(
+        "update app.job_runs set status = %s, finished_at = now(), stats = %s, error_message = %s where id = %s",
+        (status, Jsonb(stats), error, job_run_id),
+    )
+
+
+def _run_stats(run: DbtRun) -> dict[str, Any]:
+    models = [node for node in run.nodes if node.resource_type == "model"]
+    tests = [node for node in run.nodes if node.resource_type in {"test", "unit_test"}]
+    return {
+        "seconds": round(run.seconds, 2),
+        "models": len(models),
+        "tests": len(tests),
+        "rows": {node.unique_id.rsplit(".", 1)[-1]: node.rows_affected for node in models if node.rows_affected},
+        "slowest": {
+            node.unique_id.split(".", 2)[-1]: round(node.seconds, 2)
+            for node in sorted(run.nodes, key=lambda node: -node.seconds)[:8]
+        },
+    }
+
+
+# Routine runs test what they wrote: the big play models' tests look at the rows of the run only, and the checks
+# of raw data (whole landing tables) are left to full refreshes and CI.
+RECENT_ROWS_FILTER: Final = "transformed_at >= (select max(transformed_at) from intermediate.int_plays_deduplicated)"
+FULL_SCAN_TESTS: Final = "resource_type:test,tag:full_scan"
+
+
+def dbt_variables(*, routine: bool) -> dict[str, object]:
+    """Vars the runner passes to dbt (constant per kind of run, so dbt's partial parsing stays valid)."""
+    return {"test_rows_filter": RECENT_ROWS_FILTER} if routine else {}
+
+
+def run_transform(
+    database_url: str,
+    *,
+    full_refresh: bool = False,
+    wait_seconds: float = 0.0,
+    now: datetime | None = None,
+) -> TransformOutcome:
+    """Refresh the warehouse. Synchronous; returns (never raises) the outcome.
+
+    When another process holds the transform lock, waits up to `wait_seconds` for it, else returns `skipped`
+    (that run will pick up the same new rows: models select by ingested_at)."""
+    started = time.perf_counter()
+    try:
+        lock_connection = psycopg.connect(libpq_url(database_url), autocommit=True, application_name="transform")
+    except psycopg.Error as error:
+        logger.exception("transform could not connect to the database")
+        return TransformOutcome("error", None, time.perf_counter() - started, error=str(error))
+    with lock_connection:
+        if not _acquire(lock_connection, wait_seconds):
+            logger.info("transform skipped: another process is running it")
+            return TransformOutcome("skipped", None, time.perf_counter() - started, {"reason": "locked"})
+        try:
+            return _run_locked(lock_connection, database_url, full_refresh=full_refresh, now=now, started=started)
+        finally:
+            lock_connection.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+
+
+def _acquire(connection: psycopg.Connection[Any], wait_seconds: float) -> bool:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        row = connection.execute("select pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()
+        if row is not None and row[0]:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+
+def _run_locked(
+    connection: psycopg.Connection[Any],
+    database_url: str,
+    *,
+    full_refresh: bool,
+    now: datetime | None,
+    started: float,
+) -> TransformOutcome:
+    job_run_id = _start_job(connection, full_refresh)
+    stats: dict[str, Any] = {"full_refresh": full_refresh}
+    with log_context(job_run_id=job_run_id):
+        try:
+            clusters.ensure_table(database_url)
+            refresh = ["--full-refresh"] if full_refresh else []
+            variables = dbt_variables(routine=not full_refresh)
+            excluded = [CLUSTER_SELECTOR] if full_refresh else [CLUSTER_SELECTOR, FULL_SCAN_TESTS]
+            warehouse = invoke(database_url, ["build", "--exclude", *excluded, *refresh], variables=variables)
+            stats["dbt"] = _run_stats(warehouse)
+
+            step = time.perf_counter()
+            stats["clusters"] = clusters.refresh_standard_windows(database_url, now=now)
+            stats["clusters"]["seconds"] = round(time.perf_counter() - step, 2)
+
+            downstream = invoke(database_url, ["build", "--select", CLUSTER_SELECTOR, *refresh], variables=variables)
+            stats["dbt_downstream"] = _run_stats(downstream)
+        except Exception as error:  # every failure is recorded and returned, never raised
+            seconds = time.perf_counter() - started
+            stats["seconds"] = round(seconds, 2)
+            message = f"{type(error).__name__}: {error}"
+            logger.exception("transform failed", extra={"ctx": {"error": message[:2000]}})
+            _finish_job(connection, job_run_id, "error", stats, message[:4000])
+            return TransformOutcome("error", job_run_id, seconds, stats, message)
+        seconds = time.perf_counter() - started
+        stats["seconds"] = round(seconds, 2)
+        _finish_job(connection, job_run_id, "success", stats, None)
+        logger.info("transform finished", extra={"ctx": {"seconds": stats["seconds"]}})
+        return TransformOutcome("success", job_run_id, seconds, stats)
+
+
+def generate_docs(database_url: str, target_dir: str | os.PathLike[str]) -> None:
+    """`dbt docs generate` into `target_dir` (index.html, manifest.json, catalog.json)."""
+    from pathlib import Path
+
+    invoke(database_url, ["docs", "generate"], target_dir=Path(target_dir))
