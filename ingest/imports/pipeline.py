@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 import uuid
@@ -359,11 +360,18 @@ async def run_import(
                     raise message.error
                 if progress_callback is not None:
                     progress_callback(progress)
-        finally:
+        except BaseException:
             producer.stop.set()
             await asyncio.to_thread(producer.join)
-            if not connection.is_closed():
-                await connection.execute("DROP TABLE IF EXISTS import_stage")
+            # The driver connection may be mid-transaction (a cancellation inside a batch): SQLAlchemy's pool
+            # does not know about transactions begun on the raw asyncpg connection, so close it rather than
+            # hand it back holding row locks.
+            with contextlib.suppress(Exception):
+                await sa_connection.invalidate()
+            raise
+        producer.stop.set()
+        await asyncio.to_thread(producer.join)
+        await connection.execute("DROP TABLE IF EXISTS import_stage")
     if progress_callback is not None:
         progress_callback(progress)
     result.seconds = time.monotonic() - started
