@@ -4,10 +4,13 @@
     ({{ ms_played_column }} is null or {{ ms_played_column }} >= {{ var('min_play_ms') | int }})
 {%- endmacro %}
 
-{#- Text normalised for matching names across sources: lower case, accents and punctuation ignored,
-    white space collapsed. -#}
+{#- Text normalised for matching names across sources: lower case, common Latin accents folded, punctuation
+    ignored, white space collapsed. -#}
 {% macro normalize_name(column) -%}
-    nullif(trim(regexp_replace(lower({{ column }}), '[^[:alnum:]]+', ' ', 'g')), '')
+    nullif(trim(regexp_replace(
+        translate(lower({{ column }}), 'áàâäãåāéèêëēíìîïīóòôöõøōúùûüūñńçćšśžźýÿ', 'aaaaaaaeeeeeiiiiiooooooouuuuunnccsszzyy'),
+        '[^[:alnum:]]+', ' ', 'g'
+    )), '')
 {%- endmacro %}
 
 {#- `local:<md5(lower(artist name))>`: the id of an artist only known by name (exports without a URI). -#}
