@@ -54,6 +54,9 @@ class ResultCache:
         self._size = size
         self._ttl = ttl_seconds
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def get(self, key: tuple[object, ...]) -> BaseModel | None:
         found = self._entries.get(key)
         if found is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from core.settings import Settings
 from serve.api.app import create_app
+from serve.tools.warmer import STANDARD_CALLS
 from tests.conftest import ADMIN_TOKEN
 from tests.fixtures.marts import History, add_user, record_transform, standard_history
 from tests.live_server import live_server
@@ -201,3 +203,22 @@ def test_no_warehouse_yet_is_no_data(settings: Settings, database_url: str) -> N
         listed = httpx.get(f"{url}/mcp/tools")
         assert listed.status_code == 200
         assert {tool["name"] for tool in listed.json()["tools"]} >= {"history.taste_summary", "ops.sync_status"}
+
+
+def test_standard_answers_are_precomputed_and_reused(settings: Settings, database_url: str, history: History) -> None:
+    app = create_app(settings, database_url)
+    with live_server(app) as url:
+        deadline = time.monotonic() + 30
+        while len(app.state.tool_cache) < len(STANDARD_CALLS) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(app.state.tool_cache) == len(STANDARD_CALLS)  # one user with data: each standard call once
+        token = httpx.post(f"{url}/admin/users/{history.user_id}/api-tokens", json={}, headers=ADMIN).json()["token"]
+        mine = httpx.post(
+            f"{url}/mcp/call",
+            json={"tool": "history.taste_summary", "args": {"days": 90}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert mine.status_code == 200
+        assert len(app.state.tool_cache) == len(STANDARD_CALLS)  # answered from the precomputed entry
+        other = call(url, "history.taste_summary", {"days": 91})
+        assert other.status_code == 200 and len(app.state.tool_cache) == len(STANDARD_CALLS) + 1
