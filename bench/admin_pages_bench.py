@@ -166,7 +166,23 @@ def time_streamlit_pages(url: str) -> dict[str, dict[str, float]]:
     os.environ.pop("DASHBOARDS_DATABASE_URL", None)
     st.cache_data.clear()
     st.cache_resource.clear()
+    from dashboards import data
+
     results: dict[str, dict[str, float]] = {}
+    # Once per Streamlit process: load the postgres extension, ATTACH and warm up (st.cache_resource), and
+    # import the page modules (altair, polars, …) — the first page ever served pays these, no later one.
+    started = time.perf_counter()
+    data._connection()
+    results["(once per process: DuckDB connection + ATTACH + warm-up)"] = {
+        "cold_ms": round((time.perf_counter() - started) * 1000, 1),
+        "warm_ms": 0.0,
+    }
+    started = time.perf_counter()
+    AppTest.from_file(APP, default_timeout=120).run()
+    results["(once per process: first script run, module imports)"] = {
+        "cold_ms": round((time.perf_counter() - started) * 1000, 1),
+        "warm_ms": 0.0,
+    }
     for page in PAGES:
         # Cold: an empty data cache (the DuckDB connection is process-wide and stays); warm: the same again.
         st.cache_data.clear()
@@ -214,7 +230,7 @@ def main() -> int:
     for page, row in streamlit.items():
         print(f"| `{page}` | {row['cold_ms']} ms | {row['warm_ms']} ms |")
     slow = [path for path, row in admin.items() if row["median_ms"] > 1000] + [
-        page for page, row in streamlit.items() if row["cold_ms"] > 1000
+        page for page, row in streamlit.items() if row["cold_ms"] > 1000 and not page.startswith("(")
     ]
     if slow:
         print(f"\nover 1 s: {', '.join(slow)}", file=sys.stderr)

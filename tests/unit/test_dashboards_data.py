@@ -79,3 +79,16 @@ def test_heatmap_chart_fills_every_cell() -> None:
     assert len(values) == 7 * 24
     assert sum(item["plays"] for item in values) == 14
     assert "Europe/Berlin" in spec["title"]["text"] if isinstance(spec["title"], dict) else spec["title"]
+
+
+def test_pushdown_literals_are_typed_only() -> None:
+    import datetime as dt
+    import uuid
+
+    user = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assert data._literal(user) == "'12345678-1234-5678-1234-567812345678'::uuid"
+    assert data._literal(dt.date(2026, 11, 24)) == "DATE '2026-11-24'"
+    assert data._literal(25) == "25"
+    for bad in ("x' OR 1=1 --", 1.5, True, None, b"x"):
+        with pytest.raises(TypeError):
+            data._literal(bad)
