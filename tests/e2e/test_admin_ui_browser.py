@@ -256,6 +256,8 @@ def test_zip_upload_shows_live_progress_until_done(
     page.get_by_role("button", name="Upload").click()
     progress = page.locator(".progress-box")
     expect(progress).to_be_visible()
+    expect(progress).to_have_attribute("data-status", "pending")  # no worker yet: it waits for the collector
+    expect(progress).to_contain_text("Waiting for the collector")
     _shot(page, "04-imports-uploaded")
     with ImportWorker(stack.database_url, settings):
         expect(progress).to_have_attribute("data-status", "success", timeout=60_000)
