@@ -57,7 +57,7 @@ async def _everything_stored(engine: AsyncEngine) -> str:
                 )
             )
         ).all()
-        dump = []
+        dump: list[str] = []
         for schema, table in names:
             rows = await connection.execute(text(f'SELECT t::text FROM "{schema}"."{table}" t'))
             dump.extend(row[0] for row in rows)
