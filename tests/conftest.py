@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -55,6 +56,20 @@ def template_database(pg_server_url: str) -> Iterator[str]:
         yield name
     finally:
         _admin_execute(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def server_home() -> Iterator[Path]:
+    """A home folder for an embedded PostgreSQL run by a test.
+
+    Not under pytest's tmp_path: pytest keeps /tmp/pytest-of-<user> at mode 0700 (and re-applies it
+    when another session starts), which would lock out the server's own system user."""
+    home = Path(tempfile.mkdtemp(prefix="spotify-mcp-home-"))
+    try:
+        yield home / "home"
+    finally:
+        EmbeddedPostgres(home / "home").stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

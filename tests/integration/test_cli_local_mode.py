@@ -18,8 +18,8 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def test_migrate_with_no_configuration_creates_schemas_in_embedded_postgres(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_migrate_with_no_configuration_creates_schemas_in_embedded_postgres(server_home: Path) -> None:
+    home = server_home
     result = subprocess.run(
         [sys.executable, "-m", "cli.main", "migrate"], env=_clean_env(home), capture_output=True, text=True, check=False
     )
