@@ -56,6 +56,14 @@ async def run_collector(settings: Settings, url: str, *, once: bool, tick: float
     async def import_step() -> int:
         return await process_pending_imports(engine, settings, worker_id=worker_id)
 
+    async def transform_step() -> None:
+        # Imported here: dbt is heavy and only needed once a cycle landed rows.
+        from transform.runner import run_transform
+
+        outcome = await asyncio.to_thread(run_transform, url)
+        if not outcome.ok:
+            raise RuntimeError(f"transform failed: {outcome.error}")
+
     try:
         async with httpx.AsyncClient() as http:
             collector = Collector(
@@ -65,13 +73,17 @@ async def run_collector(settings: Settings, url: str, *, once: bool, tick: float
                 http,
                 worker_id=worker_id,
                 import_step=import_step,
-                transform_step=None,
+                transform_step=transform_step if settings.transform_enabled else None,
                 tick_seconds=tick,
             )
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, collector.request_stop)
-            await collector.run(once=once)
+            try:
+                await collector.run(once=once)
+            finally:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(signum)
     finally:
         await engine.dispose()
 

@@ -81,6 +81,7 @@ def test_two_collector_processes_poll_each_user_exactly_once_per_interval(
         COLLECTOR_INTERVAL_SECONDS=str(INTERVAL),
         INITIAL_SYNC_ENABLED="false",
         ENRICHMENT_ENABLED="false",
+        TRANSFORM_ENABLED="false",
     )
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
     processes = [_start(env, log, "--tick", "0.2") for log in logs]
@@ -122,7 +123,9 @@ def test_sigterm_mid_request_finishes_the_unit_in_hand(
     fake, base = fake_server
     key = generate_key()
     user_id, _ = connect_user(database_url, TokenCipher([key]), fake, "ann", plays=50)
-    env = spotify_env(database_url, base, key, INITIAL_SYNC_ENABLED="false", ENRICHMENT_ENABLED="false")
+    env = spotify_env(
+        database_url, base, key, INITIAL_SYNC_ENABLED="false", ENRICHMENT_ENABLED="false", TRANSFORM_ENABLED="false"
+    )
     fake.delay_seconds = 1.5
     process = _start(env, tmp_path / "collector.log", "--tick", "0.2")
     try:
@@ -143,7 +146,9 @@ def test_sigterm_mid_request_finishes_the_unit_in_hand(
     assert _rows(database_url, "SELECT count(*), count(DISTINCT (played_at, track_id)) FROM raw.api_plays") == [
         (50, 50)
     ]
-    assert _rows(database_url, "SELECT stats->>'inserted' FROM app.job_runs ORDER BY id DESC LIMIT 1") == [("1",)]
+    assert _rows(
+        database_url, "SELECT stats->>'inserted' FROM app.job_runs WHERE job_type = 'poll' ORDER BY id DESC LIMIT 1"
+    ) == [("1",)]
     del user_id
 
 
@@ -153,7 +158,9 @@ def test_sigterm_during_a_backoff_rolls_the_unit_back_and_hands_the_user_back(
     fake, base = fake_server
     key = generate_key()
     connect_user(database_url, TokenCipher([key]), fake, "ann", plays=50)
-    env = spotify_env(database_url, base, key, INITIAL_SYNC_ENABLED="false", ENRICHMENT_ENABLED="false")
+    env = spotify_env(
+        database_url, base, key, INITIAL_SYNC_ENABLED="false", ENRICHMENT_ENABLED="false", TRANSFORM_ENABLED="false"
+    )
     fake.rate_limit(45, times=1)  # short enough to be slept inside the job
     process = _start(env, tmp_path / "collector.log", "--tick", "0.2")
     try:
