@@ -126,3 +126,10 @@ def test_env_example_documents_every_setting() -> None:
             continue
         assert f"{name.upper()}=" in text, f"{name.upper()} missing from .env.example"
         assert field.description and field.description in text, f"{name.upper()} description out of date"
+
+
+def test_configuration_reference_is_current() -> None:
+    from cli.config_reference import render
+
+    document = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert document.read_text() == render(), "run `uv run spotify-mcp config-reference > docs/configuration.md`"
