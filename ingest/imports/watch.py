@@ -23,7 +23,7 @@ from typing import Final
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest.imports import jobs
+from ingest.imports import jobs, users
 
 logger = logging.getLogger("ingest.imports.watch")
 
@@ -31,7 +31,6 @@ PROCESSING: Final = "processing"
 DONE: Final = "done"
 FAILED: Final = "failed"
 _RESERVED: Final = frozenset({PROCESSING, DONE, FAILED})
-LOCAL_USER_NAME: Final = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,22 +99,10 @@ async def resolve_owner(engine: AsyncEngine, owner: str | None) -> tuple[uuid.UU
     """The user a watched file belongs to, or (None, why not)."""
     async with engine.begin() as connection:
         if owner is not None:
-            try:
-                as_uuid: uuid.UUID | None = uuid.UUID(owner)
-            except ValueError:
-                as_uuid = None
-            rows = (
-                await connection.execute(
-                    text(
-                        "SELECT id FROM app.users WHERE id = CAST(:id AS uuid) OR spotify_user_id = :name "
-                        "OR display_name = :name ORDER BY created_at LIMIT 2"
-                    ),
-                    {"id": str(as_uuid) if as_uuid else None, "name": owner},
-                )
-            ).all()
-            if len(rows) == 1:
-                return rows[0][0], None
-            problem = "no user" if not rows else "more than one user"
+            found = await users.find_users(connection, owner)
+            if len(found) == 1:
+                return found[0].id, None
+            problem = "no user" if not found else "more than one user"
             return None, (
                 f"{problem} matches the folder name `{owner}`; name the folder after a user id, Spotify user id "
                 "or a unique display name"
@@ -128,11 +115,7 @@ async def resolve_owner(engine: AsyncEngine, owner: str | None) -> tuple[uuid.UU
                 "there are several users, so a ZIP at the top of the watch folder has no owner; put it in a "
                 "sub-folder named after the user id or display name"
             )
-        created = await connection.execute(
-            text("INSERT INTO app.users (display_name, timezone) VALUES (:name, 'UTC') RETURNING id"),
-            {"name": LOCAL_USER_NAME},
-        )
-        return created.scalar_one(), None
+        return (await users.local_user(connection)).id, None
 
 
 async def _already_imported(engine: AsyncEngine, user_id: uuid.UUID, sha: str) -> int | None:

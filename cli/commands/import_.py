@@ -1,0 +1,187 @@
+"""`spotify-mcp import PATH [--user USER]`: import a Spotify export ZIP in this process.
+
+No Spotify app is needed: without `--user` the export goes to the local user (created on first use). Works on
+the embedded database when DATABASE_URL is unset (migrating it first). A progress bar goes to stderr, a
+summary to stdout; the exit code is 0 on success, 1 when the export was refused (the message says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from cli.commands.base import Command
+from cli.database import database_url
+from core import migrate
+from core.db import create_engine
+from core.log import configure_logging
+from core.settings import Settings, load_settings
+from ingest.imports import jobs, users
+from ingest.imports.pipeline import ImportProgress
+from ingest.imports.worker import JobOutcome, execute_job
+
+BAR_WIDTH = 28
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help='the ZIP from Spotify\'s "Download your data"')
+    parser.add_argument(
+        "--user",
+        default=None,
+        help="user id, Spotify user id or display name (default: the local user, created when missing)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; occasional plain lines elsewhere (logs, CI)."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool = True) -> None:
+        self._stream = stream
+        self._enabled = enabled
+        self._tty = stream.isatty()
+        self._started: float | None = None
+        self._last = 0.0
+        self._last_files = -1
+
+    def __call__(self, progress: ImportProgress) -> None:
+        if not self._enabled or progress.files_total == 0:
+            return
+        now = time.monotonic()
+        if self._started is None:
+            self._started = now
+        done = progress.files_done == progress.files_total and progress.fraction >= 1.0
+        if self._tty:
+            if now - self._last < 0.1 and not done:
+                return
+            self._last = now
+            self._stream.write("\r" + self.render(progress, now - self._started))
+            if done:
+                self._stream.write("\n")
+        elif progress.files_done != self._last_files:
+            self._last_files = progress.files_done
+            self._stream.write(self.render(progress, now - self._started) + "\n")
+        self._stream.flush()
+
+    @staticmethod
+    def render(progress: ImportProgress, elapsed: float) -> str:
+        fraction = progress.fraction
+        filled = int(fraction * BAR_WIDTH)
+        rate = progress.records_read / elapsed if elapsed > 0 else 0.0
+        return (
+            f"{fraction:4.0%} |{'█' * filled}{'░' * (BAR_WIDTH - filled)}| "
+            f"{progress.records_read:,} records · {progress.files_done}/{progress.files_total} files · "
+            f"{rate:,.0f}/s"
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _import(url: str, settings: Settings, path: Path, user_ref: str | None, bar: ProgressBar) -> int:
+    engine = create_engine(url, application_name="spotify-mcp import", pool_size=2, max_overflow=2)
+    try:
+        async with engine.begin() as connection:
+            if user_ref is None:
+                user = await users.local_user(connection)
+            else:
+                found = await users.find_users(connection, user_ref)
+                if len(found) != 1:
+                    problem = "no user matches" if not found else "several users match"
+                    print(
+                        f"spotify-mcp import: {problem} `{user_ref}`; give a user id, Spotify user id or a unique "
+                        "display name, or leave out --user to import for the local user",
+                        file=sys.stderr,
+                    )
+                    return 1
+                user = found[0]
+            sha = await asyncio.to_thread(_sha256, path)
+            job_id = await jobs.create_job(
+                connection,
+                user_id=user.id,
+                storage_path=path,
+                original_filename=path.name,
+                origin="cli",
+                file_size_bytes=os.path.getsize(path),  # noqa: ASYNC240 - one stat call
+                file_sha256=sha,
+            )
+        if user.created:
+            print(f"created the local user `{user.name}` ({user.id})", file=sys.stderr)
+        job = await jobs.claim_job(engine, worker_id=f"cli:{os.getpid()}", only_id=job_id)
+        if job is None:  # another import of this user is running right now
+            print(
+                f"spotify-mcp import: another import for `{user.name}` is running; job {job_id} stays queued and the "
+                "collector will run it",
+                file=sys.stderr,
+            )
+            return 1
+        outcome = await execute_job(engine, settings, job, progress_callback=bar)
+        summary = await jobs.job_summary(engine, job_id)
+    finally:
+        await engine.dispose()
+    return _report(outcome, summary, path, user.name)
+
+
+def _report(outcome: JobOutcome, summary: jobs.JobSummary, path: Path, user_name: str) -> int:
+    if outcome.status != "success" or outcome.result is None:
+        print(f"spotify-mcp import: {path.name} was not imported: {outcome.message}", file=sys.stderr)
+        return 1
+    result = outcome.result
+    progress = result.progress
+    skipped = ", ".join(f"{reason} {count:,}" for reason, count in sorted(result.skipped.items())) or "none"
+    print(f"imported {path.name} for user `{user_name}` (import job {summary.id})")
+    print(
+        f"  format: {summary.format_detected}; {progress.files_done} history file(s)"
+        + (f", {result.files_ignored} other file(s) ignored" if result.files_ignored else "")
+    )
+    print(
+        f"  records read {progress.records_read:,} · new plays {progress.inserted:,} · "
+        f"duplicates {progress.duplicates:,} · skipped: {skipped}"
+    )
+    if summary.earliest_played_at and summary.latest_played_at:
+        print(f"  plays from {summary.earliest_played_at:%Y-%m-%d} to {summary.latest_played_at:%Y-%m-%d} (UTC)")
+    rate = progress.records_read / result.seconds if result.seconds > 0 else 0.0
+    print(f"  took {result.seconds:.1f}s ({rate:,.0f} records/s)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    path: Path = args.path.expanduser().resolve()
+    if not path.is_file():
+        print(f"spotify-mcp import: {args.path} is not a file; give the path of the export ZIP", file=sys.stderr)
+        return 1
+    bar = ProgressBar(sys.stderr, enabled=not args.no_progress)
+    with database_url(settings) as url:
+        migrate.upgrade(url)
+        sink = configure_logging("cli", level=settings.log_level, database_url=url)
+        root = logging.getLogger()
+        for handler in root.handlers:
+            if handler is not sink:
+                handler.setLevel(logging.CRITICAL + 1)  # events go to app.logs; the terminal gets the summary
+        try:
+            return asyncio.run(_import(url, settings, path, args.user, bar))
+        finally:
+            if sink is not None:
+                root.removeHandler(sink)
+                sink.close()
+
+
+COMMAND = Command(
+    "import",
+    "Import a Spotify data export (ZIP) now, in this process (embedded database if DATABASE_URL is unset).",
+    _run,
+    _configure,
+)
