@@ -205,6 +205,13 @@ def test_admin_ui_in_a_browser(stack: Stack, browser: Browser, tmp_path: Path, s
     page.get_by_label("Search").fill("refresh")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#log-rows")).to_contain_text("invalid_grant")
+    # Live tail: a new matching entry appears on top without reloading
+    page.get_by_label("Live tail").check()
+    with psycopg.connect(libpq_url(stack.database_url), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO app.logs (service, level, message) VALUES ('collector', 'error', 'refresh failed again')"
+        )
+    expect(page.locator("#log-rows tr").first).to_contain_text("refresh failed again", timeout=10_000)
     _shot(page, "08-logs")
 
     # Connect Spotify

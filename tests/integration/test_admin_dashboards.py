@@ -147,6 +147,12 @@ def test_every_page_renders_without_marts(dashboards_env: str) -> None:
         text = _texts(app)
         assert "No analytics yet" in text or "No marts yet" in text, (page, text)
         assert not app.error, (page, [item.value for item in app.error])
+    # dbt builds the marts while Streamlit runs: the next look (after the cache TTL) sees them.
+    load_marts(dashboards_env, plays=500, name="Late", timezone="UTC")
+    st.cache_data.clear()
+    app = _run()
+    assert app.sidebar.selectbox[0].options == ["Late"]
+    assert {metric.label for metric in app.metric} >= {"Plays", "Hours listened"}
 
 
 def test_pages_with_data(dashboards_env: str) -> None:
