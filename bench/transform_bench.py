@@ -42,12 +42,14 @@ def generate_history(
     tracks_per_artist: int = 12,
     timezone: str = "Europe/Berlin",
     seed: float = 0.42,
+    enriched: bool = False,
 ) -> None:
     """Insert `listens` listens of one user ending before `end` into raw.api_plays / raw.export_records.
 
     Artists fall into four taste groups with different hours of the day (behaviour clusters exist to be
     found); artist popularity is skewed. Of every 10 listens 6 are export-only, 3 API-only and 1 in both sources
-    (the API's end time 0–5 s after the export's), so the dedupe has work; about 15 % are skips (< 30 s)."""
+    (the API's end time 0–5 s after the export's), so the dedupe has work; about 15 % are skips (< 30 s).
+    `enriched`: also land what enrichment would (tracks, artists without genres, track artists)."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         connection.execute(
             "insert into app.users (id, display_name, timezone) values (%s, 'bench', %s) on conflict do nothing",
@@ -101,6 +103,18 @@ def generate_history(
             """,
             {"user": user_id},
         )
+        if enriched:
+            connection.execute(
+                """
+                insert into raw.artists (artist_id, name)
+                select distinct artist_id, 'Artist ' || artist from bench_listens on conflict do nothing;
+                insert into raw.tracks (track_id, name, album_name, duration_ms)
+                select distinct track_id, 'Track ' || track_id, 'Album ' || artist, 240000 from bench_listens
+                on conflict do nothing;
+                insert into raw.track_artists (track_id, artist_id, position)
+                select distinct track_id, artist_id, 0 from bench_listens on conflict do nothing;
+                """
+            )
         connection.execute("analyze raw.api_plays")
         connection.execute("analyze raw.export_records")
 
@@ -146,7 +160,7 @@ def main() -> None:
         migrate.upgrade(url)
         now = datetime.now(UTC).replace(microsecond=0)
         started = time.perf_counter()
-        generate_history(url, BENCH_USER, listens=args.plays, end=now - timedelta(days=1))
+        generate_history(url, BENCH_USER, listens=args.plays, end=now - timedelta(days=1), enriched=True)
         generate_seconds = time.perf_counter() - started
 
         results: dict[str, object] = {"plays_generated": args.plays, "generate_seconds": round(generate_seconds, 1)}

@@ -222,7 +222,13 @@ def _load_names(
     return artists, tracks
 
 
+def _has_rows(connection: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    return bool(_postgres_query(connection, f"select exists ({sql}) as present")["present"][0])
+
+
 def _load_audio_features(connection: duckdb.DuckDBPyConnection, user_id: UUID) -> pl.DataFrame:
+    if not _has_rows(connection, "select 1 from staging.stg_spotify_api__audio_features"):
+        return pl.DataFrame()
     columns = ", ".join(f"features.{column}::double precision as {column}" for column in AUDIO_COLUMNS)
     sql = f"""
         select features.track_id, {columns}
@@ -235,6 +241,8 @@ def _load_audio_features(connection: duckdb.DuckDBPyConnection, user_id: UUID) -
 
 
 def _load_genres(connection: duckdb.DuckDBPyConnection, user_id: UUID) -> pl.DataFrame:
+    if not _has_rows(connection, "select 1 from marts.dim_artists where genres <> '[]'::jsonb"):
+        return pl.DataFrame()
     sql = f"""
         select artists.artist_id, genre.value as genre
         from marts.dim_artists as artists
@@ -310,33 +318,38 @@ def _genre_features(listens: pl.DataFrame, genres: pl.DataFrame, artists: list[s
 
 def _behaviour_features(listens: pl.DataFrame, artists: list[str]) -> _Features:
     """Co-listening, day-part and weekday profile, repeat intensity and skip rate per artist."""
-    row_of = {artist: index for index, artist in enumerate(artists)}
-    ordered = listens.filter(pl.col("artist_id").is_in(artists)).sort(["played_epoch", "artist_id", "track_id"])
-    gaps = ordered["played_epoch"].diff().fill_null(SESSION_GAP_SECONDS + 1)
-    session = (gaps > SESSION_GAP_SECONDS).cast(pl.Int64).cum_sum()
-    ordered = ordered.with_columns(session.alias("session"))
+    rows = pl.DataFrame({"artist_id": artists, "artist_row": np.arange(len(artists), dtype=np.int64)})
+    ordered = (
+        listens.join(rows, on="artist_id", how="inner")
+        .sort(["played_epoch", "artist_id", "track_id"])
+        .with_columns(
+            (pl.col("played_epoch").diff().fill_null(SESSION_GAP_SECONDS + 1) > SESSION_GAP_SECONDS)
+            .cast(pl.Int64)
+            .cum_sum()
+            .alias("session")
+        )
+    )
 
     # Day parts and weekend share (shares of each artist's listens).
     part_of_hour = np.zeros(24, dtype=np.int64)
     for index, (_, part_hours) in enumerate(DAY_PARTS):
         for hour in part_hours:
             part_of_hour[hour] = index
-    artist_rows = np.array([row_of[artist] for artist in ordered["artist_id"].to_list()], dtype=np.int64)
+    artist_rows = ordered["artist_row"].to_numpy().astype(np.int64)
     hours = ordered["local_hour"].to_numpy().astype(np.int64)
     weekdays = ordered["local_weekday"].to_numpy().astype(np.int64)
     skips = ordered["is_skip"].to_numpy().astype(np.float64)
     count = np.bincount(artist_rows, minlength=len(artists)).astype(np.float64)
     safe_count = np.maximum(count, 1.0)
-    parts = np.zeros((len(artists), len(DAY_PARTS)), dtype=np.float64)
-    np.add.at(parts, (artist_rows, part_of_hour[hours]), 1.0)
-    parts /= safe_count[:, None]
+    cells = artist_rows * len(DAY_PARTS) + part_of_hour[hours]
+    parts = np.bincount(cells, minlength=len(artists) * len(DAY_PARTS)).astype(np.float64)
+    parts = parts.reshape(len(artists), len(DAY_PARTS)) / safe_count[:, None]
     weekend = np.bincount(artist_rows, weights=(weekdays >= 6).astype(np.float64), minlength=len(artists))
     weekend /= safe_count
     skip_rate = np.bincount(artist_rows, weights=skips, minlength=len(artists)) / safe_count
-    distinct_tracks = ordered.group_by("artist_id").agg(pl.col("track_id").n_unique().alias("tracks")).sort("artist_id")
+    distinct_tracks = ordered.group_by("artist_row").agg(pl.col("track_id").n_unique().alias("tracks"))
     tracks_per_artist = np.ones(len(artists), dtype=np.float64)
-    for artist, tracks in distinct_tracks.iter_rows():
-        tracks_per_artist[row_of[artist]] = float(tracks)
+    tracks_per_artist[distinct_tracks["artist_row"].to_numpy()] = distinct_tracks["tracks"].to_numpy()
     repeat = np.log1p(count / tracks_per_artist)
 
     # Co-listening: artist × session incidence, tf-idf-like scaled, embedded by a truncated SVD.
@@ -520,8 +533,8 @@ def _cluster_listens(
             for _, track, count in top_track_frame.filter(pl.col("cluster") == old).iter_rows()
         ]
         distinguishing, words = _describe(features, members)
-        lead = [artist["name"] for artist in top_artists[:2]]
-        label = (" · ".join(words[:2]) + " — " if words else "") + " & ".join(str(name) for name in lead)
+        lead = list(dict.fromkeys(str(artist["name"]) for artist in top_artists))[:2]
+        label = (" · ".join(words[:2]) + " — " if words else "") + " & ".join(lead)
         cluster_plays = int(plays_per_cluster.get(old, 0))
         clusters.append(
             TasteCluster(
