@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -21,8 +22,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from websockets.sync.client import connect as ws_connect
 
+from core.crypto import generate_key
 from core.dburl import libpq_url
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from serve.admin_ui.app import create_admin_app
 from serve.admin_ui.session import COOKIE_NAME
 from serve.api.app import create_app
@@ -277,3 +279,28 @@ def test_streamlit_proxy_forwards_http_and_websocket_with_a_session(servers: tup
         socket.send("hello")
         assert socket.recv(timeout=5) == "echo:hello"
     assert "ws:/analytics/app/_stcore/stream" in upstream.seen
+
+
+def test_basic_auth_mode_end_to_end(database_url: str, tmp_path: Path) -> None:
+    basic = load_settings(
+        {
+            "DATABASE_URL": database_url,
+            "TOKEN_ENCRYPTION_KEY": generate_key(),
+            "ADMIN_AUTH_MODE": "basic",
+            "ADMIN_USERNAME": "boss",
+            "ADMIN_PASSWORD": "correct horse battery",
+            "SPOTIFY_MCP_HOME": str(tmp_path / "home"),
+        }
+    )
+    with (
+        live_server(create_app(basic, database_url)) as api_base,
+        live_server(create_admin_app(basic, api_base_url=api_base)) as ui_base,
+        httpx.Client(base_url=ui_base, timeout=15) as client,
+    ):
+        form = client.get("/login").text
+        assert 'name="username"' in form and 'name="password"' in form and 'name="token"' not in form
+        assert client.post("/login", data={"username": "boss", "password": "wrong"}).status_code == 401
+        assert client.post("/login", data={"username": "boss", "password": "correct horse battery"}).status_code == 303
+        users = client.get("/users")  # the UI reaches the API with basic credentials
+        assert users.status_code == 200 and "No users yet" in users.text
+        assert httpx.get(f"{api_base}/admin/users", auth=("boss", "nope")).status_code == 401
