@@ -159,10 +159,36 @@ async def heartbeat(engine: AsyncEngine, job_id: int) -> None:
         )
 
 
+async def _still_ours(connection: AsyncConnection, job: ClaimedJob, stats: dict[str, Any]) -> bool:
+    """Lock the job row; False (and this run closed as superseded) when another worker has taken the job
+    over meanwhile (our heartbeat went stale): its run decides the outcome, ours must not touch its rows."""
+    current = (
+        await connection.execute(
+            text("SELECT job_run_id FROM app.import_jobs WHERE id = :id FOR UPDATE"), {"id": job.id}
+        )
+    ).scalar_one_or_none()
+    if current == job.job_run_id:
+        return True
+    await connection.execute(
+        text(
+            "UPDATE app.job_runs SET status = 'error', finished_at = now(), stats = CAST(:stats AS jsonb), "
+            "error_message = :message WHERE id = :id"
+        ),
+        {
+            "id": job.job_run_id,
+            "stats": json.dumps(stats, default=str),
+            "message": f"superseded: the import was taken over by run {current} (this worker's heartbeat went stale)",
+        },
+    )
+    return False
+
+
 async def finish_success(
     engine: AsyncEngine, job: ClaimedJob, *, records_total: int, stats: dict[str, Any], status: str = "success"
 ) -> None:
     async with engine.begin() as connection:
+        if not await _still_ours(connection, job, stats):
+            return
         await connection.execute(
             text(
                 "UPDATE app.import_jobs SET status = :status, finished_at = now(), records_total = :total, "
@@ -186,6 +212,8 @@ async def finish_error(engine: AsyncEngine, job: ClaimedJob, *, message: str, st
     """
     message = redact_text(message)
     async with engine.begin() as connection:
+        if not await _still_ours(connection, job, stats | {"error": message}):
+            return 0
         removed = (
             await connection.execute(
                 text("DELETE FROM raw.export_records WHERE import_job_id = :id AND user_id = :user_id"),

@@ -68,7 +68,7 @@ UPDATE app.import_jobs SET
     earliest_played_at = least(earliest_played_at, $3),
     latest_played_at = greatest(latest_played_at, $4),
     heartbeat_at = now()
-WHERE id = $1 AND status = 'running'
+WHERE id = $1 AND status = 'running' AND job_run_id = $5
 RETURNING id
 """
 
@@ -80,9 +80,10 @@ class _Loader:
     unique key (a re-import, an overlapping export, a row repeated across batches) is redone through the
     staging table with `ON CONFLICT DO NOTHING`, which the rest of the job then keeps using."""
 
-    def __init__(self, connection: asyncpg.Connection, job_id: int) -> None:
+    def __init__(self, connection: asyncpg.Connection, job_id: int, job_run_id: int) -> None:
         self._connection = connection
         self._job_id = job_id
+        self._job_run_id = job_run_id
         self.direct = True
         self._staged = False
 
@@ -120,7 +121,12 @@ class _Loader:
                     [row[10] for row in local.values()],
                 )
             claimed = await connection.fetchval(
-                _PROGRESS, self._job_id, inserted, min(rows, key=_PLAYED_AT)[3], max(rows, key=_PLAYED_AT)[3]
+                _PROGRESS,
+                self._job_id,
+                inserted,
+                min(rows, key=_PLAYED_AT)[3],
+                max(rows, key=_PLAYED_AT)[3],
+                self._job_run_id,
             )
             if claimed is None:
                 raise ImportRejected(
@@ -333,7 +339,7 @@ async def run_import(
     async with engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
         connection: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-        loader = _Loader(connection, job.id)
+        loader = _Loader(connection, job.id, job.job_run_id)
         producer.start()
         try:
             while True:

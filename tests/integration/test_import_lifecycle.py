@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -105,6 +106,29 @@ async def test_crash_mid_import_then_resume(engine: AsyncEngine, settings: Setti
     assert done["job_run_id"] == runs[1]["id"]
 
 
+async def test_superseded_worker_leaves_the_new_run_alone(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    small = with_overrides(settings, IMPORT_BATCH_SIZE="100")
+    user = await create_user(engine)
+    job_id = await queue_zip(engine, user, build_zip(tmp_path / "x.zip", {AUDIO.format("2022"): _records(0, 300)}))
+    stale = await jobs.claim_job(engine, worker_id="paused", only_id=job_id)
+    assert stale is not None
+    async with engine.begin() as connection:  # the first worker stalls past the heartbeat limit ...
+        await connection.execute(
+            text("UPDATE app.import_jobs SET heartbeat_at = now() - interval '10 minutes' WHERE id = :id"),
+            {"id": job_id},
+        )
+    assert await process_pending_imports(engine, small, worker_id="new") == 300  # ... and is taken over
+    outcome = await execute_job(engine, small, stale)  # then wakes up
+    assert outcome.status == "error"
+    done = await job_row(engine, job_id)
+    assert done["status"] == "success" and done["records_ingested"] == 300
+    assert (await fetch(engine, "SELECT count(*) AS n FROM raw.export_records"))[0]["n"] == 300
+    old_run = await run_row(engine, stale.job_run_id)
+    assert old_run["status"] == "error" and "superseded" in old_run["error_message"]
+
+
 async def test_two_workers_take_each_job_once(engine: AsyncEngine, settings: Settings, tmp_path: Path) -> None:
     ids = []
     for number in range(4):
@@ -151,7 +175,8 @@ async def test_watch_folder_takes_each_file_once(engine: AsyncEngine, settings: 
     assert users == [{"display_name": "local", "spotify_user_id": None}]  # created for a ZIP-only install
 
     # The same export dropped again is recognised by its sha256 and not imported twice.
-    _settle(exports.account_export(watch_dir / "again.zip"))
+    shutil.copyfile(watch_dir / "done" / "my_spotify_data.zip", watch_dir / "again.zip")
+    _settle(watch_dir / "again.zip")
     os.utime(fresh, (time.time() - 60, time.time() - 60))
     assert await process_pending_imports(engine, watched, worker_id="a") == 3  # only the endsong one
     assert (watch_dir / "done" / "again.zip").exists()
