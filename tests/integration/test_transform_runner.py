@@ -1,0 +1,43 @@
+"""The runner: one at a time across processes, failures recorded and returned (never raised)."""
+
+from __future__ import annotations
+
+import psycopg
+
+from core.dburl import libpq_url
+from transform.runner import ADVISORY_LOCK_KEY, run_transform
+
+
+def test_a_second_transform_is_skipped_while_one_holds_the_lock(database_url: str) -> None:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        outcome = run_transform(database_url, wait_seconds=0.2)
+        assert outcome.status == "skipped" and outcome.job_run_id is None
+        holder.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        assert connection.execute("select count(*) from app.job_runs").fetchone() == (0,)
+
+
+def test_a_failing_build_is_recorded_and_returned_not_raised(database_url: str) -> None:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        # A time zone PostgreSQL does not know makes the dedupe model fail (local dates cannot be computed).
+        connection.execute(
+            "insert into app.users (id, timezone) values ('00000000-0000-0000-0000-0000000000e1', 'Mars/Olympus')"
+        )
+        connection.execute(
+            "insert into raw.export_records (user_id, record_key, played_at, ms_played, content_kind, source_format, "
+            "track_id) values ('00000000-0000-0000-0000-0000000000e1', 'x', now(), 40000, 'track', 'extended', 'T1')"
+        )
+    outcome = run_transform(database_url)
+    assert outcome.status == "error"
+    assert outcome.error is not None and "int_plays_deduplicated" in outcome.error
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        row = connection.execute(
+            "select job_type, status, error_message, finished_at is not null from app.job_runs where id = %s",
+            (outcome.job_run_id,),
+        ).fetchone()
+        assert row is not None
+        assert row[0] == "transform" and row[1] == "error" and row[3]
+        assert "int_plays_deduplicated" in row[2]
+        # The lock was released: the next run is not skipped.
+        assert connection.execute("select pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone() == (True,)
