@@ -113,8 +113,9 @@ async def _mcp_taste_summary(install: Install, user_id: str) -> dict[str, Any]:
     async with Client(transport, cache=None) as client:
         answer = await client.call_tool("history_taste_summary", {"days": 90, "user_id": user_id})
     assert answer.is_error is False, answer.content
-    assert answer.structured_content is not None
-    return answer.structured_content
+    structured: dict[str, Any] | None = answer.structured_content
+    assert structured is not None
+    return structured
 
 
 def test_up_demo_answers_then_stops_cleanly_and_keeps_its_data(install: Install) -> None:
