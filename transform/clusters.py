@@ -691,17 +691,32 @@ def write_clusters(database_url: str, user_id: UUID | str, clusters: Iterable[Ta
     return len(rows)
 
 
-def refresh_standard_windows(database_url: str, *, now: datetime | None = None) -> dict[str, int]:
-    """Recompute and store the standard windows of every user with music plays. Returns counts."""
+def refresh_standard_windows(
+    database_url: str, *, now: datetime | None = None, changed_only: bool = False
+) -> dict[str, int]:
+    """Recompute and store the standard windows of every user with music plays (with `changed_only`, of the
+    users whose plays were transformed since their clusters were computed). Returns counts."""
     ensure_table(database_url)
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         users = [row[0] for row in connection.execute("select distinct user_id from marts.fct_repeat_stats")]
         # Users without plays any more lose their clusters.
         connection.execute(f"delete from {ML_SCHEMA}.taste_clusters where user_id <> all(%s::uuid[])", (users,))
+        if changed_only:
+            stale = connection.execute(
+                f"""select users.user_id from unnest(%s::uuid[]) as users (user_id)
+                    where coalesce((select max(computed_at) from {ML_SCHEMA}.taste_clusters as clusters
+                                    where clusters.user_id = users.user_id), '-infinity')
+                        < (select max(transformed_at) from intermediate.int_plays_deduplicated as plays
+                           where plays.user_id = users.user_id)""",
+                (users,),
+            )
+            recompute = [row[0] for row in stale]
+        else:
+            recompute = users
     written = 0
-    for user in sorted(users, key=str):
+    for user in sorted(recompute, key=str):
         written += write_clusters(database_url, user, compute_standard_windows(database_url, user, now=now))
-    return {"users": len(users), "clusters": written}
+    return {"users": len(users), "recomputed_users": len(recompute), "clusters": written}
 
 
 def to_json(clusters: Sequence[TasteCluster]) -> str:

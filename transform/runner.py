@@ -1,6 +1,7 @@
 """`run_transform()`: the warehouse refresh the collector runs after a cycle that landed rows.
 
-    dbt build (every model but the cluster mart; incremental models only touch what changed)
+    dbt build (every model but the cluster mart; incremental models only touch what changed; views only when
+    the project's files changed since the last successful run)
       → taste clusters of every user (ml.taste_clusters)
       → dbt build of the models downstream of the clusters (marts.fct_taste_clusters)
 
@@ -11,6 +12,7 @@ returned in the outcome, never raised, so the collector loop carries on ingestin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -25,7 +27,7 @@ from psycopg.types.json import Jsonb
 from core.dburl import libpq_url
 from core.log import log_context
 from transform import clusters
-from transform.dbt_invoke import DbtRun, invoke
+from transform.dbt_invoke import PROJECT_DIR, DbtRun, invoke
 
 logger = logging.getLogger("transform")
 
@@ -93,6 +95,28 @@ RECENT_ROWS_FILTER: Final = "transformed_at >= (select max(transformed_at) from 
 FULL_SCAN_TESTS: Final = "resource_type:test,tag:full_scan"
 
 
+VIEWS: Final = "config.materialized:view"
+
+
+def project_hash() -> str:
+    """A hash of the dbt project's files: when it equals the last successful run's, views need no rebuild."""
+    digest = hashlib.sha256()
+    for path in sorted(PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(PROJECT_DIR)
+        if path.is_file() and relative.parts[0] in {"models", "macros", "tests", "dbt_project.yml"}:
+            digest.update(str(relative).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _last_project_hash(connection: psycopg.Connection[Any]) -> str | None:
+    row = connection.execute(
+        "select stats ->> 'project_hash' from app.job_runs where job_type = 'transform' and status = 'success' "
+        "order by finished_at desc nulls last limit 1"
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
 def dbt_variables(*, routine: bool) -> dict[str, object]:
     """Vars the runner passes to dbt (constant per kind of run, so dbt's partial parsing stays valid)."""
     return {"test_rows_filter": RECENT_ROWS_FILTER} if routine else {}
@@ -144,22 +168,31 @@ def _run_locked(
     now: datetime | None,
     started: float,
 ) -> TransformOutcome:
+    current_hash = project_hash()
+    unchanged_project = not full_refresh and _last_project_hash(connection) == current_hash
     job_run_id = _start_job(connection, full_refresh)
-    stats: dict[str, Any] = {"full_refresh": full_refresh}
+    stats: dict[str, Any] = {"full_refresh": full_refresh, "project_hash": current_hash}
     with log_context(job_run_id=job_run_id):
         try:
             clusters.ensure_table(database_url)
             refresh = ["--full-refresh"] if full_refresh else []
             variables = dbt_variables(routine=not full_refresh)
-            excluded = [CLUSTER_SELECTOR] if full_refresh else [CLUSTER_SELECTOR, FULL_SCAN_TESTS]
+            # What changed: routine runs leave out whole-table checks of raw data, and the views (and their tests)
+            # when the project's files are those of the last successful run.
+            excluded = [CLUSTER_SELECTOR]
+            if not full_refresh:
+                excluded.append(FULL_SCAN_TESTS)
+            if unchanged_project:
+                excluded.append(VIEWS)
             warehouse = invoke(database_url, ["build", "--exclude", *excluded, *refresh], variables=variables)
             stats["dbt"] = _run_stats(warehouse)
 
             step = time.perf_counter()
-            stats["clusters"] = clusters.refresh_standard_windows(database_url, now=now)
+            stats["clusters"] = clusters.refresh_standard_windows(database_url, now=now, changed_only=not full_refresh)
             stats["clusters"]["seconds"] = round(time.perf_counter() - step, 2)
 
-            downstream = invoke(database_url, ["build", "--select", CLUSTER_SELECTOR, *refresh], variables=variables)
+            downstream_selector = ["--select", CLUSTER_SELECTOR, *(["--exclude", VIEWS] if unchanged_project else [])]
+            downstream = invoke(database_url, ["build", *downstream_selector, *refresh], variables=variables)
             stats["dbt_downstream"] = _run_stats(downstream)
         except Exception as error:  # every failure is recorded and returned, never raised
             seconds = time.perf_counter() - started
