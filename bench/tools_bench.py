@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,29 @@ def prepare(url: str, plays: int, timezone: str) -> str:
         connection.execute("VACUUM ANALYZE")
         print(f"loaded {plays} plays in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return user_id
+
+
+def prepare_with_dbt(url: str, plays: int, timezone: str) -> str:
+    """Raw API plays and export records (the transform benchmark's generator, 10 years), then the real
+    transform (dbt build of every model and the cluster step)."""
+    from datetime import UTC, datetime
+
+    from bench.transform_bench import generate_history
+    from transform.runner import run_transform
+
+    migrate.upgrade(url)
+    user_id = uuid.uuid4()
+    started = time.perf_counter()
+    generate_history(url, user_id, listens=plays, end=datetime.now(UTC), days=3650, timezone=timezone)
+    print(f"generated {plays} raw listens in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    started = time.perf_counter()
+    outcome = run_transform(url, full_refresh=True)
+    if not outcome.ok:
+        raise RuntimeError(f"transform failed: {outcome.error}")
+    print(f"transform (dbt + clusters) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+    return str(user_id)
 
 
 def free_port() -> int:
@@ -254,6 +278,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each throughput run")
     parser.add_argument("--timezone", default="Europe/Berlin")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the API")
+    parser.add_argument("--dbt", action="store_true", help="build the marts with the real transform from raw rows")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", default=None, help="name of a database kept by an earlier run (--keep)")
     args = parser.parse_args()
@@ -265,7 +290,9 @@ def main() -> int:
     url = with_database(args.server_url, name)
     process: subprocess.Popen[bytes] | None = None
     try:
-        if args.reuse is None:
+        if args.reuse is None and args.dbt:
+            prepare_with_dbt(url, args.plays, args.timezone)
+        elif args.reuse is None:
             prepare(url, args.plays, args.timezone)
         report: dict[str, Any] = {}
         for face in ("mcp_call", "mcp_tools_call"):
@@ -278,7 +305,9 @@ def main() -> int:
         report["conditions"] = {
             "plays": args.plays,
             "cpus": os.cpu_count(),
-            "data": "marts-shaped tables loaded directly (tests/fixtures), aggregates derived by SQL",
+            "data": "raw rows + the real transform (dbt, clusters)"
+            if args.dbt
+            else "marts-shaped tables loaded directly (tests/fixtures), aggregates derived by SQL",
             "api": f"{args.workers} uvicorn worker(s), separate process, fresh per face; admin token auth",
             "cold": "each call has arguments not asked before: the result cache misses and the marts are queried",
             "warm": "the same call repeated: answered from the per-process result cache (marts unchanged)",

@@ -2,7 +2,9 @@
 
 Window queries use the daily aggregates (`agg_daily_*`, `agg_hourly_listening`) so that a 90-day answer reads a
 few thousand rows; all-time answers use the all-time marts where one exists. Names come from the dimensions,
-falling back to the names denormalised on `fct_plays` for ids the dimensions do not know (`local:` ids).
+falling back to the names denormalised on `fct_plays` only for ids the dimensions do not know. Nothing else
+reads `fct_plays`: the dbt build makes it a view over the deduplicated listens, without the contract's
+indexes, so a lookup there scans every listen.
 """
 
 from __future__ import annotations
@@ -191,7 +193,10 @@ async def bounds(session: AsyncSession, user_id: UUID) -> Bounds:
                     """
                     SELECT (SELECT min(local_date) FROM marts.agg_daily_listening WHERE user_id = :u) AS first_date,
                            (SELECT max(local_date) FROM marts.agg_daily_listening WHERE user_id = :u) AS last_date,
-                           (SELECT max(played_at) FROM marts.fct_plays WHERE user_id = :u) AS latest_play_at
+                           (SELECT max(c.last_played_at) FROM marts.fct_coverage_daily c
+                            WHERE c.user_id = :u
+                              AND c.local_date = (SELECT max(local_date) FROM marts.fct_coverage_daily
+                                                  WHERE user_id = :u)) AS latest_play_at
                     """
                 ),
                 {"u": user_id},
@@ -423,16 +428,17 @@ async def artist_plays(session: AsyncSession, user_id: UUID, start: date, end: d
 
 
 async def artists_played_before(session: AsyncSession, user_id: UUID, artist_ids: list[str], before: date) -> set[str]:
-    """Which of these artists have a counted play before the given local day (uses the artist index)."""
+    """Which of these artists have a counted play before the given local day (dbt indexes the aggregate by
+    `(user_id, primary_artist_id)`)."""
     if not artist_ids:
         return set()
     result = await session.execute(
         text(
             """
             SELECT a.artist_id FROM unnest(CAST(:ids AS text[])) AS a(artist_id)
-            WHERE EXISTS (SELECT 1 FROM marts.fct_plays f
-                          WHERE f.user_id = :u AND f.primary_artist_id = a.artist_id
-                            AND f.counts_as_play AND f.content_kind = 'track' AND f.local_date < :before)
+            WHERE EXISTS (SELECT 1 FROM marts.agg_daily_track_plays t
+                          WHERE t.user_id = :u AND t.primary_artist_id = a.artist_id
+                            AND t.local_date < :before AND t.plays > 0)
             """
         ),
         {"u": user_id, "ids": artist_ids, "before": before},
