@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import migrate
 from core.db import create_engine
@@ -129,7 +130,26 @@ def _admin(server_url: str, statement: str) -> None:
         connection.execute(statement)
 
 
-async def _import(database_url: str, zip_path: Path, batch_size: int, parser: str) -> tuple[int, int, float]:
+def _backend_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by local PostgreSQL backends (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+async def _backend_pids(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as connection:
+        rows = await connection.exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [int(row[0]) for row in rows]
+
+
+async def _import(database_url: str, zip_path: Path, batch_size: int, parser: str) -> dict[str, float]:
     zip_size = os.path.getsize(zip_path)  # noqa: ASYNC240 - before the clock starts
     settings = load_settings(
         {
@@ -157,12 +177,23 @@ async def _import(database_url: str, zip_path: Path, batch_size: int, parser: st
             )
         job = await jobs.claim_job(engine, worker_id="bench", only_id=job_id)
         assert job is not None
+        pg_before = _backend_cpu(await _backend_pids(engine))
+        cpu_before = time.process_time()
         started = time.perf_counter()
         outcome = await execute_job(engine, settings, job, parser=parser)
         seconds = time.perf_counter() - started
+        python_cpu = time.process_time() - cpu_before
+        pg_after = _backend_cpu(await _backend_pids(engine))
+        postgres_cpu = sum(used - pg_before.get(pid, 0.0) for pid, used in pg_after.items())
         if outcome.status != "success" or outcome.result is None:
             raise SystemExit(f"import failed: {outcome.message}")
-        return outcome.result.progress.records_read, outcome.inserted, seconds
+        return {
+            "records": outcome.result.progress.records_read,
+            "inserted": outcome.inserted,
+            "seconds": seconds,
+            "python_cpu": python_cpu,
+            "postgres_cpu": postgres_cpu,
+        }
     finally:
         await engine.dispose()
 
@@ -173,11 +204,11 @@ def run_once(server_url: str, zip_path: Path, batch_size: int, parser: str = "st
     try:
         url = with_database(server_url, name)
         migrate.upgrade(url)
-        records, inserted, seconds = asyncio.run(_import(url, zip_path, batch_size, parser))
+        result = asyncio.run(_import(url, zip_path, batch_size, parser))
     finally:
         _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"records": records, "inserted": inserted, "seconds": seconds, "peak_rss_mb": peak_kb / 1024}
+    return result | {"peak_rss_mb": peak_kb / 1024}
 
 
 def _child(
@@ -227,9 +258,17 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"run {attempt + 1}: {result['records']:,.0f} records read, {result['inserted']:,.0f} inserted in "
             f"{result['seconds']:.2f}s = {result['records'] / result['seconds']:,.0f} records/s; "
-            f"peak RSS {result['peak_rss_mb']:.0f} MB; load average {os.getloadavg()[0]:.2f}"
+            f"peak RSS {result['peak_rss_mb']:.0f} MB; CPU per record: importer "
+            f"{result['python_cpu'] / result['records'] * 1e6:.1f} µs, PostgreSQL "
+            f"{result['postgres_cpu'] / result['records'] * 1e6:.1f} µs; load average {os.getloadavg()[0]:.2f}"
         )
     rates = [result["records"] / result["seconds"] for result in results]
+    cpu = [(r["python_cpu"] + r["postgres_cpu"]) / r["records"] for r in results]
+    print(
+        f"CPU per record (importer + PostgreSQL): median {statistics.median(cpu) * 1e6:.1f} µs → on two idle "
+        f"cores the work itself allows about {1 / statistics.median(cpu):,.0f}–{2 / statistics.median(cpu):,.0f} "
+        "records/s (one core busy / both cores busy)"
+    )
     print(
         f"median {statistics.median(rates):,.0f} records/s over {len(rates)} run(s) "
         f"(min {min(rates):,.0f}, max {max(rates):,.0f}); peak RSS max {max(r['peak_rss_mb'] for r in results):.0f} MB"
