@@ -85,3 +85,15 @@ def test_template_filters() -> None:
 )
 def test_admin_filters_mirror_the_database_value_sets(alias: typing.TypeAliasType, values: tuple[str, ...]) -> None:
     assert typing.get_args(alias.__value__) == values
+
+
+def test_streamlit_runs_behind_the_proxy_path_on_loopback() -> None:
+    from cli.commands.dashboards import APP, streamlit_argv
+    from serve.admin_ui.proxy import PROXY_PREFIX
+
+    argv = streamlit_argv("127.0.0.1", 8599)
+    options = dict(zip(argv[5::2], argv[6::2], strict=True))
+    assert argv[2:5] == ["streamlit", "run", str(APP)] and APP.exists()
+    assert "/" + options["--server.baseUrlPath"] == PROXY_PREFIX
+    assert options["--server.address"] == "127.0.0.1" and options["--server.port"] == "8599"
+    assert options["--server.headless"] == "true" and options["--browser.gatherUsageStats"] == "false"
