@@ -2,7 +2,7 @@
 
 Window queries use the daily aggregates (`agg_daily_*`, `agg_hourly_listening`) so that a 90-day answer reads a
 few thousand rows; all-time answers use the all-time marts where one exists. Names come from the dimensions,
-falling back to the names denormalised on `fct_plays` only for ids the dimensions do not know. Nothing else
+falling back to the names denormalised on `fct_plays` only for ids missing from the dimensions. Nothing else
 reads `fct_plays`: the dbt build makes it a view over the deduplicated listens, without the contract's
 indexes, so a lookup there scans every listen.
 """
@@ -92,13 +92,14 @@ class RepeatRow:
 
 TRACK_NAMES = """
     SELECT x.track_id, x.artist_id, x.plays, x.ms,
-           coalesce(dt.name, (SELECT f.track_name FROM marts.fct_plays f
-                              WHERE f.user_id = :u AND f.track_id = x.track_id AND f.track_name IS NOT NULL
-                              LIMIT 1)) AS name,
-           coalesce(da.name, dt.primary_artist_name,
+           coalesce(dt.name, CASE WHEN dt.track_id IS NULL THEN
+                    (SELECT f.track_name FROM marts.fct_plays f
+                     WHERE f.user_id = :u AND f.track_id = x.track_id AND f.track_name IS NOT NULL
+                     LIMIT 1) END) AS name,
+           coalesce(da.name, dt.primary_artist_name, CASE WHEN dt.track_id IS NULL AND da.artist_id IS NULL THEN
                     (SELECT f.primary_artist_name FROM marts.fct_plays f
                      WHERE f.user_id = :u AND f.track_id = x.track_id AND f.primary_artist_name IS NOT NULL
-                     LIMIT 1)) AS artist_name
+                     LIMIT 1) END) AS artist_name
     FROM {source} x
     LEFT JOIN marts.dim_tracks dt ON dt.track_id = x.track_id
     LEFT JOIN marts.dim_artists da ON da.artist_id = x.artist_id
@@ -106,10 +107,11 @@ TRACK_NAMES = """
 
 ARTIST_NAMES = """
     SELECT x.artist_id, x.plays, x.ms,
-           coalesce(da.name, (SELECT f.primary_artist_name FROM marts.fct_plays f
-                              WHERE f.user_id = :u AND f.primary_artist_id = x.artist_id
-                                AND f.primary_artist_name IS NOT NULL
-                              LIMIT 1)) AS name
+           coalesce(da.name, CASE WHEN da.artist_id IS NULL THEN
+                    (SELECT f.primary_artist_name FROM marts.fct_plays f
+                     WHERE f.user_id = :u AND f.primary_artist_id = x.artist_id
+                       AND f.primary_artist_name IS NOT NULL
+                     LIMIT 1) END) AS name
     FROM {source} x
     LEFT JOIN marts.dim_artists da ON da.artist_id = x.artist_id
 """
