@@ -209,3 +209,24 @@ async def test_watch_folder_failures_and_per_user_folders(
     assert "sub-folder" in (watch_dir / "failed" / "top.zip.error.txt").read_text()
     assert "`nobody`" in (watch_dir / "failed" / "x.zip.error.txt").read_text()
     assert (watch_dir / "done" / "bobs.zip").exists()
+
+
+async def test_file_left_in_processing_by_a_dead_collector_is_retaken(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    watch_dir = tmp_path / "watch"
+    (watch_dir / "processing").mkdir(parents=True)
+    watched = with_overrides(settings, IMPORT_WATCH_DIR=str(watch_dir))
+    user = await create_user(engine, "solo")
+    # Renamed into processing/ by a collector that died before it created the job.
+    lost = exports.endsong_export(watch_dir / "processing" / "0123456789ab__lost.zip")
+    old = time.time() - 3600
+    os.utime(lost, (old, old))
+    recent = exports.endsong_export(watch_dir / "processing" / "ba9876543210__inflight.zip")  # someone's, just now
+
+    assert await process_pending_imports(engine, watched, worker_id="w") == 3
+
+    assert (watch_dir / "done" / "lost.zip").exists()
+    assert recent.exists()  # not old enough to be an orphan
+    rows = await fetch(engine, "SELECT user_id, origin, original_filename, status FROM app.import_jobs")
+    assert rows == [{"user_id": user, "origin": "watch", "original_filename": "lost.zip", "status": "success"}]
