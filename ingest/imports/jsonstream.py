@@ -106,6 +106,10 @@ def iter_array(reader: Reader, *, chunk_size: int = CHUNK) -> Iterator[object]:
             continue
         try:
             value, end = _DECODER.raw_decode(buffer, pos)
+        except RecursionError:
+            raise JsonStreamError(
+                f"element {element + 1} is nested too deeply to be a play", element=element + 1
+            ) from None
         except json.JSONDecodeError as error:
             if not eof and len(buffer) - pos < MAX_ELEMENT_CHARS:
                 more()

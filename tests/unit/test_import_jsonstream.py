@@ -70,3 +70,8 @@ def test_records_already_yielded_before_an_error_are_counted() -> None:
         seen.extend(iter_array(io.BytesIO(b'[{"a": 1}, {"a": 2}, {"a": '), chunk_size=4))
     assert seen == [{"a": 1}, {"a": 2}]
     assert caught.value.element == 3
+
+
+def test_absurd_nesting_is_a_clear_error() -> None:
+    with pytest.raises(JsonStreamError, match="nested too deeply"):
+        _parse("[" + "[" * 100_000 + "]" * 100_000 + "]", 1 << 20)

@@ -4,7 +4,8 @@ The request body is parsed as a stream (python-multipart's push parser over `req
 to UPLOAD_DIR chunk by chunk, hashed on the way, and the upload is cut off with 413 the moment it passes
 IMPORT_MAX_ZIP_SIZE_MB — nothing is buffered in memory or in a temporary spool, and nothing is left behind.
 The endpoint only stores the file and creates the `app.import_jobs` row (`pending`); the collector claims it
-(spec §5.2). serve never imports ingest (DESIGN §3), so the row is written here with the shared tables.
+(spec §5.2) and deletes the stored copy once the import has ended (the ZIP holds IP addresses, which are
+never kept). serve never imports ingest (DESIGN §3), so the row is written here with the shared tables.
 """
 
 from __future__ import annotations
