@@ -44,7 +44,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CipherDep = Annotated[TokenCipher, Depends(get_cipher)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that got a 2xx sees its change on
+# the next request (FastAPI's default for `yield` dependencies ends them after the response).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str | None:

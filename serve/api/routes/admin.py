@@ -15,19 +15,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from serve import admin_service as service
-from serve.api.deps import SettingsDep, get_session, require_admin
+from serve.api.deps import SessionDep, SettingsDep, require_admin
 from serve.api.errors import AppError, Conflict, NotFound, ServiceUnavailable, Unprocessable
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-
-# The unit of work ends (commits) before the response is sent, so a client that reads right after an
-# action sees it. (FastAPI's default for `yield` dependencies is scope="request": after the response.)
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")]
