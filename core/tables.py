@@ -443,3 +443,128 @@ track_resolutions = Table(
     Index(None, "ingested_at"),
     schema=RAW_SCHEMA,
 )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# OAuth 2.1 authorization server for MCP clients (ChatGPT, Claude): serve/oauth. Every secret (client secret,
+# authorization code, access/refresh token, one-time sign-in link) is stored as a sha256 hash; passwords with
+# scrypt. Migration 0002.
+# ---------------------------------------------------------------------------------------------------------------
+
+OAUTH_CLIENT_KINDS = ("preregistered", "dcr", "cimd")
+OAUTH_TOKEN_KINDS = ("access", "refresh")
+
+
+def _oauth_client_fk() -> Column[object]:
+    return Column(
+        "client_id",
+        Text,
+        ForeignKey(f"{APP_SCHEMA}.oauth_clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    # DCR: a random id; CIMD: the https URL of the client's metadata document; pre-registered: set by the admin.
+    Column("client_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("client_secret_hash", Text, nullable=True),
+    Column("token_endpoint_auth_method", Text, nullable=False, server_default=text("'none'")),
+    Column("client_name", Text, nullable=True),
+    Column("client_uri", Text, nullable=True),
+    Column("redirect_uris", JSONB, nullable=False),
+    # The registration request (DCR) or the fetched metadata document (CIMD), as validated.
+    Column("client_metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # CIMD cache: when the document was last fetched (refetched after a TTL).
+    Column("fetched_at", DateTime(timezone=True), nullable=True),
+    _created_at(),
+    CheckConstraint(_in("kind", OAUTH_CLIENT_KINDS), name="kind"),
+    schema=APP_SCHEMA,
+)
+
+oauth_authorization_codes = Table(
+    "oauth_authorization_codes",
+    metadata,
+    Column("code_hash", Text, primary_key=True),
+    _oauth_client_fk(),
+    _user_fk(),
+    Column("redirect_uri", Text, nullable=False),
+    # PKCE S256 only: base64url(sha256(verifier)).
+    Column("code_challenge", Text, nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    # Tokens issued for this code share it: a replayed code revokes them (RFC 9700 §4.5).
+    Column("family_id", UUID(as_uuid=True), nullable=False),
+    _created_at(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    schema=APP_SCHEMA,
+)
+
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),
+    # One family per authorization: refresh rotation keeps it; reuse of a rotated refresh token revokes it all.
+    Column("family_id", UUID(as_uuid=True), nullable=False, index=True),
+    _oauth_client_fk(),
+    _user_fk(),
+    # RFC 8707 audience: `<public base>/mcp`.
+    Column("resource", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    _created_at(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    # Refresh tokens: when it was exchanged for a new pair (a second use is reuse).
+    Column("rotated_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint(_in("kind", OAUTH_TOKEN_KINDS), name="kind"),
+    schema=APP_SCHEMA,
+)
+
+oauth_grants = Table(
+    "oauth_grants",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
+    _user_fk(),
+    _oauth_client_fk(),
+    Column("scope", Text, nullable=False),
+    _created_at(),
+    Column("last_authorized_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("user_id", "client_id"),
+    schema=APP_SCHEMA,
+)
+
+oauth_local_credentials = Table(
+    "oauth_local_credentials",
+    metadata,
+    Column(
+        "user_id",
+        UUID(as_uuid=True),
+        ForeignKey(f"{APP_SCHEMA}.users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # What a local (ZIP-only) user types on the sign-in page.
+    Column("login_name", Text, nullable=False, unique=True),
+    # `scrypt$n$r$p$salt_hex$hash_hex` (hashlib.scrypt); null when only one-time links are used.
+    Column("password_hash", Text, nullable=True),
+    _created_at(),
+    _updated_at(),
+    schema=APP_SCHEMA,
+)
+
+oauth_signin_links = Table(
+    "oauth_signin_links",
+    metadata,
+    Column("link_hash", Text, primary_key=True),
+    _user_fk(),
+    _created_at(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    schema=APP_SCHEMA,
+)

@@ -20,6 +20,8 @@ from core.crypto import API_TOKEN_PREFIX, hash_secret, new_api_token
 from core.settings import Settings
 from serve.api.deps import bearer_token, is_admin_request
 from serve.api.errors import NotFound
+from serve.oauth.common import bearer_challenge
+from serve.oauth.tokens import authenticate_access_token
 from serve.tools.errors import Unauthenticated, UnknownUser
 from serve.tools.registry import Principal
 
@@ -135,10 +137,12 @@ async def authenticate_request(request: Request, session: AsyncSession, settings
     token = bearer_token(request)
     if token is not None:
         principal = await authenticate_token(session, token)
+        if principal is None:  # an OAuth access token (ChatGPT/Claude connectors): audience, expiry, scope
+            principal = await authenticate_access_token(session, token, settings)
         if principal is not None:
             return principal
     raise Unauthenticated(
         "send `Authorization: Bearer <token>` with a user API token (spotify-mcp token create --user ...) "
         "or the admin token",
-        headers={"WWW-Authenticate": 'Bearer realm="spotify-mcp tools"'},
+        headers={"WWW-Authenticate": bearer_challenge(settings)},
     )

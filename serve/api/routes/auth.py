@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from core.db import SessionFactory
 from core.settings import Settings
 from serve.api.deps import CipherDep, SettingsDep, is_admin_request
+from serve.oauth.signin import resume_after_spotify
 from serve.spotify_auth import (
     BROWSER_COOKIE,
     USER_COOKIE,
@@ -120,6 +121,11 @@ async def callback(
             connected = await complete_login(
                 sessions, settings, cipher, accounts, http, code=code, code_verifier=verifier
             )
+            # Started by an MCP client's /oauth/authorize: back to its consent page, signed in.
+            resumed = await resume_after_spotify(sessions, settings, state, connected.user_id)
+            if resumed is not None:
+                resumed.delete_cookie(BROWSER_COOKIE, path="/auth")
+                return resumed
         except OAuthFailure as failure:
             response = _failure_page(failure)
             response.delete_cookie(BROWSER_COOKIE, path="/auth")

@@ -1,0 +1,246 @@
+"""OAuth clients: pre-registered (by the admin), dynamically registered (RFC 7591) and CIMD (the client_id is
+the https URL of a client metadata document, fetched, validated and cached here).
+
+Redirect URIs are matched exactly. They must be https, or http on a loopback host (native/desktop clients).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import tables
+from core.crypto import constant_time_equals
+from serve.oauth.common import CIMD_TTL, CLIENT_SECRET_PREFIX, SCOPES_SUPPORTED, new_secret, stored
+
+AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
+GRANT_TYPES = ("authorization_code", "refresh_token")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+MAX_DOCUMENT_BYTES = 64 * 1024
+
+
+class ClientError(Exception):
+    """A registration or client lookup was refused (RFC 7591 §3.2.2 error codes)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    kind: str
+    client_name: str | None
+    client_uri: str | None
+    redirect_uris: tuple[str, ...]
+    token_endpoint_auth_method: str
+    client_secret_hash: str | None
+
+    @property
+    def display_name(self) -> str:
+        return self.client_name or urlsplit(self.client_id).hostname or self.client_id
+
+    def check_secret(self, secret: str | None) -> bool:
+        if self.client_secret_hash is None:
+            return True
+        return secret is not None and constant_time_equals(stored(secret), self.client_secret_hash)
+
+
+def is_metadata_url(client_id: str) -> bool:
+    """A URL-shaped client_id (CIMD): https with a path."""
+    parts = urlsplit(client_id)
+    return parts.scheme in ("https", "http") and bool(parts.netloc) and parts.path not in ("", "/")
+
+
+def valid_redirect_uri(uri: str) -> bool:
+    parts = urlsplit(uri)
+    if parts.fragment or not parts.netloc or "*" in uri:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+
+
+def _validated_metadata(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ClientError("invalid_client_metadata", "client metadata must be a JSON object")
+    uris = raw.get("redirect_uris")
+    if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
+        raise ClientError("invalid_redirect_uri", "redirect_uris must be a non-empty list of URLs")
+    for uri in uris:
+        if not valid_redirect_uri(uri):
+            raise ClientError("invalid_redirect_uri", f"redirect URI not allowed (https or http loopback): {uri}")
+    grants = raw.get("grant_types", ["authorization_code"])
+    if not isinstance(grants, list) or not set(grants) <= set(GRANT_TYPES):
+        raise ClientError("invalid_client_metadata", f"grant_types must be within {list(GRANT_TYPES)}")
+    responses = raw.get("response_types", ["code"])
+    if not isinstance(responses, list) or not set(responses) <= {"code"}:
+        raise ClientError("invalid_client_metadata", "response_types must be ['code']")
+    scope = raw.get("scope")
+    if scope is not None and (not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES_SUPPORTED)):
+        raise ClientError("invalid_client_metadata", f"scope must be within {list(SCOPES_SUPPORTED)}")
+    for field in ("client_name", "client_uri", "logo_uri"):
+        if raw.get(field) is not None and not isinstance(raw[field], str):
+            raise ClientError("invalid_client_metadata", f"{field} must be a string")
+    return dict(raw)
+
+
+def _client(row: Any) -> Client:
+    return Client(
+        client_id=row.client_id,
+        kind=row.kind,
+        client_name=row.client_name,
+        client_uri=row.client_uri,
+        redirect_uris=tuple(row.redirect_uris),
+        token_endpoint_auth_method=row.token_endpoint_auth_method,
+        client_secret_hash=row.client_secret_hash,
+    )
+
+
+async def register_client(
+    session: AsyncSession, raw: Any, *, kind: str = "dcr", client_id: str | None = None
+) -> tuple[Client, str | None, dict[str, Any]]:
+    """RFC 7591 registration (or the admin's pre-registration): the client, its secret (shown once) and the
+    registration response body."""
+    metadata = _validated_metadata(raw)
+    method = metadata.get("token_endpoint_auth_method", "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise ClientError("invalid_client_metadata", f"token_endpoint_auth_method must be one of {AUTH_METHODS}")
+    client_id = client_id or "smcp-client-" + secrets.token_urlsafe(16)
+    secret = new_secret(CLIENT_SECRET_PREFIX) if method != "none" else None
+    now = datetime.now(UTC)
+    row = (
+        await session.execute(
+            insert(tables.oauth_clients)
+            .values(
+                client_id=client_id,
+                kind=kind,
+                client_secret_hash=stored(secret) if secret else None,
+                token_endpoint_auth_method=method,
+                client_name=metadata.get("client_name"),
+                client_uri=metadata.get("client_uri"),
+                redirect_uris=metadata["redirect_uris"],
+                client_metadata=metadata,
+            )
+            .returning(tables.oauth_clients)
+        )
+    ).one()
+    body: dict[str, Any] = {
+        **metadata,
+        "client_id": client_id,
+        "client_id_issued_at": int(now.timestamp()),
+        "token_endpoint_auth_method": method,
+        "grant_types": metadata.get("grant_types", ["authorization_code"]),
+        "response_types": ["code"],
+    }
+    if secret:
+        body["client_secret"] = secret
+        body["client_secret_expires_at"] = 0
+    return _client(row), secret, body
+
+
+class CimdFetcher:
+    """Fetches a client metadata document (CIMD). Production: https only, public addresses only (no SSRF into
+    the private network), no redirects, 64 KiB, 5 s. Tests inject one with `rewrite` (https URL → loopback
+    server) and `check_address=False`."""
+
+    def __init__(self, *, check_address: bool = True, rewrite: Callable[[str], str] | None = None) -> None:
+        self.check_address = check_address
+        self.rewrite = rewrite
+
+    async def _refuse_private(self, host: str) -> None:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, 443)
+        except OSError as error:
+            raise ClientError("invalid_client", f"cannot resolve {host}") from error
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0])
+            if not address.is_global:
+                raise ClientError("invalid_client", f"client metadata host {host} is not a public address")
+
+    async def fetch(self, url: str) -> Any:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ClientError("invalid_client", "a URL client_id must be https")
+        if self.check_address:
+            await self._refuse_private(parts.hostname)
+        target = self.rewrite(url) if self.rewrite else url
+        try:
+            async with (
+                httpx.AsyncClient(timeout=5.0, follow_redirects=False) as http,
+                http.stream("GET", target, headers={"Accept": "application/json"}) as response,
+            ):
+                if response.status_code != 200:
+                    raise ClientError("invalid_client", f"client metadata document answered {response.status_code}")
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_DOCUMENT_BYTES:
+                        raise ClientError("invalid_client", "client metadata document too large")
+        except httpx.HTTPError as error:
+            raise ClientError("invalid_client", f"client metadata document not reachable: {error}") from error
+        try:
+            return json.loads(body)
+        except ValueError as error:
+            raise ClientError("invalid_client", "client metadata document is not JSON") from error
+
+
+async def _cimd_client(session: AsyncSession, client_id: str, fetcher: CimdFetcher, now: datetime) -> Client:
+    table = tables.oauth_clients
+    cached = (await session.execute(select(table).where(table.c.client_id == client_id))).first()
+    if cached is not None and cached.fetched_at is not None and now - cached.fetched_at < CIMD_TTL:
+        return _client(cached)
+    document = await fetcher.fetch(client_id)
+    metadata = _validated_metadata(document)
+    if metadata.get("client_id") != client_id:
+        raise ClientError("invalid_client", "the metadata document's client_id must equal its URL")
+    method = metadata.get("token_endpoint_auth_method", "none")
+    if method != "none":
+        raise ClientError("invalid_client", "a URL client_id is a public client: token_endpoint_auth_method none")
+    values = {
+        "kind": "cimd",
+        "client_secret_hash": None,
+        "token_endpoint_auth_method": "none",
+        "client_name": metadata.get("client_name"),
+        "client_uri": metadata.get("client_uri"),
+        "redirect_uris": metadata["redirect_uris"],
+        "client_metadata": metadata,
+        "fetched_at": now,
+    }
+    row = (
+        await session.execute(
+            insert(table)
+            .values(client_id=client_id, **values)
+            .on_conflict_do_update(index_elements=[table.c.client_id], set_=values)
+            .returning(table)
+        )
+    ).one()
+    return _client(row)
+
+
+async def find_client(
+    session: AsyncSession, client_id: str | None, fetcher: CimdFetcher, *, now: datetime | None = None
+) -> Client:
+    if not client_id:
+        raise ClientError("invalid_client", "client_id is required")
+    if is_metadata_url(client_id):
+        return await _cimd_client(session, client_id, fetcher, now or datetime.now(UTC))
+    table = tables.oauth_clients
+    row = (await session.execute(select(table).where(table.c.client_id == client_id))).first()
+    if row is None:
+        raise ClientError("invalid_client", "unknown client_id")
+    return _client(row)
