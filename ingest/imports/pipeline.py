@@ -37,6 +37,7 @@ from ingest.imports.formats import format_detected
 from ingest.imports.normalize import COLUMNS, Normalizer, Row
 
 _QUEUE_DEPTH: Final = 2
+_HEARTBEAT_SECONDS: Final = 20.0
 
 _STAGE_DDL: Final = """
 CREATE TEMP TABLE IF NOT EXISTS import_stage (
@@ -59,6 +60,7 @@ _LOCAL_TRACKS: Final = """
 INSERT INTO raw.tracks (track_id, name, album_name, source)
 SELECT track_id, name, album_name, 'import_zip'
 FROM unnest($1::text[], $2::text[], $3::text[]) AS t (track_id, name, album_name)
+ORDER BY track_id  -- one lock order for concurrent imports sharing tracks: no deadlocks
 ON CONFLICT (track_id) DO NOTHING
 """
 
@@ -114,12 +116,8 @@ class _Loader:
                 inserted = await self._via_stage(rows)
             local = {row[7]: row for row in rows if row[7] is not None and row[7].startswith("local:")}
             if local:
-                await connection.execute(
-                    _LOCAL_TRACKS,
-                    list(local),
-                    [row[8] for row in local.values()],
-                    [row[10] for row in local.values()],
-                )
+                ids = sorted(local)
+                await connection.execute(_LOCAL_TRACKS, ids, [local[i][8] for i in ids], [local[i][10] for i in ids])
             claimed = await connection.fetchval(
                 _PROGRESS,
                 self._job_id,
@@ -343,7 +341,11 @@ async def run_import(
         producer.start()
         try:
             while True:
-                message = await queue.get()
+                try:
+                    message = await asyncio.wait_for(queue.get(), timeout=_HEARTBEAT_SECONDS)
+                except TimeoutError:  # a long stretch without a batch (skipped records): stay claimed
+                    await jobs.heartbeat(engine, job.id)
+                    continue
                 if isinstance(message, _Plan):
                     result.progress = progress = message.progress
                     result.files = message.files
