@@ -28,9 +28,14 @@ def _run(args: argparse.Namespace) -> int:
     from transform.runner import run_transform
 
     settings = load_settings()
-    configure_logging("cli")
     with database_url(settings) as url:
-        outcome = run_transform(url, full_refresh=args.full_refresh, wait_seconds=args.wait)
+        # Logged as the transform service, to stdout and app.logs (failures included).
+        sink = configure_logging("transform", database_url=url)
+        try:
+            outcome = run_transform(url, full_refresh=args.full_refresh, wait_seconds=args.wait)
+        finally:
+            if sink is not None:
+                sink.close()
     print(
         json.dumps({"status": outcome.status, "job_run_id": outcome.job_run_id, "seconds": round(outcome.seconds, 2)})
     )
