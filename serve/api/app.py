@@ -20,6 +20,7 @@ from serve.api.routes import admin, auth, health, tokens
 from serve.api.routes import imports as import_routes
 from serve.api.routes import mcp as mcp_routes
 from serve.api.routes import oauth as oauth_routes
+from serve.api.routes import oauth_admin as oauth_admin_routes
 from serve.mcp_server import build_mcp
 from serve.tools.catalog import REGISTRY
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(import_routes.router)
     app.include_router(oauth_routes.router)
+    app.include_router(oauth_admin_routes.router)
     # The MCP server (Streamable HTTP) at exactly /mcp, after the routes; no mount, so no /mcp -> /mcp/ redirect.
     app.router.routes.append(mcp.route)
     return app
