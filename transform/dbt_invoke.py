@@ -89,7 +89,8 @@ def profile_yaml(database_url: str, *, threads: int = 2, schema: str = "marts") 
 
 
 def _cache_dir(database_url: str, variables: Mapping[str, object] | None) -> Path:
-    """One partial-parse cache per database and set of vars (dbt re-parses everything when either changes)."""
+    """One partial-parse cache per database and set of vars. Per database on purpose: the parsed manifest names
+    relations with the database, so a file parsed for another database must never be reused."""
     fields = connection_fields(database_url)
     identity = f"{fields.host}:{fields.port}/{fields.dbname}|{json.dumps(dict(variables or {}), sort_keys=True)}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
