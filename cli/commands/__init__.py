@@ -16,6 +16,7 @@ from cli.commands import (
     migrate,
     purge_logs,
     rotate_key,
+    signin,
     token,
     transform,
     up,
@@ -39,4 +40,5 @@ COMMANDS: tuple[Command, ...] = (
     demo.COMMAND,
     import_.COMMAND,
     config_reference.COMMAND,
+    signin.COMMAND,
 )
