@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +75,12 @@ async def create_code(
     scope: str,
 ) -> str:
     code = new_secret(CODE_PREFIX)
+    # Housekeeping: codes and tokens a day past their expiry can no longer be used or reused.
+    stale = datetime.now(UTC) - timedelta(days=1)
+    await session.execute(
+        delete(tables.oauth_authorization_codes).where(tables.oauth_authorization_codes.c.expires_at < stale)
+    )
+    await session.execute(delete(tables.oauth_tokens).where(tables.oauth_tokens.c.expires_at < stale))
     await session.execute(
         tables.oauth_authorization_codes.insert().values(
             code_hash=stored(code),
@@ -171,6 +177,16 @@ async def exchange_code(
     ):
         raise GrantError("invalid_grant", "code_verifier does not match the code_challenge")
     bound = _checked_resource(settings, resource, row.resource)
+    grants = tables.oauth_grants
+    live_grant = (
+        await session.execute(
+            select(grants.c.id).where(
+                grants.c.user_id == row.user_id, grants.c.client_id == client_id, grants.c.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if live_grant is None:
+        raise GrantError("invalid_grant", "the person's consent for this client was revoked")
     return await issue_tokens(
         session, family_id=row.family_id, client_id=client_id, user_id=row.user_id, resource=bound, scope=row.scope
     )

@@ -259,6 +259,7 @@ async def test_wrong_password_and_one_time_link(env: Env) -> None:
 async def test_admin_lists_and_revokes_grants(env: Env) -> None:
     verifier = secrets.token_urlsafe(48)
     issued = await exchange(env, (await get_code(env, verifier))["code"], verifier)
+    pending = (await get_code(env, verifier))["code"]  # consented, not yet exchanged
     listed = await env.http.get(f"/admin/users/{env.zed}/oauth-grants", headers=ADMIN)
     assert listed.status_code == 200
     [grant] = listed.json()
@@ -271,5 +272,9 @@ async def test_admin_lists_and_revokes_grants(env: Env) -> None:
     assert gone.status_code == 204
     assert (await mcp_status(env, issued["access_token"])).status_code == 401
     assert (await token(env, grant_type="refresh_token", refresh_token=issued["refresh_token"])).status_code == 400
+    late = await token(
+        env, grant_type="authorization_code", code=pending, redirect_uri=CALLBACK, code_verifier=verifier
+    )
+    assert late.status_code == 400 and "revoked" in late.json()["error_description"]
     [after] = (await env.http.get(f"/admin/users/{env.zed}/oauth-grants", headers=ADMIN)).json()
     assert after["revoked_at"] is not None and after["live_tokens"] == 0
