@@ -16,22 +16,24 @@ from core.settings import SettingsError
 EXIT_CONFIG = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Every command is listed; only the one named in `argv` is imported and given its arguments."""
     parser = argparse.ArgumentParser(
         prog="spotify-mcp",
         description="Keep your Spotify listening history and ask an assistant about it.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    selected = next((arg for arg in argv if not arg.startswith("-")), None)
     for command in COMMANDS:
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
-        command.configure(sub)
-        sub.set_defaults(handler=command.run)
+        if command.name == selected:
+            sub.set_defaults(handler=command.configure(sub))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments).parse_args(arguments)
     try:
         result: int = args.handler(args)
     except SettingsError as error:

@@ -5,14 +5,13 @@ import os
 
 import uvicorn
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core.log import configure_logging
 from core.settings import load_settings
 from serve.admin_ui.app import create_admin_app
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="bind address (default: ADMIN_UI_HOST)")
     parser.add_argument("--port", type=int, default=None, help="port (default: ADMIN_UI_PORT)")
     parser.add_argument(
@@ -22,7 +21,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     host = args.host or settings.admin_ui_host
     port = args.port or settings.admin_ui_port
@@ -36,8 +35,3 @@ def _run(args: argparse.Namespace) -> int:
     app = create_admin_app(settings, streamlit_url=streamlit_url)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", ws="websockets")
     return 0
-
-
-COMMAND = Command(
-    "admin", "Run the admin UI (talks to the API over HTTP; embeds the Streamlit analytics).", _run, _configure
-)

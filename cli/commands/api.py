@@ -4,19 +4,18 @@ import argparse
 
 import uvicorn
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core.log import configure_logging
 from core.settings import load_settings
 from serve.api.app import create_app
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="bind address (default: API_HOST)")
     parser.add_argument("--port", type=int, default=None, help="port (default: API_PORT)")
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     host = args.host or settings.api_host
     port = args.port or settings.api_port
@@ -25,6 +24,3 @@ def _run(args: argparse.Namespace) -> int:
         app = create_app(settings, url)
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     return 0
-
-
-COMMAND = Command("api", "Run the API (OAuth, MCP tools, admin endpoints).", _run, _configure)

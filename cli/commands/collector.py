@@ -13,7 +13,6 @@ import signal
 import httpx
 from sqlalchemy import text
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core.crypto import TokenCipher
 from core.db import create_engine
@@ -33,7 +32,7 @@ def _positive_seconds(value: str) -> float:
     return seconds
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="run one cycle and exit")
     parser.add_argument(
         "--tick",
@@ -88,7 +87,7 @@ async def run_collector(settings: Settings, url: str, *, once: bool, tick: float
         await engine.dispose()
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     with database_url(settings) as url:
         sink = configure_logging("collector", level=settings.log_level, database_url=url)
@@ -98,6 +97,3 @@ def _run(args: argparse.Namespace) -> int:
             if sink is not None:
                 sink.flush()
     return 0
-
-
-COMMAND = Command("collector", "Run the collector: imports, initial sync, polling, enrichment.", _run, _configure)

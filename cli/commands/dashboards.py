@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import dashboards
-from cli.commands.base import Command
 from cli.database import database_url
 from core.settings import load_settings
 from serve.admin_ui.proxy import STREAMLIT_BASE_PATH
@@ -42,7 +41,7 @@ def streamlit_argv(host: str, port: int) -> list[str]:
     ]
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -52,7 +51,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=None, help="port (default: DASHBOARDS_PORT)")
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     port = args.port or settings.dashboards_port
     with database_url(settings) as url:
@@ -62,6 +61,3 @@ def _run(args: argparse.Namespace) -> int:
             return subprocess.call(streamlit_argv(args.host, port), env=env)
         except KeyboardInterrupt:
             return 0
-
-
-COMMAND = Command("dashboards", "Run the Streamlit analytics (behind the admin UI's proxy).", _run, _configure)

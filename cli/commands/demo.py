@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import argparse
 
-from cli.commands.base import Command
 from cli.database import database_url
 from cli.demo import describe, seed_demo
 from core import migrate
@@ -10,7 +9,7 @@ from core.log import configure_logging
 from core.settings import load_settings
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     del args
     settings = load_settings()
     with database_url(settings) as url:
@@ -18,10 +17,3 @@ def _run(args: argparse.Namespace) -> int:
         migrate.upgrade(url)
         print(describe(seed_demo(settings, url)))
     return 0
-
-
-COMMAND = Command(
-    "demo",
-    "Add a demo user with two years of synthetic history (through the real import path) and build the warehouse.",
-    _run,
-)

@@ -4,15 +4,13 @@ import argparse
 
 import httpx
 
-from cli.commands.base import Command
 
-
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000/healthz", help="health URL to probe")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds before giving up")
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Exit 0 when the URL answers 2xx (container HEALTHCHECK; needs no curl in the image)."""
     try:
         response = httpx.get(args.url, timeout=args.timeout)
@@ -23,6 +21,3 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     print(f"unhealthy: {args.url} answered {response.status_code}")
     return 1
-
-
-COMMAND = Command("healthcheck", "Probe a service's /healthz (used by container health checks).", _run, _configure)

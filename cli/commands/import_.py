@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core import migrate
 from core.db import create_engine
@@ -30,7 +29,7 @@ from ingest.imports.worker import JobOutcome, execute_job
 BAR_WIDTH = 28
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help='the ZIP from Spotify\'s "Download your data"')
     parser.add_argument(
         "--user",
@@ -157,7 +156,7 @@ def _report(outcome: JobOutcome, summary: jobs.JobSummary, path: Path, user_name
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     path: Path = args.path.expanduser().resolve()
     if not path.is_file():
@@ -177,11 +176,3 @@ def _run(args: argparse.Namespace) -> int:
             if sink is not None:
                 root.removeHandler(sink)
                 sink.close()
-
-
-COMMAND = Command(
-    "import",
-    "Import a Spotify data export (ZIP) now, in this process (embedded database if DATABASE_URL is unset).",
-    _run,
-    _configure,
-)

@@ -2,19 +2,18 @@ from __future__ import annotations
 
 import argparse
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core import migrate
 from core.dburl import redacted
 from core.settings import load_settings
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", default="head", help="target revision (default: head)")
     parser.add_argument("--downgrade", action="store_true", help="downgrade to --revision (e.g. base) instead")
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     with database_url(settings) as url:
         if args.downgrade:
@@ -23,11 +22,3 @@ def _run(args: argparse.Namespace) -> int:
             migrate.upgrade(url, args.revision)
         print(f"database {redacted(url)} is at revision {migrate.current_revision(url)}")
     return 0
-
-
-COMMAND = Command(
-    "migrate",
-    "Create or upgrade the app and raw schemas (embedded database if DATABASE_URL is unset).",
-    _run,
-    _configure,
-)

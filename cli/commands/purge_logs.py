@@ -3,14 +3,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core.db import create_engine
 from core.log import purge_logs
 from core.settings import load_settings
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=None, help="keep this many days (default: LOG_RETENTION_DAYS)")
 
 
@@ -23,13 +22,10 @@ async def _purge(url: str, days: int) -> int:
         await engine.dispose()
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     days = args.days if args.days is not None else settings.log_retention_days
     with database_url(settings) as url:
         deleted = asyncio.run(_purge(url, days))
     print(f"deleted {deleted} log rows older than {days} days")
     return 0
-
-
-COMMAND = Command("purge-logs", "Delete app.logs rows older than the retention window.", _run, _configure)

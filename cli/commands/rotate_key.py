@@ -3,7 +3,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core.crypto import TokenCipher
 from core.db import create_engine
@@ -21,7 +20,7 @@ async def _rotate(url: str, cipher: TokenCipher) -> str:
     return f"re-encrypted {report.rotated} of {report.examined} stored secrets under the newest key"
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     del args
     settings = load_settings()
     cipher = TokenCipher(settings.encryption_keys)
@@ -30,10 +29,3 @@ def _run(args: argparse.Namespace) -> int:
     if len(settings.encryption_keys) > 1:
         print("all secrets now use the first key; you may remove the older keys from TOKEN_ENCRYPTION_KEY")
     return 0
-
-
-COMMAND = Command(
-    "rotate-key",
-    "Re-encrypt stored tokens under the first TOKEN_ENCRYPTION_KEY (put the new key first, keep the old after it).",
-    _run,
-)

@@ -14,7 +14,6 @@ import sys
 import uuid
 from datetime import timedelta
 
-from cli.commands.base import Command
 from cli.commands.token import _find_user
 from cli.database import database_url
 from core.db import create_engine, create_session_factory, unit_of_work
@@ -23,7 +22,7 @@ from serve.oauth import signin
 from serve.oauth.tokens import list_grants, revoke_grant
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="signin_action", metavar="ACTION", required=True)
     password = actions.add_parser("password", help="Set a user's sign-in name and password (prompted).")
     password.add_argument("--user", required=True, help="user id, Spotify user id or email")
@@ -78,12 +77,7 @@ async def _run_async(url: str, settings: Settings, args: argparse.Namespace) -> 
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     with database_url(settings) as url:
         return asyncio.run(_run_async(url, settings, args))
-
-
-COMMAND = Command(
-    "signin", "Local sign-in for ChatGPT/Claude (password, one-time link) and connected assistants.", _run, _configure
-)

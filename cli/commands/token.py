@@ -11,7 +11,6 @@ import uuid
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core import tables
 from core.db import create_engine, create_session_factory, unit_of_work
@@ -20,7 +19,7 @@ from serve import api_tokens
 from serve.api.errors import AppError
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="token_action", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="Create a token for a user and print it once.")
     create.add_argument("--user", required=True, help="user id, Spotify user id or email")
@@ -77,10 +76,7 @@ async def _run_async(url: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     with database_url(settings) as url:
         return asyncio.run(_run_async(url, args))
-
-
-COMMAND = Command("token", "Create, list or revoke per-user API tokens for the tools.", _run, _configure)

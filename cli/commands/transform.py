@@ -3,13 +3,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.commands.base import Command
 from cli.database import database_url
 from core.log import configure_logging
 from core.settings import load_settings
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--full-refresh",
         action="store_true",
@@ -24,7 +23,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from transform.runner import run_transform
 
     settings = load_settings()
@@ -42,11 +41,3 @@ def _run(args: argparse.Namespace) -> int:
     if outcome.error:
         print(f"transform failed: {outcome.error}")
     return 0 if outcome.ok else 1
-
-
-COMMAND = Command(
-    "transform",
-    "Build the dbt warehouse (staging → marts) and the taste clusters (embedded database if DATABASE_URL is unset).",
-    _run,
-    _configure,
-)

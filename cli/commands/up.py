@@ -5,9 +5,7 @@ import os
 import socket
 import sys
 
-from cli.commands.base import Command
 from cli.database import database_url
-from cli.demo import describe, seed_demo
 from cli.supervisor import ServiceSpec, Supervisor
 from core import migrate
 from core.dburl import redacted
@@ -80,12 +78,12 @@ def first_screen(settings: Settings, url: str) -> str:
     return "\n".join(lines)
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", help="first add a demo user with two years of history")
     parser.add_argument("--json-logs", action="store_true", help="show the services' raw JSON log lines")
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     problems = busy_ports(settings)
     if problems:
@@ -95,6 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     with database_url(settings) as url:
         migrate.upgrade(url)
         if args.demo:
+            from cli.demo import describe, seed_demo  # loads dbt and scikit-learn: only for --demo
+
             configure_logging("cli", level="WARNING")
             print("loading the demo history (two years, through the import path) and building the warehouse…")
             print(describe(seed_demo(settings, url)), flush=True)
@@ -102,8 +102,3 @@ def _run(args: argparse.Namespace) -> int:
         supervisor = Supervisor(SERVICES, child_environment(settings, url), raw_logs=args.json_logs)
         supervisor.start()
         return supervisor.wait()
-
-
-COMMAND = Command(
-    "up", "Start everything: database (embedded by default), migrations and all services.", _run, _configure
-)

@@ -19,3 +19,25 @@ def test_every_command_has_help(name: str, capsys: pytest.CaptureFixture[str]) -
 def test_command_names_are_unique() -> None:
     names = [command.name for command in COMMANDS]
     assert len(names) == len(set(names))
+
+
+def test_listing_commands_imports_no_heavy_dependency() -> None:
+    """`spotify-mcp --help` and argument parsing stay fast: a command's module loads only when it runs."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from cli.main import build_parser; build_parser(['gen-key']).parse_args(['gen-key']); "
+        "print(sorted(m for m in ('dbt', 'sklearn', 'mcp', 'streamlit', 'serve', 'ingest', 'transform') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_command_module_has_run() -> None:
+    import importlib
+
+    for command in COMMANDS:
+        module = importlib.import_module(command.module)
+        assert callable(module.run), command.module
