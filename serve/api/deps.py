@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crypto import TokenCipher, constant_time_equals
-from core.db import SessionFactory
+from core.db import SessionFactory, unit_of_work
 from core.settings import AuthMode, Settings
 from serve.api.errors import Unauthorized
 
@@ -32,14 +32,8 @@ def get_cipher(request: Request) -> TokenCipher:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed once after the endpoint returns, rolled back on error."""
     sessions: SessionFactory = request.app.state.sessions
-    async with sessions() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+    async with unit_of_work(sessions) as session:
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
