@@ -20,7 +20,6 @@ ENV PATH="/app/.venv/bin:$PATH" \
 WORKDIR /app
 USER 10001
 EXPOSE 8000 8001
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["spotify-mcp", "healthcheck"]
+# No image-wide HEALTHCHECK: the roles differ (api and admin are probed per service in docker-compose.yml).
 ENTRYPOINT ["spotify-mcp"]
 CMD ["api"]

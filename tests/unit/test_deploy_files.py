@@ -55,3 +55,8 @@ def test_dockerfile_uses_python_314_slim_and_uv_lock() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.14-slim" in text
     assert "uv sync --locked" in text
+
+
+def test_docker_context_excludes_local_state_and_secrets() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert {".venv", ".spotify-mcp", ".env", ".git"} <= ignored
