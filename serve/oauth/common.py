@@ -28,11 +28,12 @@ REQUEST_TTL = timedelta(minutes=20)
 CIMD_TTL = timedelta(hours=1)
 SIGNIN_LINK_TTL = timedelta(hours=24)
 
-ACCESS_PREFIX = "smcp-at_"
-REFRESH_PREFIX = "smcp-rt_"
-CODE_PREFIX = "smcp-ac_"
-CLIENT_SECRET_PREFIX = "smcp-cs_"
-LINK_PREFIX = "smcp-ln_"
+# All start with `smcp_` so the log redaction (core.log) masks them like API tokens.
+ACCESS_PREFIX = "smcp_at_"
+REFRESH_PREFIX = "smcp_rt_"
+CODE_PREFIX = "smcp_ac_"
+CLIENT_SECRET_PREFIX = "smcp_cs_"
+LINK_PREFIX = "smcp_ln_"
 
 SESSION_COOKIE = "spotify_mcp_signin"
 

@@ -48,7 +48,7 @@ def test_signin_command_sets_password_issues_link_and_lists_grants(database_url:
     link = run("link", "--user", str(user), "--hours", "2")
     assert link.returncode == 0, link.stderr
     url = link.stdout.strip()
-    assert url.startswith("https://music.example.org/oauth/signin/link?token=smcp-ln_")
+    assert url.startswith("https://music.example.org/oauth/signin/link?token=smcp_ln_")
     with psycopg.connect(libpq_url(database_url)) as connection:
         stored = connection.execute("SELECT login_name, password_hash FROM app.oauth_local_credentials").fetchall()
         links = connection.execute("SELECT link_hash FROM app.oauth_signin_links").fetchall()

@@ -216,7 +216,7 @@ async def test_expired_other_resource_revoked_and_other_user_tokens_are_refused(
     assert (
         await env.http.post("/oauth/revoke", data={"client_id": env.client_id, "token": revoked})
     ).status_code == 200
-    for refused in (expired, foreign, revoked, "smcp-at_made-up"):
+    for refused in (expired, foreign, revoked, "smcp_at_made-up-token-value"):
         answer = await mcp_status(env, refused)
         assert answer.status_code == 401 and "resource_metadata=" in answer.headers["www-authenticate"]
         plain = await env.http.post(

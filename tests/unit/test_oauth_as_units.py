@@ -110,3 +110,14 @@ def test_challenge_names_resource_metadata_and_scope(settings: Settings) -> None
         'resource_metadata="https://music.example.org/.well-known/oauth-protected-resource/mcp", '
         'scope="history:read"'
     )
+
+
+def test_every_secret_prefix_is_masked_by_the_log_redaction() -> None:
+    from core.log import redact_text
+    from serve.oauth import common
+
+    for prefix in (common.ACCESS_PREFIX, common.REFRESH_PREFIX, common.CODE_PREFIX, common.CLIENT_SECRET_PREFIX):
+        secret = common.new_secret(prefix)
+        assert secret not in redact_text(f"saw {secret} in a message")
+    link = common.new_secret(common.LINK_PREFIX)
+    assert link not in redact_text(f"GET /oauth/signin/link?token={link}")
