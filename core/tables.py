@@ -553,6 +553,9 @@ oauth_local_credentials = Table(
     Column("login_name", Text, nullable=False, unique=True),
     # `scrypt$n$r$p$salt_hex$hash_hex` (hashlib.scrypt); null when only one-time links are used.
     Column("password_hash", Text, nullable=True),
+    # Brute-force brake: consecutive failures, and no attempts are checked until `locked_until`.
+    Column("failed_attempts", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
     _created_at(),
     _updated_at(),
     schema=APP_SCHEMA,

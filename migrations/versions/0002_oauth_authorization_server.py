@@ -99,6 +99,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.UUID(), nullable=False),
         sa.Column("login_name", sa.Text(), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=True),
+        sa.Column("failed_attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(

@@ -29,6 +29,8 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 10
 LOGIN_NAME = re.compile(r"^[a-zA-Z0-9._@-]{2,64}$")
 RESUME_PATH = "/oauth/authorize/resume"
+MAX_FAILURES = 5
+LOCK_TIME = timedelta(minutes=15)
 
 
 class SigninError(Exception):
@@ -74,7 +76,12 @@ async def set_password(session: AsyncSession, user_id: UUID, login_name: str, pa
     ).first()
     if taken is not None:
         raise SigninError(f"login name {login_name!r} is taken")
-    values = {"login_name": login_name, "password_hash": hash_password(password)}
+    values = {
+        "login_name": login_name,
+        "password_hash": hash_password(password),
+        "failed_attempts": 0,
+        "locked_until": None,
+    }
     await session.execute(
         insert(table)
         .values(user_id=user_id, **values)
@@ -83,14 +90,36 @@ async def set_password(session: AsyncSession, user_id: UUID, login_name: str, pa
 
 
 async def check_password(session: AsyncSession, login_name: str, password: str) -> UUID | None:
+    """The user whose name and password these are, or None. After MAX_FAILURES wrong passwords in a row the
+    name is locked for LOCK_TIME (nothing is checked meanwhile, so guessing gains nothing)."""
     table = tables.oauth_local_credentials
     row = (
-        await session.execute(select(table.c.user_id, table.c.password_hash).where(table.c.login_name == login_name))
+        await session.execute(
+            select(table.c.user_id, table.c.password_hash, table.c.failed_attempts, table.c.locked_until)
+            .where(table.c.login_name == login_name)
+            .with_for_update()
+        )
     ).first()
     if row is None:
         verify_password(password, hash_password("not-a-user-timing-pad"))  # same cost either way
         return None
-    return row.user_id if verify_password(password, row.password_hash) else None
+    now = datetime.now(UTC)
+    if row.locked_until is not None and row.locked_until > now:
+        return None
+    if verify_password(password, row.password_hash):
+        if row.failed_attempts:
+            await session.execute(
+                update(table).where(table.c.user_id == row.user_id).values(failed_attempts=0, locked_until=None)
+            )
+        return UUID(str(row.user_id))
+    failures = row.failed_attempts + 1
+    locked = now + LOCK_TIME if failures >= MAX_FAILURES else None
+    await session.execute(
+        update(table)
+        .where(table.c.user_id == row.user_id)
+        .values(failed_attempts=0 if locked else failures, locked_until=locked)
+    )
+    return None
 
 
 async def issue_link(

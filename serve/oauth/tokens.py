@@ -252,12 +252,12 @@ async def authenticate_access_token(
     revoked, lacking the scope, or not ours)."""
     if not token.startswith(ACCESS_PREFIX):
         return None
-    table = tables.oauth_tokens
+    table, users = tables.oauth_tokens, tables.users
     row = (
         await session.execute(
-            select(table.c.user_id, table.c.resource, table.c.scope, table.c.expires_at, table.c.revoked_at).where(
-                table.c.token_hash == stored(token), table.c.kind == "access"
-            )
+            select(table.c.user_id, table.c.resource, table.c.scope, table.c.expires_at, table.c.revoked_at)
+            .join(users, users.c.id == table.c.user_id)
+            .where(table.c.token_hash == stored(token), table.c.kind == "access", users.c.status != "disabled")
         )
     ).first()
     now = now or datetime.now(UTC)

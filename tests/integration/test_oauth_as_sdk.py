@@ -89,9 +89,9 @@ def provider(stack: Stack, storage: MemoryStorage, browser: ScriptedBrowser, **e
     )
 
 
-async def call_sync_status(stack: Stack, auth: OAuthClientProvider) -> dict[str, object]:
+async def call_sync_status(stack: Stack, auth: OAuthClientProvider, mode: str = "legacy") -> dict[str, object]:
     transport = streamable_http_client(stack.resource, http_client=create_mcp_http_client(auth=auth))
-    async with Client(transport, mode="legacy", cache=None) as client:
+    async with Client(transport, mode=mode, cache=None) as client:
         answer = await client.call_tool("ops_sync_status", {})
         assert not answer.is_error, answer
         content: dict[str, object] | None = answer.structured_content
@@ -137,7 +137,8 @@ async def test_dcr_spotify_signin_pkce_tool_call_refresh_and_nothing_plaintext(s
             assert secret and secret not in dump
 
 
-async def test_cimd_client_is_fetched_validated_and_cached_instead_of_registering(stack: Stack) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_cimd_client_is_fetched_validated_and_cached_instead_of_registering(stack: Stack, mode: str) -> None:
     url = f"{CIMD_HOST}/clients/assistant.json"
     stack.documents["/clients/assistant.json"] = {
         "client_id": url,
@@ -149,7 +150,7 @@ async def test_cimd_client_is_fetched_validated_and_cached_instead_of_registerin
     }
     storage, browser = MemoryStorage(), ScriptedBrowser()
     async with browser.http:
-        await call_sync_status(stack, provider(stack, storage, browser, client_metadata_url=url))
+        await call_sync_status(stack, provider(stack, storage, browser, client_metadata_url=url), mode)
     assert storage.client is not None and storage.client.client_id == url
     assert "Metadata Assistant" in browser.consent_text and "cimd.example.org" in browser.consent_text
     rows = stack.query("SELECT kind, client_name, fetched_at IS NOT NULL FROM app.oauth_clients")

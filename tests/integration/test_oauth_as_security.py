@@ -278,3 +278,21 @@ async def test_admin_lists_and_revokes_grants(env: Env) -> None:
     assert late.status_code == 400 and "revoked" in late.json()["error_description"]
     [after] = (await env.http.get(f"/admin/users/{env.zed}/oauth-grants", headers=ADMIN)).json()
     assert after["revoked_at"] is not None and after["live_tokens"] == 0
+
+
+async def test_password_guessing_locks_the_name_and_disabled_users_tokens_stop(env: Env) -> None:
+    verifier = secrets.token_urlsafe(48)
+    issued = await exchange(env, (await get_code(env, verifier))["code"], verifier)
+    url = str(httpx.URL(f"{env.stack.api}/oauth/authorize", params=authorize_params(env, verifier)))
+    async with httpx.AsyncClient(timeout=30) as browser:
+        for attempt in range(5):
+            wrong = await sign_in_with_password(browser, url, "zed", f"guess number {attempt}")
+            assert wrong.status_code == 401
+        locked = await sign_in_with_password(browser, url, "zed", PASSWORD)
+        assert locked.status_code == 401  # even the right password, until the lock ends
+    assert env.stack.query("SELECT locked_until > now() FROM app.oauth_local_credentials WHERE login_name='zed'") == [
+        (True,)
+    ]
+    assert (await mcp_status(env, issued["access_token"])).status_code == 200
+    env.stack.query("UPDATE app.users SET status = 'disabled' WHERE id = %s", (env.zed,))
+    assert (await mcp_status(env, issued["access_token"])).status_code == 401

@@ -191,12 +191,16 @@ async def _validated_request(request: Request, settings: Settings, query: dict[s
 def _signin_page(settings: Settings, client: Client, blob: str, problem: str | None = None) -> HTMLResponse:
     quoted = html.escape(blob, quote=True)
     warning = f'<p style="color:#a00">{html.escape(problem)}</p>' if problem else ""
-    body = (
-        f"<p><strong>{html.escape(client.display_name)}</strong> wants to connect to your listening history on "
-        f"{html.escape(urlsplit(issuer(settings)).netloc)}. First, sign in.</p>{warning}"
+    spotify = (
         f'<div class="box"><p><a class="button" href="/oauth/signin/spotify?{urlencode({"request": blob})}">'
         'Sign in with Spotify</a></p><p class="muted">New here? Signing in with Spotify creates your account '
         "and starts collecting your plays.</p></div>"
+        if settings.spotify_configured
+        else ""
+    )
+    body = (
+        f"<p><strong>{html.escape(client.display_name)}</strong> wants to connect to your listening history on "
+        f"{html.escape(urlsplit(issuer(settings)).netloc)}. First, sign in.</p>{warning}{spotify}"
         '<div class="box"><p>Imported your history as a ZIP (no Spotify connection)? Use the name and password '
         "your admin set:</p>"
         f'<form method="post" action="/oauth/signin/password"><input type="hidden" name="request" value="{quoted}">'
