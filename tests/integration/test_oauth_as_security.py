@@ -296,3 +296,40 @@ async def test_password_guessing_locks_the_name_and_disabled_users_tokens_stop(e
     assert (await mcp_status(env, issued["access_token"])).status_code == 200
     env.stack.query("UPDATE app.users SET status = 'disabled' WHERE id = %s", (env.zed,))
     assert (await mcp_status(env, issued["access_token"])).status_code == 401
+
+
+async def test_preregistered_confidential_client_must_authenticate_and_refresh_revocation(env: Env) -> None:
+    created = await env.http.post(
+        "/admin/oauth/clients",
+        json={"client_id": "house-assistant", "client_name": "House", "redirect_uris": [CALLBACK]},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    secret = created.json()["client_secret"]
+    assert secret.startswith("smcp_cs_") and secret not in env.stack.dump_app_tables()
+    house = Env(env.stack, env.http, "house-assistant", env.zed, env.yan)
+    verifier = secrets.token_urlsafe(48)
+    code = (await get_code(house, verifier))["code"]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": verifier}
+    no_secret = await env.http.post("/oauth/token", data={**form, "client_id": "house-assistant"})
+    assert no_secret.status_code == 401 and no_secret.json()["error"] == "invalid_client"
+    wrong = await env.http.post("/oauth/token", data=form, auth=("house-assistant", "smcp_cs_wrong"))
+    assert wrong.status_code == 401
+    good = await env.http.post("/oauth/token", data=form, auth=("house-assistant", secret))
+    assert good.status_code == 200, good.text
+    issued = good.json()
+    assert (await mcp_status(env, issued["access_token"])).status_code == 200
+    # RFC 7009: revoking the refresh token ends the whole authorization (its access token too).
+    revoked = await env.http.post(
+        "/oauth/revoke",
+        data={"token": issued["refresh_token"], "token_type_hint": "refresh_token"},
+        auth=("house-assistant", secret),
+    )
+    assert revoked.status_code == 200
+    assert (await mcp_status(env, issued["access_token"])).status_code == 401
+    again = await env.http.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]},
+        auth=("house-assistant", secret),
+    )
+    assert again.status_code == 400
