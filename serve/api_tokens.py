@@ -141,8 +141,9 @@ async def authenticate_request(request: Request, session: AsyncSession, settings
             principal = await authenticate_access_token(session, token, settings)
         if principal is not None:
             return principal
+    # RFC 6750 §3.1: a token that was sent but is not valid says so, so OAuth clients refresh or sign in again.
     raise Unauthenticated(
         "send `Authorization: Bearer <token>` with a user API token (spotify-mcp token create --user ...) "
         "or the admin token",
-        headers={"WWW-Authenticate": bearer_challenge(settings)},
+        headers={"WWW-Authenticate": bearer_challenge(settings, "invalid_token" if token is not None else None)},
     )

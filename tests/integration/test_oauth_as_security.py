@@ -127,6 +127,7 @@ async def test_unauthenticated_mcp_names_the_resource_metadata_and_scope(env: En
     challenge_header = answer.headers["www-authenticate"]
     assert f'resource_metadata="{env.stack.api}/.well-known/oauth-protected-resource/mcp"' in challenge_header
     assert 'scope="history:read"' in challenge_header
+    assert "error=" not in challenge_header  # no token was sent: nothing to call invalid
     prm = (await env.http.get("/.well-known/oauth-protected-resource/mcp")).json()
     assert prm["resource"] == env.stack.resource and prm["authorization_servers"] == [env.stack.api]
     asm = (await env.http.get("/.well-known/oauth-authorization-server")).json()
@@ -219,6 +220,7 @@ async def test_expired_other_resource_revoked_and_other_user_tokens_are_refused(
     for refused in (expired, foreign, revoked, "smcp_at_made-up-token-value"):
         answer = await mcp_status(env, refused)
         assert answer.status_code == 401 and "resource_metadata=" in answer.headers["www-authenticate"]
+        assert 'error="invalid_token"' in answer.headers["www-authenticate"]
         plain = await env.http.post(
             "/mcp/call", json={"tool": "ops.sync_status", "args": {}}, headers={"Authorization": f"Bearer {refused}"}
         )
