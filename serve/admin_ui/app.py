@@ -380,10 +380,19 @@ def create_admin_app(
     async def user_page(request: Request, user_id: uuid.UUID, _: SessionDep) -> HTMLResponse:
         user = await call(request, "GET", f"/admin/users/{user_id}")
         tokens = await call(request, "GET", "/admin/api-tokens", params={"user_id": str(user_id)})
+        grants = await call(request, "GET", f"/admin/users/{user_id}/oauth-grants")
         return render(
             request,
             "user.html",
-            {"title": user["display_name"] or "User", "user": user, "tokens": tokens, "new_token": None},
+            {
+                "title": user["display_name"] or "User",
+                "user": user,
+                "tokens": tokens,
+                "new_token": None,
+                "grants": grants,
+                "signin_link": None,
+                "signin_saved": None,
+            },
         )
 
     async def tokens_fragment(
@@ -417,6 +426,54 @@ def create_admin_app(
     async def revoke_token(request: Request, user_id: uuid.UUID, token_id: uuid.UUID, _: SessionDep) -> HTMLResponse:
         revoked = await call(request, "DELETE", f"/admin/api-tokens/{token_id}")
         return await tokens_fragment(request, user_id, changed=revoked)
+
+    # ----- OAuth: connected assistants and local sign-in ----------------------------------------------
+
+    async def grants_fragment(request: Request, user_id: uuid.UUID) -> HTMLResponse:
+        grants = await call(request, "GET", f"/admin/users/{user_id}/oauth-grants")
+        return render(request, "_oauth_grants.html", {"user": {"id": str(user_id)}, "grants": grants})
+
+    @app.post("/users/{user_id}/oauth-grants/{grant_id}/disconnect", response_class=HTMLResponse)
+    async def disconnect_grant(
+        request: Request, user_id: uuid.UUID, grant_id: uuid.UUID, _: SessionDep
+    ) -> HTMLResponse:
+        await call(request, "DELETE", f"/admin/users/{user_id}/oauth-grants/{grant_id}")
+        return await grants_fragment(request, user_id)
+
+    def signin_fragment(
+        request: Request, user_id: uuid.UUID, *, saved: str | None = None, link: Any = None
+    ) -> HTMLResponse:
+        return render(
+            request,
+            "_signin.html",
+            {"user": {"id": str(user_id)}, "signin_saved": saved, "signin_link": link},
+        )
+
+    @app.post("/users/{user_id}/signin/password", response_class=HTMLResponse)
+    async def set_signin_password(
+        request: Request,
+        user_id: uuid.UUID,
+        _: SessionDep,
+        login_name: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+    ) -> HTMLResponse:
+        name = login_name.strip()
+        if not name or not password:
+            return message(request, "Enter both a sign-in name and a password.", kind="error", status_code=422)
+        await call(
+            request, "PUT", f"/admin/users/{user_id}/signin/password", json={"login_name": name, "password": password}
+        )
+        return signin_fragment(request, user_id, saved=name)
+
+    @app.post("/users/{user_id}/signin/link", response_class=HTMLResponse)
+    async def issue_signin_link(
+        request: Request, user_id: uuid.UUID, _: SessionDep, expires_in_hours: Annotated[str, Form()] = "24"
+    ) -> HTMLResponse:
+        hours = expires_in_hours.strip() or "24"
+        if not hours.isdigit():
+            return message(request, "Expiry must be a whole number of hours.", kind="error", status_code=422)
+        link = await call(request, "POST", f"/admin/users/{user_id}/signin/link", json={"expires_in_hours": int(hours)})
+        return signin_fragment(request, user_id, link=link)
 
     @app.post("/users/{user_id}/actions/{action}", response_class=HTMLResponse)
     async def user_action(request: Request, user_id: uuid.UUID, action: str, _: SessionDep) -> HTMLResponse:
