@@ -106,6 +106,33 @@ async def test_crash_mid_import_then_resume(engine: AsyncEngine, settings: Setti
     assert done["job_run_id"] == runs[1]["id"]
 
 
+async def test_user_deleted_during_an_import_leaves_no_rows(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    """export_records has no per-row foreign key (migration 0003): the per-batch user lock and the delete
+    trigger must still leave nothing behind when the user goes away mid-import."""
+    small = with_overrides(settings, IMPORT_BATCH_SIZE="100")
+    user = await create_user(engine)
+    job_id = await queue_zip(engine, user, build_zip(tmp_path / "x.zip", {AUDIO.format("2022"): _records(0, 900)}))
+    job = await jobs.claim_job(engine, worker_id="w", only_id=job_id)
+    assert job is not None
+    committed = asyncio.Event()
+
+    def on_progress(progress: object) -> None:
+        if getattr(progress, "inserted", 0) >= 200:
+            committed.set()
+
+    async def delete_user() -> None:
+        await committed.wait()
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM app.users WHERE id = :id"), {"id": user})
+
+    outcome, _ = await asyncio.gather(execute_job(engine, small, job, progress_callback=on_progress), delete_user())
+    assert outcome.status == "error"
+    assert outcome.message is not None and "deleted" in outcome.message
+    assert (await fetch(engine, "SELECT count(*) AS n FROM raw.export_records"))[0]["n"] == 0
+
+
 async def test_superseded_worker_leaves_the_new_run_alone(
     engine: AsyncEngine, settings: Settings, tmp_path: Path
 ) -> None:

@@ -65,7 +65,14 @@ def test_constraints_refuse_bad_rows(database_url: str) -> None:
             pass
         else:
             raise AssertionError("duplicate play accepted")
-        # Deleting a user removes all of their data.
+        connection.execute(
+            "INSERT INTO raw.export_records (user_id, record_key, played_at, ms_played, content_kind, source_format) "
+            "VALUES (%s, 'k1', '2026-01-01T00:00:00Z', 1000, 'track', 'extended')",
+            (user_id[0],),
+        )
+        # Deleting a user removes all of their data (export records through a trigger: migration 0003).
         connection.execute("DELETE FROM app.users WHERE id = %s", (user_id[0],))
-        remaining = connection.execute("SELECT count(*) FROM raw.api_plays").fetchone()
+        remaining = connection.execute(
+            "SELECT (SELECT count(*) FROM raw.api_plays) + (SELECT count(*) FROM raw.export_records)"
+        ).fetchone()
         assert remaining == (0,)
