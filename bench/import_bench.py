@@ -198,7 +198,7 @@ async def _import(database_url: str, zip_path: Path, batch_size: int, parser: st
         await engine.dispose()
 
 
-def run_once(server_url: str, zip_path: Path, batch_size: int, parser: str = "stdlib") -> dict[str, float]:
+def run_once(server_url: str, zip_path: Path, batch_size: int, parser: str = "msgspec") -> dict[str, float]:
     name = f"spmcp_bench_{secrets.token_hex(4)}"
     _admin(server_url, f'CREATE DATABASE "{name}"')
     try:
@@ -223,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=1, help="import the same ZIP this many times (fresh DB each)")
     parser.add_argument("--batch-size", type=int, default=10_000)
-    parser.add_argument("--parser", choices=["stdlib", "ijson"], default="stdlib", help="JSON parser of the import")
+    parser.add_argument(
+        "--parser", choices=["msgspec", "stdlib", "ijson"], default="msgspec", help="JSON parser of the import"
+    )
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--zip", type=Path, default=None, help="reuse/keep the generated ZIP here")
     args = parser.parse_args(argv)

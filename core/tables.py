@@ -326,7 +326,8 @@ export_records = Table(
     Column("import_job_id", BigInteger, nullable=True),
     # Idempotency key computed by the importer from the record's identity (see ingest); a re-import
     # or an overlapping export adds nothing.
-    Column("record_key", Text, nullable=False),
+    # Compared byte-wise (COLLATE "C"): it is an identifier, and the unique index is cheaper to fill.
+    Column("record_key", Text(collation="C"), nullable=False),
     # End of playback, UTC (`ts` / `endTime`).
     Column("played_at", DateTime(timezone=True), nullable=False),
     Column("ms_played", Integer, nullable=False),
@@ -353,7 +354,9 @@ export_records = Table(
     CheckConstraint(_in("content_kind", CONTENT_KINDS), name="content_kind"),
     CheckConstraint("source_format IN ('extended', 'account')", name="source_format"),
     CheckConstraint("ms_played >= 0", name="ms_played_non_negative"),
-    Index(None, "ingested_at"),
+    # BRIN: rows arrive in `ingested_at` order, so block ranges answer the transform's `ingested_at >=`
+    # watermark as well as a b-tree would, at almost no cost per COPYed row (migration 0003).
+    Index(None, "ingested_at", postgresql_using="brin"),
     Index(None, "user_id", "played_at"),
     schema=RAW_SCHEMA,
 )

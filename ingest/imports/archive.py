@@ -21,7 +21,7 @@ from typing import IO, Final
 
 from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import EXPECTED_NAMES, MemberKind, classify_member
-from ingest.imports.jsonstream import JsonStreamError, NotAnArray, iter_array, iter_array_ijson
+from ingest.imports.jsonstream import JsonStreamError, NotAnArray, iter_array, iter_array_ijson, iter_array_typed
 
 # History JSON compresses ~8-15x; beyond this ratio a member is treated as a zip bomb.
 MAX_COMPRESSION_RATIO: Final = 100
@@ -170,17 +170,29 @@ class _CountingReader:
 
 
 def iter_member_records(
-    archive: zipfile.ZipFile, member: Member, plan: ArchivePlan, *, parser: str = "stdlib"
+    archive: zipfile.ZipFile,
+    member: Member,
+    plan: ArchivePlan,
+    *,
+    parser: str = "msgspec",
+    element_type: type | None = None,
 ) -> Iterator[object]:
     """Yield the records of one history member, streamed. Raises `ImportRejected` on broken content.
 
-    `parser`: `stdlib` (the fast default, see `jsonstream`) or `ijson`.
+    `parser` (see `jsonstream`): `msgspec` (the default: records decoded into `element_type` while they fit
+    it, dicts after that; plain `stdlib` when no type is given), `stdlib` or `ijson` (dicts throughout).
     """
     count = 0
     try:
         with archive.open(member.name) as raw:
             reader = _CountingReader(raw, member, plan)
-            records = iter_array_ijson(_checked_start(reader, member)) if parser == "ijson" else iter_array(reader)
+            records: Iterator[object]
+            if parser == "ijson":
+                records = iter_array_ijson(_checked_start(reader, member))
+            elif parser == "msgspec" and element_type is not None:
+                records = iter_array_typed(reader, element_type)
+            else:
+                records = iter_array(reader)
             for record in records:
                 count += 1
                 yield record

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
+
 from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import MemberKind
 
@@ -75,12 +77,58 @@ type Row = tuple[
     str,
 ]
 
+
+class ExtendedPlay(msgspec.Struct, gc=False):
+    """What the importer reads of an extended-history record (`Streaming_History_*`, `endsong_*`): an
+    allow-list. `jsonstream.iter_array_typed` decodes records straight into it, so the IP address, user
+    agent, user name and anything else Spotify adds are skipped by the decoder and never become Python
+    objects. The decoder enforces the types below; a record it refuses goes the dict way (`normalize`),
+    which converts what is convertible (`ms_played` as `1234.0`) and names the field that is wrong.
+    `Any` fields are read leniently (a value of the wrong type is ignored, as before).
+    """
+
+    ts: str
+    ms_played: int
+    master_metadata_track_name: str | None = None
+    master_metadata_album_artist_name: str | None = None
+    master_metadata_album_album_name: str | None = None
+    spotify_track_uri: str | None = None
+    episode_name: str | None = None
+    episode_show_name: str | None = None
+    spotify_episode_uri: str | None = None
+    audiobook_title: str | None = None
+    audiobook_uri: str | None = None
+    audiobook_chapter_uri: str | None = None
+    audiobook_chapter_title: str | None = None
+    incognito_mode: Any = None
+
+
+class ExtendedPlayDetailed(ExtendedPlay, gc=False):
+    """`ExtendedPlay` plus the optional fields, read only when IMPORT_STORE_OPTIONAL_FIELDS is on (decoding
+    them costs ~20 % of the decoder's time, for nothing when they are not kept)."""
+
+    reason_start: Any = None
+    reason_end: Any = None
+    platform: Any = None
+    shuffle: Any = None
+    skipped: Any = None
+    offline: Any = None
+    offline_timestamp: Any = None
+    conn_country: Any = None
+
+
+_DETAILED_FIELDS: Final = ExtendedPlayDetailed.__struct_fields__
+
+
+def play_type(store_optional: bool) -> type[ExtendedPlay]:
+    """The type extended-history records are decoded into."""
+    return ExtendedPlayDetailed if store_optional else ExtendedPlay
+
+
 # Skip reasons (counted in job_runs.stats["skipped"]).
 SKIP_NO_ITEM: Final = "no_item"  # neither a track, an episode nor an audiobook is named
 
 # Optional extended-history fields, stored (under these names) only when enabled.
-_OPTIONAL_TEXT: Final = (("reason_start", "reason_start"), ("reason_end", "reason_end"), ("platform", "platform"))
-_OPTIONAL_FLAGS: Final = (("shuffle", "shuffle"), ("skipped", "skipped"), ("offline", "offline"))
 _OPTIONAL_ACCOUNT: Final = (("reasonStart", "reason_start"), ("reasonEnd", "reason_end"))
 
 _MAX_MS: Final = 2_147_483_647
@@ -168,8 +216,7 @@ class Normalizer:
             "The file was changed after Spotify produced it; use the original export.",
         )
 
-    def _ms(self, record: dict[str, object], field: str, index: int) -> int:
-        value = record.get(field)
+    def _ms(self, value: object, field: str, index: int) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self._reject(
                 index,
@@ -207,8 +254,11 @@ class Normalizer:
 
     def normalize(self, record: object, index: int) -> Row | str:
         """A row, or a skip reason (`no_item`)."""
+        kind = type(record)
+        if kind is ExtendedPlay or kind is ExtendedPlayDetailed:
+            return self._extended(record, index)  # type: ignore[arg-type]
         if type(record) is dict and "ts" in record:
-            return self._extended(record, index)
+            return self._extended_dict(record, index)
         if not isinstance(record, dict):
             raise ImportRejected(
                 f"{self.member}, record {index + 1}: expected an object with play fields but found "
@@ -218,7 +268,7 @@ class Normalizer:
                 record=index + 1,
             )
         if "ts" in record:
-            return self._extended(record, index)
+            return self._extended_dict(record, index)
         if "endTime" in record:
             return self._account(record, index)
         keys = ", ".join(sorted(str(key) for key in record)[:8])
@@ -231,38 +281,33 @@ class Normalizer:
             record=index + 1,
         )
 
-    def _extended(self, record: dict[str, Any], index: int) -> Row | str:
-        # Hot path (one call per record): plain locals and type() checks; the slow helpers only run to
-        # convert or reject an unusual value.
-        get = record.get
-        ts = record["ts"]
-        ms_played = get("ms_played")
-        track_name = get("master_metadata_track_name")
-        artist_name = get("master_metadata_album_artist_name")
-        album_name = get("master_metadata_album_album_name")
-        track_uri = get("spotify_track_uri")
-        episode_name = get("episode_name")
-        show_name = get("episode_show_name")
-        episode_uri = get("spotify_episode_uri")
-        audiobook_title = get("audiobook_title")
-        chapter_title = get("audiobook_chapter_title")
-        audiobook_uri = get("audiobook_chapter_uri") or get("audiobook_uri")
-        for value in (
-            track_name,
-            artist_name,
-            album_name,
-            track_uri,
-            episode_name,
-            show_name,
-            episode_uri,
-            audiobook_title,
-            chapter_title,
-            audiobook_uri,
-        ):
+    def _extended_dict(self, record: dict[str, Any], index: int) -> Row | str:
+        """A record the typed decoder did not take: check (and convert) its fields, then the same mapping."""
+        for field in _EXTENDED_TEXT_FIELDS:
+            value = record.get(field)
             if value is not None and type(value) is not str:
-                self._check_texts(record, index)
-        if type(ms_played) is not int or ms_played < 0 or ms_played > _MAX_MS:
-            ms_played = self._ms(record, "ms_played", index)
+                self._text(record, field, index)  # raises, naming the field
+        values: dict[str, Any] = {name: record.get(name) for name in _DETAILED_FIELDS}
+        values["ms_played"] = self._ms(values["ms_played"], "ms_played", index)
+        return self._extended(ExtendedPlayDetailed(**values), index)
+
+    def _extended(self, play: ExtendedPlay, index: int) -> Row | str:
+        # Hot path (one call per record): plain locals; the slow helpers only run to convert or reject an
+        # unusual value. Text fields are `str | None` here (the decoder or `_extended_dict` checked them).
+        ts = play.ts
+        ms_played = play.ms_played
+        track_name = play.master_metadata_track_name
+        artist_name = play.master_metadata_album_artist_name
+        album_name = play.master_metadata_album_album_name
+        track_uri = play.spotify_track_uri
+        episode_name = play.episode_name
+        show_name = play.episode_show_name
+        episode_uri = play.spotify_episode_uri
+        audiobook_title = play.audiobook_title
+        chapter_title = play.audiobook_chapter_title
+        audiobook_uri = play.audiobook_chapter_uri or play.audiobook_uri
+        if ms_played < 0 or ms_played > _MAX_MS:
+            ms_played = self._ms(ms_played, "ms_played", index)
         played_at: datetime | None = None
         if type(ts) is str:
             try:
@@ -289,10 +334,10 @@ class Normalizer:
             return SKIP_NO_ITEM
         if self.kind is MemberKind.extended_video:
             content_kind = "video"
-        incognito = get("incognito_mode")
+        incognito = play.incognito_mode
         extra: str | None = None
-        if self.store_optional:
-            extra = self._extended_extra(record)
+        if self.store_optional and type(play) is ExtendedPlayDetailed:
+            extra = self._extended_extra(play)
         # The export's own `2023-01-01T10:00:00Z` spelling is the canonical one; other spellings of the same
         # instant are brought to it so that every export of a play yields the same key.
         if len(ts) != 20 or ts[19] != "Z":
@@ -320,34 +365,32 @@ class Normalizer:
             self.member,
         )
 
-    def _check_texts(self, record: dict[str, object], index: int) -> None:
-        for field in _EXTENDED_TEXT_FIELDS:
-            self._text(record, field, index)
-
-    def _extended_extra(self, record: dict[str, object]) -> str | None:
+    def _extended_extra(self, play: ExtendedPlayDetailed) -> str | None:
         extra: dict[str, object] = {}
-        for source, target in _OPTIONAL_TEXT:
-            value = record.get(source)
+        for name, value in (
+            ("reason_start", play.reason_start),
+            ("reason_end", play.reason_end),
+            ("platform", play.platform),
+        ):
             if isinstance(value, str) and value:
-                extra[target] = value
-        for source, target in _OPTIONAL_FLAGS:
-            value = record.get(source)
+                extra[name] = value
+        for name, value in (("shuffle", play.shuffle), ("skipped", play.skipped), ("offline", play.offline)):
             if isinstance(value, bool):
-                extra[target] = value
-        country = record.get("conn_country")
+                extra[name] = value
+        country = play.conn_country
         if isinstance(country, str) and country:
             extra["country"] = country
-        offline_at = offline_timestamp_utc(record.get("offline_timestamp"))
+        offline_at = offline_timestamp_utc(play.offline_timestamp)
         if offline_at is not None:
             extra["offline_timestamp"] = offline_at
-        incognito = record.get("incognito_mode")
+        incognito = play.incognito_mode
         if isinstance(incognito, bool):
             extra["incognito_mode"] = incognito
         return json.dumps(extra, separators=(",", ":")) if extra else None
 
     def _account(self, record: dict[str, object], index: int) -> Row | str:
         played_at = self._when(record["endTime"], "endTime", index)
-        ms_played = self._ms(record, "msPlayed", index)
+        ms_played = self._ms(record.get("msPlayed"), "msPlayed", index)
         text = self._text
         track_id: str | None = None
         track_name = artist_name = episode_name = show_name = None

@@ -33,8 +33,8 @@ from core.settings import Settings
 from ingest.imports import jobs
 from ingest.imports.archive import iter_member_records, open_archive, plan_archive
 from ingest.imports.errors import ImportRejected
-from ingest.imports.formats import format_detected
-from ingest.imports.normalize import COLUMNS, Normalizer, Row
+from ingest.imports.formats import format_detected, is_extended
+from ingest.imports.normalize import COLUMNS, Normalizer, Row, play_type
 
 _QUEUE_DEPTH: Final = 2
 _HEARTBEAT_SECONDS: Final = 20.0
@@ -276,6 +276,7 @@ class _Producer(threading.Thread):
             if not self._put(_Plan(progress, [member.name for member in plan.members], len(plan.ignored))):
                 return
             skipped: Counter[str] = Counter()
+            extended_type = play_type(settings.import_store_optional_fields)
             batch: list[Row] = []
             records = 0
             for member in plan.members:
@@ -286,7 +287,14 @@ class _Producer(threading.Thread):
                     kind=member.kind,
                     store_optional=settings.import_store_optional_fields,
                 ).normalize
-                for index, record in enumerate(iter_member_records(archive, member, plan, parser=self._parser)):
+                member_records = iter_member_records(
+                    archive,
+                    member,
+                    plan,
+                    parser=self._parser,
+                    element_type=extended_type if is_extended(member.kind) else None,
+                )
+                for index, record in enumerate(member_records):
                     records += 1
                     if records > max_records:
                         raise ImportRejected(
@@ -306,7 +314,7 @@ class _Producer(threading.Thread):
                             batch = []
                     else:
                         skipped[str(row)] += 1
-                    if self.stop.is_set():
+                    if not records & 1023 and self.stop.is_set():  # skipped records send no batch: look now and then
                         return
             if batch and not self._put(_Batch(batch, records, plan.bytes_read, plan.members_done)):
                 return
@@ -326,7 +334,7 @@ async def run_import(
     job: jobs.ClaimedJob,
     *,
     progress_callback: ProgressCallback | None = None,
-    parser: str = "stdlib",
+    parser: str = "msgspec",
 ) -> ImportResult:
     """Import the ZIP of a claimed job. Raises `ImportRejected` (or a database error) on failure; the
     caller records the outcome (`jobs.finish_success` / `jobs.finish_error`)."""

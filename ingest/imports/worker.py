@@ -40,7 +40,7 @@ async def execute_job(
     job: jobs.ClaimedJob,
     *,
     progress_callback: ProgressCallback | None = None,
-    parser: str = "stdlib",
+    parser: str = "msgspec",
 ) -> JobOutcome:
     """Run a claimed job to its end and record the outcome (import_jobs, job_runs, logs, files)."""
     name = job.original_filename or job.storage_path.name
