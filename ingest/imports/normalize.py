@@ -319,7 +319,11 @@ class Normalizer:
         track_id: str | None = None
         if track_uri or track_name:
             content_kind = "track"
-            track_id = spotify_track_id(track_uri) or local_track_id(artist_name, track_name, album_name)
+            # spotify_track_id(), inlined: this runs for most records.
+            if track_uri and track_uri.startswith("spotify:track:") and len(track_uri) > 14:
+                track_id = track_uri[14:]
+            else:
+                track_id = local_track_id(artist_name, track_name, album_name)
             uri = track_uri or None
             identity = track_uri or track_id
         elif episode_uri or episode_name or show_name:
