@@ -83,6 +83,8 @@ MART_SNAPSHOT_QUERIES = {
     "unique_artists from marts.agg_daily_listening order by 1, 2, 3",
     "agg_daily_track_plays": "select user_id, local_date, track_id, primary_artist_id, plays, listens, ms_played "
     "from marts.agg_daily_track_plays order by 1, 2, 3",
+    "agg_track_totals": "select user_id, track_id, primary_artist_id, single_primary_artist, plays, listens, "
+    "ms_played, first_local_date, last_local_date from marts.agg_track_totals order by 1, 2",
     "agg_hourly_listening": "select user_id, local_date, local_weekday, local_hour, plays, ms_played "
     "from marts.agg_hourly_listening order by 1, 2, 4",
     "fct_listening_heatmap": "select * from marts.fct_listening_heatmap order by 1, 2, 3",
@@ -221,6 +223,16 @@ def test_repeat_stats_and_coverage(warehouse: tuple[str, TransformOutcome]) -> N
         {"u": UTC_USER},
     )
     assert stats == [(3, 2, pytest.approx(1 - 2 / 3), 1.0, 1, 2)]
+    totals = _rows(
+        url,
+        "select track_id, plays, listens, ms_played, first_local_date, last_local_date from marts.agg_track_totals "
+        "where user_id = %(u)s order by 1",
+        {"u": UTC_USER},
+    )
+    assert totals == [
+        ("T1", 2, 2, 200000, date(2026, 3, 3), date(2026, 3, 3)),
+        ("T2", 1, 1, 100000, date(2026, 3, 3), date(2026, 3, 3)),
+    ]
     coverage = _rows(
         url,
         "select local_date, source, listens from marts.fct_coverage_daily where user_id = %(u)s order by 1, 2",
