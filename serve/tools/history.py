@@ -65,6 +65,7 @@ class Scope:
     bounds: repo.Bounds
     freshness: Freshness
     has_clusters: bool
+    has_totals: bool
 
 
 async def open_scope(context: ToolContext, user_id: UUID) -> Scope:
@@ -84,7 +85,8 @@ async def open_scope(context: ToolContext, user_id: UUID) -> Scope:
         )
     zone = user_zone(found.user.timezone)
     freshness = _freshness(found.last_transform_at, bounds.latest_play_at)
-    return Scope(user_id, zone, context.now.astimezone(zone).date(), bounds, freshness, found.has_clusters)
+    today = context.now.astimezone(zone).date()
+    return Scope(user_id, zone, today, bounds, freshness, found.has_clusters, found.has_totals)
 
 
 def _freshness(last_transform_at: datetime | None, latest_play_at: datetime | None) -> Freshness:
@@ -110,6 +112,13 @@ def window_of(scope: Scope, args: WindowArgs | CompareArgs) -> Window:
 def covers_all_history(scope: Scope, window: Window) -> bool:
     first, last = scope.bounds.first_date, scope.bounds.last_date
     return first is not None and last is not None and window.start_date <= first and window.end_date >= last
+
+
+def reads_all_time_marts(scope: Scope, window: Window) -> bool:
+    """Whether per-track and per-artist totals of the window can come from the all-time mart `agg_track_totals`
+    (one row per track) instead of every per-day row: the window covers all of the user's data and the mart exists
+    (a warehouse built before it was added answers from the per-day rows)."""
+    return scope.has_totals and covers_all_history(scope, window)
 
 
 async def coverage_of(context: ToolContext, scope: Scope, window: Window) -> CoverageStats:
@@ -252,7 +261,14 @@ async def repeat_of(context: ToolContext, scope: Scope, window: Window) -> Repea
         row = await repo.repeat_all_time(context.session, scope.user_id)
         if row is not None:
             return repeat_stats(row)
-    return repeat_stats(await repo.repeat_window(context.session, scope.user_id, window.start_date, window.end_date))
+    row = await repo.repeat_window(
+        context.session,
+        scope.user_id,
+        window.start_date,
+        window.end_date,
+        all_time=reads_all_time_marts(scope, window),
+    )
+    return repeat_stats(row)
 
 
 def _cluster(row: dict[str, Any]) -> TasteCluster:
@@ -326,7 +342,10 @@ async def taste_summary(context: ToolContext, args: TasteSummaryArgs, user_id: U
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
     session = context.session
-    summary = await repo.window_summary(session, user_id, window.start_date, window.end_date, args.limit)
+    from_totals = reads_all_time_marts(scope, window)
+    summary = await repo.window_summary(
+        session, user_id, window.start_date, window.end_date, args.limit, all_time=from_totals
+    )
     totals = await repo.totals(session, user_id, window.start_date, window.end_date)
     if covers_all_history(scope, window) and (all_time := await repo.repeat_all_time(session, user_id)) is not None:
         repeat = repeat_stats(all_time)
@@ -341,7 +360,7 @@ async def taste_summary(context: ToolContext, args: TasteSummaryArgs, user_id: U
                 max_plays_single_track=summary.max_plays_single_track,
             )
         )
-    audio = await repo.audio_profile(session, user_id, window.start_date, window.end_date)
+    audio = await repo.audio_profile(session, user_id, window.start_date, window.end_date, all_time=from_totals)
     _, cluster_rows = await clusters_of(context, scope, window, on_demand=False)
     return TasteSummary(
         window=window,
@@ -388,7 +407,14 @@ async def top_artists(context: ToolContext, args: LimitWindowArgs, user_id: UUID
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
     totals = await repo.totals(context.session, user_id, window.start_date, window.end_date)
-    rows = await repo.top_artists(context.session, user_id, window.start_date, window.end_date, args.limit)
+    rows = await repo.top_artists(
+        context.session,
+        user_id,
+        window.start_date,
+        window.end_date,
+        args.limit,
+        all_time=reads_all_time_marts(scope, window),
+    )
     return TopArtists(
         window=window,
         freshness=scope.freshness,
@@ -402,7 +428,14 @@ async def top_tracks(context: ToolContext, args: LimitWindowArgs, user_id: UUID)
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
     totals = await repo.totals(context.session, user_id, window.start_date, window.end_date)
-    rows = await repo.top_tracks(context.session, user_id, window.start_date, window.end_date, args.limit)
+    rows = await repo.top_tracks(
+        context.session,
+        user_id,
+        window.start_date,
+        window.end_date,
+        args.limit,
+        all_time=reads_all_time_marts(scope, window),
+    )
     return TopTracks(
         window=window,
         freshness=scope.freshness,
@@ -441,7 +474,14 @@ async def coverage(context: ToolContext, args: WindowArgs, user_id: UUID) -> Cov
 
 
 async def _period_stats(context: ToolContext, scope: Scope, window: Window) -> PeriodStats:
-    summary = await repo.window_summary(context.session, scope.user_id, window.start_date, window.end_date, 1)
+    summary = await repo.window_summary(
+        context.session,
+        scope.user_id,
+        window.start_date,
+        window.end_date,
+        1,
+        all_time=reads_all_time_marts(scope, window),
+    )
     totals = await repo.totals(context.session, scope.user_id, window.start_date, window.end_date)
     return PeriodStats(
         window=window,
@@ -493,8 +533,12 @@ async def compare_periods(context: ToolContext, args: CompareArgs, user_id: UUID
         second = make_window(label, start, end, scope.zone, scope.today)
     stats_a = await _period_stats(context, scope, first)
     stats_b = await _period_stats(context, scope, second)
-    plays_a = await repo.artist_plays(context.session, user_id, first.start_date, first.end_date)
-    plays_b = await repo.artist_plays(context.session, user_id, second.start_date, second.end_date)
+    plays_a = await repo.artist_plays(
+        context.session, user_id, first.start_date, first.end_date, all_time=reads_all_time_marts(scope, first)
+    )
+    plays_b = await repo.artist_plays(
+        context.session, user_id, second.start_date, second.end_date, all_time=reads_all_time_marts(scope, second)
+    )
     ranks_a, ranks_b = _ranks(plays_a), _ranks(plays_b)
     changes = sorted(
         set(plays_a) | set(plays_b),

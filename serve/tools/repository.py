@@ -1,7 +1,9 @@
 """All SQL of the tools. Reads the dbt marts (docs/warehouse-contract.md) and the operational `app` tables.
 
 Window queries use the daily aggregates (`agg_daily_*`, `agg_hourly_listening`) so that a 90-day answer reads a
-few thousand rows; all-time answers use the all-time marts where one exists. Names come from the dimensions,
+few thousand rows; all-time answers (`all_time=True`: the window covers every day of the user's data) read the
+all-time marts instead (`agg_track_totals`, `fct_repeat_stats`, `fct_listening_heatmap`): one row per track, not
+one per day, with the same answer. Names come from the dimensions,
 falling back to the names denormalised on `fct_plays` only for ids missing from the dimensions. Nothing else
 reads `fct_plays`: the dbt build makes it a view over the deduplicated listens, without the contract's
 indexes, so a lookup there scans every listen.
@@ -33,6 +35,7 @@ class Context:
     user: UserRow | None
     has_marts: bool
     has_clusters: bool
+    has_totals: bool
     last_transform_at: datetime | None
 
 
@@ -116,7 +119,8 @@ ARTIST_NAMES = """
     LEFT JOIN marts.dim_artists da ON da.artist_id = x.artist_id
 """
 
-# Per-track totals of a window, tracks that count at least one play.
+# Per-track totals of a window, tracks that count at least one play (the largest primary artist of the window's
+# days, as agg_track_totals keeps it for all time).
 WINDOW_TRACKS = """
     SELECT track_id, max(primary_artist_id) AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
     FROM marts.agg_daily_track_plays
@@ -124,6 +128,50 @@ WINDOW_TRACKS = """
     GROUP BY track_id
     HAVING sum(plays) > 0
 """
+ALL_TIME_TRACKS = """
+    SELECT track_id, primary_artist_id AS artist_id, plays, ms_played AS ms
+    FROM marts.agg_track_totals
+    WHERE user_id = :u AND plays > 0
+"""
+
+# Per-artist totals of a window by each day's primary artist, artists with at least one play.
+WINDOW_ARTISTS = """
+    SELECT primary_artist_id AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
+    FROM marts.agg_daily_track_plays
+    WHERE user_id = :u AND local_date BETWEEN :s AND :e AND primary_artist_id IS NOT NULL
+    GROUP BY primary_artist_id
+    HAVING sum(plays) > 0
+"""
+# The same for all time: a track's totals are its primary artist's when every day of it has that one artist; the
+# per-day rows of the other tracks (few: an API play and an export record that named the artist differently) are
+# read one track at a time (OFFSET 0 keeps the planner from turning it into a join over every per-day row).
+ALL_TIME_ARTISTS = """
+    SELECT artist_id, sum(plays)::bigint AS plays, sum(ms)::bigint AS ms
+    FROM (
+        SELECT primary_artist_id AS artist_id, plays, ms_played AS ms
+        FROM marts.agg_track_totals
+        WHERE user_id = :u AND single_primary_artist
+        UNION ALL
+        SELECT d.primary_artist_id, d.plays, d.ms_played
+        FROM marts.agg_track_totals t
+        CROSS JOIN LATERAL (
+            SELECT primary_artist_id, plays, ms_played FROM marts.agg_daily_track_plays
+            WHERE user_id = t.user_id AND track_id = t.track_id OFFSET 0
+        ) d
+        WHERE t.user_id = :u AND NOT t.single_primary_artist
+    ) x
+    WHERE artist_id IS NOT NULL
+    GROUP BY artist_id
+    HAVING sum(plays) > 0
+"""
+
+
+def _tracks(all_time: bool) -> str:
+    return ALL_TIME_TRACKS if all_time else WINDOW_TRACKS
+
+
+def _artists(all_time: bool) -> str:
+    return ALL_TIME_ARTISTS if all_time else WINDOW_ARTISTS
 
 
 def _json_list(value: Any) -> list[dict[str, Any]]:
@@ -159,6 +207,7 @@ async def context(session: AsyncSession, user_id: UUID) -> Context:
                     SELECT set_config('work_mem', '64MB', true) AS work_mem, u.id, u.timezone, u.status,
                            to_regclass('marts.agg_daily_listening') IS NOT NULL AS has_marts,
                            to_regclass('marts.fct_taste_clusters') IS NOT NULL AS has_clusters,
+                           to_regclass('marts.agg_track_totals') IS NOT NULL AS has_totals,
                            (SELECT max(j.finished_at) FROM app.job_runs j
                             WHERE j.job_type = 'transform' AND j.status = 'success') AS last_transform_at
                     FROM (SELECT 1) AS one
@@ -172,7 +221,9 @@ async def context(session: AsyncSession, user_id: UUID) -> Context:
         .one()
     )
     user = UserRow(row["id"], row["timezone"], row["status"]) if row["id"] is not None else None
-    return Context(user, bool(row["has_marts"]), bool(row["has_clusters"]), row["last_transform_at"])
+    return Context(
+        user, bool(row["has_marts"]), bool(row["has_clusters"]), bool(row["has_totals"]), row["last_transform_at"]
+    )
 
 
 async def single_user_id(session: AsyncSession) -> UUID | None:
@@ -227,28 +278,35 @@ async def totals(session: AsyncSession, user_id: UUID, start: date, end: date) -
     return Totals(int(row[0]), int(row[1]), int(row[2]))
 
 
-async def window_summary(session: AsyncSession, user_id: UUID, start: date, end: date, limit: int) -> WindowSummary:
-    """Unique counts, repeat figures and the top tracks and artists of a window, aggregated once."""
+async def window_summary(
+    session: AsyncSession, user_id: UUID, start: date, end: date, limit: int, *, all_time: bool = False
+) -> WindowSummary:
+    """Unique counts, repeat figures and the top tracks and artists of a window, aggregated once. `all_time`: the
+    window covers all of the user's data, so the per-track totals come from the all-time mart."""
     sql = f"""
-        WITH p AS MATERIALIZED ({WINDOW_TRACKS}),
+        WITH p AS MATERIALIZED ({_tracks(all_time)}),
         a AS MATERIALIZED (
             SELECT artist_id, sum(plays)::bigint AS plays, sum(ms)::bigint AS ms
             FROM p WHERE artist_id IS NOT NULL GROUP BY artist_id
         ),
+        s AS (
+            SELECT coalesce(sum(plays), 0)::bigint AS plays, count(*) AS unique_tracks,
+                   count(*) FILTER (WHERE plays = 1) AS once, coalesce(max(plays), 0)::bigint AS maxp
+            FROM p
+        ),
         tt AS (SELECT * FROM p ORDER BY plays DESC, ms DESC, track_id LIMIT :limit),
         ta AS (SELECT * FROM a ORDER BY plays DESC, ms DESC, artist_id LIMIT :limit)
         SELECT
-            (SELECT coalesce(sum(plays), 0) FROM p)::bigint AS plays,
-            (SELECT count(*) FROM p) AS unique_tracks,
+            s.plays, s.unique_tracks,
             (SELECT count(*) FROM a) AS unique_artists,
-            (SELECT count(*) FROM p WHERE plays = 1) AS once,
-            (SELECT coalesce(max(plays), 0) FROM p)::bigint AS maxp,
+            s.once, s.maxp,
             (SELECT coalesce(sum(plays), 0)
              FROM (SELECT plays FROM p ORDER BY plays DESC LIMIT 10) t10)::bigint AS top10,
             (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.track_id)
              FROM ({TRACK_NAMES.format(source="tt")}) n) AS top_tracks,
             (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.artist_id)
              FROM ({ARTIST_NAMES.format(source="ta")}) n) AS top_artists
+        FROM s
     """
     row = (await session.execute(text(sql), {"u": user_id, "s": start, "e": end, "limit": limit})).mappings().one()
     return WindowSummary(
@@ -263,31 +321,29 @@ async def window_summary(session: AsyncSession, user_id: UUID, start: date, end:
     )
 
 
-async def top_artists(session: AsyncSession, user_id: UUID, start: date, end: date, limit: int) -> list[ArtistRow]:
-    source = """(
-        SELECT primary_artist_id AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
-        FROM marts.agg_daily_track_plays
-        WHERE user_id = :u AND local_date BETWEEN :s AND :e AND primary_artist_id IS NOT NULL
-        GROUP BY primary_artist_id
-        HAVING sum(plays) > 0
-        ORDER BY plays DESC, ms DESC, artist_id
-        LIMIT :limit
-    )"""
+async def top_artists(
+    session: AsyncSession, user_id: UUID, start: date, end: date, limit: int, *, all_time: bool = False
+) -> list[ArtistRow]:
+    source = f"({_artists(all_time)} ORDER BY plays DESC, ms DESC, artist_id LIMIT :limit)"
     sql = ARTIST_NAMES.format(source=source) + " ORDER BY x.plays DESC, x.ms DESC, x.artist_id"
     result = await session.execute(text(sql), {"u": user_id, "s": start, "e": end, "limit": limit})
     return [_artist(dict(item)) for item in result.mappings()]
 
 
-async def top_tracks(session: AsyncSession, user_id: UUID, start: date, end: date, limit: int) -> list[TrackRow]:
-    source = f"({WINDOW_TRACKS} ORDER BY plays DESC, ms DESC, track_id LIMIT :limit)"
+async def top_tracks(
+    session: AsyncSession, user_id: UUID, start: date, end: date, limit: int, *, all_time: bool = False
+) -> list[TrackRow]:
+    source = f"({_tracks(all_time)} ORDER BY plays DESC, ms DESC, track_id LIMIT :limit)"
     sql = TRACK_NAMES.format(source=source) + " ORDER BY x.plays DESC, x.ms DESC, x.track_id"
     result = await session.execute(text(sql), {"u": user_id, "s": start, "e": end, "limit": limit})
     return [_track(dict(item)) for item in result.mappings()]
 
 
-async def repeat_window(session: AsyncSession, user_id: UUID, start: date, end: date) -> RepeatRow:
+async def repeat_window(
+    session: AsyncSession, user_id: UUID, start: date, end: date, *, all_time: bool = False
+) -> RepeatRow:
     sql = f"""
-        WITH p AS MATERIALIZED ({WINDOW_TRACKS})
+        WITH p AS MATERIALIZED ({_tracks(all_time)})
         SELECT coalesce(sum(plays), 0)::bigint, count(*), count(*) FILTER (WHERE plays = 1),
                coalesce(max(plays), 0)::bigint,
                (SELECT coalesce(sum(plays), 0) FROM (SELECT plays FROM p ORDER BY plays DESC LIMIT 10) t)::bigint
@@ -362,13 +418,15 @@ async def coverage_days(session: AsyncSession, user_id: UUID, start: date, end: 
     return [(row[0], str(row[1]), int(row[2])) for row in rows]
 
 
-async def audio_profile(session: AsyncSession, user_id: UUID, start: date, end: date) -> dict[str, Any] | None:
+async def audio_profile(
+    session: AsyncSession, user_id: UUID, start: date, end: date, *, all_time: bool = False
+) -> dict[str, Any] | None:
     """Play-weighted means and per-track medians of the stored audio features; None when none are stored."""
     present: bool = (await session.execute(text("SELECT EXISTS (SELECT 1 FROM raw.audio_features)"))).scalar_one()
     if not present:
         return None
     sql = f"""
-        WITH p AS MATERIALIZED ({WINDOW_TRACKS}),
+        WITH p AS MATERIALIZED ({_tracks(all_time)}),
         j AS (
             SELECT p.plays, f.energy, f.danceability, f.valence, f.tempo, f.track_id AS feature_track
             FROM p
@@ -411,20 +469,11 @@ async def clusters(session: AsyncSession, user_id: UUID, window_name: str) -> li
     return [dict(row) for row in result.mappings()]
 
 
-async def artist_plays(session: AsyncSession, user_id: UUID, start: date, end: date) -> dict[str, tuple[int, int]]:
+async def artist_plays(
+    session: AsyncSession, user_id: UUID, start: date, end: date, *, all_time: bool = False
+) -> dict[str, tuple[int, int]]:
     """artist id -> (plays, ms_played) in a window."""
-    result = await session.execute(
-        text(
-            """
-            SELECT primary_artist_id, sum(plays)::bigint, sum(ms_played)::bigint
-            FROM marts.agg_daily_track_plays
-            WHERE user_id = :u AND local_date BETWEEN :s AND :e AND primary_artist_id IS NOT NULL
-            GROUP BY primary_artist_id
-            HAVING sum(plays) > 0
-            """
-        ),
-        {"u": user_id, "s": start, "e": end},
-    )
+    result = await session.execute(text(_artists(all_time)), {"u": user_id, "s": start, "e": end})
     rows: list[Any] = list(result)
     return {str(row[0]): (int(row[1]), int(row[2])) for row in rows}
 

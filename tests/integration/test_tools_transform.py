@@ -7,12 +7,14 @@ from typing import Any
 
 import httpx
 import psycopg
+from psycopg.types.json import Jsonb
 
 from core.dburl import libpq_url
 from core.settings import Settings
 from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.fixtures.marts import CONTRACT_SQL, add_user
+from tests.integration.test_tools_all_time import ALL_TIME_CALLS, all_time_answers
 from tests.live_server import live_server
 from transform.runner import run_transform
 
@@ -85,3 +87,48 @@ def test_the_marts_contract_matches_what_the_real_transform_builds(database_url:
         assert table in built, f"the transform builds no marts.{table}"
         for column, data_type in columns.items():
             assert built[table].get(column) == data_type, (table, column, data_type, built[table].get(column))
+
+
+def test_all_time_answers_from_the_built_totals_mart_equal_the_per_day_answers(
+    settings: Settings, database_url: str
+) -> None:
+    """On marts the real transform builds: API plays (artist id from the API) and export records of the same
+    tracks without enrichment (a `local:` artist), skips, several days; every all-time answer is the same with
+    marts.agg_track_totals and without it (the per-day rows)."""
+    user = add_user(database_url, "Europe/Berlin", "both")
+    now = datetime.now(UTC).replace(microsecond=0)
+    exports: list[tuple[Any, ...]] = []
+    api: list[tuple[Any, ...]] = []
+    tracks = [("T1", "One", 200_000), ("T2", "Two", 20_000), ("T3", "Three", 150_000)]  # T2: skips
+    for day in range(1, 15):
+        for index, (track, name, ms) in enumerate(tracks):
+            played_at = now - timedelta(days=day, minutes=7 * index)
+            if (day + index) % 2:
+                item = {"type": "track", "name": name, "artists": [{"id": f"A{track}", "name": f"Band {name}"}]}
+                api.append((user, played_at, track, Jsonb(item)))
+            else:
+                key = f"b{day}-{index}"
+                exports.append((user, key, played_at, ms, track, name, f"Band {name}", f"spotify:track:{track}"))
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.cursor().executemany(
+            "INSERT INTO raw.export_records (user_id, record_key, played_at, ms_played, content_kind, source_format, "
+            "track_id, track_name, artist_name, spotify_uri) "
+            "VALUES (%s, %s, %s, %s, 'track', 'extended', %s, %s, %s, %s)",
+            exports,
+        )
+        connection.cursor().executemany(
+            "INSERT INTO raw.api_plays (user_id, played_at, track_id, item) VALUES (%s, %s, %s, %s)", api
+        )
+    outcome = run_transform(database_url, full_refresh=True)
+    assert outcome.ok, outcome.error
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        varying = connection.execute(
+            "SELECT count(*) FROM marts.agg_track_totals WHERE user_id = %s AND NOT single_primary_artist", (user,)
+        ).fetchone()
+        assert varying is not None and varying[0] > 0  # the case per-artist totals must get right
+    from_totals = all_time_answers(settings, database_url)
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute("DROP TABLE marts.agg_track_totals")
+    per_day = all_time_answers(settings, database_url)
+    for (tool, args), fast, slow in zip(ALL_TIME_CALLS, from_totals, per_day, strict=True):
+        assert fast == slow, (tool, args)
