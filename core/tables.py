@@ -356,7 +356,7 @@ export_records = Table(
     CheckConstraint("ms_played >= 0", name="ms_played_non_negative"),
     # BRIN: rows arrive in `ingested_at` order, so block ranges answer the transform's `ingested_at >=`
     # watermark as well as a b-tree would, at almost no cost per COPYed row (migration 0003).
-    Index(None, "ingested_at", postgresql_using="brin"),
+    Index(None, "ingested_at", postgresql_using="brin", postgresql_with={"autosummarize": "on"}),
     Index(None, "user_id", "played_at"),
     schema=RAW_SCHEMA,
 )

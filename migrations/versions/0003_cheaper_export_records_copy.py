@@ -33,7 +33,15 @@ _INGESTED_AT = "ix_export_records_ingested_at"
 def upgrade() -> None:
     op.drop_constraint(_FK, "export_records", schema="raw", type_="foreignkey")
     op.drop_index(_INGESTED_AT, table_name="export_records", schema="raw")
-    op.create_index(_INGESTED_AT, "export_records", ["ingested_at"], schema="raw", postgresql_using="brin")
+    # autosummarize: block ranges are summarized as they fill (unsummarized ones are always scanned).
+    op.create_index(
+        _INGESTED_AT,
+        "export_records",
+        ["ingested_at"],
+        schema="raw",
+        postgresql_using="brin",
+        postgresql_with={"autosummarize": "on"},
+    )
     op.alter_column("export_records", "record_key", type_=sa.Text(collation="C"), existing_nullable=False, schema="raw")
     op.execute(
         """
