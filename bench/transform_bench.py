@@ -9,6 +9,11 @@ Creates a scratch database next to the given one, migrates it, generates the his
 - clusters: `compute_standard_windows()` for the user (all three standard windows),
 - one window on demand: `compute_clusters()` over the last 365 days.
 Results go to stdout and `bench/results/transform.json`. The scratch database is dropped at the end.
+
+`--keep` keeps the scratch database (its name is printed); `--reuse NAME` measures on such a kept database again
+instead of generating a new one (it is never dropped). `--clusters-only` skips the full and incremental runs and
+times only the clusters (standard windows, one year on demand); on a new database it runs one transform first to
+build the marts (not timed). Clusters-only results go to `bench/results/transform_clusters.json`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from core.dburl import libpq_url, with_database
 
 BENCH_USER = UUID("00000000-0000-0000-0000-00000000b001")
 RESULTS = Path(__file__).resolve().parent / "results" / "transform.json"
+CLUSTERS_RESULTS = RESULTS.with_name("transform_clusters.json")
 
 
 def generate_history(
@@ -140,36 +146,59 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
+def _loadavg() -> str | None:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", required=True, help="a server URL; a scratch database is created beside")
     parser.add_argument("--plays", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--reuse", metavar="NAME", help="measure on this kept bench database (never dropped)")
+    parser.add_argument("--clusters-only", action="store_true", help="time only the clusters")
     args = parser.parse_args()
 
     from transform.clusters import compute_clusters, compute_standard_windows
     from transform.runner import run_transform
 
-    name = f"bench_transform_{secrets.token_hex(3)}"
     admin = libpq_url(with_database(args.database_url, "postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'create database "{name}"')
+    if args.reuse:
+        name = args.reuse
+    else:
+        name = f"bench_transform_{secrets.token_hex(3)}"
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'create database "{name}"')
     url = with_database(args.database_url, name)
+    print(f"bench database: {name}", flush=True)
     try:
-        migrate.upgrade(url)
         now = datetime.now(UTC).replace(microsecond=0)
-        started = time.perf_counter()
-        generate_history(url, BENCH_USER, listens=args.plays, end=now - timedelta(days=1), enriched=True)
-        generate_seconds = time.perf_counter() - started
-
-        results: dict[str, object] = {"plays_generated": args.plays, "generate_seconds": round(generate_seconds, 1)}
+        results: dict[str, object] = {"database": name, "plays_generated": args.plays}
+        if args.reuse:
+            results["plays_generated"] = None
+            with psycopg.connect(libpq_url(url)) as connection:
+                last = connection.execute("select max(played_at) from raw.api_plays").fetchone()
+            # After the plays earlier runs added, so the new ones are new.
+            after = max(now - timedelta(hours=23), (last[0] + timedelta(minutes=1)) if last and last[0] else now)
+        else:
+            migrate.upgrade(url)
+            started = time.perf_counter()
+            generate_history(url, BENCH_USER, listens=args.plays, end=now - timedelta(days=1), enriched=True)
+            results["generate_seconds"] = round(time.perf_counter() - started, 1)
+            after = now - timedelta(hours=23)
         full: list[float] = []
         incremental: list[float] = []
         clusters: list[float] = []
         on_demand: list[float] = []
-        after = now - timedelta(hours=23)
-        for _ in range(args.repeat):
+        results["loadavg_before"] = _loadavg()
+        if args.clusters_only and not args.reuse:
+            outcome = run_transform(url, full_refresh=True)
+            assert outcome.status == "success", outcome.error
+        for _ in range(0 if args.clusters_only else args.repeat):
             started = time.perf_counter()
             outcome = run_transform(url, full_refresh=True)
             full.append(time.perf_counter() - started)
@@ -195,23 +224,29 @@ def main() -> None:
                 "select count(*) from marts.fct_plays where played_at >= now() - interval '365 days'"
             ).fetchone()
             results["plays_last_365_days"] = year[0] if year else None
+        if not args.clusters_only:
+            results |= {
+                "full_rebuild_seconds": [round(value, 2) for value in full],
+                "full_rebuild_median": _median(full),
+                "incremental_100_seconds": [round(value, 2) for value in incremental],
+                "incremental_100_median": _median(incremental),
+            }
         results |= {
-            "full_rebuild_seconds": [round(value, 2) for value in full],
-            "full_rebuild_median": _median(full),
-            "incremental_100_seconds": [round(value, 2) for value in incremental],
-            "incremental_100_median": _median(incremental),
             "clusters_standard_windows_seconds": [round(value, 2) for value in clusters],
             "clusters_standard_windows_median": _median(clusters),
             "clusters_one_year_on_demand_seconds": [round(value, 2) for value in on_demand],
             "clusters_one_year_on_demand_median": _median(on_demand),
+            "clusters_one_year_on_demand_min_max": [round(min(on_demand), 2), round(max(on_demand), 2)],
             "clusters_found": [(c.window_name, c.feature_set, c.k) for c in windows if c.cluster_id == 0],
             "measured_at": datetime.now(UTC).isoformat(),
+            "loadavg_after": _loadavg(),
         }
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2, default=str))
+        target = CLUSTERS_RESULTS if args.clusters_only else RESULTS
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(json.dumps(results, indent=2, default=str))
         print(json.dumps(results, indent=2, default=str))
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             with psycopg.connect(admin, autocommit=True) as connection:
                 connection.execute(f'drop database if exists "{name}" with (force)')
 
