@@ -3,10 +3,9 @@
 {{ config(indexes=[{'columns': ['user_id'], 'unique': True}]) }}
 
 with track_totals as (
-    select user_id, track_id, sum(plays)::bigint as plays
-    from {{ ref('agg_daily_track_plays') }}
-    group by user_id, track_id
-    having sum(plays) > 0
+    select user_id, track_id, plays
+    from {{ ref('agg_track_totals') }}
+    where plays > 0
 ),
 
 ranked as (
