@@ -17,17 +17,21 @@ k is chosen in 3–6 by the highest silhouette score (ties → smaller k); that 
 `quality_score`. Deterministic: inputs sorted, fixed `random_state`, clusters numbered by plays (desc).
 
 Feature frames come from PostgreSQL through DuckDB's postgres extension (attached read-only) into polars
-(DESIGN §4). `compute_clusters()` computes any window on demand (the API calls it); `refresh_standard_windows()`
-writes the three standard windows of every user to `ml.taste_clusters`, which dbt exposes as
-`marts.fct_taste_clusters`.
+(DESIGN §4): PostgreSQL filters the window's listens by its index and copies them to DuckDB, which aggregates
+them per artist (and per artist and track, and per listening session) so only aggregates reach polars.
+`compute_clusters()` computes any window on demand (the API calls it); `refresh_standard_windows()` writes the
+three standard windows of every user to `ml.taste_clusters`, which dbt exposes as `marts.fct_taste_clusters`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -45,6 +49,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler, normalize
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from core.dburl import connection_fields, libpq_url
 
@@ -133,37 +138,64 @@ class TasteCluster:
 
 
 # --------------------------------------------------------------------------------------------------
-# Reading: DuckDB attached read-only to PostgreSQL → polars
+# Reading: DuckDB attached read-only to PostgreSQL → aggregated polars frames
 # --------------------------------------------------------------------------------------------------
 
-_extension_lock = threading.Lock()
-_extension_ready = False
+# One in-memory DuckDB per process with the postgres extension loaded once (loading it costs ~0.1 s per DuckDB
+# database, a tenth of the on-demand budget). Each computation gets its own connection to it (its own temp
+# table) and attaches PostgreSQL under its own alias, detached when it is done: nothing read is kept.
+_engine_lock = threading.Lock()
+_engine: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, engine): a forked child makes its own
+# The window's listens inside DuckDB (a temp table: private to the computation's connection).
+_LISTENS: Final = "window_listens"
 
 
-def _duckdb_connection(database_url: str) -> duckdb.DuckDBPyConnection:
-    global _extension_ready
-    with _extension_lock:
-        if not _extension_ready:
-            # Installs the bundled postgres_scanner (no download; DESIGN §9).
-            duckdb_extensions.import_extension("postgres_scanner")
-            _extension_ready = True
-    fields = connection_fields(database_url)
-    connection = duckdb.connect()
-    connection.execute("SET enable_progress_bar = false")
-    connection.execute("LOAD postgres_scanner")
-    dsn = " ".join(
-        f"{key}={_dsn_quote(str(value))}"
-        for key, value in (
-            ("host", fields.host),
-            ("port", fields.port),
-            ("user", fields.user),
-            ("password", fields.password),
-            ("dbname", fields.dbname),
+class _Source:
+    """A DuckDB connection with one PostgreSQL database attached read-only."""
+
+    def __init__(self, database_url: str) -> None:
+        global _engine
+        with _engine_lock:
+            if _engine is None or _engine[0] != os.getpid():
+                # Installs the bundled postgres_scanner (no download; DESIGN §9).
+                duckdb_extensions.import_extension("postgres_scanner")
+                engine = duckdb.connect()
+                engine.execute("LOAD postgres_scanner")
+                _engine = (os.getpid(), engine)
+            self.connection = _engine[1].cursor()
+        self.alias = f"pg_{secrets.token_hex(8)}"
+        self.connection.execute("SET enable_progress_bar = false")
+        fields = connection_fields(database_url)
+        dsn = " ".join(
+            f"{key}={_dsn_quote(str(value))}"
+            for key, value in (
+                ("host", fields.host),
+                ("port", fields.port),
+                ("user", fields.user),
+                ("password", fields.password),
+                ("dbname", fields.dbname),
+            )
+            if value != ""
         )
-        if value != ""
-    )
-    connection.execute(f"ATTACH '{dsn.replace("'", "''")}' AS pg (TYPE postgres, READ_ONLY)")
-    return connection
+        try:
+            self.connection.execute(f"ATTACH {_sql_literal(dsn)} AS {self.alias} (TYPE postgres, READ_ONLY)")
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def scan(self, sql: str) -> str:
+        """The DuckDB table function that runs `sql` inside PostgreSQL (filters and joins where the indexes are)."""
+        return f"postgres_query({_sql_literal(self.alias)}, {_sql_literal(sql)})"
+
+    def query(self, sql: str) -> pl.DataFrame:
+        """Run `sql` inside PostgreSQL and return it as polars."""
+        return self.connection.execute(f"select * from {self.scan(sql)}").pl()
+
+    def close(self) -> None:
+        try:
+            self.connection.execute(f"DETACH DATABASE IF EXISTS {self.alias}")
+        finally:
+            self.connection.close()
 
 
 def _dsn_quote(value: str) -> str:
@@ -172,76 +204,157 @@ def _dsn_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _pg_literal(value: str) -> str:
+def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _postgres_query(connection: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    """Run `sql` inside PostgreSQL (filters and joins where the indexes are) and return it as polars."""
-    return connection.execute(f"select * from postgres_query('pg', {_pg_literal(sql)})").pl()
-
-
-def _load_listens(
-    connection: duckdb.DuckDBPyConnection, user_id: UUID, start: datetime | None, end: datetime
-) -> pl.DataFrame:
-    start_sql = f"and played_at >= {_pg_literal(start.isoformat())}::timestamptz" if start is not None else ""
+def _load_listens(source: _Source, user_id: UUID, start: datetime | None, end: datetime) -> None:
+    """Land the user's music listens with `start <= played_at < end` in the temp table `_LISTENS`, one narrow row
+    each. Grouping them inside PostgreSQL costs it more than the binary copy of the rows (text keys, and its
+    planner sorts them), so PostgreSQL filters by its (user_id, played_at) index and DuckDB aggregates."""
+    start_sql = f"and played_at >= {_sql_literal(start.isoformat())}::timestamptz" if start is not None else ""
     sql = f"""
         select
             primary_artist_id as artist_id,
             track_id,
-            extract(epoch from played_at)::bigint as played_epoch,
-            local_hour::integer as local_hour,
-            local_weekday::integer as local_weekday,
+            played_at,
+            local_hour,
+            local_weekday,
             (not counts_as_play or coalesce(skipped, false)) as is_skip
         from marts.fct_plays
-        where user_id = {_pg_literal(str(user_id))}::uuid
+        where user_id = {_sql_literal(str(user_id))}::uuid
             and content_kind = 'track'
             and primary_artist_id is not null
-            and played_at < {_pg_literal(end.isoformat())}::timestamptz
+            and played_at < {_sql_literal(end.isoformat())}::timestamptz
             {start_sql}
     """
-    return _postgres_query(connection, sql)
+    # played_epoch: whole seconds, rounded half up (as PostgreSQL casts `extract(epoch ...)` to bigint).
+    source.connection.execute(
+        f"""
+        create or replace temp table {_LISTENS} as
+        select
+            artist_id,
+            track_id,
+            (epoch_us(played_at) + 500000) // 1000000 as played_epoch,
+            local_hour,
+            local_weekday >= 6 as weekend,
+            is_skip
+        from {source.scan(sql)}
+        """
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A window's listens, aggregated: all the features and the description need."""
+
+    # artist_id, track_id, listens, plays (listens that count as plays and were not skipped).
+    tracks: pl.DataFrame
+    # artist_id, listens, skips, part_<i> (listens in DAY_PARTS[i]), weekend (listens on Saturday or Sunday).
+    profiles: pl.DataFrame
+    # artist_id, session: the listening sessions (numbered 1, 2, … in time order) each artist with plays is in.
+    sessions: pl.DataFrame
+    first_epoch: int
+
+
+def _aggregate(source: _Source, since_epoch: int | None) -> _Window | None:
+    """The listens in `_LISTENS` from `since_epoch` on (None: all), aggregated by DuckDB; None when there are none."""
+    where = f"played_epoch >= {int(since_epoch)}" if since_epoch is not None else "true"
+    connection = source.connection
+    tracks = connection.execute(
+        f"""
+        select artist_id, track_id, count(*) as listens, count(*) filter (where not is_skip) as plays
+        from {_LISTENS} where {where}
+        group by artist_id, track_id
+        """
+    ).pl()
+    if tracks.is_empty():
+        return None
+    parts = ", ".join(
+        f"count(*) filter (where local_hour >= {hours.start} and local_hour < {hours.stop}) as part_{index}"
+        for index, (_, hours) in enumerate(DAY_PARTS)
+    )
+    profiles = connection.execute(
+        f"""
+        select
+            artist_id,
+            count(*) as listens,
+            count(*) filter (where is_skip) as skips,
+            {parts},
+            count(*) filter (where weekend) as weekend,
+            min(played_epoch) as first_epoch
+        from {_LISTENS} where {where}
+        group by artist_id
+        """
+    ).pl()
+    # Sessions over the listens of the artists with plays: a gap of more than SESSION_GAP_SECONDS starts one.
+    # Listens in the same second share the session (the running sum over a range frame includes them all).
+    only_played = (
+        f"and artist_id in (select artist_id from {_LISTENS} where {where} and not is_skip)"
+        if not profiles.filter(pl.col("skips") == pl.col("listens")).is_empty()
+        else ""
+    )
+    sessions = connection.execute(
+        f"""
+        with kept_listens as (
+            select
+                artist_id,
+                played_epoch,
+                coalesce(played_epoch - lag(played_epoch) over (order by played_epoch) > {SESSION_GAP_SECONDS}, true)
+                    as starts_session
+            from {_LISTENS}
+            where {where} {only_played}
+        )
+        select distinct
+            artist_id,
+            sum(starts_session::integer) over (
+                order by played_epoch range between unbounded preceding and current row
+            )::bigint as session
+        from kept_listens
+        """
+    ).pl()
+    first = profiles["first_epoch"].min()
+    return _Window(tracks, profiles.drop("first_epoch"), sessions, int(first) if isinstance(first, int) else 0)
 
 
 def _load_names(
-    connection: duckdb.DuckDBPyConnection, artist_ids: Sequence[str], track_ids: Sequence[str]
+    source: _Source, artist_ids: Sequence[str], track_ids: Sequence[str]
 ) -> tuple[dict[str, str], dict[str, tuple[str | None, str | None]]]:
     artists: dict[str, str] = {}
     tracks: dict[str, tuple[str | None, str | None]] = {}
     if artist_ids:
-        ids = ",".join(_pg_literal(artist_id) for artist_id in artist_ids)
-        frame = _postgres_query(connection, f"select artist_id, name from marts.dim_artists where artist_id in ({ids})")
+        ids = ",".join(_sql_literal(artist_id) for artist_id in artist_ids)
+        frame = source.query(f"select artist_id, name from marts.dim_artists where artist_id in ({ids})")
         artists = {row[0]: row[1] or row[0] for row in frame.iter_rows()}
     if track_ids:
-        ids = ",".join(_pg_literal(track_id) for track_id in track_ids)
-        frame = _postgres_query(
-            connection,
-            f"select track_id, name, primary_artist_name from marts.dim_tracks where track_id in ({ids})",
+        ids = ",".join(_sql_literal(track_id) for track_id in track_ids)
+        frame = source.query(
+            f"select track_id, name, primary_artist_name from marts.dim_tracks where track_id in ({ids})"
         )
         tracks = {row[0]: (row[1], row[2]) for row in frame.iter_rows()}
     return artists, tracks
 
 
-def _has_rows(connection: duckdb.DuckDBPyConnection, sql: str) -> bool:
-    return bool(_postgres_query(connection, f"select exists ({sql}) as present")["present"][0])
+def _has_rows(source: _Source, sql: str) -> bool:
+    return bool(source.query(f"select exists ({sql}) as present")["present"][0])
 
 
-def _load_audio_features(connection: duckdb.DuckDBPyConnection, user_id: UUID) -> pl.DataFrame:
-    if not _has_rows(connection, "select 1 from staging.stg_spotify_api__audio_features"):
+def _load_audio_features(source: _Source, user_id: UUID) -> pl.DataFrame:
+    if not _has_rows(source, "select 1 from staging.stg_spotify_api__audio_features"):
         return pl.DataFrame()
     columns = ", ".join(f"features.{column}::double precision as {column}" for column in AUDIO_COLUMNS)
     sql = f"""
         select features.track_id, {columns}
         from staging.stg_spotify_api__audio_features as features
         where features.track_id in (
-            select distinct track_id from marts.agg_daily_track_plays where user_id = {_pg_literal(str(user_id))}::uuid
+            select distinct track_id from marts.agg_daily_track_plays where user_id = {_sql_literal(str(user_id))}::uuid
         )
     """
-    return _postgres_query(connection, sql)
+    return source.query(sql)
 
 
-def _load_genres(connection: duckdb.DuckDBPyConnection, user_id: UUID) -> pl.DataFrame:
-    if not _has_rows(connection, "select 1 from marts.dim_artists where genres <> '[]'::jsonb"):
+def _load_genres(source: _Source, user_id: UUID) -> pl.DataFrame:
+    if not _has_rows(source, "select 1 from marts.dim_artists where genres <> '[]'::jsonb"):
         return pl.DataFrame()
     sql = f"""
         select artists.artist_id, genre.value as genre
@@ -249,10 +362,10 @@ def _load_genres(connection: duckdb.DuckDBPyConnection, user_id: UUID) -> pl.Dat
         cross join lateral jsonb_array_elements_text(artists.genres) as genre (value)
         where artists.artist_id in (
             select distinct primary_artist_id from marts.agg_daily_track_plays
-            where user_id = {_pg_literal(str(user_id))}::uuid
+            where user_id = {_sql_literal(str(user_id))}::uuid
         )
     """
-    return _postgres_query(connection, sql)
+    return source.query(sql)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,23 +381,29 @@ class _Features:
     names: list[str]  # column names, for "what sets it apart"
 
 
-def _artist_plays(listens: pl.DataFrame) -> pl.DataFrame:
+def _artist_plays(window: _Window) -> pl.DataFrame:
+    """artist_id, plays of the artists with plays in the window, most played first."""
     return (
-        listens.filter(~pl.col("is_skip"))
-        .group_by("artist_id")
-        .agg(pl.len().alias("plays"))
+        window.tracks.group_by("artist_id")
+        .agg(pl.col("plays").sum())
+        .filter(pl.col("plays") > 0)
         .sort(["plays", "artist_id"], descending=[True, False])
     )
 
 
-def _audio_features(listens: pl.DataFrame, audio: pl.DataFrame, artists: list[str]) -> _Features | None:
-    plays = listens.filter(~pl.col("is_skip"))
+def _audio_features(window: _Window, audio: pl.DataFrame, artists: list[str]) -> _Features | None:
+    plays = window.tracks.filter(pl.col("plays") > 0).select("artist_id", "track_id", "plays")
     if audio.is_empty() or plays.is_empty():
         return None
     joined = plays.join(audio, on="track_id", how="inner")
-    if joined.height < MIN_FEATURE_COVERAGE * plays.height:
+    if int(joined["plays"].sum()) < MIN_FEATURE_COVERAGE * int(plays["plays"].sum()):
         return None
-    per_artist = joined.group_by("artist_id").agg([pl.col(column).mean() for column in AUDIO_COLUMNS])
+    # Play-weighted means per artist; a track without a value leaves its plays out of that feature's mean.
+    means = []
+    for column in AUDIO_COLUMNS:
+        weight = pl.col("plays").filter(pl.col(column).is_not_null()).sum()
+        means.append(pl.when(weight > 0).then((pl.col(column) * pl.col("plays")).sum() / weight).alias(column))
+    per_artist = joined.group_by("artist_id").agg(means)
     frame = pl.DataFrame({"artist_id": artists}).join(per_artist, on="artist_id", how="inner")
     if frame.height < min(K_RANGE) + 1:
         return None
@@ -292,13 +411,13 @@ def _audio_features(listens: pl.DataFrame, audio: pl.DataFrame, artists: list[st
     return _Features("audio_features", frame["artist_id"].to_list(), matrix, list(AUDIO_COLUMNS))
 
 
-def _genre_features(listens: pl.DataFrame, genres: pl.DataFrame, artists: list[str]) -> _Features | None:
-    plays = listens.filter(~pl.col("is_skip"))
-    if genres.is_empty() or plays.is_empty():
+def _genre_features(artist_plays: pl.DataFrame, genres: pl.DataFrame, artists: list[str]) -> _Features | None:
+    total = int(artist_plays["plays"].sum())
+    if genres.is_empty() or total == 0:
         return None
     with_genres = set(genres["artist_id"].unique().to_list())
-    covered = plays.filter(pl.col("artist_id").is_in(list(with_genres))).height
-    if covered < MIN_FEATURE_COVERAGE * plays.height:
+    covered = int(artist_plays.filter(pl.col("artist_id").is_in(list(with_genres)))["plays"].sum())
+    if covered < MIN_FEATURE_COVERAGE * total:
         return None
     kept = [artist for artist in artists if artist in with_genres]
     if len(kept) < min(K_RANGE) + 1:
@@ -316,44 +435,28 @@ def _genre_features(listens: pl.DataFrame, genres: pl.DataFrame, artists: list[s
     return _Features("genres", kept, np.asarray(weighted, dtype=np.float64), vocabulary)
 
 
-def _behaviour_features(listens: pl.DataFrame, artists: list[str]) -> _Features:
+def _behaviour_features(window: _Window, artists: list[str]) -> _Features:
     """Co-listening, day-part and weekday profile, repeat intensity and skip rate per artist."""
     rows = pl.DataFrame({"artist_id": artists, "artist_row": np.arange(len(artists), dtype=np.int64)})
-    ordered = (
-        listens.join(rows, on="artist_id", how="inner")
-        .sort(["played_epoch", "artist_id", "track_id"])
-        .with_columns(
-            (pl.col("played_epoch").diff().fill_null(SESSION_GAP_SECONDS + 1) > SESSION_GAP_SECONDS)
-            .cast(pl.Int64)
-            .cum_sum()
-            .alias("session")
-        )
-    )
 
     # Day parts and weekend share (shares of each artist's listens).
-    part_of_hour = np.zeros(24, dtype=np.int64)
-    for index, (_, part_hours) in enumerate(DAY_PARTS):
-        for hour in part_hours:
-            part_of_hour[hour] = index
-    artist_rows = ordered["artist_row"].to_numpy().astype(np.int64)
-    hours = ordered["local_hour"].to_numpy().astype(np.int64)
-    weekdays = ordered["local_weekday"].to_numpy().astype(np.int64)
-    skips = ordered["is_skip"].to_numpy().astype(np.float64)
-    count = np.bincount(artist_rows, minlength=len(artists)).astype(np.float64)
+    part_columns = [f"part_{index}" for index in range(len(DAY_PARTS))]
+    profiles = rows.join(window.profiles, on="artist_id", how="left").sort("artist_row").fill_null(0)
+    count = profiles["listens"].to_numpy().astype(np.float64)
     safe_count = np.maximum(count, 1.0)
-    cells = artist_rows * len(DAY_PARTS) + part_of_hour[hours]
-    parts = np.bincount(cells, minlength=len(artists) * len(DAY_PARTS)).astype(np.float64)
-    parts = parts.reshape(len(artists), len(DAY_PARTS)) / safe_count[:, None]
-    weekend = np.bincount(artist_rows, weights=(weekdays >= 6).astype(np.float64), minlength=len(artists))
-    weekend /= safe_count
-    skip_rate = np.bincount(artist_rows, weights=skips, minlength=len(artists)) / safe_count
-    distinct_tracks = ordered.group_by("artist_row").agg(pl.col("track_id").n_unique().alias("tracks"))
-    tracks_per_artist = np.ones(len(artists), dtype=np.float64)
-    tracks_per_artist[distinct_tracks["artist_row"].to_numpy()] = distinct_tracks["tracks"].to_numpy()
+    parts = profiles.select(part_columns).to_numpy().astype(np.float64) / safe_count[:, None]
+    weekend = profiles["weekend"].to_numpy().astype(np.float64) / safe_count
+    skip_rate = profiles["skips"].to_numpy().astype(np.float64) / safe_count
+    distinct_tracks = rows.join(
+        window.tracks.group_by("artist_id").agg(pl.len().alias("tracks")), on="artist_id", how="left"
+    ).sort("artist_row")
+    tracks_per_artist = distinct_tracks["tracks"].fill_null(1).to_numpy().astype(np.float64)
     repeat = np.log1p(count / tracks_per_artist)
 
     # Co-listening: artist × session incidence, tf-idf-like scaled, embedded by a truncated SVD.
-    sessions = ordered["session"].to_numpy().astype(np.int64)
+    pairs = window.sessions.join(rows, on="artist_id", how="inner")
+    artist_rows = pairs["artist_row"].to_numpy().astype(np.int64)
+    sessions = pairs["session"].to_numpy().astype(np.int64)
     incidence = sparse.coo_matrix(
         (np.ones(len(artist_rows)), (artist_rows, sessions - 1)),
         shape=(len(artists), int(sessions.max()) if len(sessions) else 1),
@@ -424,7 +527,9 @@ def _describe(features: _Features, member_rows: npt.NDArray[np.bool_]) -> tuple[
             words.append(" · ".join(top[:2]))
     elif features.feature_set == "audio_features":
         spread = matrix.std(axis=0)
-        standardised = delta / np.where(spread > 0, spread, 1.0)
+        # A feature the same for every artist (up to rounding in the play-weighted means) sets no cluster apart.
+        varies = spread > 1e-9 * (1.0 + np.abs(matrix.mean(axis=0)))
+        standardised = np.where(varies, delta / np.where(varies, spread, 1.0), 0.0)
         for index in np.argsort(-np.abs(standardised), kind="stable")[:3]:
             if abs(standardised[index]) >= 0.3:
                 level = "high" if standardised[index] > 0 else "low"
@@ -450,8 +555,25 @@ def _describe(features: _Features, member_rows: npt.NDArray[np.bool_]) -> tuple[
     return distinguishing, words
 
 
-def _cluster_listens(
-    listens: pl.DataFrame,
+# k-means, the silhouette and the SVD run on a few hundred artists, where OpenMP/BLAS threads cost more than
+# they bring (several times the single-threaded time on a busy 2-core machine). The limit is process-wide, so
+# computations take turns inside it (the lock); the reading before it runs concurrently.
+_numeric_lock = threading.Lock()
+_threadpools: ThreadpoolController | None = None
+
+
+@contextmanager
+def _single_threaded() -> Iterator[None]:
+    global _threadpools
+    with _numeric_lock:
+        if _threadpools is None:
+            _threadpools = ThreadpoolController()
+        with _threadpools.limit(limits=1):
+            yield
+
+
+def _cluster_window(
+    window: _Window,
     *,
     user_id: UUID,
     window_name: str,
@@ -459,37 +581,38 @@ def _cluster_listens(
     window_end: datetime,
     audio: pl.DataFrame,
     genres: pl.DataFrame,
-    connection: duckdb.DuckDBPyConnection,
+    source: _Source,
     computed_at: datetime,
 ) -> list[TasteCluster]:
-    artist_plays = _artist_plays(listens)
+    artist_plays = _artist_plays(window)
     if artist_plays.height < min(K_RANGE) + 1:
         return []
     all_artists = sorted(artist_plays["artist_id"].to_list())
     fit_artists = sorted(artist_plays.head(MAX_FIT_ARTISTS)["artist_id"].to_list())
-    features = (
-        _audio_features(listens, audio, all_artists)
-        or _genre_features(listens, genres, all_artists)
-        or _behaviour_features(listens, all_artists)
-    )
-    plays_of = dict(artist_plays.iter_rows())
-    row_of = {artist: index for index, artist in enumerate(features.artist_ids)}
-    fit_rows = np.array([row_of[artist] for artist in fit_artists if artist in row_of], dtype=np.int64)
-    if len(fit_rows) < min(K_RANGE) + 1:
-        return []
-    fit_matrix = features.matrix[fit_rows]
-    fit_weights = np.array([float(plays_of[features.artist_ids[row]]) for row in fit_rows], dtype=np.float64)
-    try:
-        k, _, model, score = _choose_k(fit_matrix, fit_weights)
-    except _NotEnoughData:
-        return []
-    assigned = np.asarray(model.predict(features.matrix), dtype=np.int64)
+    with _single_threaded():
+        features = (
+            _audio_features(window, audio, all_artists)
+            or _genre_features(artist_plays, genres, all_artists)
+            or _behaviour_features(window, all_artists)
+        )
+        plays_of = dict(artist_plays.iter_rows())
+        row_of = {artist: index for index, artist in enumerate(features.artist_ids)}
+        fit_rows = np.array([row_of[artist] for artist in fit_artists if artist in row_of], dtype=np.int64)
+        if len(fit_rows) < min(K_RANGE) + 1:
+            return []
+        fit_matrix = features.matrix[fit_rows]
+        fit_weights = np.array([float(plays_of[features.artist_ids[row]]) for row in fit_rows], dtype=np.float64)
+        try:
+            k, _, model, score = _choose_k(fit_matrix, fit_weights)
+        except _NotEnoughData:
+            return []
+        assigned = np.asarray(model.predict(features.matrix), dtype=np.int64)
     cluster_of = dict(zip(features.artist_ids, assigned.tolist(), strict=True))
+    clustered = pl.DataFrame({"artist_id": features.artist_ids, "cluster": assigned})
 
-    plays = listens.filter(~pl.col("is_skip") & pl.col("artist_id").is_in(features.artist_ids))
-    plays = plays.with_columns(pl.col("artist_id").replace_strict(cluster_of, return_dtype=pl.Int64).alias("cluster"))
-    total = plays.height
-    per_cluster = plays.group_by("cluster").agg(pl.len().alias("plays"))
+    plays = artist_plays.join(clustered, on="artist_id", how="inner")
+    total = int(plays["plays"].sum())
+    per_cluster = plays.group_by("cluster").agg(pl.col("plays").sum())
     plays_per_cluster = dict(per_cluster.iter_rows())
     # Number clusters by plays (desc), then by their smallest artist id: stable across runs.
     order = sorted(
@@ -499,21 +622,22 @@ def _cluster_listens(
     renumber = {old: new for new, old in enumerate(order)}
 
     top_artist_frame = (
-        plays.group_by(["cluster", "artist_id"])
-        .agg(pl.len().alias("plays"))
+        plays.select("cluster", "artist_id", "plays")
         .sort(["cluster", "plays", "artist_id"], descending=[False, True, False])
         .group_by("cluster", maintain_order=True)
         .head(TOP_N)
     )
     top_track_frame = (
-        plays.group_by(["cluster", "track_id"])
-        .agg(pl.len().alias("plays"))
+        window.tracks.filter(pl.col("plays") > 0)
+        .join(clustered, on="artist_id", how="inner")
+        .group_by(["cluster", "track_id"])
+        .agg(pl.col("plays").sum())
         .sort(["cluster", "plays", "track_id"], descending=[False, True, False])
         .group_by("cluster", maintain_order=True)
         .head(TOP_N)
     )
     artist_names, track_names = _load_names(
-        connection, top_artist_frame["artist_id"].to_list(), top_track_frame["track_id"].to_list()
+        source, top_artist_frame["artist_id"].to_list(), top_track_frame["track_id"].to_list()
     )
 
     clusters: list[TasteCluster] = []
@@ -575,32 +699,28 @@ def compute_clusters(
     Reads marts (fct_plays, dim_*, agg_daily_track_plays) through DuckDB; writes nothing. Empty when the window
     has fewer than 4 artists with plays."""
     user = _as_uuid(user_id)
-    connection = _duckdb_connection(database_url)
+    source = _Source(database_url)
     try:
-        listens = _load_listens(connection, user, start, end)
-        if listens.is_empty():
+        _load_listens(source, user, start, end)
+        window = _aggregate(source, None)
+        if window is None:
             return []
-        audio = _load_audio_features(connection, user)
-        genres = _load_genres(connection, user)
-        window_start = start if start is not None else _first_played(listens)
-        return _cluster_listens(
-            listens,
+        audio = _load_audio_features(source, user)
+        genres = _load_genres(source, user)
+        window_start = start if start is not None else datetime.fromtimestamp(window.first_epoch, UTC)
+        return _cluster_window(
+            window,
             user_id=user,
             window_name=window_name,
             window_start=window_start,
             window_end=end,
             audio=audio,
             genres=genres,
-            connection=connection,
+            source=source,
             computed_at=datetime.now(UTC),
         )
     finally:
-        connection.close()
-
-
-def _first_played(listens: pl.DataFrame) -> datetime:
-    first = listens["played_epoch"].min()
-    return datetime.fromtimestamp(int(first) if isinstance(first, (int, float)) else 0, UTC)
+        source.close()
 
 
 def compute_standard_windows(
@@ -609,38 +729,35 @@ def compute_standard_windows(
     """The clusters of the three standard windows (last 90 days, last 365 days, all time), one read."""
     user = _as_uuid(user_id)
     end = now or datetime.now(UTC)
-    connection = _duckdb_connection(database_url)
+    source = _Source(database_url)
     try:
-        listens = _load_listens(connection, user, None, end)
-        if listens.is_empty():
-            return []
-        audio = _load_audio_features(connection, user)
-        genres = _load_genres(connection, user)
+        _load_listens(source, user, None, end)
+        audio: pl.DataFrame | None = None
+        genres = pl.DataFrame()
         computed_at = datetime.now(UTC)
         result: list[TasteCluster] = []
         for window_name, length in STANDARD_WINDOWS.items():
-            if length is None:
-                window_listens = listens
-                window_start = _first_played(listens)
-            else:
-                window_start = end - length
-                window_listens = listens.filter(pl.col("played_epoch") >= int(window_start.timestamp()))
-            if window_listens.is_empty():
+            window = _aggregate(source, int((end - length).timestamp()) if length is not None else None)
+            if window is None:
                 continue
-            result += _cluster_listens(
-                window_listens,
+            if audio is None:
+                audio = _load_audio_features(source, user)
+                genres = _load_genres(source, user)
+            window_start = end - length if length is not None else datetime.fromtimestamp(window.first_epoch, UTC)
+            result += _cluster_window(
+                window,
                 user_id=user,
                 window_name=window_name,
                 window_start=window_start,
                 window_end=end,
                 audio=audio,
                 genres=genres,
-                connection=connection,
+                source=source,
                 computed_at=computed_at,
             )
         return result
     finally:
-        connection.close()
+        source.close()
 
 
 # --------------------------------------------------------------------------------------------------
