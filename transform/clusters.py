@@ -257,10 +257,9 @@ class _Window:
     first_epoch: int
 
 
-def _aggregate(source: _Source, since_epoch: int | None) -> _Window | None:
+def _aggregate(connection: duckdb.DuckDBPyConnection, since_epoch: int | None) -> _Window | None:
     """The listens in `_LISTENS` from `since_epoch` on (None: all), aggregated by DuckDB; None when there are none."""
     where = f"played_epoch >= {int(since_epoch)}" if since_epoch is not None else "true"
-    connection = source.connection
     tracks = connection.execute(
         f"""
         select artist_id, track_id, count(*) as listens, count(*) filter (where not is_skip) as plays
@@ -702,7 +701,7 @@ def compute_clusters(
     source = _Source(database_url)
     try:
         _load_listens(source, user, start, end)
-        window = _aggregate(source, None)
+        window = _aggregate(source.connection, None)
         if window is None:
             return []
         audio = _load_audio_features(source, user)
@@ -737,7 +736,7 @@ def compute_standard_windows(
         computed_at = datetime.now(UTC)
         result: list[TasteCluster] = []
         for window_name, length in STANDARD_WINDOWS.items():
-            window = _aggregate(source, int((end - length).timestamp()) if length is not None else None)
+            window = _aggregate(source.connection, int((end - length).timestamp()) if length is not None else None)
             if window is None:
                 continue
             if audio is None:

@@ -102,6 +102,13 @@ def test_any_window_on_demand(history: str) -> None:
     assert compute_clusters(history, USER, NOW + timedelta(days=1), NOW + timedelta(days=2)) == []
 
 
+def test_on_demand_window_equals_the_standard_window(history: str) -> None:
+    # One window read on its own (compute_clusters) or cut from all of history (the standard windows).
+    standard = [c for c in compute_standard_windows(history, USER, now=NOW) if c.window_name == "last_365_days"]
+    on_demand = compute_clusters(history, USER, NOW - timedelta(days=365), NOW, window_name="last_365_days")
+    assert standard and _comparable(on_demand) == _comparable(standard)
+
+
 def test_genres_then_audio_features_take_precedence_when_present(history: str) -> None:
     genres = ["indie rock", "dream pop", "techno", "house", "jazz", "bossa nova", "metal", "ambient"]
     with psycopg.connect(libpq_url(history), autocommit=True) as connection:
