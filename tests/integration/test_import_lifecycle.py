@@ -133,6 +133,20 @@ async def test_user_deleted_during_an_import_leaves_no_rows(
     assert (await fetch(engine, "SELECT count(*) AS n FROM raw.export_records"))[0]["n"] == 0
 
 
+async def test_import_leaves_the_ingested_at_brin_index_summarized(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    """Unsummarized BRIN ranges are read by every watermark scan of the transform; the import summarizes the
+    ones it filled rather than waiting for autovacuum (off on some servers)."""
+    user = await create_user(engine)
+    await queue_zip(engine, user, build_zip(tmp_path / "x.zip", {AUDIO.format("2022"): _records(0, 8000)}))
+    assert await process_pending_imports(engine, settings, worker_id="w") == 8000
+    pages = (await fetch(engine, "SELECT pg_relation_size('raw.export_records') / 8192 AS n"))[0]["n"]
+    assert pages > 2 * 128  # more than one full block range was filled
+    left = await fetch(engine, "SELECT brin_summarize_new_values('raw.ix_export_records_ingested_at') AS n")
+    assert left[0]["n"] == 0
+
+
 async def test_superseded_worker_leaves_the_new_run_alone(
     engine: AsyncEngine, settings: Settings, tmp_path: Path
 ) -> None:
