@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -27,6 +28,17 @@ def _records(start: int, count: int) -> list[dict[str, object]]:
         extended(f"2022-03-{1 + n // 1440:02d}T{n // 60 % 24:02d}:{n % 60:02d}:00Z", 1_000 + n)
         for n in range(start, start + count)
     ]
+
+
+def _signal_when_inserted(count: int) -> tuple[asyncio.Event, Callable[[object], None]]:
+    """An event set once an import's progress reports `count` rows committed, and the callback that sets it."""
+    reached = asyncio.Event()
+
+    def on_progress(progress: object) -> None:
+        if getattr(progress, "inserted", 0) >= count:
+            reached.set()
+
+    return reached, on_progress
 
 
 async def test_reimport_adds_nothing(engine: AsyncEngine, settings: Settings, tmp_path: Path) -> None:
@@ -73,11 +85,7 @@ async def test_crash_mid_import_then_resume(engine: AsyncEngine, settings: Setti
     job_id = await queue_zip(engine, user, build_zip(tmp_path / "x.zip", {AUDIO.format("2022"): _records(0, 450)}))
     job = await jobs.claim_job(engine, worker_id="dies", only_id=job_id)
     assert job is not None
-    committed = asyncio.Event()
-
-    def on_progress(progress: object) -> None:
-        if getattr(progress, "inserted", 0) >= 200:
-            committed.set()
+    committed, on_progress = _signal_when_inserted(200)
 
     task = asyncio.create_task(execute_job(engine, small, job, progress_callback=on_progress))
     await committed.wait()
@@ -116,11 +124,7 @@ async def test_user_deleted_during_an_import_leaves_no_rows(
     job_id = await queue_zip(engine, user, build_zip(tmp_path / "x.zip", {AUDIO.format("2022"): _records(0, 900)}))
     job = await jobs.claim_job(engine, worker_id="w", only_id=job_id)
     assert job is not None
-    committed = asyncio.Event()
-
-    def on_progress(progress: object) -> None:
-        if getattr(progress, "inserted", 0) >= 200:
-            committed.set()
+    committed, on_progress = _signal_when_inserted(200)
 
     async def delete_user() -> None:
         await committed.wait()
