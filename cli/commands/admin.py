@@ -33,5 +33,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         configure_logging("frontend", level=settings.log_level)
     app = create_admin_app(settings, streamlit_url=streamlit_url)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", ws="websockets")
+    # The websockets sans-I/O protocol: what uvicorn's "auto" picks (and the tests' live servers use); the
+    # older "websockets" implementation is deprecated.
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", ws="websockets-sansio")
     return 0
