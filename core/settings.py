@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     admin_username: str = Field(default="admin", description="Admin user name (basic mode).")
     admin_password: SecretStr | None = Field(default=None, description="Admin password (basic mode).")
     upload_dir: Path | None = Field(default=None, description="Where uploaded ZIPs are kept. Default: HOME/uploads.")
+    oauth_max_registrations_per_hour: int = Field(
+        default=30,
+        ge=1,
+        description="Dynamic client registrations (/oauth/register) accepted per hour, all callers together.",
+    )
 
     # --- Collector --------------------------------------------------------------------------------
     collector_interval_seconds: int = Field(default=600, ge=10, description="Seconds between polls of a user.")

@@ -12,12 +12,12 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,6 +109,27 @@ def _client(row: Any) -> Client:
         token_endpoint_auth_method=row.token_endpoint_auth_method,
         client_secret_hash=row.client_secret_hash,
     )
+
+
+# Any constant: serialises the "how many registrations this hour" check with the insert that follows it.
+_REGISTRATION_LOCK = 0x5350_4D43_5043_5252
+
+
+async def registration_wait(session: AsyncSession, per_hour: int) -> int:
+    """Seconds until another dynamic registration is accepted (0: now). Registration is open to anyone on the
+    network, so the rate is capped for all callers together (a flood fills a table, not a throttle bucket per
+    address); call it in the transaction that registers."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REGISTRATION_LOCK})
+    since = datetime.now(UTC) - timedelta(hours=1)
+    table = tables.oauth_clients
+    recent = (
+        await session.execute(
+            select(func.count(), func.min(table.c.created_at)).where(table.c.kind == "dcr", table.c.created_at > since)
+        )
+    ).one()
+    if recent[0] < per_hour:
+        return 0
+    return max(1, int((recent[1] - since).total_seconds()) + 1)
 
 
 async def register_client(

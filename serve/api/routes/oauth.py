@@ -24,7 +24,7 @@ from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
 from serve.api.deps import CipherDep, SettingsDep
 from serve.oauth import signin
-from serve.oauth.clients import CimdFetcher, Client, ClientError, find_client, register_client
+from serve.oauth.clients import CimdFetcher, Client, ClientError, find_client, register_client, registration_wait
 from serve.oauth.common import (
     REQUEST_TTL,
     SCOPE,
@@ -468,12 +468,22 @@ async def token(request: Request, settings: SettingsDep) -> JSONResponse:
 
 
 @router.post("/oauth/register", status_code=201, summary="Dynamic client registration (RFC 7591)")
-async def register(request: Request) -> JSONResponse:
+async def register(request: Request, settings: SettingsDep) -> JSONResponse:
     try:
         raw = await request.json()
     except ValueError:
         return _oauth_error("invalid_client_metadata", "the body must be JSON")
     async with _sessions(request)() as session:
+        wait = await registration_wait(session, settings.oauth_max_registrations_per_hour)
+        if wait:
+            response = _oauth_error(
+                "temporarily_unavailable",
+                f"more than {settings.oauth_max_registrations_per_hour} clients registered in the last hour "
+                f"(OAUTH_MAX_REGISTRATIONS_PER_HOUR); try again in {wait} seconds",
+                429,
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             _, _, body = await register_client(session, raw)
         except ClientError as error:
