@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,6 +172,57 @@ async def register_client(
         body["client_secret"] = secret
         body["client_secret_expires_at"] = 0
     return _client(row), secret, body
+
+
+async def list_clients(
+    session: AsyncSession, *, kind: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Registered clients, newest first, with how many people have them connected (unrevoked grants) and their
+    live tokens; and the total."""
+    clients, grants, tokens = tables.oauth_clients, tables.oauth_grants, tables.oauth_tokens
+    where = clients.c.kind == kind if kind else clients.c.kind.is_not(None)
+    connected = (
+        select(func.count())
+        .where(grants.c.client_id == clients.c.client_id, grants.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    live = (
+        select(func.count())
+        .where(
+            tokens.c.client_id == clients.c.client_id,
+            tokens.c.revoked_at.is_(None),
+            tokens.c.rotated_at.is_(None),
+            tokens.c.expires_at > func.now(),
+        )
+        .scalar_subquery()
+    )
+    total = (await session.execute(select(func.count()).select_from(clients).where(where))).scalar_one()
+    rows = await session.execute(
+        select(
+            clients.c.client_id,
+            clients.c.kind,
+            clients.c.client_name,
+            clients.c.client_uri,
+            clients.c.redirect_uris,
+            clients.c.token_endpoint_auth_method,
+            clients.c.created_at,
+            connected.label("connected_users"),
+            live.label("live_tokens"),
+        )
+        .where(where)
+        .order_by(clients.c.created_at.desc(), clients.c.client_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(row._mapping) for row in rows], total
+
+
+async def delete_client(session: AsyncSession, client_id: str) -> bool:
+    """Remove a client with its codes, grants and tokens (foreign keys cascade): every assistant using it is
+    disconnected at once. False when there is no such client."""
+    table = tables.oauth_clients
+    deleted = await session.execute(delete(table).where(table.c.client_id == client_id).returning(table.c.client_id))
+    return deleted.first() is not None
 
 
 class CimdFetcher:

@@ -362,3 +362,43 @@ async def test_dynamic_registration_is_capped_per_hour(stack: Stack) -> None:
         accepted = await http.post("/oauth/register", json=body)
         assert accepted.status_code == 201, accepted.text
         assert (await http.post("/oauth/register", json=body)).status_code == 429
+
+
+async def test_admin_lists_and_deletes_clients(env: Env) -> None:
+    created = await env.http.post(
+        "/admin/oauth/clients",
+        json={"client_id": "house-assistant", "client_name": "House", "redirect_uris": [CALLBACK]},
+        headers=ADMIN,
+    )
+    secret = created.json()["client_secret"]
+    house = Env(env.stack, env.http, "house-assistant", env.zed, env.yan)
+    verifier = secrets.token_urlsafe(48)
+    code = (await get_code(house, verifier))["code"]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": verifier}
+    issued = (await env.http.post("/oauth/token", data=form, auth=("house-assistant", secret))).json()
+
+    assert (await env.http.get("/admin/oauth/clients")).status_code == 401
+    listed = (await env.http.get("/admin/oauth/clients", headers=ADMIN)).json()
+    assert listed["total"] == 2
+    assert [(c["client_id"], c["kind"]) for c in listed["items"]] == [
+        ("house-assistant", "preregistered"),
+        (env.client_id, "dcr"),
+    ]
+    house_row = listed["items"][0]
+    assert (house_row["connected_users"], house_row["live_tokens"]) == (1, 2)
+    assert "client_secret" not in house_row and "client_secret_hash" not in house_row
+    only_dcr = (await env.http.get("/admin/oauth/clients", params={"kind": "dcr"}, headers=ADMIN)).json()
+    assert [c["client_id"] for c in only_dcr["items"]] == [env.client_id]
+    bad_kind = await env.http.get("/admin/oauth/clients", params={"kind": "other"}, headers=ADMIN)
+    assert bad_kind.status_code == 422
+
+    assert (await mcp_status(env, issued["access_token"])).status_code == 200
+    deleted = await env.http.delete("/admin/oauth/clients/house-assistant", headers=ADMIN)
+    assert deleted.status_code == 204
+    assert (await mcp_status(env, issued["access_token"])).status_code == 401  # disconnected at once
+    assert env.stack.query("SELECT count(*) FROM app.oauth_tokens WHERE client_id = 'house-assistant'") == [(0,)]
+    again = await env.http.delete("/admin/oauth/clients/house-assistant", headers=ADMIN)
+    assert again.status_code == 404 and "GET /admin/oauth/clients" in again.text
+    # CIMD client ids are https URLs: the route takes them whole.
+    url_id = await env.http.delete("/admin/oauth/clients/https://example.org/client.json", headers=ADMIN)
+    assert url_id.status_code == 404 and "https://example.org/client.json" in url_id.text

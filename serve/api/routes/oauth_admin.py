@@ -1,21 +1,23 @@
 """Admin API for the OAuth authorization server: the clients connected per user (grants) with revoke, local
-sign-in (password or one-time link) for ZIP-only users, and pre-registered clients."""
+sign-in (password or one-time link) for ZIP-only users, and the registered clients (list, pre-register,
+delete)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from core import tables
+from serve.admin_service import Page
 from serve.api.deps import AdminDep, SessionDep, SettingsDep
 from serve.api.errors import NotFound, Unprocessable
 from serve.oauth import signin
-from serve.oauth.clients import ClientError, register_client
+from serve.oauth.clients import ClientError, delete_client, list_clients, register_client
 from serve.oauth.tokens import list_grants, revoke_grant
 
 router = APIRouter(prefix="/admin", tags=["oauth (admin)"])
@@ -31,6 +33,18 @@ class OAuthGrant(BaseModel):
     created_at: datetime
     last_authorized_at: datetime
     revoked_at: datetime | None
+    live_tokens: int = Field(description="Unexpired, unrevoked access and refresh tokens.")
+
+
+class OAuthClient(BaseModel):
+    client_id: str
+    kind: str = Field(description="preregistered, dcr (registered itself) or cimd (metadata document URL)")
+    client_name: str | None
+    client_uri: str | None
+    redirect_uris: list[str]
+    token_endpoint_auth_method: str
+    created_at: datetime
+    connected_users: int = Field(description="People who have this client connected (unrevoked grants).")
     live_tokens: int = Field(description="Unexpired, unrevoked access and refresh tokens.")
 
 
@@ -127,3 +141,34 @@ async def preregister(body: PreregisterClient, session: SessionDep, _: AdminDep)
     except ClientError as error:
         raise Unprocessable(error.description, details={"error": error.error}) from error
     return registered[2]
+
+
+@router.get(
+    "/oauth/clients",
+    response_model=Page[OAuthClient],
+    summary="OAuth clients (pre-registered, self-registered, metadata documents), newest first",
+    operation_id="admin_list_oauth_clients",
+)
+async def clients(
+    session: SessionDep,
+    _: AdminDep,
+    kind: Literal["preregistered", "dcr", "cimd"] | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+) -> Page[OAuthClient]:
+    rows, total = await list_clients(session, kind=kind, limit=limit, offset=offset)
+    return Page[OAuthClient](
+        items=[OAuthClient.model_validate(row) for row in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.delete(
+    "/oauth/clients/{client_id:path}",
+    status_code=204,
+    summary="Delete an OAuth client: disconnects everyone using it (its grants and tokens go with it)",
+    operation_id="admin_delete_oauth_client",
+)
+async def remove_client(client_id: str, session: SessionDep, _: AdminDep) -> Response:
+    if not await delete_client(session, client_id):
+        raise NotFound(f"no OAuth client {client_id!r}; GET /admin/oauth/clients lists them")
+    return Response(status_code=204)
