@@ -440,6 +440,18 @@ def create_admin_app(
         await call(request, "DELETE", f"/admin/users/{user_id}/oauth-grants/{grant_id}")
         return await grants_fragment(request, user_id)
 
+    async def clients_page(request: Request) -> dict[str, Any]:
+        return {"page": await call(request, "GET", "/admin/oauth/clients", params={"limit": 100})}
+
+    @app.get("/assistants", response_class=HTMLResponse)
+    async def assistants(request: Request, _: SessionDep) -> HTMLResponse:
+        return render(request, "assistants.html", {"title": "Assistants", **await clients_page(request)})
+
+    @app.post("/assistants/delete", response_class=HTMLResponse)
+    async def delete_assistant(request: Request, client_id: Annotated[str, Form()], _: SessionDep) -> HTMLResponse:
+        await call(request, "DELETE", f"/admin/oauth/clients/{quote(client_id, safe='')}")
+        return render(request, "_oauth_clients.html", await clients_page(request))
+
     def signin_fragment(
         request: Request, user_id: uuid.UUID, *, saved: str | None = None, link: Any = None
     ) -> HTMLResponse:

@@ -210,3 +210,41 @@ def test_empty_state_and_unknown_user(stack: Stack, ui: str) -> None:
     other = "00000000-0000-4000-8000-000000000000"
     answer = client.post(f"/users/{other}/signin/link", headers=headers, data={"expires_in_hours": "1"})
     assert answer.status_code == 404 and "no user with id" in answer.text and "Traceback" not in answer.text
+
+
+def test_assistants_page_lists_and_deletes_clients(stack: Stack, ui: str) -> None:
+    client, headers = _login(ui)
+    empty = client.get("/assistants")
+    assert empty.status_code == 200 and "No assistant is registered yet" in empty.text
+    assert '<a href="/assistants" aria-current="page">Assistants</a>' in empty.text
+
+    created = httpx.post(
+        f"{stack.api}/admin/oauth/clients",
+        json={"client_id": "house-assistant", "client_name": "House", "redirect_uris": ["https://house.example/cb"]},
+        headers=ADMIN,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    cimd = "https://client.example/oauth/meta.json"  # CIMD ids are URLs: the delete must carry it whole
+    stack.query(
+        "INSERT INTO app.oauth_clients (client_id, kind, client_name, redirect_uris) "
+        "VALUES (%s, 'cimd', 'Meta Client', '[\"https://client.example/cb\"]'::jsonb)",
+        (cimd,),
+    )
+    page = client.get("/assistants")
+    assert "House" in page.text and "<code>house.example</code>" in page.text and "Meta Client" in page.text
+    assert 'hx-confirm="Delete House? Nobody has it connected."' in page.text
+    assert 'aria-label="Delete House"' in page.text
+
+    def delete(client_id: str, with_csrf: bool = True) -> httpx.Response:
+        return client.post("/assistants/delete", headers=headers if with_csrf else HTMX, data={"client_id": client_id})
+
+    assert delete("house-assistant", with_csrf=False).status_code == 403
+    gone = delete("house-assistant")
+    assert gone.status_code == 200 and 'id="oauth-clients"' in gone.text
+    assert "House" not in gone.text and "Meta Client" in gone.text
+    assert "Meta Client" not in delete(cimd).text
+    listed = httpx.get(f"{stack.api}/admin/oauth/clients", headers=ADMIN, timeout=30).json()
+    assert listed["total"] == 0
+    missing = delete("house-assistant")
+    assert missing.status_code == 404 and "no OAuth client" in missing.text and "Traceback" not in missing.text
