@@ -21,7 +21,14 @@ from typing import IO, Final
 
 from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import EXPECTED_NAMES, MemberKind, classify_member
-from ingest.imports.jsonstream import JsonStreamError, NotAnArray, iter_array, iter_array_ijson, iter_array_typed
+from ingest.imports.jsonstream import (
+    JsonStreamError,
+    NotAnArray,
+    Prefixed,
+    iter_array,
+    iter_array_ijson,
+    iter_array_typed,
+)
 
 # History JSON compresses ~8-15x; beyond this ratio a member is treated as a zip bomb.
 MAX_COMPRESSION_RATIO: Final = 100
@@ -231,23 +238,7 @@ def iter_member_records(
     plan.members_done += 1
 
 
-class _Prefixed:
-    """A reader that first returns `head`, then continues with `rest` (ijson probes with read(0))."""
-
-    def __init__(self, head: bytes, rest: _CountingReader) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0:
-            return b""
-        if self._head:
-            head, self._head = self._head, b""
-            return head
-        return self._rest.read(size)
-
-
-def _checked_start(reader: _CountingReader, member: Member) -> _Prefixed:
+def _checked_start(reader: _CountingReader, member: Member) -> Prefixed:
     """ijson yields nothing for a top-level object: check for `[` first."""
     while True:
         chunk = reader.read(1)
@@ -259,4 +250,4 @@ def _checked_start(reader: _CountingReader, member: Member) -> _Prefixed:
         break
     if chunk != b"[":
         raise NotAnArray("the file is empty" if not chunk else "the file is not a JSON list", element=0)
-    return _Prefixed(chunk, reader)
+    return Prefixed(chunk, reader)

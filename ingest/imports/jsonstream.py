@@ -169,14 +169,17 @@ _UNDECODABLE: Final = (msgspec.DecodeError, ValueError, RecursionError)
 _SPACE: Final = frozenset(b" \t\n\r")
 
 
-class _Replay:
-    """A reader that returns `head` first, then the rest of `reader`."""
+class Prefixed:
+    """A reader that returns `head` first, then the rest of `reader` (a parser that has read ahead hands
+    what it read back this way). `read(0)` is a probe (ijson does it) and returns nothing."""
 
     def __init__(self, head: bytes, reader: Reader) -> None:
         self._head = head
         self._reader = reader
 
     def read(self, size: int = -1, /) -> bytes:
+        if size == 0:
+            return b""
         if self._head:
             head, self._head = self._head, b""
             return head
@@ -213,7 +216,7 @@ def iter_array_typed[T](reader: Reader, element_type: type[T], *, chunk_size: in
     while start < len(pending) and pending[start] in _SPACE:
         start += 1
     if start == len(pending) or pending[start] != 0x5B:  # "[" — or empty/short: let the slow path say what is wrong
-        yield from iter_array(_Replay(pending, reader), chunk_size=chunk_size)
+        yield from iter_array(Prefixed(pending, reader), chunk_size=chunk_size)
         return
     lines = pending.count(b"\n", 0, start)
     column = _columns(pending[: start + 1]) + 1  # of the first byte after `[`
@@ -260,7 +263,7 @@ def iter_array_typed[T](reader: Reader, element_type: type[T], *, chunk_size: in
         pending = pending[cut:]
     lead = b"[null" if decoded else b"["
     rest = iter_array(
-        _Replay(lead + pending, reader),
+        Prefixed(lead + pending, reader),
         chunk_size=chunk_size,
         elements_before=decoded - 1 if decoded else 0,
         lines_before=lines,

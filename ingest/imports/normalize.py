@@ -128,7 +128,8 @@ def play_type(store_optional: bool) -> type[ExtendedPlay]:
 # Skip reasons (counted in job_runs.stats["skipped"]).
 SKIP_NO_ITEM: Final = "no_item"  # neither a track, an episode nor an audiobook is named
 
-# Optional extended-history fields, stored (under these names) only when enabled.
+# Optional account-data fields (source name, stored name), stored only when enabled; the extended-history ones
+# are the fields of `ExtendedPlayDetailed`.
 _OPTIONAL_ACCOUNT: Final = (("reasonStart", "reason_start"), ("reasonEnd", "reason_end"))
 
 _MAX_MS: Final = 2_147_483_647

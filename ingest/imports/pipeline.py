@@ -1,9 +1,10 @@
 """Run one claimed import: parse on a thread while the previous batch is COPYed and committed.
 
-Parsing (ijson + normalisation, CPU in this process) and loading (COPY + INSERT … ON CONFLICT, CPU in
-PostgreSQL) overlap: a producer thread fills a small bounded queue with batches of IMPORT_BATCH_SIZE rows and
-the event loop loads them, one transaction per batch. Each batch transaction also moves the job's progress
-(records ingested, earliest/latest play, heartbeat), so what `import_jobs` says is always what is committed.
+Parsing (msgspec or the standard library, see `jsonstream`; plus normalisation: CPU in this process) and
+loading (COPY + INSERT … ON CONFLICT, CPU in PostgreSQL) overlap: a producer thread fills a small bounded queue
+with batches of IMPORT_BATCH_SIZE rows and the event loop loads them, one transaction per batch. Each batch
+transaction also moves the job's progress (records ingested, earliest/latest play, heartbeat), so what
+`import_jobs` says is always what is committed.
 
 Loading a batch (`_Loader`): `COPY` (asyncpg, binary) straight into `raw.export_records` while no key has
 collided, else `COPY` into a session temp table and `INSERT … ON CONFLICT (user_id, record_key) DO NOTHING`;
