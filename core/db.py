@@ -1,4 +1,4 @@
-"""Database engines and units of work.
+"""Database engines, units of work, and one page of a filtered listing.
 
 Factories here never read settings (the polar pattern): callers pass a URL, so tests, the CLI and each
 service wire their own. A unit of work is one transaction per request or task that commits once at
@@ -7,9 +7,11 @@ the end and rolls back on any error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy import ColumnElement, FromClause, Row, Select, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.dburl import asyncpg_url
@@ -59,3 +61,22 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """Core-level variant of `unit_of_work` for bulk SQL (COPY, set-based upserts)."""
     async with engine.begin() as connection:
         yield connection
+
+
+async def page_of(
+    session: AsyncSession,
+    query: Select[Any],
+    counted: FromClause,
+    conditions: Iterable[ColumnElement[bool] | None],
+    *,
+    order_by: Sequence[ColumnElement[Any]],
+    limit: int,
+    offset: int,
+) -> tuple[int, Sequence[Row[Any]]]:
+    """A listing's page: how many rows of `counted` match every condition given (None: that filter is not
+    set), and `query` over them in `order_by` order, `limit` rows from `offset`."""
+    present = [condition for condition in conditions if condition is not None]
+    where = and_(*present) if present else literal(True)
+    total: int = (await session.execute(select(func.count()).select_from(counted).where(where))).scalar_one()
+    rows = await session.execute(query.where(where).order_by(*order_by).limit(limit).offset(offset))
+    return total, rows.all()

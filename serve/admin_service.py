@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, literal, o
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import page_of
 from core.settings import Settings
 from core.tables import (
     LOG_LEVELS,
@@ -428,22 +429,22 @@ async def _now(session: AsyncSession) -> datetime:
 async def list_users(
     session: AsyncSession, *, limit: int, offset: int, status: str | None = None, q: str | None = None
 ) -> Page[User]:
-    conditions: list[ColumnElement[bool]] = []
-    if status:
-        conditions.append(users.c.status == status)
+    matches_q = None
     if q:
         pattern = f"%{escape_like(q)}%"
-        conditions.append(
-            or_(
-                users.c.display_name.ilike(pattern, escape="\\"),
-                users.c.email.ilike(pattern, escape="\\"),
-                users.c.spotify_user_id.ilike(pattern, escape="\\"),
-            )
+        matches_q = or_(
+            users.c.display_name.ilike(pattern, escape="\\"),
+            users.c.email.ilike(pattern, escape="\\"),
+            users.c.spotify_user_id.ilike(pattern, escape="\\"),
         )
-    where = and_(*conditions) if conditions else literal(True)
-    total = (await session.execute(select(func.count()).select_from(users).where(where))).scalar_one()
-    rows = await session.execute(
-        _user_query().where(where).order_by(users.c.created_at.desc(), users.c.id).limit(limit).offset(offset)
+    total, rows = await page_of(
+        session,
+        _user_query(),
+        users,
+        [users.c.status == status if status else None, matches_q],
+        order_by=[users.c.created_at.desc(), users.c.id],
+        limit=limit,
+        offset=offset,
     )
     now = await _now(session)
     return Page[User](items=[_user(row, now) for row in rows], total=total, limit=limit, offset=offset)
@@ -621,21 +622,18 @@ async def list_job_runs(
     job_type: str | None = None,
     status: str | None = None,
 ) -> Page[JobRun]:
-    conditions: list[ColumnElement[bool]] = []
-    if user_id is not None:
-        conditions.append(job_runs.c.user_id == user_id)
-    if job_type:
-        conditions.append(job_runs.c.job_type == job_type)
-    if status:
-        conditions.append(job_runs.c.status == status)
-    where = and_(*conditions) if conditions else literal(True)
-    total = (await session.execute(select(func.count()).select_from(job_runs).where(where))).scalar_one()
-    rows = await session.execute(
-        select(job_runs)
-        .where(where)
-        .order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc())
-        .limit(limit)
-        .offset(offset)
+    total, rows = await page_of(
+        session,
+        select(job_runs),
+        job_runs,
+        [
+            job_runs.c.user_id == user_id if user_id is not None else None,
+            job_runs.c.job_type == job_type if job_type else None,
+            job_runs.c.status == status if status else None,
+        ],
+        order_by=[job_runs.c.started_at.desc(), job_runs.c.id.desc()],
+        limit=limit,
+        offset=offset,
     )
     return Page[JobRun](items=[_job_run(row) for row in rows], total=total, limit=limit, offset=offset)
 
@@ -674,19 +672,17 @@ async def list_import_jobs(
     user_id: uuid.UUID | None = None,
     status: str | None = None,
 ) -> Page[ImportJob]:
-    conditions: list[ColumnElement[bool]] = []
-    if user_id is not None:
-        conditions.append(import_jobs.c.user_id == user_id)
-    if status:
-        conditions.append(import_jobs.c.status == status)
-    where = and_(*conditions) if conditions else literal(True)
-    total = (await session.execute(select(func.count()).select_from(import_jobs).where(where))).scalar_one()
-    rows = await session.execute(
-        select(*_IMPORT_COLUMNS)
-        .where(where)
-        .order_by(import_jobs.c.uploaded_at.desc(), import_jobs.c.id.desc())
-        .limit(limit)
-        .offset(offset)
+    total, rows = await page_of(
+        session,
+        select(*_IMPORT_COLUMNS),
+        import_jobs,
+        [
+            import_jobs.c.user_id == user_id if user_id is not None else None,
+            import_jobs.c.status == status if status else None,
+        ],
+        order_by=[import_jobs.c.uploaded_at.desc(), import_jobs.c.id.desc()],
+        limit=limit,
+        offset=offset,
     )
     return Page[ImportJob](items=[_import_job(row) for row in rows], total=total, limit=limit, offset=offset)
 

@@ -23,7 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import tables
 from core.crypto import constant_time_equals
+from core.db import page_of
 from serve.oauth.common import CIMD_TTL, CLIENT_SECRET_PREFIX, SCOPES_SUPPORTED, new_secret, stored
+from serve.oauth.tokens import live_token_count
 
 AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
 GRANT_TYPES = ("authorization_code", "refresh_token")
@@ -180,39 +182,31 @@ async def list_clients(
     """Registered clients, newest first, with how many people have them connected (unrevoked grants) and their
     live tokens; and the total."""
     clients, grants, tokens = tables.oauth_clients, tables.oauth_grants, tables.oauth_tokens
-    where = clients.c.kind == kind if kind else clients.c.kind.is_not(None)
     connected = (
         select(func.count())
         .where(grants.c.client_id == clients.c.client_id, grants.c.revoked_at.is_(None))
         .scalar_subquery()
     )
-    live = (
-        select(func.count())
-        .where(
-            tokens.c.client_id == clients.c.client_id,
-            tokens.c.revoked_at.is_(None),
-            tokens.c.rotated_at.is_(None),
-            tokens.c.expires_at > func.now(),
-        )
-        .scalar_subquery()
+    live = live_token_count(tokens.c.client_id == clients.c.client_id)
+    query = select(
+        clients.c.client_id,
+        clients.c.kind,
+        clients.c.client_name,
+        clients.c.client_uri,
+        clients.c.redirect_uris,
+        clients.c.token_endpoint_auth_method,
+        clients.c.created_at,
+        connected.label("connected_users"),
+        live.label("live_tokens"),
     )
-    total = (await session.execute(select(func.count()).select_from(clients).where(where))).scalar_one()
-    rows = await session.execute(
-        select(
-            clients.c.client_id,
-            clients.c.kind,
-            clients.c.client_name,
-            clients.c.client_uri,
-            clients.c.redirect_uris,
-            clients.c.token_endpoint_auth_method,
-            clients.c.created_at,
-            connected.label("connected_users"),
-            live.label("live_tokens"),
-        )
-        .where(where)
-        .order_by(clients.c.created_at.desc(), clients.c.client_id)
-        .limit(limit)
-        .offset(offset)
+    total, rows = await page_of(
+        session,
+        query,
+        clients,
+        [clients.c.kind == kind if kind else None],
+        order_by=[clients.c.created_at.desc(), clients.c.client_id],
+        limit=limit,
+        offset=offset,
     )
     return [dict(row._mapping) for row in rows], total
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -275,19 +275,24 @@ async def authenticate_access_token(
 # --- grants (admin) ---------------------------------------------------------------------------------------------
 
 
-async def list_grants(session: AsyncSession, user_id: UUID) -> list[dict[str, Any]]:
-    grants, clients, tokens = tables.oauth_grants, tables.oauth_clients, tables.oauth_tokens
-    live = (
+def live_token_count(*correlation: ColumnElement[bool]) -> ScalarSelect[int]:
+    """How many unexpired, unrevoked, not yet rotated tokens match `correlation` (for a correlated subquery)."""
+    tokens = tables.oauth_tokens
+    return (
         select(func.count())
         .where(
-            tokens.c.user_id == grants.c.user_id,
-            tokens.c.client_id == grants.c.client_id,
+            *correlation,
             tokens.c.revoked_at.is_(None),
             tokens.c.rotated_at.is_(None),
             tokens.c.expires_at > func.now(),
         )
         .scalar_subquery()
     )
+
+
+async def list_grants(session: AsyncSession, user_id: UUID) -> list[dict[str, Any]]:
+    grants, clients, tokens = tables.oauth_grants, tables.oauth_clients, tables.oauth_tokens
+    live = live_token_count(tokens.c.user_id == grants.c.user_id, tokens.c.client_id == grants.c.client_id)
     rows = await session.execute(
         select(
             grants.c.id,
