@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from typing import Final
 
 from sqlalchemy import text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -22,6 +23,22 @@ from core.spotify.errors import EndpointRemoved, SpotifyHTTPError
 from core.spotify.models import Track
 
 logger = logging.getLogger(__name__)
+
+# The audio-feature columns of raw.audio_features (besides track_id and the raw payload).
+_FEATURE_COLUMNS: Final = (
+    "danceability",
+    "energy",
+    "valence",
+    "tempo",
+    "instrumentalness",
+    "acousticness",
+    "liveness",
+    "speechiness",
+    "loudness",
+    "mode",
+    "key",
+    "time_signature",
+)
 
 RESOLVED_AT = 0.85
 AMBIGUOUS_AT = 0.5
@@ -124,51 +141,14 @@ async def enrich_audio_features(engine: AsyncEngine, client: SpotifyClient, limi
         stats.audio_features_unavailable = True
         logger.info("audio features are not available to this Spotify app; not asking again")
         return
-    rows = []
-    for track_id, feature in zip(ids, features, strict=True):
-        row: dict[str, object] = {"track_id": track_id}
-        if feature is not None:
-            row |= feature.model_dump(
-                include={
-                    "danceability",
-                    "energy",
-                    "valence",
-                    "tempo",
-                    "instrumentalness",
-                    "acousticness",
-                    "liveness",
-                    "speechiness",
-                    "loudness",
-                    "mode",
-                    "key",
-                    "time_signature",
-                }
-            )
-            row["payload"] = feature.model_dump(mode="json", exclude_unset=True)
-        rows.append(row)
     # Rows without features (Spotify has none for the track) are kept with nulls: asked once, not again.
-    full = [
-        {
-            key: row.get(key)
-            for key in (
-                "track_id",
-                "danceability",
-                "energy",
-                "valence",
-                "tempo",
-                "instrumentalness",
-                "acousticness",
-                "liveness",
-                "speechiness",
-                "loudness",
-                "mode",
-                "key",
-                "time_signature",
-                "payload",
-            )
-        }
-        for row in rows
-    ]
+    full: list[dict[str, object]] = []
+    for track_id, feature in zip(ids, features, strict=True):
+        row: dict[str, object] = dict.fromkeys(_FEATURE_COLUMNS) | {"track_id": track_id, "payload": None}
+        if feature is not None:
+            row |= feature.model_dump(include=set(_FEATURE_COLUMNS))
+            row["payload"] = feature.model_dump(mode="json", exclude_unset=True)
+        full.append(row)
     async with engine.begin() as connection:
         await connection.execute(insert(tables.audio_features).values(full).on_conflict_do_nothing())
     stats.audio_features += len(full)
