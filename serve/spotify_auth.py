@@ -20,6 +20,7 @@ from uuid import UUID
 import httpx
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from starlette.responses import Response
 
 from core import tables
 from core.crypto import TokenCipher, hash_secret
@@ -33,6 +34,20 @@ from core.spotify.tokens import refresh_token_expiry
 STATE_TTL = timedelta(minutes=10)
 BROWSER_COOKIE = "spotify_mcp_oauth"
 USER_COOKIE = "spotify_mcp_user"
+
+
+def set_browser_cookie(response: Response, settings: Settings, browser_secret: str) -> None:
+    """The cookie that binds a login's `state` to this browser (`consume_state` checks it): it lives as long as
+    the state, and is sent only to /auth."""
+    response.set_cookie(
+        BROWSER_COOKIE,
+        browser_secret,
+        max_age=int(STATE_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=settings.effective_redirect_uri.startswith("https://"),
+        path="/auth",
+    )
 
 
 class OAuthFailure(Exception):

@@ -25,6 +25,7 @@ from serve.spotify_auth import (
     complete_login,
     consume_state,
     disconnect,
+    set_browser_cookie,
     sign_user,
     start_login,
     verify_user,
@@ -75,15 +76,7 @@ async def login(request: Request, settings: SettingsDep, cipher: CipherDep) -> R
             _sessions(request), settings, cipher, accounts, browser_secret=request.cookies.get(BROWSER_COOKIE)
         )
     response = RedirectResponse(started.authorize_url, status_code=302)
-    response.set_cookie(
-        BROWSER_COOKIE,
-        started.browser_secret,
-        max_age=600,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(settings),
-        path="/auth",
-    )
+    set_browser_cookie(response, settings, started.browser_secret)
     return response
 
 

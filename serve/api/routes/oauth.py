@@ -39,7 +39,7 @@ from serve.oauth.common import (
     unsign,
 )
 from serve.oauth.tokens import GrantError, create_code, exchange_code, refresh, revoke_token
-from serve.spotify_auth import BROWSER_COOKIE, OAuthFailure, accounts_for, start_login
+from serve.spotify_auth import BROWSER_COOKIE, OAuthFailure, accounts_for, set_browser_cookie, start_login
 
 router = APIRouter(tags=["oauth"])
 
@@ -343,15 +343,7 @@ async def signin_spotify(request: Request, settings: SettingsDep, cipher: Cipher
     state = parse_qs(urlsplit(started.authorize_url).query)["state"][0]
     await signin.remember_resume(_sessions(request), state, _resume_url(blob))
     response = RedirectResponse(started.authorize_url, status_code=302)
-    response.set_cookie(
-        BROWSER_COOKIE,
-        started.browser_secret,
-        max_age=600,
-        httponly=True,
-        samesite="lax",
-        secure=settings.effective_redirect_uri.startswith("https://"),
-        path="/auth",
-    )
+    set_browser_cookie(response, settings, started.browser_secret)
     return response
 
 
