@@ -158,7 +158,10 @@ TOOLS: list[Tool] = [
     Tool(
         name="ops.latest_job_runs",
         title="Latest job runs",
-        description="The user's latest background jobs (imports, syncs, polls, transforms), newest first.",
+        description=(
+            "The user's latest background jobs (imports, syncs, polls, transforms), newest first. Transforms rebuild "
+            "the warehouse for every user: with a user token their numbers and error details are left out."
+        ),
         args_model=OpsListArgs,
         result_model=JobRuns,
         handler=ops.latest_job_runs,

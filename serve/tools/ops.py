@@ -1,7 +1,13 @@
-"""Handlers of the `ops.*` tools: the state of collection for one user, from the operational tables."""
+"""Handlers of the `ops.*` tools: the state of collection for one user, from the operational tables.
+
+A user token sees only its own user (issue 16.5): its own jobs in full, and of the jobs that run for the whole
+installation (the transform) only that they ran, when, and whether they succeeded — their numbers (rows built for
+everyone, cluster counts) and error text describe every user and are answered to the admin token only.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from serve.tools import repository as repo
@@ -15,7 +21,9 @@ from serve.tools.models import (
     SyncStatus,
     UserArgs,
 )
-from serve.tools.registry import ToolContext
+from serve.tools.registry import Principal, ToolContext
+
+INSTANCE_JOB_FAILED = "failed; the details concern the whole installation and are shown to the admin only"
 
 
 async def sync_status(context: ToolContext, args: UserArgs, user_id: UUID) -> SyncStatus:
@@ -26,9 +34,16 @@ async def sync_status(context: ToolContext, args: UserArgs, user_id: UUID) -> Sy
     return SyncStatus.model_validate(row)
 
 
+def _job_run_for(principal: Principal, row: dict[str, Any]) -> JobRunSummary:
+    if row.pop("instance_wide") and principal.kind != "admin":
+        row["stats"] = {}
+        row["error_message"] = INSTANCE_JOB_FAILED if row["error_message"] is not None else None
+    return JobRunSummary.model_validate(row)
+
+
 async def latest_job_runs(context: ToolContext, args: OpsListArgs, user_id: UUID) -> JobRuns:
     rows = await repo.job_runs(context.session, user_id, args.limit)
-    return JobRuns(user_id=user_id, job_runs=[JobRunSummary.model_validate(row) for row in rows])
+    return JobRuns(user_id=user_id, job_runs=[_job_run_for(context.principal, row) for row in rows])
 
 
 async def latest_import_jobs(context: ToolContext, args: OpsListArgs, user_id: UUID) -> ImportJobs:

@@ -533,7 +533,8 @@ async def job_runs(session: AsyncSession, user_id: UUID, limit: int) -> list[dic
     result = await session.execute(
         text(
             """
-            SELECT id, job_type, status, started_at, finished_at, stats, error_message
+            SELECT id, job_type, status, started_at, finished_at, stats, error_message,
+                   user_id IS NULL AS instance_wide
             FROM app.job_runs
             WHERE user_id = :u OR (user_id IS NULL AND job_type = 'transform')
             ORDER BY started_at DESC, id DESC
