@@ -30,6 +30,8 @@ def _default(name: str) -> str:
         value = value.value
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if isinstance(value, list):
+        return f"`{','.join(str(item) for item in value)}`"
     return f"`{value}`"
 
 

@@ -11,6 +11,7 @@ install. Its secrets (encryption key, admin token and password) are generated on
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -38,6 +39,7 @@ FIX_HINTS: dict[str, str] = {
         "or unset TOKEN_ENCRYPTION_KEY and DATABASE_URL for local mode"
     ),
     "ADMIN_PASSWORD": "set ADMIN_PASSWORD when ADMIN_AUTH_MODE=basic",
+    "TRUSTED_PROXIES": "list the addresses or networks of your reverse proxies, comma-separated, e.g. 10.0.0.2,::1",
     "DEFAULT_TIMEZONE": "use an IANA time-zone name such as Europe/Berlin or UTC",
     "SPOTIFY_REDIRECT_URI": (
         "Spotify accepts only https redirect URIs or loopback IPs: use http://127.0.0.1:<port>/auth/callback "
@@ -122,7 +124,25 @@ class Settings(BaseSettings):
     oauth_max_registrations_per_hour: int = Field(
         default=30,
         ge=1,
-        description="Dynamic client registrations (/oauth/register) accepted per hour, all callers together.",
+        description=(
+            "Dynamic client registrations (/oauth/register) accepted per hour from one client address "
+            "(an IPv6 client counts by its /64 network)."
+        ),
+    )
+    oauth_cimd_allow_private_addresses: bool = Field(
+        default=False,
+        description=(
+            "Fetch Client ID Metadata Documents from loopback, private and link-local addresses too "
+            "(an intranet's own MCP clients, tests). Off: public addresses only (no requests into your network)."
+        ),
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=["127.0.0.1", "::1"],
+        description=(
+            "Addresses or networks (comma-separated, e.g. 10.0.0.0/8) of reverse proxies whose X-Forwarded-For "
+            "and X-Forwarded-Proto are believed: the client address for rate limits and the https scheme for "
+            "cookies come from them. `none`: believe no proxy header."
+        ),
     )
 
     # --- Collector --------------------------------------------------------------------------------
@@ -159,6 +179,23 @@ class Settings(BaseSettings):
     @classmethod
     def _keys_from_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_from_csv(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return []
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, proxies: list[str]) -> list[str]:
+        for entry in proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"`{entry}` is not an IP address or network such as 10.0.0.0/8") from None
+        return proxies
 
     @field_validator("token_encryption_key")
     @classmethod

@@ -486,8 +486,11 @@ oauth_clients = Table(
     Column("client_metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     # CIMD cache: when the document was last fetched (refetched after a TTL).
     Column("fetched_at", DateTime(timezone=True), nullable=True),
+    # DCR: the registering client's address (IPv4, or an IPv6 /64), for the per-address registration limit.
+    Column("registered_from", Text, nullable=True),
     _created_at(),
     CheckConstraint(_in("kind", OAUTH_CLIENT_KINDS), name="kind"),
+    Index("ix_oauth_clients_registered_from_created_at", "registered_from", "created_at"),
     schema=APP_SCHEMA,
 )
 

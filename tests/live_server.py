@@ -19,10 +19,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: ASGIApp, *, port: int | None = None) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) while the app serves; stop it afterwards."""
+def live_server(app: ASGIApp, *, port: int | None = None, tls_pem: str | None = None) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) while the app serves; stop it afterwards. With `tls_pem` (a file
+    holding the key and certificate chain) it serves https and yields https://127.0.0.1:PORT."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    # proxy_headers off, as the CLI runs uvicorn: the app's TRUSTED_PROXIES alone decides (serve.client_address).
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+        ssl_certfile=tls_pem,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -32,7 +43,7 @@ def live_server(app: ASGIApp, *, port: int | None = None) -> Iterator[str]:
             raise RuntimeError(f"server on port {port} did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls_pem else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

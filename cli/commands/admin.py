@@ -35,5 +35,14 @@ def run(args: argparse.Namespace) -> int:
     app = create_admin_app(settings, streamlit_url=streamlit_url)
     # The websockets sans-I/O protocol: what uvicorn's "auto" picks (and the tests' live servers use); the
     # older "websockets" implementation is deprecated.
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", ws="websockets-sansio")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,
+        ws="websockets-sansio",
+    )
     return 0

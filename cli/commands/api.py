@@ -22,5 +22,5 @@ def run(args: argparse.Namespace) -> int:
     with database_url(settings) as url:
         configure_logging("api", level=settings.log_level, database_url=url)
         app = create_app(settings, url)
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on", proxy_headers=False)
     return 0

@@ -21,6 +21,7 @@ from serve.api.routes import imports as import_routes
 from serve.api.routes import mcp as mcp_routes
 from serve.api.routes import oauth as oauth_routes
 from serve.api.routes import oauth_admin as oauth_admin_routes
+from serve.client_address import install_proxy_headers
 from serve.mcp_server import build_mcp
 from serve.tools.catalog import REGISTRY
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.state.database_url = database_url
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
+    install_proxy_headers(app, settings)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(admin.router)

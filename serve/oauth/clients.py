@@ -1,45 +1,38 @@
 """OAuth clients: pre-registered (by the admin), dynamically registered (RFC 7591) and CIMD (the client_id is
 the https URL of a client metadata document, fetched, validated and cached here).
 
-Redirect URIs are matched exactly. They must be https, or http on a loopback host (native/desktop clients).
+Redirect URIs must be https, or http on a loopback host (native/desktop clients). They are matched exactly,
+except that a loopback one matches on any port (RFC 8252 §7.3: a native app listens on whatever port is free).
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import tables
 from core.crypto import constant_time_equals
-from core.db import page_of
+from core.db import SessionFactory, page_of, unit_of_work
+from serve.oauth.cimd import CimdFetcher
 from serve.oauth.common import CIMD_TTL, CLIENT_SECRET_PREFIX, SCOPES_SUPPORTED, new_secret, stored
+from serve.oauth.errors import ClientError
 from serve.oauth.tokens import live_token_count
 
 AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
 GRANT_TYPES = ("authorization_code", "refresh_token")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
-MAX_DOCUMENT_BYTES = 64 * 1024
-
-
-class ClientError(Exception):
-    """A registration or client lookup was refused (RFC 7591 §3.2.2 error codes)."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
+# Registration is open to anyone who reaches the API: every field is bounded (issue 16.4).
+MAX_CLIENT_NAME_CHARS = 200
+MAX_REDIRECT_URIS = 10
+MAX_URI_BYTES = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +70,51 @@ def valid_redirect_uri(uri: str) -> bool:
     return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
 
 
+def _without_port(uri: str) -> str | None:
+    """A loopback http redirect URI with its port removed (None: not a loopback http URI)."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.scheme != "http" or host not in LOOPBACK_HOSTS or parts.username or parts.password:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    return parts._replace(netloc=netloc).geturl()
+
+
+def redirect_uri_matches(registered: Sequence[str], requested: str) -> bool:
+    """Exact match, or (RFC 8252 §7.3) the same loopback http URI on another port."""
+    if requested in registered:
+        return True
+    portless = _without_port(requested)
+    return portless is not None and any(_without_port(uri) == portless for uri in registered)
+
+
+def _bounded_string(raw: dict[str, Any], field: str, limit: int, *, in_bytes: bool = False) -> None:
+    value = raw.get(field)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ClientError("invalid_client_metadata", f"{field} must be a string")
+    size = len(value.encode()) if in_bytes else len(value)
+    if size > limit:
+        unit = "bytes" if in_bytes else "characters"
+        raise ClientError("invalid_client_metadata", f"{field} is longer than {limit} {unit}")
+
+
 def _validated_metadata(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ClientError("invalid_client_metadata", "client metadata must be a JSON object")
     uris = raw.get("redirect_uris")
     if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
         raise ClientError("invalid_redirect_uri", "redirect_uris must be a non-empty list of URLs")
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise ClientError("invalid_redirect_uri", f"redirect_uris holds {len(uris)} URLs; at most {MAX_REDIRECT_URIS}")
     for uri in uris:
+        if len(uri.encode()) > MAX_URI_BYTES:
+            raise ClientError("invalid_redirect_uri", f"a redirect URI is longer than {MAX_URI_BYTES} bytes")
         if not valid_redirect_uri(uri):
             raise ClientError("invalid_redirect_uri", f"redirect URI not allowed (https or http loopback): {uri}")
     grants = raw.get("grant_types", ["authorization_code"])
@@ -95,9 +126,9 @@ def _validated_metadata(raw: Any) -> dict[str, Any]:
     scope = raw.get("scope")
     if scope is not None and (not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES_SUPPORTED)):
         raise ClientError("invalid_client_metadata", f"scope must be within {list(SCOPES_SUPPORTED)}")
-    for field in ("client_name", "client_uri", "logo_uri"):
-        if raw.get(field) is not None and not isinstance(raw[field], str):
-            raise ClientError("invalid_client_metadata", f"{field} must be a string")
+    _bounded_string(raw, "client_name", MAX_CLIENT_NAME_CHARS)
+    for field in ("client_uri", "logo_uri"):
+        _bounded_string(raw, field, MAX_URI_BYTES, in_bytes=True)
     return dict(raw)
 
 
@@ -113,20 +144,26 @@ def _client(row: Any) -> Client:
     )
 
 
-# Any constant: serialises the "how many registrations this hour" check with the insert that follows it.
-_REGISTRATION_LOCK = 0x5350_4D43_5043_5252
+# Any constant: with the client's address, serialises the "how many registrations this hour" check with the
+# insert that follows it.
+_REGISTRATION_LOCK = 0x5350_4D43
 
 
-async def registration_wait(session: AsyncSession, per_hour: int) -> int:
-    """Seconds until another dynamic registration is accepted (0: now). Registration is open to anyone on the
-    network, so the rate is capped for all callers together (a flood fills a table, not a throttle bucket per
-    address); call it in the transaction that registers."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REGISTRATION_LOCK})
+async def registration_wait(session: AsyncSession, per_hour: int, client_address: str) -> int:
+    """Seconds until another dynamic registration from `client_address` is accepted (0: now). Registration is open
+    to anyone on the network; counting per address (not for everyone together) keeps one caller from blocking
+    every new connector. Call it in the transaction that registers."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:kind, hashtext(:address))"),
+        {"kind": _REGISTRATION_LOCK, "address": client_address},
+    )
     since = datetime.now(UTC) - timedelta(hours=1)
     table = tables.oauth_clients
     recent = (
         await session.execute(
-            select(func.count(), func.min(table.c.created_at)).where(table.c.kind == "dcr", table.c.created_at > since)
+            select(func.count(), func.min(table.c.created_at)).where(
+                table.c.kind == "dcr", table.c.registered_from == client_address, table.c.created_at > since
+            )
         )
     ).one()
     if recent[0] < per_hour:
@@ -135,10 +172,15 @@ async def registration_wait(session: AsyncSession, per_hour: int) -> int:
 
 
 async def register_client(
-    session: AsyncSession, raw: Any, *, kind: str = "dcr", client_id: str | None = None
+    session: AsyncSession,
+    raw: Any,
+    *,
+    kind: str = "dcr",
+    client_id: str | None = None,
+    registered_from: str | None = None,
 ) -> tuple[Client, str | None, dict[str, Any]]:
     """RFC 7591 registration (or the admin's pre-registration): the client, its secret (shown once) and the
-    registration response body."""
+    registration response body. `registered_from`: the caller's address key (dynamic registration)."""
     metadata = _validated_metadata(raw)
     method = metadata.get("token_endpoint_auth_method", "client_secret_basic")
     if method not in AUTH_METHODS:
@@ -158,6 +200,7 @@ async def register_client(
                 client_uri=metadata.get("client_uri"),
                 redirect_uris=metadata["redirect_uris"],
                 client_metadata=metadata,
+                registered_from=registered_from,
             )
             .returning(tables.oauth_clients)
         )
@@ -219,57 +262,11 @@ async def delete_client(session: AsyncSession, client_id: str) -> bool:
     return deleted.first() is not None
 
 
-class CimdFetcher:
-    """Fetches a client metadata document (CIMD). Production: https only, public addresses only (no SSRF into
-    the private network), no redirects, 64 KiB, 5 s. Tests inject one with `rewrite` (https URL → loopback
-    server) and `check_address=False`."""
-
-    def __init__(self, *, check_address: bool = True, rewrite: Callable[[str], str] | None = None) -> None:
-        self.check_address = check_address
-        self.rewrite = rewrite
-
-    async def _refuse_private(self, host: str) -> None:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, 443)
-        except OSError as error:
-            raise ClientError("invalid_client", f"cannot resolve {host}") from error
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise ClientError("invalid_client", f"client metadata host {host} is not a public address")
-
-    async def fetch(self, url: str) -> Any:
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ClientError("invalid_client", "a URL client_id must be https")
-        if self.check_address:
-            await self._refuse_private(parts.hostname)
-        target = self.rewrite(url) if self.rewrite else url
-        try:
-            async with (
-                httpx.AsyncClient(timeout=5.0, follow_redirects=False) as http,
-                http.stream("GET", target, headers={"Accept": "application/json"}) as response,
-            ):
-                if response.status_code != 200:
-                    raise ClientError("invalid_client", f"client metadata document answered {response.status_code}")
-                body = b""
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_DOCUMENT_BYTES:
-                        raise ClientError("invalid_client", "client metadata document too large")
-        except httpx.HTTPError as error:
-            raise ClientError("invalid_client", f"client metadata document not reachable: {error}") from error
-        try:
-            return json.loads(body)
-        except ValueError as error:
-            raise ClientError("invalid_client", "client metadata document is not JSON") from error
-
-
-async def _cimd_client(session: AsyncSession, client_id: str, fetcher: CimdFetcher, now: datetime) -> Client:
-    table = tables.oauth_clients
-    cached = (await session.execute(select(table).where(table.c.client_id == client_id))).first()
+async def _cimd_client(sessions: SessionFactory, client_id: str, cached: Any, fetcher: CimdFetcher) -> Client:
+    now = datetime.now(UTC)
     if cached is not None and cached.fetched_at is not None and now - cached.fetched_at < CIMD_TTL:
         return _client(cached)
+    # No database connection is held while fetching: a slow document host must not drain the pool.
     document = await fetcher.fetch(client_id)
     metadata = _validated_metadata(document)
     if metadata.get("client_id") != client_id:
@@ -287,26 +284,29 @@ async def _cimd_client(session: AsyncSession, client_id: str, fetcher: CimdFetch
         "client_metadata": metadata,
         "fetched_at": now,
     }
-    row = (
-        await session.execute(
-            insert(table)
-            .values(client_id=client_id, **values)
-            .on_conflict_do_update(index_elements=[table.c.client_id], set_=values)
-            .returning(table)
-        )
-    ).one()
+    table = tables.oauth_clients
+    async with unit_of_work(sessions) as session:
+        row = (
+            await session.execute(
+                insert(table)
+                .values(client_id=client_id, **values)
+                .on_conflict_do_update(index_elements=[table.c.client_id], set_=values)
+                .returning(table)
+            )
+        ).one()
     return _client(row)
 
 
-async def find_client(
-    session: AsyncSession, client_id: str | None, fetcher: CimdFetcher, *, now: datetime | None = None
-) -> Client:
+async def find_client(sessions: SessionFactory, client_id: str | None, fetcher: CimdFetcher) -> Client:
+    """The client named by `client_id`; a URL client_id's metadata document is fetched (or taken from the cache).
+    Opens its own short units of work, never one around the fetch."""
     if not client_id:
         raise ClientError("invalid_client", "client_id is required")
-    if is_metadata_url(client_id):
-        return await _cimd_client(session, client_id, fetcher, now or datetime.now(UTC))
     table = tables.oauth_clients
-    row = (await session.execute(select(table).where(table.c.client_id == client_id))).first()
+    async with unit_of_work(sessions) as session:
+        row = (await session.execute(select(table).where(table.c.client_id == client_id))).first()
+    if is_metadata_url(client_id):
+        return await _cimd_client(sessions, client_id, row, fetcher)
     if row is None:
         raise ClientError("invalid_client", "unknown client_id")
     return _client(row)

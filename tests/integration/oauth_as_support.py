@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+import ssl
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
+import trustme
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -21,11 +23,11 @@ from core.crypto import generate_key
 from core.dburl import libpq_url
 from core.settings import load_settings
 from serve.api.app import create_app
-from serve.oauth.clients import CimdFetcher
+from serve.oauth.cimd import CimdFetcher
 from tests.fakes.spotify import FakeSpotify, spotify_env
 from tests.live_server import free_port, live_server
 
-CIMD_HOST = "https://cimd.example.org"
+CIMD_NAME = "cimd.example.org"
 CALLBACK = "http://127.0.0.1:9/callback"  # never dialled: the scripted browser stops at the redirect
 
 
@@ -35,6 +37,8 @@ class Stack:
     fake: FakeSpotify
     database_url: str
     documents: dict[str, dict[str, Any]]
+    cimd: str  # https://cimd.example.org:PORT, served on loopback with a certificate of a test CA
+    on_fetch: dict[str, Callable[[], None]]  # path -> called while the document server answers it
 
     @property
     def resource(self) -> str:
@@ -59,28 +63,49 @@ def stack_for(database_url: str) -> Iterator[Stack]:
     fake = FakeSpotify()
     fake.add_user("alice", display_name="Alice")
     documents: dict[str, dict[str, Any]] = {}
+    on_fetch: dict[str, Callable[[], None]] = {}
 
     async def document(request: Request) -> JSONResponse:
+        if request.url.path in on_fetch:
+            on_fetch[request.url.path]()
         found = documents.get(request.url.path)
         return JSONResponse(found or {"error": "not found"}, 200 if found else 404)
 
     cimd = Starlette(routes=[Route("/{path:path}", document)])
     key = generate_key()
-    with live_server(fake.app) as fake_base, live_server(cimd) as cimd_base:
+    authority = trustme.CA()
+    trusting = ssl.create_default_context()
+    authority.configure_trust(trusting)
+
+    async def dns(host: str, port: int) -> list[str]:
+        del port
+        if host != CIMD_NAME:
+            raise OSError(f"no such host {host}")
+        return ["127.0.0.1"]
+
+    with (
+        authority.issue_cert(CIMD_NAME).private_key_and_cert_chain_pem.tempfile() as pem,
+        live_server(fake.app) as fake_base,
+        live_server(cimd, tls_pem=pem) as cimd_base,
+    ):
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         settings = load_settings(
             spotify_env(
-                database_url, fake_base, key, SPOTIFY_REDIRECT_URI=f"{base}/auth/callback", PUBLIC_BASE_URL=base
+                database_url,
+                fake_base,
+                key,
+                SPOTIFY_REDIRECT_URI=f"{base}/auth/callback",
+                PUBLIC_BASE_URL=base,
+                # The documents' host resolves to loopback (tests only; production refuses non-public hosts).
+                OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES="true",
             )
         )
         app = create_app(settings, database_url)
-        # The documents' https URLs are served by the loopback host (tests only; production refuses non-public hosts).
-        app.state.oauth_cimd_fetcher = CimdFetcher(
-            check_address=False, rewrite=lambda url: url.replace(CIMD_HOST, cimd_base)
-        )
+        app.state.oauth_cimd_fetcher = CimdFetcher.for_settings(settings, resolver=dns, verify=trusting)
         with live_server(app, port=port) as api:
-            yield Stack(api, fake, database_url, documents)
+            cimd_url = f"https://{CIMD_NAME}:{cimd_base.rsplit(':', 1)[1]}"
+            yield Stack(api, fake, database_url, documents, cimd_url, on_fetch)
 
 
 HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')

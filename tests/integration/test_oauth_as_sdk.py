@@ -16,7 +16,6 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull,
 
 from tests.integration.oauth_as_support import (
     CALLBACK,
-    CIMD_HOST,
     Stack,
     allow_on_consent,
     redirect_params,
@@ -139,7 +138,7 @@ async def test_dcr_spotify_signin_pkce_tool_call_refresh_and_nothing_plaintext(s
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_cimd_client_is_fetched_validated_and_cached_instead_of_registering(stack: Stack, mode: str) -> None:
-    url = f"{CIMD_HOST}/clients/assistant.json"
+    url = f"{stack.cimd}/clients/assistant.json"
     stack.documents["/clients/assistant.json"] = {
         "client_id": url,
         "client_name": "Metadata Assistant",
@@ -158,9 +157,9 @@ async def test_cimd_client_is_fetched_validated_and_cached_instead_of_registerin
 
 
 async def test_cimd_document_naming_another_client_id_is_refused(stack: Stack) -> None:
-    url = f"{CIMD_HOST}/clients/liar.json"
+    url = f"{stack.cimd}/clients/liar.json"
     stack.documents["/clients/liar.json"] = {
-        "client_id": f"{CIMD_HOST}/clients/other.json",
+        "client_id": f"{stack.cimd}/clients/other.json",
         "redirect_uris": [CALLBACK],
     }
     async with httpx.AsyncClient() as http:

@@ -12,8 +12,10 @@ from mcp.client.auth.oauth2 import PKCEParameters
 
 from core.crypto import generate_key
 from core.settings import Settings, load_settings
-from serve.oauth.clients import CimdFetcher, ClientError, _validated_metadata, is_metadata_url, valid_redirect_uri
+from serve.oauth.cimd import CimdFetcher
+from serve.oauth.clients import _validated_metadata, is_metadata_url, valid_redirect_uri
 from serve.oauth.common import bearer_challenge, pkce_challenge, resource_url, sign, unsign
+from serve.oauth.errors import ClientError
 from serve.oauth.signin import hash_password, session_value, signed_in_user, verify_password
 
 
@@ -97,10 +99,11 @@ async def test_cimd_fetcher_refuses_http_and_private_addresses() -> None:
     fetcher = CimdFetcher()
     with pytest.raises(ClientError, match="https"):
         await fetcher.fetch("http://client.example/metadata.json")
+    for private in ("127.0.0.1", "[::1]", "10.1.2.3", "169.254.169.254", "[fe80::1]", "[::ffff:127.0.0.1]"):
+        with pytest.raises(ClientError, match="not a public address"):
+            await fetcher.fetch(f"https://{private}/metadata.json")
     with pytest.raises(ClientError, match="not a public address"):
-        await fetcher.fetch("https://127.0.0.1/metadata.json")
-    with pytest.raises(ClientError, match="not a public address"):
-        await fetcher.fetch("https://[::1]/metadata.json")
+        await CimdFetcher(allow_private=True).fetch("https://224.0.0.1/metadata.json")  # multicast: never
 
 
 def test_challenge_names_resource_metadata_and_scope(settings: Settings) -> None:

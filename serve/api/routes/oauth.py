@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 from uuid import UUID
@@ -23,8 +24,16 @@ from core import tables
 from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
 from serve.api.deps import CipherDep, SettingsDep
+from serve.client_address import address_key
 from serve.oauth import signin
-from serve.oauth.clients import CimdFetcher, Client, ClientError, find_client, register_client, registration_wait
+from serve.oauth.cimd import CimdFetcher
+from serve.oauth.clients import (
+    Client,
+    find_client,
+    redirect_uri_matches,
+    register_client,
+    registration_wait,
+)
 from serve.oauth.common import (
     REQUEST_TTL,
     SCOPE,
@@ -38,6 +47,7 @@ from serve.oauth.common import (
     sign,
     unsign,
 )
+from serve.oauth.errors import ClientError
 from serve.oauth.tokens import GrantError, create_code, exchange_code, refresh, revoke_token
 from serve.spotify_auth import BROWSER_COOKIE, OAuthFailure, accounts_for, set_browser_cookie, start_login
 
@@ -74,7 +84,10 @@ def _sessions(request: Request) -> SessionFactory:
 
 def _fetcher(request: Request) -> CimdFetcher:
     fetcher = getattr(request.app.state, "oauth_cimd_fetcher", None)
-    return fetcher if isinstance(fetcher, CimdFetcher) else CimdFetcher()
+    if isinstance(fetcher, CimdFetcher):
+        return fetcher
+    settings: Settings = request.app.state.settings
+    return CimdFetcher.for_settings(settings)
 
 
 def _oauth_error(error: str, description: str, status_code: int = 400) -> JSONResponse:
@@ -153,16 +166,18 @@ def _error_redirect(settings: Settings, redirect_uri: str, state: str | None, er
 async def _validated_request(request: Request, settings: Settings, query: dict[str, str]) -> Response | str:
     """The signed authorization request, or a response (error page before the redirect URI is trusted; an error
     redirect after)."""
-    async with unit_of_work(_sessions(request)) as session:
-        try:
-            client = await find_client(session, query.get("client_id"), _fetcher(request))
-        except ClientError as error:
-            return _error_page(f"Unknown or invalid client: {error.description}")
+    try:
+        client = await find_client(_sessions(request), query.get("client_id"), _fetcher(request))
+    except ClientError as error:
+        return _error_page(f"Unknown or invalid client: {error.description}")
     redirect_uri = query.get("redirect_uri")
     if redirect_uri is None and len(client.redirect_uris) == 1:
         redirect_uri = client.redirect_uris[0]
-    if redirect_uri is None or redirect_uri not in client.redirect_uris:
-        return _error_page("The redirect URI is not one this client registered (exact match required).")
+    if redirect_uri is None or not redirect_uri_matches(client.redirect_uris, redirect_uri):
+        return _error_page(
+            "The redirect URI is not one this client registered (exact match required; "
+            "a loopback http one may differ in its port)."
+        )
     state = query.get("state")
     if query.get("response_type") != "code":
         return _error_redirect(settings, redirect_uri, state, "unsupported_response_type", "only response_type=code")
@@ -260,11 +275,10 @@ async def _show(request: Request, settings: Settings, blob: str, problem: str | 
     payload = unsign(settings, "authorize", blob)
     if payload is None:
         return _error_page("This sign-in request expired or was altered. Start again from your assistant.")
-    async with unit_of_work(_sessions(request)) as session:
-        try:
-            client = await find_client(session, str(payload["client_id"]), _fetcher(request))
-        except ClientError as error:
-            return _error_page(f"Unknown or invalid client: {error.description}")
+    try:
+        client = await find_client(_sessions(request), str(payload["client_id"]), _fetcher(request))
+    except ClientError as error:
+        return _error_page(f"Unknown or invalid client: {error.description}")
     cookie = request.cookies.get(SESSION_COOKIE)
     user_id = signin.signed_in_user(settings, cookie)
     who = await _user_name(request, user_id) if user_id is not None else None
@@ -408,11 +422,10 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str | N
 
 async def _authenticated_client(request: Request, form: dict[str, str]) -> Client | JSONResponse:
     client_id, secret = _client_credentials(request, form)
-    async with unit_of_work(_sessions(request)) as session:
-        try:
-            client = await find_client(session, client_id, _fetcher(request))
-        except ClientError as error:
-            return _oauth_error("invalid_client", error.description, 401)
+    try:
+        client = await find_client(_sessions(request), client_id, _fetcher(request))
+    except ClientError as error:
+        return _oauth_error("invalid_client", error.description, 401)
     if not client.check_secret(secret):
         return _oauth_error("invalid_client", "client authentication failed", 401)
     return client
@@ -459,29 +472,53 @@ async def token(request: Request, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(issued.body(), headers=NO_STORE)
 
 
+MAX_REGISTRATION_BYTES = 64 * 1024
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes `limit` bytes (never read whole into memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post("/oauth/register", status_code=201, summary="Dynamic client registration (RFC 7591)")
 async def register(request: Request, settings: SettingsDep) -> JSONResponse:
+    body = await _bounded_body(request, MAX_REGISTRATION_BYTES)
+    if body is None:
+        return _oauth_error(
+            "invalid_client_metadata", f"the registration body is larger than {MAX_REGISTRATION_BYTES // 1024} KB", 413
+        )
     try:
-        raw = await request.json()
-    except ValueError:
-        return _oauth_error("invalid_client_metadata", "the body must be JSON")
+        raw = json.loads(body)
+    except ValueError, RecursionError:
+        return _oauth_error("invalid_client_metadata", "the body must be JSON (objects nested at most a few levels)")
+    address = address_key(request)
     async with _sessions(request)() as session:
-        wait = await registration_wait(session, settings.oauth_max_registrations_per_hour)
+        wait = await registration_wait(session, settings.oauth_max_registrations_per_hour, address)
         if wait:
             response = _oauth_error(
                 "temporarily_unavailable",
-                f"more than {settings.oauth_max_registrations_per_hour} clients registered in the last hour "
-                f"(OAUTH_MAX_REGISTRATIONS_PER_HOUR); try again in {wait} seconds",
+                f"more than {settings.oauth_max_registrations_per_hour} clients registered from your address in the "
+                f"last hour (OAUTH_MAX_REGISTRATIONS_PER_HOUR); try again in {wait} seconds",
                 429,
             )
             response.headers["Retry-After"] = str(wait)
             return response
         try:
-            _, _, body = await register_client(session, raw)
+            _, _, answer = await register_client(session, raw, registered_from=address)
         except ClientError as error:
             return _oauth_error(error.error, error.description)
         await session.commit()
-    return JSONResponse(body, status_code=201, headers=NO_STORE)
+    return JSONResponse(answer, status_code=201, headers=NO_STORE)
 
 
 @router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")

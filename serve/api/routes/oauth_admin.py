@@ -17,7 +17,8 @@ from serve.admin_service import Page
 from serve.api.deps import AdminDep, SessionDep, SettingsDep
 from serve.api.errors import NotFound, Unprocessable
 from serve.oauth import signin
-from serve.oauth.clients import ClientError, delete_client, list_clients, register_client
+from serve.oauth.clients import delete_client, list_clients, register_client
+from serve.oauth.errors import ClientError
 from serve.oauth.tokens import list_grants, revoke_grant
 
 router = APIRouter(prefix="/admin", tags=["oauth (admin)"])
