@@ -1,7 +1,7 @@
 """The admin UI: its own FastAPI app and process, server-rendered (Jinja2) with HTMX for partial updates.
 
 It reads and changes nothing itself: every page calls the API over HTTP (API_BASE_URL) with the admin
-credentials. It has its own login (a signed cookie session) and embeds the Streamlit analytics through
+credentials. It has its own login (a server-side session) and embeds the Streamlit analytics through
 an authenticated reverse proxy (`proxy.py`). HTMX-aware like polar's backoffice: a request with
 `HX-Request` gets a fragment, errors become a message in `#messages` (never a stack trace).
 """
@@ -25,11 +25,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
 from core.settings import AuthMode, Settings
 from serve.admin_ui import session as sessions
 from serve.admin_ui.api_client import ApiClient, ApiError
 from serve.admin_ui.proxy import PROXY_PREFIX, StreamlitProxy
+from serve.client_address import address_key, install_proxy_headers
+from serve.throttle import FailureThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +58,49 @@ class CsrfFailed(Exception):
     pass
 
 
-def require_session(request: Request) -> sessions.Session:
-    """A valid session cookie; for state-changing methods also the CSRF token of that session."""
-    found = sessions.verify(request.app.state.session_key, request.cookies.get(sessions.COOKIE_NAME))
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def require_session(request: Request) -> sessions.Session:
+    """A live session; for state-changing methods also its CSRF token, from the `X-CSRF-Token` header (HTMX) or a
+    `csrf_token` form field — never from the query string."""
+    store: sessions.SessionStore = request.app.state.admin_sessions
+    found = store.get(request.cookies.get(sessions.COOKIE_NAME))
     if found is None:
         raise NotLoggedIn
-    if request.method not in {"GET", "HEAD", "OPTIONS"}:
-        sent = request.headers.get("x-csrf-token") or request.query_params.get("csrf_token")
-        if sent is None or not secrets.compare_digest(sent, found.csrf_token):
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get("x-csrf-token")
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            value = (await request.form()).get("csrf_token")
+            sent = value if isinstance(value, str) else None
+        if sent is None or not secrets.compare_digest(sent.encode(), found.csrf_token.encode()):
             raise CsrfFailed
     return found
+
+
+def same_origin(connection: HTTPConnection) -> bool:
+    """An `Origin` header, when the browser sends one, names this UI's own host (what the browser was given in the
+    address bar: the Host header, which a reverse proxy must pass on). `null` — sandboxed frames, redirects from
+    elsewhere — never matches. Compared by host and port, not scheme: behind a TLS proxy whose X-Forwarded-Proto
+    is not trusted, the UI sees http while the browser says https."""
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return True  # not a browser, or a same-origin GET: the CSRF token (or nothing to change) carries it
+    parts = urlsplit(origin)
+    host = connection.headers.get("host", "")
+    default = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+    try:
+        origin_port = parts.port or default.get(parts.scheme)
+        own = urlsplit(f"//{host}")
+        own_port = own.port or default.get(connection.url.scheme)
+    except ValueError:
+        return False
+    if parts.hostname is None or own.hostname is None:
+        return False
+    same_port = origin_port == own_port or (own.port is None and origin_port in {80, 443})
+    return parts.hostname == own.hostname and same_port
 
 
 SessionDep = Annotated[sessions.Session, Depends(require_session)]
@@ -143,7 +179,8 @@ def create_admin_app(
     streamlit_url: str | None = None,
 ) -> FastAPI:
     """`api_base_url` defaults to API_BASE_URL; `streamlit_url` to http://127.0.0.1:DASHBOARDS_PORT."""
-    key = sessions.session_key(settings)
+    store = sessions.SessionStore()
+    throttle = FailureThrottle()
     api = ApiClient(settings, base_url=api_base_url)
     proxy = StreamlitProxy(streamlit_url or f"http://127.0.0.1:{settings.dashboards_port}")
     public_api_url = settings.effective_public_base_url
@@ -159,7 +196,8 @@ def create_admin_app(
     app = FastAPI(title="spotify-mcp admin", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.api = api
-    app.state.session_key = key
+    app.state.admin_sessions = store
+    app.state.login_throttle = throttle
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(
         time=fmt_time, date=fmt_date, bytes=fmt_bytes, duration=fmt_duration, int=fmt_int, percent=percent
@@ -171,8 +209,8 @@ def create_admin_app(
     def is_htmx(request: Request) -> bool:
         return request.headers.get("hx-request") == "true"
 
-    def current_session(request: Request) -> sessions.Session | None:
-        return sessions.verify(key, request.cookies.get(sessions.COOKIE_NAME))
+    def current_session(connection: HTTPConnection) -> sessions.Session | None:
+        return store.get(connection.cookies.get(sessions.COOKIE_NAME))
 
     def render(
         request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
@@ -238,6 +276,10 @@ def create_admin_app(
 
     @app.middleware("http")
     async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method not in SAFE_METHODS and not same_origin(request):
+            # A form or script on another site posting here with the admin's cookie (CSRF), login included.
+            logger.warning("admin UI refused a cross-origin %s %s", request.method, request.url.path)
+            return Response("cross-origin request refused", status_code=403, media_type="text/plain")
         response = await call_next(request)
         if not request.url.path.startswith(PROXY_PREFIX + "/"):
             response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
@@ -277,19 +319,22 @@ def create_admin_app(
         password: Annotated[str | None, Form()] = None,
         next: Annotated[str | None, Form()] = None,
     ) -> Response:
+        def refused(error: str, status_code: int) -> HTMLResponse:
+            context = {"mode": settings.effective_frontend_auth_mode.value, "next": safe_next(next), "error": error}
+            return render(request, "login.html", context, status_code=status_code)
+
+        address = address_key(request)
+        wait = throttle.wait_seconds(address)
+        if wait:
+            slowed = refused(f"Too many failed sign-ins from your address: wait {wait} seconds, then try again.", 429)
+            slowed.headers["Retry-After"] = str(wait)
+            return slowed
         if not sessions.check_login(settings, token=token, username=username, password=password):
-            logger.warning("admin UI login refused")
-            return render(
-                request,
-                "login.html",
-                {
-                    "mode": settings.effective_frontend_auth_mode.value,
-                    "next": safe_next(next),
-                    "error": "Those credentials are not right.",
-                },
-                status_code=401,
-            )
-        cookie, _ = sessions.issue(key, "admin")
+            throttle.failed(address)
+            logger.warning("admin UI login refused", extra={"ctx": {"client": address}})
+            return refused("Those credentials are not right.", 401)
+        throttle.succeeded(address)
+        cookie, _ = store.create("admin")
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(
             sessions.COOKIE_NAME,
@@ -304,6 +349,7 @@ def create_admin_app(
 
     @app.post("/logout", response_model=None)
     async def logout(request: Request, _: SessionDep) -> Response:
+        store.revoke(request.cookies.get(sessions.COOKIE_NAME))
         response: Response = (
             Response(status_code=200, headers={"HX-Redirect": "/login"})
             if is_htmx(request)
@@ -684,7 +730,7 @@ def create_admin_app(
     @app.websocket(PROXY_PREFIX + "/{path:path}")
     async def analytics_socket(websocket: WebSocket, path: str) -> None:
         del path
-        if sessions.verify(key, websocket.cookies.get(sessions.COOKIE_NAME)) is None:
+        if current_session(websocket) is None or not same_origin(websocket):
             await websocket.close(code=1008)
             return
         await proxy.websocket(websocket)
@@ -703,4 +749,5 @@ def create_admin_app(
             },
         )
 
+    install_proxy_headers(app, settings)  # last: runs first, before anything reads the client or scheme
     return app

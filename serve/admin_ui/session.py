@@ -1,19 +1,19 @@
-"""The admin UI's login session: a cookie holding a small JSON payload signed with HMAC-SHA256.
+"""The admin UI's login sessions, kept server-side: the cookie holds only a random id.
 
-The key is SESSION_SECRET; without one it is derived from the admin credential, so sessions survive a
-restart and die when the credential is rotated. The payload carries an expiry and a CSRF token that
-every state-changing request must echo (header `X-CSRF-Token` from HTMX, or a `csrf_token` form field).
+Logout (or expiry) removes the session, so a copied cookie stops working at once — which a self-contained signed
+cookie cannot do. Sessions live in this process's memory, like Gitea's default session store: the admin UI is one
+process, and a restart signs everyone out (a cost paid rarely, and never a security one). Each session carries
+its CSRF token, which every state-changing request must send back in the `X-CSRF-Token` header (HTMX) or a
+`csrf_token` form field — never in the URL, where logs and Referer headers would keep it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
-import json
 import secrets
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.crypto import constant_time_equals
@@ -21,61 +21,64 @@ from core.settings import AuthMode, Settings
 
 COOKIE_NAME = "spmcp_admin_session"
 SESSION_LIFETIME_SECONDS = 12 * 3600
+# More live sessions than one household's admins will ever open; past it the oldest goes first.
+MAX_SESSIONS = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
     subject: str
-    expires_at: int
+    expires_at: float
     csrf_token: str
 
 
-def session_key(settings: Settings) -> bytes:
-    if settings.session_secret is not None:
-        material = "secret:" + settings.session_secret.get_secret_value()
-    elif settings.admin_token is not None:
-        material = "token:" + settings.admin_token.get_secret_value()
-    elif settings.admin_password is not None:
-        material = "password:" + settings.admin_password.get_secret_value()
-    else:
-        material = "ephemeral:" + secrets.token_hex(32)  # no credential at all: sessions last one process
-    return hashlib.sha256(b"spotify-mcp admin ui session\x00" + material.encode()).digest()
+def _lookup_key(cookie: str) -> str:
+    # Stored by hash: a lookup compares digests of the id, never the id itself.
+    return hashlib.sha256(cookie.encode()).hexdigest()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+class SessionStore:
+    """Live sessions by id. `clock` is injectable so tests can move time without waiting."""
 
+    def __init__(self, *, lifetime_seconds: float = SESSION_LIFETIME_SECONDS, clock: Callable[[], float] = time.time):
+        self.lifetime_seconds = lifetime_seconds
+        self.clock = clock
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    def __len__(self) -> int:
+        return len(self._sessions)
 
+    def create(self, subject: str) -> tuple[str, Session]:
+        """A new session; returns the cookie value (shown to the browser only) and the session."""
+        self._drop_expired()
+        cookie = secrets.token_urlsafe(32)
+        session = Session(subject, self.clock() + self.lifetime_seconds, secrets.token_urlsafe(24))
+        self._sessions[_lookup_key(cookie)] = session
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        return cookie, session
 
-def issue(key: bytes, subject: str, *, now: float | None = None) -> tuple[str, Session]:
-    session = Session(
-        subject=subject,
-        expires_at=int((now or time.time()) + SESSION_LIFETIME_SECONDS),
-        csrf_token=secrets.token_urlsafe(24),
-    )
-    payload = _b64(json.dumps({"sub": session.subject, "exp": session.expires_at, "csrf": session.csrf_token}).encode())
-    signature = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
-    return f"{payload}.{signature}", session
+    def get(self, cookie: str | None) -> Session | None:
+        if not cookie or len(cookie) > 256:
+            return None
+        key = _lookup_key(cookie)
+        session = self._sessions.get(key)
+        if session is None:
+            return None
+        if session.expires_at <= self.clock():
+            del self._sessions[key]
+            return None
+        return session
 
+    def revoke(self, cookie: str | None) -> None:
+        """End the session now (logout): its cookie is refused from here on."""
+        if cookie:
+            self._sessions.pop(_lookup_key(cookie), None)
 
-def verify(key: bytes, cookie: str | None, *, now: float | None = None) -> Session | None:
-    if not cookie or cookie.count(".") != 1:
-        return None
-    payload, signature = cookie.split(".")
-    expected = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
-        return None
-    try:
-        data = json.loads(_unb64(payload))
-        session = Session(subject=str(data["sub"]), expires_at=int(data["exp"]), csrf_token=str(data["csrf"]))
-    except ValueError, KeyError, TypeError, binascii.Error:
-        return None
-    if session.expires_at < (now or time.time()):
-        return None
-    return session
+    def _drop_expired(self) -> None:
+        now = self.clock()
+        for key in [key for key, session in self._sessions.items() if session.expires_at <= now]:
+            del self._sessions[key]
 
 
 def check_login(settings: Settings, *, token: str | None, username: str | None, password: str | None) -> bool:

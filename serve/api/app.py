@@ -23,6 +23,7 @@ from serve.api.routes import oauth as oauth_routes
 from serve.api.routes import oauth_admin as oauth_admin_routes
 from serve.client_address import install_proxy_headers
 from serve.mcp_server import build_mcp
+from serve.throttle import FailureThrottle
 from serve.tools.catalog import REGISTRY
 
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.state.tool_cache = mcp.cache
     app.state.cipher = TokenCipher(settings.encryption_keys)
     app.state.database_url = database_url
+    app.state.signin_throttle = FailureThrottle()  # OAuth password sign-in, per client address
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     install_proxy_headers(app, settings)

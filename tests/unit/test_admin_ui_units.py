@@ -1,5 +1,5 @@
-"""Admin UI pieces without servers: the signed session, login checks, the proxy's cookie filter, filters,
-and the admin API's value sets staying equal to the database's."""
+"""Admin UI pieces without servers: the server-side sessions, the sign-in back-off, login checks, the proxy's
+cookie filter, filters, and the admin API's value sets staying equal to the database's."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from serve.admin_ui import session
 from serve.admin_ui.app import fmt_bytes, fmt_duration, fmt_time, percent
 from serve.admin_ui.proxy import _forward_cookies
 from serve.api.routes import admin
+from serve.throttle import FREE_FAILURES, FailureThrottle
 
 
 def _settings(**values: str) -> Settings:
@@ -20,27 +21,40 @@ def _settings(**values: str) -> Settings:
     return Settings.model_validate(base | values)
 
 
-def test_session_round_trip_and_tampering() -> None:
-    key = b"k" * 32
-    cookie, issued = session.issue(key, "admin", now=1_000)
-    assert session.verify(key, cookie, now=1_001) == issued
-    assert session.verify(b"x" * 32, cookie, now=1_001) is None
-    payload, signature = cookie.split(".")
-    assert session.verify(key, payload + "." + signature[:-2] + "AA", now=1_001) is None
-    assert session.verify(key, payload[:-1] + "." + signature, now=1_001) is None
-    assert session.verify(key, cookie, now=1_000 + session.SESSION_LIFETIME_SECONDS + 1) is None
-    for junk in (None, "", "a", "a.b.c", "..."):
-        assert session.verify(key, junk) is None
-    other, second = session.issue(key, "admin", now=1_000)
+def test_sessions_are_server_side_and_end_at_logout_or_expiry() -> None:
+    now = [1_000.0]
+    store = session.SessionStore(clock=lambda: now[0])
+    cookie, issued = store.create("admin")
+    assert store.get(cookie) == issued and len(cookie) >= 40
+    other, second = store.create("admin")
     assert second.csrf_token != issued.csrf_token and other != cookie
+    for junk in (None, "", "a", cookie[:-1], cookie + "x", "x" * 10_000):
+        assert store.get(junk) is None
+    store.revoke(cookie)
+    assert store.get(cookie) is None and store.get(other) == second  # logout ends that session only
+    now[0] += session.SESSION_LIFETIME_SECONDS
+    assert store.get(other) is None and len(store) == 0
 
 
-def test_session_key_follows_the_secret() -> None:
-    with_secret = _settings(session_secret="s1", admin_token="t1")
-    assert session.session_key(with_secret) == session.session_key(_settings(session_secret="s1", admin_token="t2"))
-    assert session.session_key(with_secret) != session.session_key(_settings(session_secret="s2", admin_token="t1"))
-    # Without SESSION_SECRET, rotating the admin token ends every session.
-    assert session.session_key(_settings(admin_token="t1")) != session.session_key(_settings(admin_token="t2"))
+def test_failed_sign_ins_back_off_per_address() -> None:
+    now = [0.0]
+    throttle = FailureThrottle(clock=lambda: now[0])
+    for _ in range(FREE_FAILURES):
+        assert throttle.wait_seconds("203.0.113.1") == 0
+        throttle.failed("203.0.113.1")
+    waits = []
+    for _ in range(12):
+        wait = throttle.wait_seconds("203.0.113.1")
+        waits.append(wait)
+        now[0] += wait
+        throttle.failed("203.0.113.1")
+    assert waits[:5] == [2, 4, 8, 16, 32] and max(waits) == 900  # doubling, capped at 15 minutes
+    assert throttle.wait_seconds("198.51.100.1") == 0  # another address is not slowed
+    throttle.succeeded("203.0.113.1")
+    assert throttle.wait_seconds("203.0.113.1") == 0
+    throttle.failed("192.0.2.1")
+    now[0] += 3601
+    assert throttle.wait_seconds("192.0.2.1") == 0  # a quiet hour forgets
 
 
 def test_login_per_frontend_auth_mode() -> None:

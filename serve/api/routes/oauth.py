@@ -50,6 +50,7 @@ from serve.oauth.common import (
 from serve.oauth.errors import ClientError
 from serve.oauth.tokens import GrantError, create_code, exchange_code, refresh, revoke_token
 from serve.spotify_auth import BROWSER_COOKIE, OAuthFailure, accounts_for, set_browser_cookie, start_login
+from serve.throttle import FailureThrottle
 
 router = APIRouter(tags=["oauth"])
 
@@ -367,12 +368,24 @@ async def signin_password(request: Request, settings: SettingsDep) -> Response:
     blob = str(form.get("request", ""))
     if unsign(settings, "authorize", blob) is None:
         return _error_page("This sign-in request expired or was altered. Start again from your assistant.")
+    throttle: FailureThrottle = request.app.state.signin_throttle
+    address = address_key(request)
+    wait = throttle.wait_seconds(address)
+    if wait:
+        response = await _show(
+            request, settings, blob, f"Too many failed sign-ins from your address: wait {wait} seconds, then try again."
+        )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(wait)
+        return response
     async with unit_of_work(_sessions(request)) as session:
         user_id = await signin.check_password(session, str(form.get("login_name", "")), str(form.get("password", "")))
     if user_id is None:
+        throttle.failed(address)
         response = await _show(request, settings, blob, "That name and password do not match.")
         response.status_code = 401
         return response
+    throttle.succeeded(address)
     redirect = RedirectResponse(_resume_url(blob), status_code=303)
     signin.set_session_cookie(redirect, settings, user_id)
     return redirect
