@@ -174,6 +174,13 @@ class Settings(BaseSettings):
     admin_ui_port: int = Field(default=8001, ge=1, le=65535, description="Port of the admin UI.")
     session_secret: SecretStr | None = Field(default=None, description="Signs admin UI and OAuth cookies.")
     dashboards_port: int = Field(default=8501, ge=1, le=65535, description="Internal Streamlit port.")
+    dashboards_proxy_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Secret the admin UI's proxy sends to the dashboards, which serve nothing without it. `up` makes a new "
+            "one at every start; unset elsewhere, it is derived from SESSION_SECRET or the admin credential."
+        ),
+    )
 
     @field_validator("token_encryption_key", mode="before")
     @classmethod

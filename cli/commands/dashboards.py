@@ -9,9 +9,10 @@ from pathlib import Path
 import dashboards
 from cli.database import database_url
 from core.settings import load_settings
-from serve.admin_ui.proxy import STREAMLIT_BASE_PATH
+from serve.admin_ui.proxy import SECRET_ENV, STREAMLIT_BASE_PATH, proxy_secret
 
-APP = Path(dashboards.__file__).resolve().parent / "streamlit_app.py"
+# The launcher wraps streamlit_app.py in the gate that refuses anything not sent by the admin UI's proxy.
+APP = Path(dashboards.__file__).resolve().parent / "server.py"
 
 
 def streamlit_argv(host: str, port: int) -> list[str]:
@@ -38,6 +39,9 @@ def streamlit_argv(host: str, port: int) -> list[str]:
         "minimal",
         "--theme.base",
         "light",
+        # Streamlit's welcome banner prints its direct URL, which serves nothing to a browser: don't point at it.
+        "--logger.hideWelcomeMessage",
+        "true",
     ]
 
 
@@ -57,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     with database_url(settings) as url:
         env = dict(os.environ)
         env["DATABASE_URL"] = url  # dashboards read it themselves (they import nothing of ours)
+        env[SECRET_ENV] = proxy_secret(settings)  # the same value the admin UI's proxy sends
         try:
             return subprocess.call(streamlit_argv(args.host, port), env=env)
         except KeyboardInterrupt:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import sys
 
@@ -27,6 +28,8 @@ def child_environment(settings: Settings, url: str) -> dict[str, str]:
     env["DATABASE_URL"] = url
     env["SPOTIFY_MCP_HOME"] = str(settings.home)
     env["TOKEN_ENCRYPTION_KEY"] = ",".join(settings.encryption_keys)
+    # The admin UI's proxy and the dashboards share a secret that lives as long as this start.
+    env["DASHBOARDS_PROXY_SECRET"] = os.environ.get("DASHBOARDS_PROXY_SECRET") or secrets.token_urlsafe(32)
     for name, secret in (
         ("ADMIN_TOKEN", settings.admin_token),
         ("ADMIN_PASSWORD", settings.admin_password),

@@ -30,7 +30,7 @@ from starlette.requests import HTTPConnection
 from core.settings import AuthMode, Settings
 from serve.admin_ui import session as sessions
 from serve.admin_ui.api_client import ApiClient, ApiError
-from serve.admin_ui.proxy import PROXY_PREFIX, StreamlitProxy
+from serve.admin_ui.proxy import PROXY_PREFIX, StreamlitProxy, proxy_secret
 from serve.client_address import address_key, install_proxy_headers
 from serve.throttle import FailureThrottle
 
@@ -182,7 +182,7 @@ def create_admin_app(
     store = sessions.SessionStore()
     throttle = FailureThrottle()
     api = ApiClient(settings, base_url=api_base_url)
-    proxy = StreamlitProxy(streamlit_url or f"http://127.0.0.1:{settings.dashboards_port}")
+    proxy = StreamlitProxy(streamlit_url or f"http://127.0.0.1:{settings.dashboards_port}", proxy_secret(settings))
     public_api_url = settings.effective_public_base_url
 
     @asynccontextmanager

@@ -30,6 +30,8 @@ from core.dburl import libpq_url
 from core.settings import Settings
 from ingest.imports.worker import process_pending_imports
 from serve.admin_ui.app import create_admin_app
+from serve.admin_ui.proxy import SECRET_ENV, SECRET_HEADER, proxy_secret
+from serve.admin_ui.session import COOKIE_NAME
 from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.test_admin_dashboards import load_marts
@@ -51,9 +53,9 @@ class Stack:
     database_url: str
 
 
-def _start_streamlit(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start_streamlit(database_url: str, settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=database_url)
+    env = dict(os.environ, DATABASE_URL=database_url, **{SECRET_ENV: proxy_secret(settings)})
     env.pop("DASHBOARDS_DATABASE_URL", None)
     process = subprocess.Popen(
         streamlit_argv("127.0.0.1", port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -62,7 +64,10 @@ def _start_streamlit(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/analytics/app/_stcore/health", timeout=2).status_code == 200:
+            health = httpx.get(
+                f"{base}/analytics/app/_stcore/health", headers={SECRET_HEADER: proxy_secret(settings)}, timeout=2
+            )
+            if health.status_code == 200:
                 return process, base
         except httpx.HTTPError:
             pass
@@ -122,7 +127,7 @@ def stack(settings: Settings, database_url: str) -> Iterator[Stack]:
             connection.execute(
                 "INSERT INTO app.logs (service, level, message) VALUES ('collector', %s, %s)", (level, message)
             )
-    streamlit, streamlit_base = _start_streamlit(database_url)
+    streamlit, streamlit_base = _start_streamlit(database_url, settings)
     try:
         with (
             live_server(create_app(settings, database_url)) as api_base,
@@ -240,10 +245,17 @@ def test_admin_ui_in_a_browser(stack: Stack, browser: Browser, tmp_path: Path, s
     _shot(mobile, "11-users-phone")
     phone.close()
 
-    # Log out: back to the login page, pages refused again
+    # Log out: back to the login page, pages refused again — even to a copy of the old session cookie.
+    session_cookie = next(cookie for cookie in context.cookies() if cookie.get("name") == COOKIE_NAME)
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/login"))
     context.close()
+    replay = browser.new_context()
+    replay.add_cookies([{"name": COOKIE_NAME, "value": session_cookie["value"], "url": stack.ui}])
+    stale = replay.new_page()
+    stale.goto(f"{stack.ui}/users")
+    expect(stale).to_have_url(re.compile(r"/login\?next="))
+    replay.close()
 
 
 def test_zip_upload_shows_live_progress_until_done(
@@ -294,6 +306,12 @@ def test_refused_without_credentials_and_streamlit_only_through_the_proxy(stack:
     # Streamlit listens on loopback only (never on another interface): the kernel's socket tables.
     port = int(stack.streamlit.rsplit(":", 1)[1])
     assert _listening_addresses(port) == {"127.0.0.1"}
+    # And its own port shows a browser nothing: only the admin UI's proxy gets pages from it.
+    direct = browser.new_page()
+    answer = direct.goto(f"{stack.streamlit}/analytics/app/")
+    assert answer is not None and answer.status == 403
+    expect(direct.locator("body")).to_contain_text("only through the admin UI")
+    direct.close()
 
 
 def _listening_addresses(port: int) -> set[str]:
