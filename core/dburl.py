@@ -48,10 +48,12 @@ def with_database(url: str, database: str) -> str:
 def connection_fields(url: str) -> ConnectionFields:
     """Host/port/user/password/dbname (dbt profiles and DuckDB's ATTACH want these)."""
     parsed = _parse(url)
+    # A unix socket (the embedded server) is a directory in the query: `…@/db?host=/path/pgdata&port=5433`.
     host = parsed.host or str(parsed.query.get("host") or "127.0.0.1")
+    query_port = str(parsed.query.get("port") or "")
     return ConnectionFields(
         host=host,
-        port=parsed.port or 5432,
+        port=parsed.port or (int(query_port) if query_port.isdigit() else 5432),
         user=parsed.username or "postgres",
         password=parsed.password or "",
         dbname=parsed.database or "postgres",

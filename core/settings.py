@@ -12,7 +12,6 @@ install. Its secrets (encryption key, admin token and password) are generated on
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import secrets
 import zoneinfo
@@ -24,7 +23,9 @@ from cryptography.fernet import Fernet
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SECRETS_FILE_NAME = "secrets.json"
+from core import secrets_file
+
+SECRETS_FILE_NAME = secrets_file.FILE_NAME
 
 # How to fix each variable that can be wrong, shown in the one-line error.
 FIX_HINTS: dict[str, str] = {
@@ -338,22 +339,15 @@ def _one_line(error: ValidationError) -> str:
 
 def _local_secrets(home: Path) -> dict[str, str]:
     """Read, or create once, the generated secrets of a local install (file mode 0600)."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / SECRETS_FILE_NAME
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    generated = {
-        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "ADMIN_TOKEN": secrets.token_urlsafe(32),
-        "ADMIN_PASSWORD": secrets.token_urlsafe(16),
-        "SESSION_SECRET": secrets.token_urlsafe(32),
-    }
-    # Create with 0600 from the start so the secrets are never readable by others, even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(generated, handle, indent=2)
-    return generated
+    return secrets_file.ensure(
+        home,
+        {
+            "TOKEN_ENCRYPTION_KEY": lambda: Fernet.generate_key().decode(),
+            "ADMIN_TOKEN": lambda: secrets.token_urlsafe(32),
+            "ADMIN_PASSWORD": lambda: secrets.token_urlsafe(16),
+            "SESSION_SECRET": lambda: secrets.token_urlsafe(32),
+        },
+    )
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
