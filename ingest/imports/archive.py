@@ -3,10 +3,19 @@
 Checks before a single record is read (each failure is an `ImportRejected` with a message for a person):
 file size (IMPORT_MAX_ZIP_SIZE_MB), a readable central directory (truncated/not a ZIP), member names with
 `..` or absolute paths, symlinks, encrypted history members, the declared uncompressed size of the history
-members (a multiple of the ZIP cap) and their compression ratio (zip bombs), and that there is any
-history at all. While reading, the bytes actually inflated are counted against the same caps (a member
-whose header lies is stopped), JSON is parsed as a stream (`jsonstream`) (never a whole file in memory), and
-broken JSON is reported with its file and position.
+members (each, and all together) and their declared compression ratio (zip bombs), and that there is any
+history at all. Which members are history, and of which format, is told by their first record's keys
+(`formats.kind_from_keys`; the name is a hint): a look at the first 64 KB of every `.json` member.
+
+Zip bombs: the whole ZIP may unpack to at most `MAX_COMPRESSION_RATIO` times its own size (what its
+directory declares is checked before anything is inflated: many small members, each too small for a ratio of
+its own, are caught too), and to at most `UNCOMPRESSED_FACTOR` x IMPORT_MAX_ZIP_SIZE_MB. While reading, the
+headers are not trusted: the bytes actually inflated are counted against those caps and the running ratio of
+inflated to compressed bytes (compressed bytes as read from the file, counted by `_MeteredFile`), per member
+and for the whole import, stops the import as soon as it passes the cap — a bomb whose header lies about its
+sizes costs a few MB of inflating, not gigabytes. JSON is parsed as a stream (`jsonstream`) (never a whole
+file in memory), and broken JSON is reported with its file and position. Members are opened by their
+directory entry, not by name, so two members of the same name are both read.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from ingest.imports.errors import ImportRejected
-from ingest.imports.formats import EXPECTED_NAMES, MemberKind, classify_member
+from ingest.imports.formats import EXPECTED_NAMES, MemberKind, classify_member, kind_from_keys, may_be_history
 from ingest.imports.jsonstream import (
     JsonStreamError,
     NotAnArray,
@@ -36,7 +45,60 @@ MAX_COMPRESSION_RATIO: Final = 100
 RATIO_MIN_SIZE: Final = 1 << 20
 # Total uncompressed history may be at most this multiple of IMPORT_MAX_ZIP_SIZE_MB.
 UNCOMPRESSED_FACTOR: Final = 20
+# One history member may unpack to at most this much (Spotify's files are 10-15 MB).
+MAX_MEMBER_BYTES: Final = 1 << 30
+# Inflated bytes asked of zipfile per read. zipfile reads as many compressed bytes ahead as it is asked to
+# produce, and the ratio can only count what was read: small reads keep that slack (and so the bytes a
+# bomb may inflate before it is stopped) small, ~MAX_COMPRESSION_RATIO x this.
+_INFLATE_CHUNK: Final = 64 * 1024
 _READ_CHUNK: Final = 256 * 1024
+# How much of a `.json` member is read to see its first record's keys (a record is < 2 KB, even indented).
+_PEEK_BYTES: Final = 8 * 1024
+
+
+class _MeteredFile:
+    """The ZIP file as zipfile reads it, counting the bytes read (the compressed data of the members)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.name = getattr(raw, "name", None)
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class MeteredZip(zipfile.ZipFile):
+    """A ZipFile over a `_MeteredFile`: `meter.bytes_read` is how much of the file has been read."""
+
+    def __init__(self, path: Path) -> None:
+        self.meter = _MeteredFile(path.open("rb"))
+        self.file_size = path.stat().st_size
+        try:
+            super().__init__(self.meter)
+        except BaseException:
+            self.meter.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.meter.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +107,8 @@ class Member:
     kind: MemberKind
     compressed_size: int
     file_size: int
+    # The directory entry: a ZIP may hold two members of the same name, and opening by name reads the last.
+    info: zipfile.ZipInfo = field(compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -52,8 +116,10 @@ class ArchivePlan:
     members: list[Member]
     ignored: list[str]
     total_uncompressed: int
+    # The most the history may inflate to: UNCOMPRESSED_FACTOR x the ZIP cap, and MAX_COMPRESSION_RATIO x the ZIP.
     max_uncompressed: int
-    bytes_read: int = 0
+    bytes_read: int = 0  # inflated
+    compressed_read: int = 0  # compressed bytes read for the members finished so far
     members_done: int = field(default=0)
 
 
@@ -69,7 +135,7 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(mode)
 
 
-def open_archive(path: Path, *, max_zip_bytes: int) -> zipfile.ZipFile:
+def open_archive(path: Path, *, max_zip_bytes: int) -> MeteredZip:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -84,7 +150,7 @@ def open_archive(path: Path, *, max_zip_bytes: int) -> zipfile.ZipFile:
             reason="zip_too_large",
         )
     try:
-        return zipfile.ZipFile(path)
+        return MeteredZip(path)
     except zipfile.BadZipFile, EOFError, OSError:
         raise ImportRejected(
             f"{path.name} is not a readable ZIP file (it may be truncated by an interrupted download, or not a "
@@ -93,12 +159,37 @@ def open_archive(path: Path, *, max_zip_bytes: int) -> zipfile.ZipFile:
         ) from None
 
 
-def plan_archive(archive: zipfile.ZipFile, *, max_zip_bytes: int) -> ArchivePlan:
+class _Empty:
+    def read(self, size: int = -1, /) -> bytes:
+        return b""
+
+
+_EMPTY: Final = _Empty()
+
+
+def _first_record_keys(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[object] | None:
+    """The keys of the member's first record, from its first 64 KB; None when that does not tell (not a JSON
+    list of objects, an empty list, a first record longer than that, a member that cannot be unpacked)."""
+    try:
+        with archive.open(info) as raw:
+            head = raw.read(_PEEK_BYTES)
+        first = next(iter_array(Prefixed(head, _EMPTY)), None)
+    except JsonStreamError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError, OSError:
+        return None
+    return list(first) if isinstance(first, dict) else None
+
+
+def _bomb(message: str, member: str | None = None) -> ImportRejected:
+    return ImportRejected(
+        f"{message}: refused as a possible zip bomb; use the original export", reason="zip_bomb", member=member
+    )
+
+
+def plan_archive(archive: MeteredZip, *, max_zip_bytes: int) -> ArchivePlan:
     """Inspect every member; return the history members to read, or raise `ImportRejected`."""
-    members: list[Member] = []
+    entries: list[zipfile.ZipInfo] = []
     ignored: list[str] = []
-    total = 0
-    max_total = max_zip_bytes * UNCOMPRESSED_FACTOR
+    declared = 0
     for info in archive.infolist():
         if _unsafe_name(info.filename):
             raise ImportRejected(
@@ -113,13 +204,31 @@ def plan_archive(archive: zipfile.ZipFile, *, max_zip_bytes: int) -> ArchivePlan
                 reason="symlink_member",
                 member=info.filename,
             )
-        if info.is_dir():
-            continue
-        kind = classify_member(info.filename)
-        if kind is None:
+        if not info.is_dir() and (classify_member(info.filename) is not None or may_be_history(info.filename)):
+            entries.append(info)  # read below (at least its first bytes); other files are never inflated
+            declared += info.file_size
+        elif not info.is_dir():
+            ignored.append(info.filename)
+    # Against the file's real size, before anything is inflated (even the first bytes of each member, below):
+    # also catches many members that are each too small to be judged by their own ratio.
+    max_total = MAX_COMPRESSION_RATIO * max(archive.file_size, 1)
+    if declared > RATIO_MIN_SIZE and declared > max_total:
+        largest = max(entries, key=lambda info: info.file_size)
+        raise _bomb(
+            f"the ZIP's {len(entries):,} JSON files unpack to {declared:,} bytes, {declared / archive.file_size:.0f}x "
+            f"its size (more than {MAX_COMPRESSION_RATIO}x; largest: {largest.filename})",
+            largest.filename,
+        )
+    max_total = min(max_total, max_zip_bytes * UNCOMPRESSED_FACTOR)
+    members: list[Member] = []
+    total = 0
+    for info in entries:
+        hint = classify_member(info.filename)
+        encrypted = bool(info.flag_bits & 0x1)
+        if hint is None and encrypted:
             ignored.append(info.filename)
             continue
-        if info.flag_bits & 0x1:
+        if encrypted:
             raise ImportRejected(
                 f"{info.filename} is encrypted (password-protected ZIP); export it again from Spotify without a "
                 "password, or unpack and re-zip it without encryption",
@@ -127,12 +236,21 @@ def plan_archive(archive: zipfile.ZipFile, *, max_zip_bytes: int) -> ArchivePlan
                 member=info.filename,
             )
         if info.file_size >= RATIO_MIN_SIZE and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-            raise ImportRejected(
+            raise _bomb(
                 f"{info.filename} inflates {info.file_size / max(info.compress_size, 1):.0f}x "
-                f"(more than {MAX_COMPRESSION_RATIO}x): refused as a possible zip bomb; use the original export",
-                reason="zip_bomb",
-                member=info.filename,
+                f"(more than {MAX_COMPRESSION_RATIO}x)",
+                info.filename,
             )
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise _bomb(
+                f"{info.filename} unpacks to {info.file_size / 1e9:.1f} GB, more than a history file can be "
+                f"({MAX_MEMBER_BYTES / 1e9:.1f} GB)",
+                info.filename,
+            )
+        kind = kind_from_keys(_first_record_keys(archive, info) or (), hint)
+        if kind is None:
+            ignored.append(info.filename)
+            continue
         total += info.file_size
         if total > max_total:
             raise ImportRejected(
@@ -141,7 +259,7 @@ def plan_archive(archive: zipfile.ZipFile, *, max_zip_bytes: int) -> ArchivePlan
                 reason="too_large_uncompressed",
                 member=info.filename,
             )
-        members.append(Member(info.filename, kind, info.compress_size, info.file_size))
+        members.append(Member(info.filename, kind, info.compress_size, info.file_size, info))
     if not members:
         found = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
         raise ImportRejected(
@@ -150,34 +268,70 @@ def plan_archive(archive: zipfile.ZipFile, *, max_zip_bytes: int) -> ArchivePlan
             '"Account data" at spotify.com/account/privacy and upload that ZIP',
             reason="no_history",
         )
-    members.sort(key=lambda member: member.name)
+    # By name, then by position in the ZIP (a stable order for members of the same name).
+    members.sort(key=lambda member: (member.name, member.info.header_offset))
     return ArchivePlan(members=members, ignored=ignored, total_uncompressed=total, max_uncompressed=max_total)
 
 
 class _CountingReader:
-    """Counts inflated bytes and stops a member that inflates beyond what its header declared."""
+    """Counts inflated bytes and stops a member that inflates beyond what its header declared or beyond
+    `MAX_MEMBER_BYTES`, an import that inflates beyond its plan's `max_uncompressed`, and either at a running
+    ratio above `MAX_COMPRESSION_RATIO` (inflated bytes against the compressed bytes read from the file)."""
 
-    def __init__(self, raw: IO[bytes], member: Member, plan: ArchivePlan) -> None:
+    def __init__(self, raw: IO[bytes], member: Member, plan: ArchivePlan, meter: _MeteredFile) -> None:
         self._raw = raw
         self._member = member
         self._plan = plan
+        self._meter = meter
+        # Read after the member was opened: the bytes read from here on are its compressed data.
+        self._compressed_start = meter.bytes_read
+        self._limit = min(member.file_size, MAX_MEMBER_BYTES)
         self.count = 0
 
+    @property
+    def compressed(self) -> int:
+        return self._meter.bytes_read - self._compressed_start
+
     def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(_READ_CHUNK if size < 0 else size)
-        self.count += len(chunk)
-        self._plan.bytes_read += len(chunk)
-        if self.count > self._member.file_size or self._plan.bytes_read > self._plan.max_uncompressed:
-            raise ImportRejected(
-                f"{self._member.name} inflates beyond its declared size: refused as a possible zip bomb",
-                reason="zip_bomb",
-                member=self._member.name,
-            )
-        return chunk
+        wanted = _READ_CHUNK if size < 0 else size
+        pieces: list[bytes] = []
+        got = 0
+        while got < wanted:
+            piece = self._raw.read(min(_INFLATE_CHUNK, wanted - got))
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+            self._check(len(piece))
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _check(self, inflated: int) -> None:
+        self.count += inflated
+        plan = self._plan
+        plan.bytes_read += inflated
+        name = self._member.name
+        if self.count > self._limit:
+            raise _bomb(f"{name} inflates beyond its declared size", name)
+        if plan.bytes_read > plan.max_uncompressed:
+            raise _bomb(f"the history files inflate to more than {plan.max_uncompressed:,} bytes (at {name})", name)
+        if self.count > RATIO_MIN_SIZE or plan.bytes_read > RATIO_MIN_SIZE:
+            compressed = self.compressed
+            if self.count > RATIO_MIN_SIZE and self.count > MAX_COMPRESSION_RATIO * max(compressed, 1):
+                raise _bomb(
+                    f"{name} inflates more than {MAX_COMPRESSION_RATIO}x ({self.count:,} bytes from {compressed:,})",
+                    name,
+                )
+            total_compressed = plan.compressed_read + compressed
+            if plan.bytes_read > RATIO_MIN_SIZE and plan.bytes_read > MAX_COMPRESSION_RATIO * max(total_compressed, 1):
+                raise _bomb(
+                    f"the history files inflate more than {MAX_COMPRESSION_RATIO}x ({plan.bytes_read:,} bytes from "
+                    f"{total_compressed:,}, at {name})",
+                    name,
+                )
 
 
 def iter_member_records(
-    archive: zipfile.ZipFile,
+    archive: MeteredZip,
     member: Member,
     plan: ArchivePlan,
     *,
@@ -190,9 +344,10 @@ def iter_member_records(
     it, dicts after that; plain `stdlib` when no type is given), `stdlib` or `ijson` (dicts throughout).
     """
     count = 0
+    reader: _CountingReader | None = None
     try:
-        with archive.open(member.name) as raw:
-            reader = _CountingReader(raw, member, plan)
+        with archive.open(member.info) as raw:
+            reader = _CountingReader(raw, member, plan, archive.meter)
             records: Iterator[object]
             if parser == "ijson":
                 records = iter_array_ijson(_checked_start(reader, member))
@@ -235,6 +390,9 @@ def iter_member_records(
             reason="encrypted_member",
             member=member.name,
         ) from None
+    finally:
+        if reader is not None:
+            plan.compressed_read += reader.compressed
     plan.members_done += 1
 
 

@@ -15,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
 from ingest.imports import archive, jobs
+from ingest.imports.errors import ImportRejected
+from ingest.imports.normalize import ExtendedPlay
 from ingest.imports.worker import execute_job, process_pending_imports
 from tests.fixtures import exports
 from tests.fixtures.exports import build_zip, extended
 from tests.fixtures.exports.helpers import create_user, fetch, job_row, queue_zip, run_row, with_overrides
 
 AUDIO = "Spotify Extended Streaming History/Streaming_History_Audio_2023_0.json"
+RATIO_MIN = archive.RATIO_MIN_SIZE
 
 
 def _good_records(count: int) -> list[dict[str, object]]:
@@ -47,6 +50,32 @@ def too_large(path: Path) -> Path:
 def bomb(path: Path) -> Path:
     # 30 MB of whitespace inside a valid JSON list deflates ~1000x.
     return build_zip(path, {AUDIO: b"[" + b" " * 30_000_000 + b"]"})
+
+
+def lying_bomb(path: Path, *, size: int = 15_000_000, declared_ratio: int = 50) -> Path:
+    """Issue 16.12: a bomb built to pass every check on what the ZIP declares. Its deflate data (~1000x) is
+    followed by junk, and its directory entry counts the junk as compressed data, so the declared ratio is
+    modest, nothing overlaps, and the file is large enough for its declared content: only the bytes actually
+    inflated per compressed byte read give it away."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(AUDIO, b"[" + b" " * size + b"]")
+        info = zf.getinfo(AUDIO)
+        padding = -(-(size + 2) // declared_ratio) - info.compress_size
+        assert zf.fp is not None
+        zf.fp.write(os.urandom(padding))  # between the member's data and the central directory
+        zf.start_dir += padding  # where zipfile writes the directory
+        info.compress_size += padding
+    with zipfile.ZipFile(path) as zf:
+        declared = zf.getinfo(AUDIO)
+        assert declared.file_size == size + 2 and declared.file_size <= declared_ratio * declared.compress_size
+    return path
+
+
+def many_small_bombs(path: Path) -> Path:
+    """Issue 16.12: each member is 1 MB of nothing (too small to be judged by its own ratio); together they
+    inflate ~1000x the ZIP."""
+    members = {f"Streaming_History_Audio_{n}.json": b"[" + b" " * (RATIO_MIN - 10) + b"]" for n in range(40)}
+    return build_zip(path, members)
 
 
 def dotdot(path: Path) -> Path:
@@ -133,6 +162,8 @@ def not_a_zip(path: Path) -> Path:
 CASES: list[tuple[str, Callable[[Path], Path], str, tuple[str, ...]]] = [
     ("zip_too_large", too_large, "zip_too_large", ("MB", "IMPORT_MAX_ZIP_SIZE_MB")),
     ("zip_bomb", bomb, "zip_bomb", (AUDIO, "zip bomb")),
+    ("lying_bomb", lying_bomb, "zip_bomb", (AUDIO, "inflates more than 100x", "zip bomb")),
+    ("many_small_bombs", many_small_bombs, "zip_bomb", ("40 JSON files unpack to", "more than 100x", "zip bomb")),
     ("dotdot", dotdot, "unsafe_member", ("../../etc/cron.d/evil.json", "unsafe path")),
     ("absolute", absolute, "unsafe_member", ("/etc/Streaming_History_Audio_2023.json",)),
     ("symlink", symlink, "symlink_member", ("Streaming_History_Audio_link.json", "symbolic link")),
@@ -247,3 +278,47 @@ async def test_member_inflating_beyond_its_header_is_stopped(
     assert row["status"] == "error"
     assert AUDIO in row["error_message"]
     assert await fetch(engine, "SELECT 1 FROM raw.export_records") == []
+
+
+def test_a_bomb_with_a_lying_header_is_stopped_after_a_few_megabytes(tmp_path: Path) -> None:
+    """Issue 16.12: a small ZIP that inflates to gigabytes cost half a minute of CPU before it was refused.
+    The running ratio stops it after a bounded number of inflated bytes, whatever the member's size."""
+    size = 200_000_000
+    path = lying_bomb(tmp_path / "bomb.zip", size=size)
+    max_zip_bytes = 500 * 1024 * 1024
+    with archive.open_archive(path, max_zip_bytes=max_zip_bytes) as zf:
+        plan = archive.plan_archive(zf, max_zip_bytes=max_zip_bytes)  # the declared sizes pass every check
+        assert plan.total_uncompressed == size + 2
+        with pytest.raises(ImportRejected) as caught:
+            for _ in archive.iter_member_records(zf, plan.members[0], plan, element_type=ExtendedPlay):
+                pass
+    assert caught.value.reason == "zip_bomb" and "inflates more than 100x" in caught.value.message
+    # zipfile reads compressed data ahead by at most one read's worth; the ratio then trips within
+    # MAX_COMPRESSION_RATIO x that read-ahead (~7 MB), not at the member's 200 MB.
+    assert plan.bytes_read < 8 * 1024 * 1024, plan.bytes_read
+
+
+def test_many_small_members_are_refused_before_anything_is_inflated(tmp_path: Path) -> None:
+    path = many_small_bombs(tmp_path / "small-bombs.zip")
+    max_zip_bytes = 500 * 1024 * 1024
+    with archive.open_archive(path, max_zip_bytes=max_zip_bytes) as zf:
+        with pytest.raises(ImportRejected) as caught:
+            archive.plan_archive(zf, max_zip_bytes=max_zip_bytes)
+        read = zf.meter.bytes_read
+    assert caught.value.reason == "zip_bomb"
+    # Only the central directory was read: not one member's data (each member's ~1 KB of deflate data).
+    with zipfile.ZipFile(path) as zf:
+        first_data = min(info.header_offset for info in zf.infolist()) + 30
+        directory = path.stat().st_size - max(info.header_offset + info.compress_size for info in zf.infolist())
+    assert first_data > 0 and read <= directory + 100, (read, directory)
+
+
+def test_honest_members_of_any_ratio_below_the_cap_are_read_whole(tmp_path: Path) -> None:
+    """The running ratio is judged on what was read, so an ordinary export (8-15x) is never stopped."""
+    records = _good_records(40_000)  # ~14 MB of JSON, deflates ~10x
+    path = build_zip(tmp_path / "honest.zip", {AUDIO: records})
+    max_zip_bytes = 500 * 1024 * 1024
+    with archive.open_archive(path, max_zip_bytes=max_zip_bytes) as zf:
+        plan = archive.plan_archive(zf, max_zip_bytes=max_zip_bytes)
+        count = sum(1 for _ in archive.iter_member_records(zf, plan.members[0], plan, element_type=ExtendedPlay))
+    assert count == 40_000 and plan.bytes_read == plan.total_uncompressed
