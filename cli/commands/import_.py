@@ -149,6 +149,8 @@ def _report(outcome: JobOutcome, summary: jobs.JobSummary, path: Path, user_name
         f"  records read {progress.records_read:,} · new plays {progress.inserted:,} · "
         f"duplicates {progress.duplicates:,} · skipped: {skipped}"
     )
+    for detail in result.skip_details:
+        print(f"  skipped {detail}")
     if summary.earliest_played_at and summary.latest_played_at:
         print(f"  plays from {summary.earliest_played_at:%Y-%m-%d} to {summary.latest_played_at:%Y-%m-%d} (UTC)")
     rate = progress.records_read / result.seconds if result.seconds > 0 else 0.0

@@ -10,18 +10,32 @@ Identity: the Spotify track id comes from `spotify_track_uri` (`spotify:track:<i
 `"local:" + sha1(artist_name + "|" + track_name + "|" + album_name)` exactly as the spec writes it (names as
 exported, a missing name as the empty string, UTF-8, hex digest).
 
+Content kind: each record by its own fields, never by its file — a track URI or name is music (`track`),
+episode fields a podcast `episode`, audiobook fields an `audiobook` (`Streaming_History_Video_*` files hold
+ordinary music and podcast rows). No field of Spotify's documented formats marks a record as video, so no
+export record is classified `video`.
+
+Plausible time: a record whose end time is before Spotify's launch or more than a day in the future
+(`core.play_time`), or that no date can hold (`0000-01-01`, year 10000), is skipped — counted as
+`out_of_range` and described with its file and record number in the job's stats — and the rest imports.
+
 Idempotency: `record_key` = `<end time, UTC, 2023-01-01T10:00:00Z>|<first 96 bits of sha1(source format, content
-kind, item identity, ms played) in hex>`. The same play in a re-import or in an overlapping later export gets
-the same key, so the unique `(user_id, record_key)` turns it into a no-op; identical rows repeated inside one
-export are one play. The time prefix keeps the unique index's inserts in time order (exports are
-chronological), which makes loading ~2x faster than a purely random key (index pages stay hot, far less WAL).
+kind, item identity, ms played[, incognito]) in hex>`. The same play in a re-import or in an overlapping later
+export gets the same key, so the unique `(user_id, record_key)` turns it into a no-op; identical rows repeated
+inside one export are one play, and an incognito play is not the twin of a normal one (`|incognito` is hashed
+only for incognito records, so the keys of every other record are the ones earlier versions computed;
+migration 0004 re-keyed the incognito and formerly-`video` rows stored before). The time prefix keeps the
+unique index's inserts in time order (exports are chronological), which makes loading ~2x faster than a
+purely random key (index pages stay hot, far less WAL).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +43,7 @@ from typing import Any, Final
 
 import msgspec
 
+from core.play_time import EARLIEST, latest_allowed, out_of_range
 from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import MemberKind
 
@@ -127,6 +142,11 @@ def play_type(store_optional: bool) -> type[ExtendedPlay]:
 
 # Skip reasons (counted in job_runs.stats["skipped"]).
 SKIP_NO_ITEM: Final = "no_item"  # neither a track, an episode nor an audiobook is named
+SKIP_OUT_OF_RANGE: Final = "out_of_range"  # the end time cannot be a real play (`core.play_time`)
+# How many skipped records are described one by one (file, record, why) in job_runs.stats.
+MAX_SKIP_DETAILS: Final = 20
+# A date-time text whose year no date can hold (0, negative, more than 4 digits): out of range, not garbage.
+_EXTREME_YEAR: Final = re.compile(r"^\s*([+-]?)(\d{4,})-\d\d-\d\d")
 
 # Optional account-data fields (source name, stored name), stored only when enabled; the extended-history ones
 # are the fields of `ExtendedPlayDetailed`.
@@ -198,6 +218,15 @@ class Normalizer:
     member: str
     kind: MemberKind
     store_optional: bool
+    # The latest plausible end time (`core.play_time.latest_allowed()` when the import started).
+    latest: datetime = dataclasses.field(default_factory=latest_allowed)
+    # Descriptions of the first out-of-range records (file, record number, value, why), for the job's stats.
+    skip_details: list[str] = dataclasses.field(default_factory=list)
+
+    def _out_of_range(self, index: int, field_name: str, raw: object, why: str) -> str:
+        if len(self.skip_details) < MAX_SKIP_DETAILS:
+            self.skip_details.append(f"{self.member}, record {index + 1}: `{field_name}` {raw!r:.40} {why}; skipped")
+        return SKIP_OUT_OF_RANGE
 
     def _reject(self, index: int, problem: str, what_to_do: str) -> ImportRejected:
         return ImportRejected(
@@ -234,7 +263,9 @@ class Normalizer:
             raise self._reject(index, f"field `{field}` is out of range ({value})", "Use the original export.")
         return value
 
-    def _when(self, raw: object, field: str, index: int) -> datetime:
+    def _when(self, raw: object, field: str, index: int) -> datetime | None:
+        """The UTC instant of a date-time text; None for one no date can hold (year 0, year 10000, an offset
+        that pushes it past year 1 or 9999): out of range, like `0001-01-01`."""
         if not isinstance(raw, str):
             raise self._reject(
                 index,
@@ -244,11 +275,27 @@ class Normalizer:
         try:
             when = datetime.fromisoformat(raw)
         except ValueError:
+            extreme = _EXTREME_YEAR.match(raw)
+            if extreme is not None and (extreme[1] or not 1 <= int(extreme[2]) <= 9999):
+                return None
             raise self._reject(
                 index, f"field `{field}` is not a date-time ({raw!r:.40})", "Use the original export."
             ) from None
         # Both `ts` and `endTime` are UTC (DESIGN §2); `endTime` carries no zone.
-        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        if when.tzinfo is None:
+            return when.replace(tzinfo=UTC)
+        try:
+            return when.astimezone(UTC)
+        except OverflowError:
+            return None
+
+    def _checked_time(self, raw: object, field: str, index: int) -> datetime | str:
+        """`_when`, then the plausibility check: the instant, or the `out_of_range` skip reason."""
+        when = self._when(raw, field, index)
+        if when is None:
+            return self._out_of_range(index, field, raw, "is not a date any calendar of plays can hold")
+        why = out_of_range(when, self.latest)
+        return self._out_of_range(index, field, raw, why) if why is not None else when
 
     def __call__(self, record: object, index: int) -> Row | str:
         return self.normalize(record, index)
@@ -309,14 +356,19 @@ class Normalizer:
         audiobook_uri = play.audiobook_chapter_uri or play.audiobook_uri
         if ms_played < 0 or ms_played > _MAX_MS:
             ms_played = self._ms(ms_played, "ms_played", index)
-        played_at: datetime | None = None
+        parsed: datetime | None = None
         if type(ts) is str:
             try:
-                played_at = datetime.fromisoformat(ts)
+                parsed = datetime.fromisoformat(ts)
             except ValueError:
-                played_at = None
-        if played_at is None or played_at.tzinfo is not UTC:
-            played_at = self._when(ts, "ts", index)
+                parsed = None
+        # The usual record (`...Z`, in range) passes with two comparisons; the rest is checked and converted.
+        if parsed is None or parsed.tzinfo is not UTC or parsed < EARLIEST or parsed > self.latest:
+            checked = self._checked_time(ts, "ts", index)
+            if isinstance(checked, str):
+                return checked
+            parsed = checked
+        played_at: datetime = parsed
         track_id: str | None = None
         if track_uri or track_name:
             content_kind = "track"
@@ -337,9 +389,9 @@ class Normalizer:
             identity = audiobook_uri or f"{audiobook_title or ''}|{chapter_title or ''}"
         else:
             return SKIP_NO_ITEM
-        if self.kind is MemberKind.extended_video:
-            content_kind = "video"
         incognito = play.incognito_mode
+        if type(incognito) is not bool:
+            incognito = None
         extra: str | None = None
         if self.store_optional and type(play) is ExtendedPlayDetailed:
             extra = self._extended_extra(play)
@@ -347,7 +399,10 @@ class Normalizer:
         # instant are brought to it so that every export of a play yields the same key.
         if len(ts) != 20 or ts[19] != "Z":
             ts = _canonical(played_at)
-        digest = _sha1(f"x|{content_kind}|{identity}|{ms_played}".encode(), usedforsecurity=False).hexdigest()
+        key_source = f"x|{content_kind}|{identity}|{ms_played}"
+        if incognito:
+            key_source += "|incognito"
+        digest = _sha1(key_source.encode(), usedforsecurity=False).hexdigest()
         return (
             self.user_id,
             self.import_job_id,
@@ -365,7 +420,7 @@ class Normalizer:
             show_name or None,
             audiobook_title or None,
             chapter_title or None,
-            incognito if type(incognito) is bool else None,
+            incognito,
             extra,
             self.member,
         )
@@ -394,11 +449,13 @@ class Normalizer:
         return json.dumps(extra, separators=(",", ":")) if extra else None
 
     def _account(self, record: dict[str, object], index: int) -> Row | str:
-        played_at = self._when(record["endTime"], "endTime", index)
+        played_at = self._checked_time(record["endTime"], "endTime", index)
+        if isinstance(played_at, str):
+            return played_at
         ms_played = self._ms(record.get("msPlayed"), "msPlayed", index)
         text = self._text
         track_id: str | None = None
-        track_name = artist_name = episode_name = show_name = None
+        track_name = artist_name = episode_name = show_name = audiobook_title = chapter_title = None
         if "podcastName" in record or "episodeName" in record:
             content_kind = "episode"
             show_name = text(record, "podcastName", index)
@@ -406,6 +463,13 @@ class Normalizer:
             if not (show_name or episode_name):
                 return SKIP_NO_ITEM
             identity = f"{show_name or ''}|{episode_name or ''}"
+        elif "audiobookName" in record or "chapterName" in record:  # StreamingHistory_audiobook_<n>.json
+            content_kind = "audiobook"
+            audiobook_title = text(record, "audiobookName", index)
+            chapter_title = text(record, "chapterName", index)
+            if not (audiobook_title or chapter_title):
+                return SKIP_NO_ITEM
+            identity = f"{audiobook_title or ''}|{chapter_title or ''}"
         else:
             artist_name = text(record, "artistName", index)
             track_name = text(record, "trackName", index)
@@ -438,8 +502,8 @@ class Normalizer:
             None,
             episode_name,
             show_name,
-            None,
-            None,
+            audiobook_title,
+            chapter_title,
             None,
             extra,
             self.member,

@@ -32,6 +32,7 @@ import asyncpg
 from asyncpg.pgproto import pgproto
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.play_time import latest_allowed
 from core.settings import Settings
 from ingest.imports import jobs
 from ingest.imports.archive import iter_member_records, open_archive, plan_archive
@@ -186,6 +187,8 @@ class ImportResult:
     files: list[str] = field(default_factory=list)
     files_ignored: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    # The first skipped records that a person may want to fix (file, record number, why).
+    skip_details: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def stats(self) -> dict[str, Any]:
@@ -199,6 +202,7 @@ class ImportResult:
             "inserted": p.inserted,
             "duplicates": p.duplicates,
             "skipped": self.skipped,
+            "skipped_details": self.skip_details,
             "format_detected": p.format_detected,
             "bytes_uncompressed": p.bytes_read,
             "seconds": round(self.seconds, 3),
@@ -224,6 +228,7 @@ class _Batch:
 @dataclass(frozen=True, slots=True)
 class _Done:
     skipped: dict[str, int]
+    skip_details: list[str]
     records: int
     bytes_read: int
 
@@ -299,6 +304,8 @@ class _Producer(threading.Thread):
             user_id = pgproto.UUID(self._user_id.bytes)
             batch: list[Row] = []
             records = 0
+            latest = latest_allowed()  # one bound for the whole import
+            skip_details: list[str] = []
             for member in plan.members:
                 normalize = Normalizer(
                     user_id=user_id,
@@ -306,6 +313,8 @@ class _Producer(threading.Thread):
                     member=member.name,
                     kind=member.kind,
                     store_optional=settings.import_store_optional_fields,
+                    latest=latest,
+                    skip_details=skip_details,  # shared: at most MAX_SKIP_DETAILS for the whole import
                 ).normalize
                 member_records = iter_member_records(
                     archive,
@@ -345,7 +354,7 @@ class _Producer(threading.Thread):
                     + "); request a new export from Spotify once you have listening history",
                     reason="empty_export",
                 )
-            self._put(_Done(dict(skipped), records, plan.bytes_read))
+            self._put(_Done(dict(skipped), skip_details, records, plan.bytes_read))
 
 
 async def run_import(
@@ -398,6 +407,7 @@ async def run_import(
                     progress.files_done = message.files_done
                 elif isinstance(message, _Done):
                     result.skipped = message.skipped
+                    result.skip_details = message.skip_details
                     progress.records_read = message.records
                     progress.bytes_read = message.bytes_read
                     progress.files_done = progress.files_total

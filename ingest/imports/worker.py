@@ -20,6 +20,7 @@ from core.log import log_context
 from core.settings import Settings
 from ingest.imports import jobs, watch
 from ingest.imports.errors import ImportRejected
+from ingest.imports.normalize import SKIP_OUT_OF_RANGE
 from ingest.imports.pipeline import ImportResult, ProgressCallback, run_import
 
 logger = logging.getLogger("ingest.imports")
@@ -80,6 +81,14 @@ async def execute_job(
                 p.files_done,
                 result.seconds,
             )
+            if result.skip_details:
+                # Records a person may want to look at (out of range): named with file and record number.
+                logger.warning(
+                    "import job %s skipped %s record(s) whose time cannot be a real play, e.g. %s",
+                    job.id,
+                    result.skipped.get(SKIP_OUT_OF_RANGE, 0),
+                    "; ".join(result.skip_details[:3]),
+                )
             status, inserted = "success", p.inserted
         else:
             assert message is not None
