@@ -279,6 +279,7 @@ class Collector:
                 "tracks": result.landing.tracks,
                 "artists": result.landing.artists,
                 "skipped_without_id": result.landing.skipped_without_id,
+                "skipped_out_of_range": result.landing.skipped_out_of_range,
                 "stop_reason": result.stop_reason,
                 "earliest_played_at": result.earliest_played_at.isoformat() if result.earliest_played_at else None,
             }
@@ -316,6 +317,7 @@ class Collector:
                 "tracks": result.landing.tracks,
                 "artists": result.landing.artists,
                 "skipped_without_id": result.landing.skipped_without_id,
+                "skipped_out_of_range": result.landing.skipped_out_of_range,
                 "after": result.cursor.isoformat() if result.cursor else None,
             }
             await finish_job(self.engine, job_id, "success", stats)

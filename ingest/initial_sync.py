@@ -23,7 +23,7 @@ from core import tables
 from core.settings import Settings
 from core.spotify.client import RECENTLY_PLAYED_LIMIT, SpotifyClient
 from core.spotify.errors import RateLimited
-from ingest.landing import LandingStats, land_plays
+from ingest.landing import LandingStats, land_plays, plausible
 from ingest.schedule import record_rate_limited
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,9 @@ async def run_initial_sync(
             result.stop_reason = "empty"
             break
         oldest = min(item.played_at for item in items)
-        newest = max(item.played_at for item in items)
         within = [item for item in items if item.played_at >= cutoff]
+        # A play dated in the future (skipped by land_plays) must not become the polling cursor.
+        newest = max((item.played_at for item in plausible(within)), default=None)
         async with engine.begin() as connection:
             landed = await land_plays(connection, user_id, within, job_run_id)
             landed.fetched = len(items)
@@ -102,7 +103,7 @@ async def run_initial_sync(
         result.landing.add(landed)
         if earliest is not None:
             result.earliest_played_at = min(filter(None, (result.earliest_played_at, earliest)))
-        if within:
+        if newest is not None:
             result.newest_played_at = max(filter(None, (result.newest_played_at, newest)))
         if oldest < cutoff:
             result.stop_reason = "max_days"

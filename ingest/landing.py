@@ -1,15 +1,19 @@
 """Landing what Spotify returns into the `raw` tables, idempotently.
 
 Plays: `INSERT … ON CONFLICT (user_id, played_at, track_id) DO NOTHING` — landing the same plays twice adds
-nothing. Tracks: upserted, and `ingested_at` moves only when the payload changed. Artists seen inside a track
-are inserted once (their full details come from enrichment). Rows are written in key order so that two
-collectors landing overlapping catalogue rows cannot deadlock.
+nothing. A play whose time cannot be real (`core.play_time`: before Spotify's launch, more than a day ahead)
+is skipped and counted, never stored: it would break every date computation and, as the newest play, hold
+the polling cursor in the future. Tracks: upserted, and `ingested_at` moves only when the payload changed.
+Artists seen inside a track are inserted once (their full details come from enrichment). Rows are written in
+key order so that two collectors landing overlapping catalogue rows cannot deadlock.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import func
@@ -17,7 +21,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import tables
+from core.play_time import latest_allowed, out_of_range
 from core.spotify.models import PlayHistory, SimplifiedArtist, Track
+
+logger = logging.getLogger("ingest.landing")
 
 
 @dataclass(slots=True)
@@ -25,6 +32,7 @@ class LandingStats:
     fetched: int = 0
     inserted: int = 0
     skipped_without_id: int = 0
+    skipped_out_of_range: int = 0
     tracks: int = 0
     artists: int = 0
 
@@ -32,6 +40,7 @@ class LandingStats:
         self.fetched += other.fetched
         self.inserted += other.inserted
         self.skipped_without_id += other.skipped_without_id
+        self.skipped_out_of_range += other.skipped_out_of_range
         self.tracks += other.tracks
         self.artists += other.artists
 
@@ -104,12 +113,24 @@ async def land_catalog(connection: AsyncConnection, track_list: Sequence[Track])
     return len(tracks_by_id), len(artists_by_id)
 
 
+def plausible(plays: Sequence[PlayHistory], now: datetime | None = None) -> list[PlayHistory]:
+    """The plays whose time can be real (what cursors may move to)."""
+    latest = latest_allowed(now)
+    return [play for play in plays if out_of_range(play.played_at, latest) is None]
+
+
 async def land_plays(
     connection: AsyncConnection, user_id: UUID, plays: Sequence[PlayHistory], job_run_id: int | None
 ) -> LandingStats:
     stats = LandingStats(fetched=len(plays))
     rows: dict[tuple[object, str], dict[str, object]] = {}
+    latest = latest_allowed()
     for play in plays:
+        why = out_of_range(play.played_at, latest)
+        if why is not None:
+            stats.skipped_out_of_range += 1
+            logger.warning("Spotify returned a play ending at %s, which %s; skipped", play.played_at.isoformat(), why)
+            continue
         track = play.track
         if track is None or not track.id:
             stats.skipped_without_id += 1  # local files and podcast items without a Spotify id

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import tables
 from core.spotify.client import RECENTLY_PLAYED_LIMIT, SpotifyClient
 from core.spotify.models import PlayHistory
-from ingest.landing import LandingStats, land_plays
+from ingest.landing import LandingStats, land_plays, plausible
 
 # More than 50 new plays between two polls cannot be seen anyway (Spotify's window); a few pages at most.
 MAX_PAGES = 4
@@ -52,8 +52,8 @@ async def run_poll(engine: AsyncEngine, client: SpotifyClient, user_id: UUID, jo
         if len(page.items) < RECENTLY_PLAYED_LIMIT or not fresh:
             break
         after = max(item.played_at for item in fresh)
-    if collected:
-        result.newest_played_at = max(item.played_at for item in collected)
+    if landable := plausible(collected):  # a play dated in the future must not become the cursor
+        result.newest_played_at = max(item.played_at for item in landable)
     checkpoints = tables.sync_checkpoints
     values: dict[str, object] = {
         "status": "idle",
