@@ -119,5 +119,6 @@ def _oauth_error(response: httpx.Response) -> tuple[str, str]:
     except ValueError:
         return "http_error", response.text[:200]
     if isinstance(body, dict):
-        return str(body.get("error", "http_error")), str(body.get("error_description", ""))
+        error, description = body.get("error"), body.get("error_description")
+        return str(error or "http_error"), str(description) if description is not None else ""
     return "http_error", ""

@@ -91,19 +91,33 @@ def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
 
 
 def _message(response: httpx.Response) -> tuple[str, str | None]:
-    """Spotify's error message and (for 429) reason, from `{"error": {"status", "message", "reason"?}}`."""
+    """Spotify's error message and (for 429) reason; never empty.
+
+    The Web API answers `{"error": {"status", "message", "reason"?}}`; some answers (authorization errors from
+    the gateway, older endpoints) use the OAuth shape `{"error": "invalid_request", "error_description": …}`.
+    When the body says nothing readable, the status and its reason phrase stand in.
+    """
+    fallback = f"HTTP {response.status_code} {response.reason_phrase}".strip()
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase, None
+        return response.text.strip()[:200] or fallback, None
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
             reason = error.get("reason")
-            return str(error.get("message", "")), str(reason) if reason is not None else None
+            reason_text = str(reason) if reason is not None else None
+            message = error.get("message")
+            text = str(message).strip() if message is not None else ""
+            return text or reason_text or fallback, reason_text
         if isinstance(error, str):
-            return str(body.get("error_description", error)), None
-    return response.reason_phrase, None
+            description = body.get("error_description")
+            detail = str(description).strip() if description is not None else ""
+            code = error.strip()
+            if detail and code:
+                return f"{detail} ({code})", None
+            return detail or code or fallback, None
+    return fallback, None
 
 
 class SpotifyClient:

@@ -215,6 +215,51 @@ async def test_other_errors_are_typed_not_remembered() -> None:
     assert raised.value.status_code == 403 and "not allow-listed" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # The OAuth-style ("legacy") body some answers carry: the description, with its code.
+        (
+            {"error": "invalid_request", "error_description": "Only valid bearer authentication supported"},
+            "Only valid bearer authentication supported (invalid_request)",
+        ),
+        ({"error": "invalid_client", "error_description": None}, "invalid_client"),
+        ({"error": "invalid_client", "error_description": ""}, "invalid_client"),
+        ({"error": "", "error_description": ""}, "HTTP 400 Bad Request"),
+        ({"error": {"status": 400}}, "HTTP 400 Bad Request"),
+        ({"error": {"status": 400, "message": ""}}, "HTTP 400 Bad Request"),
+        ({"error": {"status": 400, "message": None, "reason": "NO_ACTIVE_DEVICE"}}, "NO_ACTIVE_DEVICE"),
+        ({"error": {"status": 400, "message": "Invalid limit"}}, "Invalid limit"),
+        ({"unexpected": True}, "HTTP 400 Bad Request"),
+        ([], "HTTP 400 Bad Request"),
+    ],
+)
+@respx.mock
+async def test_every_error_body_gives_a_real_message(body: object, expected: str) -> None:
+    """Issue 15.7: `{"error": "...", "error_description": ...}` gave an empty (or `None`) message."""
+    respx.get(f"{API}/me/top/tracks").mock(return_value=httpx.Response(400, json=body))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(SpotifyHTTPError) as raised:
+            await _client(http, Sleeps()).get_top_tracks()
+    assert raised.value.message == expected
+    assert str(raised.value) == f"Spotify answered 400 on GET /me/top/tracks: {expected}"
+
+
+@respx.mock
+async def test_an_error_without_a_json_body_gives_its_text_or_status() -> None:
+    respx.get(f"{API}/me/top/tracks").mock(
+        side_effect=[httpx.Response(400, text="  Bad request, try later  "), httpx.Response(400, text="")]
+    )
+    async with httpx.AsyncClient() as http:
+        client = _client(http, Sleeps())
+        with pytest.raises(SpotifyHTTPError) as text_body:
+            await client.get_top_tracks()
+        with pytest.raises(SpotifyHTTPError) as empty_body:
+            await client.get_top_tracks()
+    assert text_body.value.message == "Bad request, try later"
+    assert empty_body.value.message == "HTTP 400 Bad Request"
+
+
 async def test_bad_inputs_get_clear_errors() -> None:
     async with httpx.AsyncClient() as http:
         client = _client(http, Sleeps())
