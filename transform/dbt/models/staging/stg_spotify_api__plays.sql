@@ -1,5 +1,6 @@
 -- Recently-played items from the API, renamed and cast. The track object's fields that the marts denormalise
--- are read out of `item`; nothing else is decided here.
+-- are read out of `item`; nothing else is decided here. An episode's show stands where a track's album and
+-- artist stand (as `show_name` does for exported episodes in int_listens_unioned).
 with source as (
     select * from {{ source('spotify_api', 'api_plays') }}
 )
@@ -14,8 +15,9 @@ select
     context_type,
     context_uri,
     item ->> 'name' as track_name,
-    item -> 'album' ->> 'name' as album_name,
+    coalesce(item -> 'album' ->> 'name', item -> 'show' ->> 'name') as album_name,
+    item -> 'show' ->> 'name' as show_name,
     item -> 'artists' -> 0 ->> 'id' as primary_artist_id,
-    item -> 'artists' -> 0 ->> 'name' as primary_artist_name,
+    coalesce(item -> 'artists' -> 0 ->> 'name', item -> 'show' ->> 'name') as primary_artist_name,
     ingested_at
 from source
