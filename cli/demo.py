@@ -1,11 +1,13 @@
 """The demo user: a realistic two-year history loaded through the real import path, then the transform.
 
-Idempotent: a second run finds the demo user with its import done and changes nothing.
+Idempotent: a second run finds the demo user with its import done and changes nothing. The generated export
+is written to UPLOAD_DIR/demo/ for the import and removed once the import has ended (like an uploaded one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +69,23 @@ async def _demo_user(url: str) -> tuple[uuid.UUID, bool]:
         await engine.dispose()
 
 
-async def _import(url: str, settings: Settings, user_id: uuid.UUID) -> tuple[int, int, str]:
+async def import_demo(url: str, settings: Settings, user_id: uuid.UUID) -> tuple[int, int, str]:
+    """Generate the demo export, import it for `user_id`: (records in the export, inserted, job status)."""
     path: Path = settings.effective_upload_dir / "demo" / "my_spotify_data.zip"
-    records = await asyncio.to_thread(_write_export, path)
+    try:
+        records = await asyncio.to_thread(_write_export, path)
+        return records, *await _import(url, settings, user_id, path)
+    finally:
+        await asyncio.to_thread(_remove_export, path)
+
+
+def _remove_export(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty (something else was put there) or already gone
+        path.parent.rmdir()
+
+
+async def _import(url: str, settings: Settings, user_id: uuid.UUID, path: Path) -> tuple[int, str]:
     records_size = await asyncio.to_thread(lambda: path.stat().st_size)
     engine = create_engine(url, application_name="spotify-mcp demo")
     try:
@@ -85,9 +101,9 @@ async def _import(url: str, settings: Settings, user_id: uuid.UUID) -> tuple[int
             )
         claimed = await jobs.claim_job(engine, worker_id="demo", only_id=job_id)
         if claimed is None:
-            return records, 0, "error"
+            return 0, "error"
         outcome = await execute_job(engine, settings, claimed)
-        return records, outcome.inserted, outcome.status
+        return outcome.inserted, outcome.status
     finally:
         await engine.dispose()
 
@@ -101,7 +117,7 @@ def seed_demo(settings: Settings, url: str) -> DemoResult:
     user_id, present = asyncio.run(_demo_user(url))
     if present:
         return DemoResult(user_id, 0, 0, "already imported", "not needed", already_present=True)
-    records, inserted, status = asyncio.run(_import(url, settings, user_id))
+    records, inserted, status = asyncio.run(import_demo(url, settings, user_id))
     transform = run_transform(url, wait_seconds=300)
     return DemoResult(user_id, records, inserted, status, transform.status, already_present=False)
 

@@ -35,6 +35,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await import_routes.sweep_uploads(settings, engine)  # what interrupted uploads left behind
         try:
             async with mcp.run():
                 yield

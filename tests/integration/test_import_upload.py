@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import stat
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
 from ingest.imports.worker import process_pending_imports
 from serve.api.app import create_app
+from serve.api.routes.imports import sweep_uploads
 from tests.conftest import ADMIN_TOKEN
 from tests.fixtures import exports
 from tests.fixtures.exports.helpers import create_user, fetch, job_row, with_overrides
@@ -23,6 +29,10 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 def _read(path: Path) -> bytes | None:
     return path.read_bytes() if path.exists() else None
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def _files(upload_dir: Path) -> list[str]:
@@ -134,3 +144,103 @@ async def test_refusals_store_nothing(engine: AsyncEngine, settings: Settings, d
     assert not_multipart.status_code == 415 and "multipart/form-data" in not_multipart.json()["error"]["message"]
     assert _files(settings.effective_upload_dir) == []
     assert await fetch(engine, "SELECT 1 FROM app.import_jobs") == []
+
+
+async def test_uploads_are_private_and_removed_when_their_import_fails(
+    engine: AsyncEngine, settings: Settings, database_url: str
+) -> None:
+    """Issue 16.9: the stored ZIP (it holds IP addresses) is readable by its owner only from its first byte,
+    and deleted when its job ends, failed as well as done."""
+    user = await create_user(engine)
+    not_history = exports.zip_bytes({"Userdata.json": {"username": "x"}})
+    with live_server(create_app(settings, database_url)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            response = await client.post(
+                f"/admin/users/{user}/imports/zip", headers=AUTH, files={"file": ("export.zip", not_history)}
+            )
+    assert response.status_code == 202, response.text
+    upload_dir = settings.effective_upload_dir
+    stored = Path((await job_row(engine, response.json()["id"]))["storage_path"])
+    assert _mode(stored) == 0o600
+    assert _mode(upload_dir) == 0o700  # created by the upload
+
+    await process_pending_imports(engine, settings, worker_id="collector")
+    job = await job_row(engine, response.json()["id"])
+    assert job["status"] == "error" and "no Spotify streaming history" in job["error_message"]
+    assert _read(stored) is None and _files(upload_dir) == []
+
+
+async def _paused(boundary: str, proceed: asyncio.Event, started: asyncio.Event) -> AsyncIterator[bytes]:
+    chunks = list(_multipart_chunks(boundary, 200_000))
+    for chunk in chunks[:2]:
+        yield chunk
+    started.set()
+    await proceed.wait()
+    for chunk in chunks[2:]:
+        yield chunk
+
+
+async def test_what_interrupted_uploads_and_stopped_collectors_left_is_removed_at_start(
+    engine: AsyncEngine, settings: Settings, database_url: str
+) -> None:
+    """Issue 16.9: `.upload-*.part` files of interrupted uploads are removed when the API starts, and so are
+    stored ZIPs whose job has ended; what another API process is still receiving, and the files of queued
+    jobs, stay."""
+    user = await create_user(engine)
+    upload_dir = settings.effective_upload_dir
+    upload_dir.mkdir(parents=True)
+    long_ago = time.time() - 7200
+    interrupted = upload_dir / ".upload-0123456789abcdef.part"
+    interrupted.write_bytes(b"PK\x03\x04 half an upload")
+    os.utime(interrupted, (long_ago, long_ago))
+    files = {}
+    for name, status in (("done", "success"), ("failed", "error"), ("queued", "pending"), ("running", "running")):
+        files[name] = upload_dir / f"{name}.zip"
+        files[name].write_bytes(b"PK\x03\x04")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO app.import_jobs (user_id, storage_path, origin, file_size_bytes, status) "
+                    "VALUES (:u, :p, 'upload', 4, :s)"
+                ),
+                {"u": user, "p": str(files[name]), "s": status},
+            )
+    files["orphan_old"] = upload_dir / "orphan-old.zip"
+    files["orphan_old"].write_bytes(b"PK\x03\x04")
+    os.utime(files["orphan_old"], (long_ago, long_ago))
+    files["orphan_new"] = upload_dir / "orphan-new.zip"  # its job row may be on its way: kept for now
+    files["orphan_new"].write_bytes(b"PK\x03\x04")
+
+    with live_server(create_app(settings, database_url)):
+        pass
+
+    assert not interrupted.exists()
+    assert {name for name, path in files.items() if path.exists()} == {"queued", "running", "orphan_new"}
+
+    # An upload in progress (in another API process) is never taken for an interrupted one, however old.
+    boundary = uuid.uuid4().hex
+    proceed, started = asyncio.Event(), asyncio.Event()
+    headers = AUTH | {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    with live_server(create_app(settings, database_url)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            upload = asyncio.create_task(
+                client.post(
+                    f"/admin/users/{user}/imports/zip", headers=headers, content=_paused(boundary, proceed, started)
+                )
+            )
+            await started.wait()
+            for _ in range(200):
+                parts = list(upload_dir.glob(".upload-*.part"))
+                if parts and parts[0].stat().st_size > 0:
+                    break
+                await asyncio.sleep(0.01)
+            [part] = parts
+            assert _mode(part) == 0o600
+            os.utime(part, (long_ago, long_ago))
+            assert await sweep_uploads(settings, engine) == []
+            assert part.exists()
+            proceed.set()
+            response = await upload
+    assert response.status_code == 202, response.text
+    stored = Path((await job_row(engine, response.json()["id"]))["storage_path"])
+    assert _read(part) is None and _read(stored) is not None

@@ -6,15 +6,26 @@ IMPORT_MAX_ZIP_SIZE_MB — nothing is buffered in memory or in a temporary spool
 The endpoint only stores the file and creates the `app.import_jobs` row (`pending`); the collector claims it
 (spec §5.2) and deletes the stored copy once the import has ended (the ZIP holds IP addresses, which are
 never kept). serve never imports ingest (DESIGN §3), so the row is written here with the shared tables.
+
+Files: UPLOAD_DIR is created 0700 and every upload is written 0600 from its first byte (`O_CREAT` with the
+mode, never a chmod after the fact). An upload in progress is `.upload-<random>.part`, held under an
+exclusive `flock` until it is renamed to its final name, so that `sweep_uploads` (run when the API starts)
+can tell the part files of interrupted uploads (no lock: the process that wrote them is gone) from those
+another API process is still writing, and removes only the former — with stored ZIPs whose import job has
+ended (the collector stopped between finishing a job and deleting its file) or that no job refers to.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import logging
+import os
+import time
 import uuid
 from datetime import datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Annotated, Final
 
 import anyio
@@ -23,15 +34,98 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import tables
+from core.settings import Settings
 from serve.api.deps import AdminDep, SessionDep, SettingsDep
 from serve.api.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
 router = APIRouter(tags=["imports"])
+logger = logging.getLogger("serve.api.imports")
 
 FIELD_NAME: Final = "file"
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
+PART_GLOB: Final = ".upload-*.part"
+# A stored ZIP that no job refers to is kept this long (its job row may be on its way) before it is swept.
+_ORPHAN_GRACE_SECONDS: Final = 3600.0
+_PART_GRACE_SECONDS: Final = 10.0
+
+
+def _create_part(path: Path) -> int:
+    """A new file readable by its owner only, locked (LOCK_EX) while this process writes it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _remove_if_abandoned(path: Path, *, now: float) -> bool:
+    """Remove a part file no process holds (its upload was interrupted). False when an upload still writes it,
+    or when it was created a moment ago (between its creation and its lock, microseconds apart)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        if now - os.fstat(fd).st_mtime < _PART_GRACE_SECONDS:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # another API process is receiving it
+        try:
+            path.unlink()  # while locked: the name is unique (O_EXCL), so no new upload can be using it
+        except FileNotFoundError:
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
+def _sweep_parts(upload_dir: Path, now: float) -> list[Path]:
+    return [path for path in sorted(upload_dir.glob(PART_GLOB)) if _remove_if_abandoned(path, now=now)]
+
+
+async def sweep_uploads(settings: Settings, engine: AsyncEngine) -> list[Path]:
+    """Run when the API starts: remove the part files of interrupted uploads, and stored ZIPs whose import job
+    has ended (or that no job refers to, after an hour). Returns what was removed; never raises (a sweep that
+    cannot run must not keep the API from starting; the next start tries again)."""
+    upload_dir = settings.effective_upload_dir
+    removed: list[Path] = []
+    try:
+        if not await anyio.Path(upload_dir).is_dir():
+            return removed
+        now = time.time()
+        removed += await anyio.to_thread.run_sync(_sweep_parts, upload_dir, now)
+        stored = await anyio.to_thread.run_sync(lambda: sorted(upload_dir.glob("*.zip")))
+        if stored:
+            jobs = tables.import_jobs
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    select(jobs.c.storage_path, jobs.c.status).where(
+                        jobs.c.storage_path.in_([str(path) for path in stored])
+                    )
+                )
+                status = {str(row.storage_path): str(row.status) for row in rows}
+            for path in stored:
+                state = status.get(str(path))
+                if state in ("pending", "running"):
+                    continue
+                if state is None and now - (await anyio.Path(path).stat()).st_mtime < _ORPHAN_GRACE_SECONDS:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    await anyio.Path(path).unlink()
+                    removed.append(path)
+    except (OSError, SQLAlchemyError) as error:
+        logger.warning("could not clean up UPLOAD_DIR %s: %s", upload_dir, error)
+    for path in removed:
+        logger.info("removed %s from UPLOAD_DIR (an interrupted upload, or an import that has ended)", path.name)
+    return removed
 
 
 class UnsupportedMediaType(AppError):
@@ -148,7 +242,8 @@ async def upload_export_zip(
         raise _too_large(settings.import_max_zip_size_mb)
 
     upload_dir = settings.effective_upload_dir
-    await anyio.Path(upload_dir).mkdir(parents=True, exist_ok=True)
+    # 0700 when created here (parents get the default mode); an existing folder is left as it is.
+    await anyio.Path(upload_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = upload_dir / f".upload-{uuid.uuid4().hex}.part"
     state = _Upload()
     parser = MultipartParser(
@@ -166,8 +261,11 @@ async def upload_export_zip(
     digest = hashlib.sha256()
     size = 0
     head = b""
+    stored = upload_dir / f"{uuid.uuid4().hex}.zip"
     try:
-        async with await anyio.open_file(partial, "wb") as handle:
+        fd = await anyio.to_thread.run_sync(_create_part, partial)
+        # The lock lives as long as the file is open: it is renamed to its final name before it is closed.
+        async with await anyio.open_file(fd, "wb") as handle:
             async for chunk in request.stream():
                 parser.write(chunk)
                 for piece in state.pending:
@@ -180,17 +278,17 @@ async def upload_export_zip(
                     await handle.write(piece)
                 state.pending.clear()
             parser.finalize()
-        if not state.seen_file:
-            raise Unprocessable(f"no file in the upload: send the ZIP in the multipart field `{FIELD_NAME}`")
-        if size == 0:
-            raise Unprocessable("the uploaded file is empty")
-        if head not in _ZIP_MAGIC:
-            raise Unprocessable(
-                'the uploaded file is not a ZIP; upload the .zip file from Spotify\'s "Download your data" unchanged'
-            )
-        job_id_hint = uuid.uuid4().hex
-        stored = upload_dir / f"{job_id_hint}.zip"
-        await anyio.Path(partial).rename(stored)
+            if not state.seen_file:
+                raise Unprocessable(f"no file in the upload: send the ZIP in the multipart field `{FIELD_NAME}`")
+            if size == 0:
+                raise Unprocessable("the uploaded file is empty")
+            if head not in _ZIP_MAGIC:
+                raise Unprocessable(
+                    'the uploaded file is not a ZIP; upload the .zip file from Spotify\'s "Download your data" '
+                    "unchanged"
+                )
+            await handle.flush()
+            await anyio.Path(partial).rename(stored)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             await anyio.Path(partial).unlink()
