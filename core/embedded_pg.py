@@ -138,10 +138,11 @@ def _make_reachable(home: Path, user: str) -> None:
                     f"its own folders: {fix}, set DATABASE_URL to a PostgreSQL server, or allow passing through "
                     f"yourself (chmod o+x {parent})"
                 )
-    info = home.stat()
-    if not _can_traverse(info, entry.pw_uid, gids):
-        home.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
-    for folder in (package,):
+    for folder in (home, package):
+        info = folder.stat()
+        if not _can_traverse(info, entry.pw_uid, gids):
+            folder.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
+    for folder in (POSTGRES_BIN_PATH.parent,):
         for root, dirs, files in os.walk(folder):
             os.chmod(root, os.stat(root).st_mode | 0o005)
             for name in files:

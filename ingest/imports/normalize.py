@@ -24,7 +24,7 @@ kind, item identity, ms played[, incognito]) in hex>`. The same play in a re-imp
 export gets the same key, so the unique `(user_id, record_key)` turns it into a no-op; identical rows repeated
 inside one export are one play, and an incognito play is not the twin of a normal one (`|incognito` is hashed
 only for incognito records, so the keys of every other record are the ones earlier versions computed;
-migration 0004 re-keyed the incognito and formerly-`video` rows stored before). The time prefix keeps the
+migration 0005 re-keyed the incognito and formerly-`video` rows stored before). The time prefix keeps the
 unique index's inserts in time order (exports are chronological), which makes loading ~2x faster than a
 purely random key (index pages stay hot, far less WAL).
 """

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from core.dburl import libpq_url
-from core.embedded_pg import PORT_FILE, EmbeddedPostgres, _chown_tree, _free_port, _make_traversable, _run_as
+from core.embedded_pg import PORT_FILE, EmbeddedPostgres, _chown_tree, _free_port, _make_reachable, _run_as
 
 
 def _listening_tcp_ports() -> set[int]:
@@ -67,7 +67,7 @@ def _old_style(home: Path, *, keep_running: bool) -> int:
     server.pgdata.mkdir()
     user = _run_as()
     if user is not None:
-        _make_traversable(server.pgdata)
+        _make_reachable(server.home, user)
         _chown_tree(server.pgdata, user)
     server._pg("initdb", "-D", str(server.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8", timeout=120)
     port = _free_port()

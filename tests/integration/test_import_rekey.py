@@ -1,5 +1,5 @@
 """Upgrading keeps re-imports idempotent (issue 15.6/15.7 care point): rows imported under the old record key
-(no incognito in it; rows of Video files stored as `video`) are re-keyed by migration 0004, so importing the
+(no incognito in it; rows of Video files stored as `video`) are re-keyed by migration 0005, so importing the
 same export again after the upgrade adds nothing, and the rows are what a fresh import gives."""
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from tests.conftest import ADMIN_TOKEN
 from tests.fixtures.exports import build_zip, episode, extended
 from tests.fixtures.exports.helpers import create_user, fetch, queue_zip
 
+# The revision before migration 0005_import_record_keys.
+BEFORE = "0004_oauth_dcr_per_address"
 AUDIO = "Spotify Extended Streaming History/Streaming_History_Audio_2023_0.json"
 VIDEO = "Spotify Extended Streaming History/Streaming_History_Video_2023.json"
 
@@ -68,7 +70,7 @@ def _old_key(row: dict[str, Any]) -> str:
 @pytest.fixture
 async def old_engine(empty_database_url: str) -> AsyncIterator[AsyncEngine]:
     """A database at the revision before the re-keying (what an install has before upgrading)."""
-    await asyncio.to_thread(migrate.upgrade, empty_database_url, "0003")
+    await asyncio.to_thread(migrate.upgrade, empty_database_url, BEFORE)
     engine = create_engine(empty_database_url, application_name="spotify-mcp tests")
     try:
         yield engine

@@ -18,8 +18,8 @@ incremental transform recomputes those listens.
 
 The key formula is copied here, frozen, on purpose: a migration must not change when the importer does.
 
-Revision ID: 0004_import_record_keys
-Revises: 0003
+Revision ID: 0005_import_record_keys
+Revises: 0004_oauth_dcr_per_address
 Create Date: 2026-12-07 11:30:00
 """
 
@@ -31,8 +31,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_import_record_keys"
-down_revision: str | None = "0003"
+revision: str = "0005_import_record_keys"
+down_revision: str | None = "0004_oauth_dcr_per_address"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -105,7 +105,7 @@ def upgrade() -> None:
             connection.execute(insert, changes)
     if unmatched:
         logger.warning(
-            "0004: %d incognito/video export rows have a key of an older scheme; left as they are", unmatched
+            "0005: %d incognito/video export rows have a key of an older scheme; left as they are", unmatched
         )
     if not changed:
         op.execute("DROP TABLE rekey")
