@@ -1,9 +1,14 @@
 """The real MCP server: the official `mcp` SDK's low-level server over Streamable HTTP at `/mcp`.
 
 Tools come from the one registry, published with underscore names (`history_taste_summary`), flat
-`inputSchema`s from the argument models, `outputSchema`s from the result models, titles and annotations.
-`tools/call` answers `structuredContent` plus the same JSON as text; a failed call is an `isError` result whose
-text is the typed error (`{"error": {"code", "message", "details"}}`), which the model can read and act on.
+`inputSchema`s from the argument models, lean `outputSchema`s from the result models (serve/tools/schemas.py),
+titles and annotations. Only the admin token sees the `user_id` argument: a user token or an OAuth session reads
+its own user's data. `tools/call` answers `structuredContent` plus the same JSON as text; a failed call is an
+`isError` result whose text is the typed error (`{"error": {"code", "message", "details"}}`), which the model can
+read and act on.
+
+The server `instructions` explain windows, time zones, freshness and coverage once, and which tool answers which
+question.
 
 Transport: stateless, JSON responses (no server-side sessions, so any API replica can answer any request);
 the SDK serves both the 2025-11-25 handshake protocol and the 2026-07-28 per-request protocol. Host and
@@ -38,7 +43,8 @@ from core.settings import Settings
 from serve.api.errors import error_body
 from serve.api_tokens import authenticate_request
 from serve.tools.errors import ToolError, Unauthenticated
-from serve.tools.registry import Principal, Registry, ResultCache, ToolContext, dump_json
+from serve.tools.registry import Principal, Registry, ResultCache, Tool, ToolContext, dump_json
+from serve.tools.schemas import AUDIENCES, Audience
 from serve.tools.warmer import run_warmer
 
 logger = logging.getLogger(__name__)
@@ -46,34 +52,50 @@ logger = logging.getLogger(__name__)
 PRINCIPAL_KEY = "spotify_mcp_principal"
 
 INSTRUCTIONS = (
-    "spotify-mcp answers questions about the user's own Spotify listening history. Start with "
-    "history_taste_summary for an overview ('analyze my last 90 days'); history_top_artists and "
-    "history_top_tracks for rankings; history_compare_periods for 'this month vs last month'; "
-    "history_taste_clusters for 'what does my taste cluster into'. Windows: days, start/end, or period "
-    "(this_month, last_month, all_time) in the user's time zone. If coverage.complete is false, say the "
-    "figures are partial.\n\n"
-    "Details: counts are plays (listens of at least 30 s; music only). Every history answer carries its window, "
-    "freshness (when the warehouse was last rebuilt) and coverage (days with data, gaps). ops_sync_status tells "
-    "why data may be stale. spotify_get_top and spotify_search call Spotify live and need a connected account. "
-    "With a user API token, leave user_id out."
+    "spotify-mcp answers questions about the user's own Spotify listening history. Pick the tool by question: "
+    "overview ('analyze my last 90 days') history_taste_summary; rankings history_top_artists, "
+    "history_top_tracks; when they listen history_listening_heatmap; how much they replay history_repeat_rate; "
+    "'this month vs last month' history_compare_periods; taste groups history_taste_clusters; how complete the "
+    "data is history_coverage. If coverage.complete is false, say the figures are partial.\n\n"
+    "Windows: give one of days (the last N days including today; default 90), start/end (YYYY-MM-DD, both days "
+    "included) or period (today, yesterday, this_week, last_week, last_7_days, last_30_days, last_90_days, "
+    "last_365_days, this_month, last_month, this_year, last_year, all_time). Days, weekdays and hours are in the "
+    "user's time zone (window.timezone); window.ongoing means the window includes today and is not over.\n\n"
+    "Every history answer has the same envelope. window: the resolved dates. freshness: last_transform_at is when "
+    "the warehouse was last rebuilt (it is rebuilt after each poll or import that brings new plays), "
+    "latest_play_at the newest listen in it, and a note; listens after the last rebuild are not counted yet, and "
+    "ops_sync_status says why data may be stale. coverage: days_with_data of the days elapsed (coverage_ratio), "
+    "the sources (spotify_api polling, import_zip exports), the largest gaps, complete and a note saying why not. "
+    "Spotify's API shows only the last 50 plays, so older history exists only where the user imported their "
+    "export: a window before the history starts, or with long gaps, is incomplete; say so instead of presenting "
+    "a low number as real. counting: counts are plays (listens of at least 30 s, or of unknown length from the "
+    "API), music only, without podcasts and incognito listens; listening minutes sum every listen. Every field "
+    "of an answer is present; null means unknown.\n\n"
+    "Artists and tracks carry spotify_url (open.spotify.com) when Spotify knows them: offer the links so the "
+    "person can play what they read. spotify_get_top and spotify_search ask Spotify live and need a connected "
+    "account. A user token or sign-in always reads the signed-in person's own data; only the admin token has "
+    "user_id to choose a user."
 )
 
 
-def _mcp_tool(tool: Any) -> types.Tool:
+def _mcp_tool(tool: Tool, audience: Audience) -> types.Tool:
     return types.Tool(
         name=tool.mcp_name,
         title=tool.title,
         description=tool.description,
-        input_schema=tool.input_schema(),
+        input_schema=tool.input_schema(audience),
         output_schema=tool.output_schema(),
         annotations=types.ToolAnnotations(
-            title=tool.title,
             read_only_hint=tool.read_only,
             destructive_hint=tool.destructive,
             idempotent_hint=tool.idempotent,
             open_world_hint=tool.open_world,
         ),
     )
+
+
+def audience_of(principal: Principal | None) -> Audience:
+    return "admin" if principal is not None and principal.kind == "admin" else "user"
 
 
 def _error_result(code: str, message: str, details: dict[str, Any] | None = None) -> types.CallToolResult:
@@ -126,15 +148,17 @@ class McpFace:
 
 def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) -> McpFace:
     """The MCP face, with the process's result cache (shared with `/mcp/call` through `app.state.tool_cache`)."""
-    tools = [_mcp_tool(tool) for tool in registry.all()]
-    input_schemas = {tool.name: tool.input_schema for tool in tools}
+    listings: dict[Audience, list[types.Tool]] = {
+        audience: [_mcp_tool(tool, audience) for tool in registry.all()] for audience in AUDIENCES
+    }
+    input_schemas = {tool.name: tool.input_schema for tool in listings["admin"]}
     cache = ResultCache()
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        del ctx, params
-        return types.ListToolsResult(tools=tools)
+        del params
+        return types.ListToolsResult(tools=listings[audience_of(_principal_of(ctx))])
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         principal = _principal_of(ctx)
@@ -198,6 +222,9 @@ class McpAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # RFC 9110 §5.5: a field value excludes surrounding whitespace. Some HTTP servers pass it on, and the SDK
+        # compares `Mcp-Name`/`Mcp-Method` with the body as they are.
+        scope = {**scope, "headers": [(name, value.strip(b" \t")) for name, value in scope["headers"]]}
         try:
             async with unit_of_work(self.sessions) as session:
                 principal = await authenticate_request(Request(scope), session, self.settings)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from serve.tools.windows import MAX_DAYS, Period, Window
 
@@ -14,6 +15,19 @@ PLAY_RULE = (
     "Counts are plays: listens of at least 30 seconds, or of unknown length (Spotify API plays). "
     "Music tracks only; podcasts, audiobooks and incognito listens are left out. Listening time sums every listen."
 )
+
+# Spotify's ids are 22 base-62 characters; the `local:<sha1>` ids of export-only items have no Spotify page.
+SPOTIFY_ID = re.compile(r"^[0-9A-Za-z]{22}$")
+
+type SpotifyKind = Literal["track", "artist", "album", "playlist"]
+
+
+def spotify_link(kind: SpotifyKind, item_id: str | None) -> str | None:
+    """The item's page on open.spotify.com (plays in the app or the browser), when Spotify knows the item."""
+    if item_id is None or not SPOTIFY_ID.match(item_id):
+        return None
+    return f"https://open.spotify.com/{kind}/{item_id}"
+
 
 # ==================================================================================================
 # Arguments
@@ -25,10 +39,8 @@ class ToolArgs(BaseModel):
 
     user_id: UUID | None = Field(
         default=None,
-        description=(
-            "Whose data. Optional with a user token (it reads its own user). The admin token must name it "
-            "unless the server has a single user."
-        ),
+        # Published to the admin token only (serve/tools/schemas.py): a user token reads its own user's data.
+        description="Whose data: the user's id. Needed unless the server has a single user.",
     )
 
 
@@ -109,6 +121,8 @@ class OpsListArgs(ToolArgs):
 
 
 class Freshness(BaseModel):
+    """How fresh the answer is: listens after the last warehouse rebuild are not counted yet."""
+
     last_transform_at: datetime | None = Field(description="When the warehouse was last rebuilt (null: never).")
     latest_play_at: datetime | None = Field(description="Newest listen of this user in the warehouse.")
     note: str
@@ -127,6 +141,8 @@ class Gap(BaseModel):
 
 
 class CoverageStats(BaseModel):
+    """How complete the stored history is for the window; when `complete` is false the figures are partial."""
+
     window_days: int = Field(description="Days in the window.")
     days_elapsed: int = Field(description="Days of the window up to today.")
     days_with_data: int = Field(description="Days with at least one listen in the window.")
@@ -155,6 +171,11 @@ class ArtistCount(BaseModel):
     listening_minutes: float
     share_of_plays: float = Field(description="Share of the window's plays, 0-1.")
 
+    @computed_field(description="The artist on Spotify (null: known only by name).")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("artist", self.artist_id)
+
 
 class TrackCount(BaseModel):
     rank: int
@@ -165,6 +186,16 @@ class TrackCount(BaseModel):
     plays: int
     listening_minutes: float
     share_of_plays: float = Field(description="Share of the window's plays, 0-1.")
+
+    @computed_field(description="The track on Spotify (null: known only by name).")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("track", self.track_id)
+
+    @computed_field(description="The artist on Spotify.")  # type: ignore[prop-decorator]
+    @property
+    def artist_spotify_url(self) -> str | None:
+        return spotify_link("artist", self.artist_id)
 
 
 class RepeatStats(BaseModel):
@@ -205,12 +236,22 @@ class ClusterArtist(BaseModel):
     name: str | None = None
     plays: int | None = None
 
+    @computed_field(description="The artist on Spotify (null: known only by name).")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("artist", self.artist_id)
+
 
 class ClusterTrack(BaseModel):
     track_id: str | None = None
     name: str | None = None
     artist_name: str | None = None
     plays: int | None = None
+
+    @computed_field(description="The track on Spotify (null: known only by name).")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("track", self.track_id)
 
 
 class TasteCluster(BaseModel):
@@ -278,6 +319,11 @@ class ArtistMove(BaseModel):
     rank: int | None
     compare_rank: int | None
 
+    @computed_field(description="The artist on Spotify (null: known only by name).")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("artist", self.artist_id)
+
 
 class Comparison(BaseModel):
     period: PeriodStats
@@ -309,6 +355,11 @@ class SpotifyArtist(BaseModel):
     popularity: int | None = None
     uri: str | None = None
 
+    @computed_field(description="The artist on Spotify.")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("artist", self.id)
+
 
 class SpotifyTrack(BaseModel):
     id: str
@@ -318,6 +369,11 @@ class SpotifyTrack(BaseModel):
     popularity: int | None = None
     uri: str | None = None
 
+    @computed_field(description="The track on Spotify.")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("track", self.id)
+
 
 class SpotifyAlbum(BaseModel):
     id: str
@@ -326,12 +382,22 @@ class SpotifyAlbum(BaseModel):
     release_date: str | None = None
     uri: str | None = None
 
+    @computed_field(description="The album on Spotify.")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("album", self.id)
+
 
 class SpotifyPlaylist(BaseModel):
     id: str
     name: str
     owner: str | None = None
     uri: str | None = None
+
+    @computed_field(description="The playlist on Spotify.")  # type: ignore[prop-decorator]
+    @property
+    def spotify_url(self) -> str | None:
+        return spotify_link("playlist", self.id)
 
 
 class TopResponse(BaseModel):

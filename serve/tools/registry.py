@@ -23,9 +23,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
-from serve.tools import repository
+from serve.tools import repository, schemas
 from serve.tools.errors import AccessDenied, InvalidArguments, UnknownTool, UnknownUser
 from serve.tools.models import ToolArgs
+from serve.tools.schemas import Audience
 from serve.tools.windows import user_zone
 
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -127,37 +128,17 @@ class Tool:
     def operation_id(self) -> str:
         return self.mcp_name
 
-    def input_schema(self) -> dict[str, Any]:
-        return flat_schema(self.args_model.model_json_schema())
+    def input_schema(self, audience: Audience) -> dict[str, Any]:
+        return schemas.input_schema(self.args_model, audience)
 
     def output_schema(self) -> dict[str, Any]:
-        return flat_schema(self.result_model.model_json_schema(mode="serialization"))
+        return schemas.output_schema(self.result_model)
 
     def parse_args(self, raw: Mapping[str, Any]) -> ToolArgs:
         try:
             return self.args_model.model_validate(dict(raw))
         except ValidationError as error:
             raise InvalidArguments.from_validation(error) from None
-
-
-def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Inline every `#/$defs/...` reference (our models are not recursive) so clients get one flat schema."""
-    definitions: dict[str, Any] = schema.get("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            reference = node.get("$ref")
-            if isinstance(reference, str) and reference.startswith("#/$defs/"):
-                target = resolve(definitions[reference.removeprefix("#/$defs/")])
-                extra = {key: resolve(value) for key, value in node.items() if key != "$ref"}
-                return {**target, **extra}
-            return {key: resolve(value) for key, value in node.items() if key != "$defs"}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
 
 
 def coerce_arguments(raw: Any) -> dict[str, Any]:

