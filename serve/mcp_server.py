@@ -7,8 +7,9 @@ its own user's data. `tools/call` answers `structuredContent` plus the same JSON
 `isError` result whose text is the typed error (`{"error": {"code", "message", "details"}}`), which the model can
 read and act on.
 
-The server `instructions` explain windows, time zones, freshness and coverage once, and which tool answers which
-question.
+MCP Apps (`io.modelcontextprotocol/ui`): tools that have a chart name it in `_meta.ui.resourceUri`, and the apps
+are served as `ui://` resources (serve/mcp_apps). The server `instructions` explain windows, time zones,
+freshness and coverage once, and which tool answers which question.
 
 Transport: stateless, JSON responses (no server-side sessions, so any API replica can answer any request);
 the SDK serves both the 2025-11-25 handshake protocol and the 2026-07-28 per-request protocol. Host and
@@ -33,6 +34,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -40,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
+from serve import mcp_apps
 from serve.api.errors import error_body
 from serve.api_tokens import authenticate_request
 from serve.tools.errors import ToolError, Unauthenticated
@@ -91,11 +94,23 @@ def _mcp_tool(tool: Tool, audience: Audience) -> types.Tool:
             idempotent_hint=tool.idempotent,
             open_world_hint=tool.open_world,
         ),
+        meta={"ui": {"resourceUri": tool.app}} if tool.app else None,
     )
 
 
 def audience_of(principal: Principal | None) -> Audience:
     return "admin" if principal is not None and principal.kind == "admin" else "user"
+
+
+def _app_resource(app: mcp_apps.App) -> types.Resource:
+    return types.Resource(
+        uri=app.uri,
+        name=app.slug,
+        title=app.title,
+        description=app.description,
+        mime_type=mcp_apps.MIME_TYPE,
+        meta=app.meta,
+    )
 
 
 def _error_result(code: str, message: str, details: dict[str, Any] | None = None) -> types.CallToolResult:
@@ -152,6 +167,7 @@ def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) 
         audience: [_mcp_tool(tool, audience) for tool in registry.all()] for audience in AUDIENCES
     }
     input_schemas = {tool.name: tool.input_schema for tool in listings["admin"]}
+    resources = [_app_resource(app) for app in mcp_apps.APPS]
     cache = ResultCache()
 
     async def list_tools(
@@ -159,6 +175,30 @@ def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) 
     ) -> types.ListToolsResult:
         del params
         return types.ListToolsResult(tools=listings[audience_of(_principal_of(ctx))])
+
+    async def list_resources(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        del ctx, params
+        return types.ListResourcesResult(resources=resources)
+
+    async def list_resource_templates(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        del ctx, params
+        return types.ListResourceTemplatesResult(resource_templates=[])
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        del ctx
+        uri = str(params.uri)
+        app = mcp_apps.find(uri)
+        if app is None:
+            known = ", ".join(item.uri for item in mcp_apps.APPS)
+            raise MCPError(types.INVALID_PARAMS, f"no resource {uri!r}; this server has: {known}", {"uri": uri})
+        content = types.TextResourceContents(uri=app.uri, mime_type=mcp_apps.MIME_TYPE, text=app.html(), meta=app.meta)
+        return types.ReadResourceResult(contents=[content])
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         principal = _principal_of(ctx)
@@ -186,7 +226,11 @@ def build_mcp(registry: Registry, sessions: SessionFactory, settings: Settings) 
         get_tool_input_schema=input_schemas.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_resource_templates,
+        on_read_resource=read_resource,
     )
+    server.extensions[mcp_apps.EXTENSION_ID] = {}
     manager = StreamableHTTPSessionManager(
         app=server,
         json_response=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from serve.mcp_apps import LISTENING_HEATMAP, TOP_CHARTS
 from serve.tools import history, ops, spotify
 from serve.tools.models import (
     ClustersArgs,
@@ -52,6 +53,7 @@ TOOLS: list[Tool] = [
         result_model=TopArtists,
         cacheable=True,
         handler=history.top_artists,
+        app=TOP_CHARTS.uri,
     ),
     Tool(
         name="history.top_tracks",
@@ -61,6 +63,7 @@ TOOLS: list[Tool] = [
         result_model=TopTracks,
         cacheable=True,
         handler=history.top_tracks,
+        app=TOP_CHARTS.uri,
     ),
     Tool(
         name="history.listening_heatmap",
@@ -70,6 +73,7 @@ TOOLS: list[Tool] = [
         result_model=HeatmapResult,
         cacheable=True,
         handler=history.listening_heatmap,
+        app=LISTENING_HEATMAP.uri,
     ),
     Tool(
         name="history.repeat_rate",

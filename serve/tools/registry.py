@@ -119,6 +119,8 @@ class Tool:
     open_world: bool = False
     # Answers depend only on the marts (rebuilt by the transform) and the calendar: safe to cache.
     cacheable: bool = False
+    # The `ui://` resource (MCP App, serve/mcp_apps) that shows this tool's answer in hosts that render apps.
+    app: str | None = None
 
     @property
     def mcp_name(self) -> str:

@@ -1,6 +1,6 @@
 """What a person's assistant gets from every face, over real HTTP: a tool list within its size budget, `user_id` for
 the admin only (MCP, /mcp/tools, the GPT OpenAPI), read-only hints, Spotify links in the answers, and the MCP Apps
-"""
+served as `ui://` resources that the tools name (tests/e2e/test_mcp_apps_browser.py draws them in Chromium)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
 
 from core.settings import Settings
+from serve import mcp_apps
 from serve.api.app import create_app
 from serve.tools.catalog import REGISTRY
 from tests.conftest import ADMIN_TOKEN
@@ -26,6 +28,11 @@ from tests.live_server import live_server
 
 USER_LIST_BUDGET = 40_000  # bytes of a user token's tools/list response (issue 18)
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+APPS_OF_TOOLS = {
+    "history_listening_heatmap": mcp_apps.LISTENING_HEATMAP.uri,
+    "history_top_artists": mcp_apps.TOP_CHARTS.uri,
+    "history_top_tracks": mcp_apps.TOP_CHARTS.uri,
+}
 
 
 def user_token(base: str, user_id: object) -> str:
@@ -74,6 +81,7 @@ def test_tool_list_of_a_user_token_fits_the_budget_and_only_the_admin_chooses_th
     for tool in tools:
         assert "user_id" not in tool["inputSchema"]["properties"], tool["name"]
         assert tool["annotations"]["readOnlyHint"] is True and tool["annotations"]["destructiveHint"] is False
+    assert {tool["name"]: tool["_meta"]["ui"]["resourceUri"] for tool in tools if "_meta" in tool} == APPS_OF_TOOLS
     admin = rpc(base, ADMIN_TOKEN, version, "tools/list").json()["result"]["tools"]
     assert all("user_id" in tool["inputSchema"]["properties"] for tool in admin)
 
@@ -106,6 +114,35 @@ def test_http_tool_list_and_gpt_openapi_offer_user_id_to_the_admin_only(stack: t
 def mcp_client(base: str, token: str, mode: str) -> Client:
     session = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
     return Client(streamable_http_client(f"{base}/mcp", http_client=session), mode=mode, cache=None)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_apps_are_self_contained_ui_resources_named_by_their_tools(stack: tuple[str, str], mode: str) -> None:
+    base, token = stack
+    # The extension is announced where the protocol has a place for it (2026-07-28 `capabilities.extensions`; the
+    # SDK leaves the field out of 2025-11-25 answers, whose hosts go by the tools' `_meta.ui`).
+    discovered = rpc(base, token, "2026-07-28", "server/discover").json()["result"]["capabilities"]
+    assert discovered["extensions"] == {mcp_apps.EXTENSION_ID: {}} and "resources" in discovered
+    async with mcp_client(base, token, mode) as client:
+        listed = (await client.list_resources()).resources
+        assert {resource.uri for resource in listed} == {app.uri for app in mcp_apps.APPS}
+        assert set(APPS_OF_TOOLS.values()) <= {resource.uri for resource in listed}
+        for resource in listed:
+            assert resource.mime_type == "text/html;profile=mcp-app" and resource.title and resource.description
+            read = await client.read_resource(resource.uri)
+            (content,) = read.contents
+            assert content.uri == resource.uri and content.mime_type == "text/html;profile=mcp-app"
+            assert content.meta == {"ui": {"prefersBorder": True}}
+            html = content.text  # type: ignore[union-attr]
+            assert html.startswith("<!doctype html>") and "<!-- include" not in html
+            assert "ui/initialize" in html and "ui/notifications/tool-result" in html
+            # Self-contained: nothing to fetch, no address to reach (the hosts' CSP allows no connection).
+            for needle in ("http://", "https://", "fetch(", "XMLHttpRequest", "WebSocket", " src=", "@import"):
+                assert needle not in html, (resource.uri, needle)
+        with pytest.raises(MCPError) as unknown:
+            await client.read_resource("ui://spotify-mcp/nope")
+        assert unknown.value.code == -32602 and unknown.value.data == {"uri": "ui://spotify-mcp/nope"}
+        assert "ui://spotify-mcp/top-charts" in unknown.value.message
 
 
 async def test_answers_link_to_spotify_where_spotify_knows_the_item(settings: Settings, database_url: str) -> None:
