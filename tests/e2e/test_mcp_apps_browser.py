@@ -162,6 +162,8 @@ def host(served: dict[str, Call]) -> Iterator[str]:
             "arguments": call.arguments,
             "result": call.result,
         }
+        if request.query_params.get("styled"):  # a host that brings its own colours (MCP Apps style variables)
+            embedded["styles"] = {"variables": {"--color-background-primary": "light-dark(#fafafa, #101418)"}}
         return HTMLResponse(template.replace("__CALL__", json.dumps(embedded).replace("<", "\\u003c")))
 
     async def app_page(request: Request) -> HTMLResponse:
@@ -181,7 +183,7 @@ class Opened:
     requests: list[str]
 
 
-def _open(browser: Browser, host: str, tool: str, theme: str) -> Opened:
+def _open(browser: Browser, host: str, tool: str, theme: str, *, styled: bool = False) -> Opened:
     page = browser.new_context(viewport={"width": 700, "height": 900}, device_scale_factor=2).new_page()
     page.set_default_timeout(15_000)
     problems: list[str] = []
@@ -194,7 +196,7 @@ def _open(browser: Browser, host: str, tool: str, theme: str) -> Opened:
     page.on("console", console)
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("request", lambda request: requests.append(request.url))
-    page.goto(f"{host}/host/{tool}?theme={theme}")
+    page.goto(f"{host}/host/{tool}?theme={theme}" + ("&styled=1" if styled else ""))
     page.wait_for_function("window.initialized === true")
     frame = next(frame for frame in page.frames if "/app/" in frame.url)
     expect(frame.locator("#app")).to_have_attribute("aria-busy", "false")
@@ -267,11 +269,12 @@ def test_listening_heatmap_app(browser: Browser, host: str, served: dict[str, Ca
     expect(toggle).to_have_attribute("aria-expanded", "false")
     expect(table).to_be_hidden()
     _finish(opened, host, tool, "listening-heatmap-light")
-    # The host switches to dark: the app follows without reloading.
-    opened = _open(browser, host, tool, "light")
+    # A host with its own colours switches to dark: the app takes both without reloading.
+    opened = _open(browser, host, tool, "light", styled=True)
+    assert _background(opened.frame) == "rgb(250, 250, 250)"
     opened.page.evaluate("window.setTheme('dark')")
     expect(opened.frame.locator("html")).to_have_attribute("data-theme", "dark")
-    assert _background(opened.frame) == "rgb(23, 23, 23)"
+    assert _background(opened.frame) == "rgb(16, 20, 24)"
     _finish(opened, host, tool, "listening-heatmap-dark")
 
 
