@@ -1,4 +1,4 @@
-"""The admin UI in a real browser (Debian's Chromium driven by Playwright) against real servers on
+"""The admin UI in a real browser (Chromium driven by Playwright; see tests/provisions.py) against real servers on
 loopback — the API, the admin UI, Streamlit as its own process — and a real database with fixture data.
 
 Screenshots of every page go to test-artifacts/admin-ui/.
@@ -36,12 +36,12 @@ from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.test_admin_dashboards import load_marts
 from tests.live_server import free_port, live_server
+from tests.provisions import launch_chromium
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin-ui"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @dataclass
@@ -143,9 +143,7 @@ def stack(settings: Settings, database_url: str) -> Iterator[Stack]:
 def browser() -> Iterator[Browser]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-        )
+        chromium = launch_chromium(playwright)
         try:
             yield chromium
         finally:
