@@ -151,6 +151,12 @@ def test_up_demo_answers_then_stops_cleanly_and_keeps_its_data(install: Install)
     for port in (install.api_port, install.ui_port, install.dashboards_port):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+    # One readable stream: the addresses once they answer, what happened, how it stopped — no servers' chatter.
+    console = (ARTIFACTS / "up-demo.log").read_text()
+    assert console.index("spotify-mcp is running.") > console.index("starting the API")
+    assert f"admin UI     {install.ui}" in console and "spotify-mcp stopped. Your data stays in" in console
+    for noise in ("Waiting for application startup", "Uvicorn running on", "leaked semaphore", "Started server"):
+        assert noise not in console, noise
     assert not EmbeddedPostgres(install.home).is_running()
 
     again = _start(install, log_name="up-restart.log")
