@@ -40,6 +40,7 @@ def _admin_execute(server_url: str, statement: str) -> None:
 def session_temp_root() -> Iterator[Path]:
     """One temporary folder for everything the session creates, removed when it ends."""
     root = Path(tempfile.mkdtemp(prefix="spotify-mcp-tests-"))
+    root.chmod(0o711)  # embedded servers below it run as their own system user, which must pass through
     previous_env, previous_dir = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"] = tempfile.tempdir = str(root)
     try:
