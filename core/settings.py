@@ -15,12 +15,13 @@ import ipaddress
 import os
 import secrets
 import zoneinfo
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 from cryptography.fernet import Fernet
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core import secrets_file
@@ -373,6 +374,21 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     try:
         merged = _settings_input(env) | overrides
         return Settings.model_validate(merged)
+    except ValidationError as error:
+        raise SettingsError(_one_line(error)) from None
+
+
+def load_some_settings(names: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Only the named settings, with `Settings`' defaults and field constraints (ports in range, …), for commands
+    such as `healthcheck` that must work without the secrets and never generate any. Model-level rules and field
+    validators are not applied: name only plain fields."""
+    fields: dict[str, Any] = {
+        name: (Settings.model_fields[name].annotation, Settings.model_fields[name]) for name in names
+    }
+    model = create_model("SomeSettings", **fields)
+    given = _settings_input(dict(os.environ if environ is None else environ))
+    try:
+        return model.model_validate({key: value for key, value in given.items() if key in fields}).model_dump()
     except ValidationError as error:
         raise SettingsError(_one_line(error)) from None
 

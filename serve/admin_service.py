@@ -106,6 +106,14 @@ class ImportJob(BaseModel):
     latest_played_at: datetime | None
     error_message: str | None
     job_run_id: int | None
+    user_name: str = Field(description="the user's display name (else Spotify user id, e-mail or id)")
+    stats: dict[str, Any] = Field(
+        default_factory=dict, description="what the import's job run recorded (records read, new plays, duplicates, …)"
+    )
+    warehouse: Literal["waiting", "building", "built", "failed"] | None = Field(
+        description="after a successful import: the warehouse build that takes its rows in — not started yet, "
+        "running, done or failed (the first transform started after the import finished)"
+    )
 
 
 class User(BaseModel):
@@ -323,7 +331,19 @@ def _import_job(row: Any) -> ImportJob:
         latest_played_at=row.latest_played_at,
         error_message=row.error_message,
         job_run_id=row.job_run_id,
+        user_name=row.user_name,
+        stats=dict(row.run_stats or {}),
+        warehouse=_WAREHOUSE_STATES.get(row.warehouse_status or "waiting") if row.status == "success" else None,
     )
+
+
+# A transform's job-run status → what it means for an import's rows.
+_WAREHOUSE_STATES: dict[str, Literal["waiting", "building", "built", "failed"]] = {
+    "waiting": "waiting",
+    "running": "building",
+    "success": "built",
+    "error": "failed",
+}
 
 
 def _job_run(row: Any) -> JobRun:
@@ -340,6 +360,24 @@ def _job_run(row: Any) -> JobRun:
         error_message=row.error_message,
         worker_id=row.worker_id,
     )
+
+
+def _import_job_context() -> list[Any]:
+    """Per import job: its user's name, its job run's stats, and the first transform started after it finished
+    (the build that takes its rows into the warehouse). Correlated subqueries on their own aliases, so every
+    query that lists import jobs (alone or beside users) gets the same columns."""
+    owner, run, build = users.alias("owner"), job_runs.alias("import_run"), job_runs.alias("build")
+    name = func.coalesce(owner.c.display_name, owner.c.spotify_user_id, owner.c.email, cast(owner.c.id, Text))
+    return [
+        select(name).where(owner.c.id == import_jobs.c.user_id).scalar_subquery().label("user_name"),
+        select(run.c.stats).where(run.c.id == import_jobs.c.job_run_id).scalar_subquery().label("run_stats"),
+        select(build.c.status)
+        .where(build.c.job_type == "transform", build.c.started_at >= import_jobs.c.finished_at)
+        .order_by(build.c.started_at)
+        .limit(1)
+        .scalar_subquery()
+        .label("warehouse_status"),
+    ]
 
 
 _IMPORT_COLUMNS = [
@@ -359,6 +397,7 @@ _IMPORT_COLUMNS = [
     import_jobs.c.latest_played_at,
     import_jobs.c.error_message,
     import_jobs.c.job_run_id,
+    *_import_job_context(),
 ]
 
 

@@ -4,6 +4,10 @@
 it the session starts an embedded PostgreSQL in a temporary folder. A template database is migrated
 once by the real migrations; each test gets a fresh copy (`CREATE DATABASE … TEMPLATE`), so tests are
 isolated and may run next to other test sessions on the same server (names are random).
+
+The suite leaves nothing behind in the temporary folder: the session points `TMPDIR` (and `tempfile`) at one
+folder of its own — the embedded server, pytest's `tmp_path`s, dbt's caches and the temporary files of the
+commands the tests start all land there — and removes it at the end.
 """
 
 from __future__ import annotations
@@ -32,19 +36,38 @@ def _admin_execute(server_url: str, statement: str) -> None:
         connection.execute(statement)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_temp_root() -> Iterator[Path]:
+    """One temporary folder for everything the session creates, removed when it ends."""
+    root = Path(tempfile.mkdtemp(prefix="spotify-mcp-tests-"))
+    root.chmod(0o711)  # embedded servers below it run as their own system user, which must pass through
+    previous_env, previous_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = str(root)
+    try:
+        yield root
+    finally:
+        tempfile.tempdir = previous_dir
+        if previous_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = previous_env
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
+def pg_server_url(session_temp_root: Path) -> Iterator[str]:
     """A URL on a real PostgreSQL server (its database part is replaced per use)."""
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
         yield configured
         return
-    home = Path(tempfile.mkdtemp(prefix="spotify-mcp-test-pg-"))
+    home = Path(tempfile.mkdtemp(prefix="spotify-mcp-test-pg-", dir=session_temp_root))
     server = EmbeddedPostgres(home).start()
     try:
         yield server.server_url()
     finally:
         server.destroy()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

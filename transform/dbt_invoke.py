@@ -19,11 +19,11 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
@@ -164,11 +164,12 @@ def invoke(
     *,
     variables: Mapping[str, object] | None = None,
     target_dir: Path | None = None,
+    callbacks: Sequence[Callable[[Any], None]] = (),
 ) -> DbtRun:
     """Run one dbt command (e.g. `["build", "--select", "..."]`) in-process; raise DbtError on failure.
 
     `target_dir`, when given, receives a copy of the run's target/ (docs, manifest) before the workspace is
-    removed."""
+    removed. `callbacks` receive every dbt event (transform.progress turns them into progress)."""
 
     args = list(command)
     with _dbt_lock, _workspace(database_url, variables) as work:
@@ -186,7 +187,7 @@ def invoke(
             args += ["--vars", json.dumps(dict(variables))]
         started = time.perf_counter()
         with _session_options("-c jit=off"):
-            result = dbtRunner().invoke([*GLOBAL_FLAGS, *args])
+            result = dbtRunner(callbacks=list(callbacks)).invoke([*GLOBAL_FLAGS, *args])
         seconds = time.perf_counter() - started
         if target_dir is not None:
             shutil.copytree(work / "target", target_dir, dirs_exist_ok=True)

@@ -28,6 +28,7 @@ from core.dburl import libpq_url
 from core.log import log_context
 from transform import clusters
 from transform.dbt_invoke import PROJECT_DIR, DbtRun, invoke
+from transform.progress import ProgressCallback, TransformEvent, dbt_callbacks, emit
 
 logger = logging.getLogger("transform")
 
@@ -128,11 +129,13 @@ def run_transform(
     full_refresh: bool = False,
     wait_seconds: float = 0.0,
     now: datetime | None = None,
+    progress: ProgressCallback | None = None,
 ) -> TransformOutcome:
     """Refresh the warehouse. Synchronous; returns (never raises) the outcome.
 
     When another process holds the transform lock, waits up to `wait_seconds` for it, else returns `skipped`
-    (that run will pick up the same new rows: models select by ingested_at)."""
+    (that run will pick up the same new rows: models select by ingested_at). `progress` hears each step and
+    each dbt node (transform.progress)."""
     started = time.perf_counter()
     try:
         lock_connection = psycopg.connect(libpq_url(database_url), autocommit=True, application_name="transform")
@@ -144,7 +147,9 @@ def run_transform(
             logger.info("transform skipped: another process is running it")
             return TransformOutcome("skipped", None, time.perf_counter() - started, {"reason": "locked"})
         try:
-            return _run_locked(lock_connection, database_url, full_refresh=full_refresh, now=now, started=started)
+            return _run_locked(
+                lock_connection, database_url, full_refresh=full_refresh, now=now, started=started, progress=progress
+            )
         finally:
             lock_connection.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
 
@@ -167,6 +172,7 @@ def _run_locked(
     full_refresh: bool,
     now: datetime | None,
     started: float,
+    progress: ProgressCallback | None = None,
 ) -> TransformOutcome:
     current_hash = project_hash()
     unchanged_project = not full_refresh and _last_project_hash(connection) == current_hash
@@ -184,16 +190,32 @@ def _run_locked(
                 excluded.append(FULL_SCAN_TESTS)
             if unchanged_project:
                 excluded.append(VIEWS)
-            warehouse = invoke(database_url, ["build", "--exclude", *excluded, *refresh], variables=variables)
+            emit(progress, TransformEvent("step_started", "dbt"))
+            warehouse = invoke(
+                database_url,
+                ["build", "--exclude", *excluded, *refresh],
+                variables=variables,
+                callbacks=dbt_callbacks("dbt", progress),
+            )
             stats["dbt"] = _run_stats(warehouse)
+            emit(progress, TransformEvent("step_finished", "dbt", seconds=warehouse.seconds))
 
             step = time.perf_counter()
+            emit(progress, TransformEvent("step_started", "clusters"))
             stats["clusters"] = clusters.refresh_standard_windows(database_url, now=now, changed_only=not full_refresh)
             stats["clusters"]["seconds"] = round(time.perf_counter() - step, 2)
+            emit(progress, TransformEvent("step_finished", "clusters", seconds=time.perf_counter() - step))
 
             downstream_selector = ["--select", CLUSTER_SELECTOR, *(["--exclude", VIEWS] if unchanged_project else [])]
-            downstream = invoke(database_url, ["build", *downstream_selector, *refresh], variables=variables)
+            emit(progress, TransformEvent("step_started", "dbt_downstream"))
+            downstream = invoke(
+                database_url,
+                ["build", *downstream_selector, *refresh],
+                variables=variables,
+                callbacks=dbt_callbacks("dbt_downstream", progress),
+            )
             stats["dbt_downstream"] = _run_stats(downstream)
+            emit(progress, TransformEvent("step_finished", "dbt_downstream", seconds=downstream.seconds))
         except Exception as error:  # every failure is recorded and returned, never raised
             seconds = time.perf_counter() - started
             stats["seconds"] = round(seconds, 2)

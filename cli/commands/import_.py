@@ -1,6 +1,8 @@
 """`spotify-mcp import PATH [--user USER]`: import a Spotify export ZIP in this process.
 
-No Spotify app is needed: without `--user` the export goes to the local user (created on first use). Works on
+No Spotify app is needed. `--user` names the owner (id, Spotify user id, e-mail or display name; core.user_lookup).
+Without it the export goes to the only user when there is exactly one, to a new local user when there is none;
+with several, a terminal asks which (listing them) and a script fails listing them. Works on
 the embedded database when DATABASE_URL is unset (migrating it first). A progress bar goes to stderr, a
 summary to stdout; the exit code is 0 on success, 1 when the export was refused (the message says why).
 """
@@ -14,14 +16,18 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.database import database_url
 from core import migrate
 from core.db import create_engine
 from core.log import configure_logging
 from core.settings import Settings, load_settings
+from core.user_lookup import REFERENCE_HELP, UserLookupError, UserRef, describe_users, list_users, resolve_user
 from ingest.imports import jobs, users
 from ingest.imports.pipeline import ImportProgress
 from ingest.imports.worker import JobOutcome, execute_job
@@ -34,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--user",
         default=None,
-        help="user id, Spotify user id or display name (default: the local user, created when missing)",
+        help=f"{REFERENCE_HELP} (default: the only user; a new local user when there is none; asked when several)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -89,23 +95,51 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def _import(url: str, settings: Settings, path: Path, user_ref: str | None, bar: ProgressBar) -> int:
+class NoOwner(Exception):
+    """The import's owner could not be chosen; the message says why and what to do."""
+
+
+async def _chosen_user(engine: AsyncEngine, user_ref: str | None, ask: Callable[[str], str] | None) -> UserRef | None:
+    """The owner named by --user, else the only user; None when there is no user yet (a local one is made)."""
+    async with engine.connect() as connection:
+        if user_ref is not None:
+            try:
+                return await resolve_user(connection, user_ref)
+            except UserLookupError as error:
+                raise NoOwner(str(error)) from None
+        known, total = await list_users(connection)
+    if total <= 1:
+        return known[0] if known else None
+    listing = describe_users(known, total=total, numbered=True)
+    if ask is None:
+        raise NoOwner(f"there are {total} users; say whose export this is with --user ({REFERENCE_HELP}):\n{listing}")
+    answer = (await asyncio.to_thread(ask, f"Whose export is this?\n{listing}\nNumber, name or id: ")).strip()
+    if answer.isdigit() and 1 <= int(answer) <= len(known):
+        return known[int(answer) - 1]
+    if not answer:
+        raise NoOwner("no user chosen; nothing was imported")
+    async with engine.connect() as connection:
+        try:
+            return await resolve_user(connection, answer)
+        except UserLookupError as error:
+            raise NoOwner(str(error)) from None
+
+
+async def _import(
+    url: str, settings: Settings, path: Path, user_ref: str | None, bar: ProgressBar, ask: Callable[[str], str] | None
+) -> int:
     engine = create_engine(url, application_name="spotify-mcp import", pool_size=2, max_overflow=2)
     try:
+        try:
+            chosen = await _chosen_user(engine, user_ref, ask)
+        except NoOwner as error:
+            print(f"spotify-mcp import: {error}", file=sys.stderr)
+            return 1
         async with engine.begin() as connection:
-            if user_ref is None:
+            if chosen is None:
                 user = await users.local_user(connection)
             else:
-                found = await users.find_users(connection, user_ref)
-                if len(found) != 1:
-                    problem = "no user matches" if not found else "several users match"
-                    print(
-                        f"spotify-mcp import: {problem} `{user_ref}`; give a user id, Spotify user id or a unique "
-                        "display name, or leave out --user to import for the local user",
-                        file=sys.stderr,
-                    )
-                    return 1
-                user = found[0]
+                user = users.ImportUser(chosen.id, chosen.label, created=False)  # the summary names the user
             sha = await asyncio.to_thread(_sha256, path)
             job_id = await jobs.create_job(
                 connection,
@@ -173,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
             if handler is not sink:
                 handler.setLevel(logging.CRITICAL + 1)  # events go to app.logs; the terminal gets the summary
         try:
-            return asyncio.run(_import(url, settings, path, args.user, bar))
+            ask = input if sys.stdin.isatty() else None  # a script gets the list in an error, not a prompt
+            return asyncio.run(_import(url, settings, path, args.user, bar, ask))
         finally:
             if sink is not None:
                 root.removeHandler(sink)

@@ -14,10 +14,10 @@ import sys
 import uuid
 from datetime import timedelta
 
-from cli.commands.token import _find_user
 from cli.database import database_url
 from core.db import create_engine, create_session_factory, unit_of_work
 from core.settings import Settings, load_settings
+from core.user_lookup import REFERENCE_HELP, resolve_user
 from serve.oauth import signin
 from serve.oauth.tokens import list_grants, revoke_grant
 
@@ -25,16 +25,16 @@ from serve.oauth.tokens import list_grants, revoke_grant
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="signin_action", metavar="ACTION", required=True)
     password = actions.add_parser("password", help="Set a user's sign-in name and password (prompted).")
-    password.add_argument("--user", required=True, help="user id, Spotify user id or email")
+    password.add_argument("--user", required=True, help=REFERENCE_HELP)
     password.add_argument("--login", required=True, help="the name the person types on the sign-in page")
     password.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     link = actions.add_parser("link", help="Print a one-time sign-in link for a user.")
-    link.add_argument("--user", required=True, help="user id, Spotify user id or email")
+    link.add_argument("--user", required=True, help=REFERENCE_HELP)
     link.add_argument("--hours", type=int, default=24, help="how long the link works (default: 24)")
     grants = actions.add_parser("grants", help="List the assistants (OAuth clients) a user connected.")
-    grants.add_argument("--user", required=True, help="user id, Spotify user id or email")
+    grants.add_argument("--user", required=True, help=REFERENCE_HELP)
     revoke = actions.add_parser("revoke", help="Disconnect an assistant: revoke a grant and its tokens.")
-    revoke.add_argument("--user", required=True, help="user id, Spotify user id or email")
+    revoke.add_argument("--user", required=True, help=REFERENCE_HELP)
     revoke.add_argument("grant_id", help="the grant's id (from `signin grants`)")
 
 
@@ -51,7 +51,7 @@ async def _run_async(url: str, settings: Settings, args: argparse.Namespace) -> 
     engine = create_engine(url, application_name="spotify-mcp signin")
     try:
         async with unit_of_work(create_session_factory(engine)) as session:
-            user_id = await _find_user(session, args.user)
+            user_id = (await resolve_user(session, args.user)).id
             if args.signin_action == "password":
                 await signin.set_password(session, user_id, args.login, _read_password(args.password_stdin))
                 print(f"sign-in set for user {user_id}: name {args.login!r} (password stored with scrypt)")

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import uuid
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from cli.database import database_url
-from core import tables
 from core.db import create_engine, create_session_factory, unit_of_work
 from core.settings import load_settings
+from core.user_lookup import REFERENCE_HELP, resolve_user
 from serve import api_tokens
 from serve.api.errors import AppError
 
@@ -22,25 +18,13 @@ from serve.api.errors import AppError
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="token_action", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="Create a token for a user and print it once.")
-    create.add_argument("--user", required=True, help="user id, Spotify user id or email")
+    create.add_argument("--user", required=True, help=REFERENCE_HELP)
     create.add_argument("--name", default="assistant", help="what the token is for (default: assistant)")
     create.add_argument("--expires-days", type=int, default=None, help="lifetime in days (default: until revoked)")
     listing = actions.add_parser("list", help="List tokens (never the tokens themselves).")
-    listing.add_argument("--user", default=None, help="only this user's tokens")
+    listing.add_argument("--user", default=None, help=f"only this user's tokens ({REFERENCE_HELP})")
     revoke = actions.add_parser("revoke", help="Revoke a token by its id.")
     revoke.add_argument("token_id", help="the token's id (from `token list`)")
-
-
-async def _find_user(session: AsyncSession, needle: str) -> uuid.UUID:
-    users = tables.users.c
-    conditions = [users.spotify_user_id == needle, users.email == needle]
-    with contextlib.suppress(ValueError):
-        conditions.append(users.id == uuid.UUID(needle))
-    rows: list[uuid.UUID] = list((await session.execute(select(users.id).where(or_(*conditions)))).scalars())
-    if len(rows) != 1:
-        raise SystemExit(f"spotify-mcp: no single user matches {needle!r}")
-    found: uuid.UUID = rows[0]
-    return found
 
 
 async def _run_async(url: str, args: argparse.Namespace) -> int:
@@ -48,16 +32,16 @@ async def _run_async(url: str, args: argparse.Namespace) -> int:
     try:
         async with unit_of_work(create_session_factory(engine)) as session:
             if args.token_action == "create":
-                user_id = await _find_user(session, args.user)
-                created = await api_tokens.create_token(session, user_id, args.name, expires_in_days=args.expires_days)
+                user = await resolve_user(session, args.user)
+                created = await api_tokens.create_token(session, user.id, args.name, expires_in_days=args.expires_days)
                 print(created.token)
                 print(
-                    f"token {created.id} for user {user_id} ({created.name}); shown once, stored hashed. "
-                    "Use it as `Authorization: Bearer <token>`.",
+                    f"token {created.id} for {user.label} ({user.id}), named {created.name!r}; shown once, stored "
+                    "hashed. Use it as `Authorization: Bearer <token>`.",
                     file=sys.stderr,
                 )
             elif args.token_action == "list":
-                user_filter = await _find_user(session, args.user) if args.user else None
+                user_filter = (await resolve_user(session, args.user)).id if args.user else None
                 for info in await api_tokens.list_tokens(session, user_filter):
                     state = "revoked" if info.revoked_at else "active"
                     last = info.last_used_at.isoformat() if info.last_used_at else "never"

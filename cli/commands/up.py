@@ -5,7 +5,11 @@ import os
 import secrets
 import socket
 import sys
+import time
 
+import httpx
+
+from cli.commands.healthcheck import health_url
 from cli.database import database_url
 from cli.supervisor import ServiceSpec, Supervisor
 from core import migrate
@@ -62,7 +66,7 @@ def first_screen(settings: Settings, url: str) -> str:
     )
     lines = [
         "",
-        "spotify-mcp is starting.",
+        "spotify-mcp is running.",
         f"  admin UI     http://{settings.admin_ui_host}:{settings.admin_ui_port}",
         f"  API          {settings.effective_public_base_url}   (OpenAPI: /docs; MCP: /mcp; tools: /mcp/tools)",
         f"  database     {database}",
@@ -101,7 +105,36 @@ def run(args: argparse.Namespace) -> int:
             configure_logging("cli", level="WARNING")
             print("loading the demo history (two years, through the import path) and building the warehouse…")
             print(describe(seed_demo(settings, url)), flush=True)
-        print(first_screen(settings, url), flush=True)
         supervisor = Supervisor(SERVICES, child_environment(settings, url), raw_logs=args.json_logs)
-        supervisor.start()
-        return supervisor.wait()
+        print("starting the API, the collector, the dashboards and the admin UI…", flush=True)
+        try:
+            supervisor.start()
+            if wait_until_ready(supervisor):
+                supervisor.say(first_screen(settings, url))
+        except KeyboardInterrupt:  # Ctrl-C before the services were up: stop what started
+            supervisor.stop()
+            return 130
+        code = supervisor.wait()
+    print(f"spotify-mcp stopped. Your data stays in {settings.home}.", flush=True)
+    return code
+
+
+READY_TIMEOUT_SECONDS = 180.0
+
+
+def wait_until_ready(supervisor: Supervisor) -> bool:
+    """Wait until the API and the admin UI answer their /healthz (the admin UI's checks the API too), so the
+    addresses are printed when they work. False when a service stopped first (wait() then reports it)."""
+    urls = [health_url("api"), health_url("admin")]
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if not supervisor.running():
+            return False
+        try:
+            if all(httpx.get(url, timeout=2).status_code == 200 for url in urls):
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    supervisor.say(f"spotify-mcp: not answering after {READY_TIMEOUT_SECONDS:.0f}s; the lines above say why")
+    return False

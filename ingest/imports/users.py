@@ -9,6 +9,8 @@ from typing import Final
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import user_lookup
+
 LOCAL_USER_NAME: Final = "local"
 
 
@@ -20,22 +22,10 @@ class ImportUser:
 
 
 async def find_users(connection: AsyncConnection, reference: str) -> list[ImportUser]:
-    """Users whose id, Spotify user id or display name is `reference`."""
-    try:
-        as_uuid: str | None = str(uuid.UUID(reference))
-    except ValueError:
-        as_uuid = None
-    rows = (
-        await connection.execute(
-            text(
-                "SELECT id, coalesce(display_name, spotify_user_id, id::text) AS name FROM app.users "
-                "WHERE id = CAST(:id AS uuid) OR spotify_user_id = :name OR display_name = :name "
-                "ORDER BY created_at LIMIT 5"
-            ),
-            {"id": as_uuid, "name": reference},
-        )
-    ).all()
-    return [ImportUser(row[0], row[1], created=False) for row in rows]
+    """Users the reference could mean (id, Spotify user id, e-mail or display name): core.user_lookup's rule."""
+    return [
+        ImportUser(user.id, user.label, created=False) for user in await user_lookup.find_users(connection, reference)
+    ]
 
 
 async def local_user(connection: AsyncConnection) -> ImportUser:

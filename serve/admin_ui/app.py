@@ -30,6 +30,7 @@ from starlette.requests import HTTPConnection
 from core.settings import AuthMode, Settings
 from serve.admin_ui import session as sessions
 from serve.admin_ui.api_client import ApiClient, ApiError
+from serve.admin_ui.figures import IMPORT_STAGES, import_stage, job_figures
 from serve.admin_ui.proxy import PROXY_PREFIX, StreamlitProxy, proxy_secret
 from serve.client_address import address_key, install_proxy_headers
 from serve.throttle import FailureThrottle
@@ -200,8 +201,16 @@ def create_admin_app(
     app.state.login_throttle = throttle
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters.update(
-        time=fmt_time, date=fmt_date, bytes=fmt_bytes, duration=fmt_duration, int=fmt_int, percent=percent
+        time=fmt_time,
+        date=fmt_date,
+        bytes=fmt_bytes,
+        duration=fmt_duration,
+        int=fmt_int,
+        percent=percent,
+        figures=job_figures,
+        import_stage=import_stage,
     )
+    templates.env.globals["import_stages"] = IMPORT_STAGES
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     # ----- helpers ---------------------------------------------------------------------------------
@@ -622,7 +631,7 @@ def create_admin_app(
     async def import_progress(request: Request, import_job_id: int, _: SessionDep) -> HTMLResponse:
         job = await call(request, "GET", f"/admin/import-jobs/{import_job_id}")
         response = render(request, "_import_progress.html", {"job": job})
-        if job["status"] in {"success", "error", "partial"}:
+        if import_stage(job).finished:  # the list below shows the outcome too
             response.headers["HX-Trigger"] = "imports-changed"
         return response
 

@@ -1,4 +1,4 @@
-"""The admin UI in a real browser (Debian's Chromium driven by Playwright) against real servers on
+"""The admin UI in a real browser (Chromium driven by Playwright; see tests/provisions.py) against real servers on
 loopback — the API, the admin UI, Streamlit as its own process — and a real database with fixture data.
 
 Screenshots of every page go to test-artifacts/admin-ui/.
@@ -36,12 +36,12 @@ from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.test_admin_dashboards import load_marts
 from tests.live_server import free_port, live_server
+from tests.provisions import launch_chromium
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin-ui"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @dataclass
@@ -143,9 +143,7 @@ def stack(settings: Settings, database_url: str) -> Iterator[Stack]:
 def browser() -> Iterator[Browser]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-        )
+        chromium = launch_chromium(playwright)
         try:
             yield chromium
         finally:
@@ -258,33 +256,61 @@ def test_admin_ui_in_a_browser(stack: Stack, browser: Browser, tmp_path: Path, s
     replay.close()
 
 
-def test_zip_upload_shows_live_progress_until_done(
+def test_zip_upload_shows_its_stages_until_done(
     stack: Stack, browser: Browser, tmp_path: Path, settings: Settings
 ) -> None:
+    """Uploading → checking the file → importing N of M records → building the warehouse → done, with the
+    user's name and the job's figures (never ids or raw dicts)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
     _login(page, stack.ui)
     export = tmp_path / "my_spotify_data.zip"
     records = write_demo_export(export, days=45)
-    # Upload an export and watch the progress bar reach done (the importer's own worker runs the job)
     _nav(page, "Imports")
     page.get_by_label("User").select_option(stack.user_id)
     page.get_by_label("Export ZIP").set_input_files(str(export))
     page.get_by_role("button", name="Upload").click()
-    progress = page.locator(".progress-box")
+    progress = page.locator(".progress-box[data-stage]")
     expect(progress).to_be_visible()
-    expect(progress).to_have_attribute("data-status", "pending")  # no worker yet: it waits for the collector
-    expect(progress).to_contain_text("Waiting for the collector")
+    expect(page.locator("#upload-bytes")).to_be_hidden()  # the browser's bar does not stick at 100 %
+    expect(progress).to_have_attribute("data-stage", "checking")  # no worker yet: it waits for the collector
+    expect(progress).to_contain_text("for Ada Lovelace")
+    expect(progress.locator('li[data-stage="uploading"]')).to_have_class("done")
+    expect(progress.locator('li[aria-current="step"]')).to_have_text("Checking the file")
+    expect(progress).to_contain_text("waiting for the collector")
     _shot(page, "04-imports-uploaded")
     with ImportWorker(stack.database_url, settings):
-        expect(progress).to_have_attribute("data-status", "success", timeout=60_000)
-    expect(progress).to_contain_text("Done:")
-    expect(progress.locator("progress")).to_have_attribute("value", "100")
-    expect(page.locator("#imports-table")).to_contain_text("success", timeout=10_000)
+        expect(progress).to_have_attribute("data-stage", "warehouse", timeout=60_000)
+    # Imported; no collector runs the transform here, so the build is played by job runs the API reads.
+    expect(progress.locator('li[aria-current="step"]')).to_have_text("Building the warehouse")
+    expect(progress).to_contain_text("starts shortly")
+    with psycopg.connect(libpq_url(stack.database_url), autocommit=True) as connection:
+        build = connection.execute(
+            "INSERT INTO app.job_runs (job_type, status) VALUES ('transform', 'running') RETURNING id"
+        ).fetchone()
+        assert build is not None
+        expect(progress).to_contain_text("the warehouse is being built")
+        _shot(page, "05-imports-building")
+        connection.execute("UPDATE app.job_runs SET status = 'success', finished_at = now() WHERE id = %s", build)
+    expect(progress).to_have_attribute("data-stage", "done")
+    expect(progress.locator("li.done")).to_have_count(4)
+    expect(progress).to_contain_text(f"Done: {records:,} records imported")
+    figures = progress.locator("dl.figures")
+    expect(figures.locator("div", has_text="Records read")).to_contain_text(f"{records:,}")
+    expect(figures.locator("div", has_text="New plays")).to_be_visible()
+    table = page.locator("#imports-table")
+    expect(table).to_contain_text("Done:", timeout=10_000)
+    expect(table.get_by_role("link", name="Ada Lovelace")).to_be_visible()
+    expect(table).not_to_contain_text(stack.user_id[:8])
+    expect(table.locator("dl.figures").first).to_contain_text("New plays")
     _shot(page, "05-imports-done")
-    assert records > 0
 
+    _nav(page, "Jobs")
+    jobs = page.locator("#jobs-table")
+    expect(jobs).to_contain_text("Records read")
+    expect(jobs).not_to_contain_text("records_read")
+    expect(jobs).not_to_contain_text("{")
     _nav(page, "Users")
     expect(page.locator("#users-table")).to_contain_text("success")
     context.close()

@@ -1,9 +1,9 @@
-"""The MCP Inspector's CLI (Node, from the npm registry) lists and calls the tools over real HTTP."""
+"""The MCP Inspector's CLI (from the npm registry, run by the Node.js the dev dependencies provide) lists and calls
+the tools over real HTTP."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +13,7 @@ import httpx
 from core.settings import Settings
 from serve.api.app import create_app
 from serve.api_tokens import PREFIX_LENGTH
+from tests import provisions
 from tests.conftest import ADMIN_TOKEN
 from tests.fixtures.marts import standard_history
 from tests.live_server import live_server
@@ -21,11 +22,10 @@ INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
 
 
 def inspector(url: str, token: str, *args: str) -> Any:
-    npx = shutil.which("npx")
-    assert npx is not None, "Node.js (npx) is needed for the MCP Inspector"
-    command = [npx, "-y", INSPECTOR, "--cli", url, "--transport", "http"]
+    npx, env = provisions.npx()
+    command = [*npx, "-y", INSPECTOR, "--cli", url, "--transport", "http"]
     command += ["--header", f"Authorization: Bearer {token}", *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
 

@@ -27,6 +27,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from core.embedded_pg import EmbeddedPostgres
 from tests.live_server import free_port
+from tests.provisions import chromium, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "walkthrough"
@@ -41,7 +42,7 @@ class Install:
         self.ui = f"http://127.0.0.1:{self.ui_port}"
 
     def env(self) -> dict[str, str]:
-        env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+        env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
         return env | {
             "SPOTIFY_MCP_HOME": str(self.home),
             "API_PORT": str(self.api_port),
@@ -119,6 +120,7 @@ async def _mcp_taste_summary(install: Install, user_id: str) -> dict[str, Any]:
 
 
 def test_up_demo_answers_then_stops_cleanly_and_keeps_its_data(install: Install) -> None:
+    chromium()  # the walkthrough ends in the browser: know before starting anything that there is one
     process = _start(install, "--demo", log_name="up-demo.log")
     try:
         seconds = _wait_healthy(install, process)
@@ -133,10 +135,7 @@ def test_up_demo_answers_then_stops_cleanly_and_keeps_its_data(install: Install)
         assert (through_mcp["plays"], through_mcp["unique_tracks"]) == (summary["plays"], summary["unique_tracks"])
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-            )
+            browser = launch_chromium(playwright)
             page = browser.new_page()
             page.set_default_timeout(20_000)
             page.goto(f"{install.ui}/users")
@@ -152,6 +151,12 @@ def test_up_demo_answers_then_stops_cleanly_and_keeps_its_data(install: Install)
     for port in (install.api_port, install.ui_port, install.dashboards_port):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+    # One readable stream: the addresses once they answer, what happened, how it stopped — no servers' chatter.
+    console = (ARTIFACTS / "up-demo.log").read_text()
+    assert console.index("spotify-mcp is running.") > console.index("starting the API")
+    assert f"admin UI     {install.ui}" in console and "spotify-mcp stopped. Your data stays in" in console
+    for noise in ("Waiting for application startup", "Uvicorn running on", "leaked semaphore", "Started server"):
+        assert noise not in console, noise
     assert not EmbeddedPostgres(install.home).is_running()
 
     again = _start(install, log_name="up-restart.log")

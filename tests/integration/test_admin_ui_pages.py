@@ -193,15 +193,20 @@ def test_pages_with_data_actions_and_errors(servers: tuple[str, Upstream], datab
     job_id = re.search(r'href="/jobs/(\d+)"', jobs)
     assert job_id
     detail = client.get(f"/jobs/{job_id.group(1)}").text
-    assert "fetched" in detail and "50" in detail
+    assert "<dt>Fetched</dt><dd>50</dd>" in detail  # labelled figures, not a raw dict
     imports = client.get("/imports").text
-    assert "300 / 1,200 (25 %)" in imports
+    assert "Importing 300 of 1,200 records (25 %)" in imports
     assert 'data-active="1"' in imports and "every 2s" in imports  # the list refreshes while a job runs
     import_id = re.search(r"#(\d+) my_spotify_data.zip", imports)
     assert import_id
     progress = client.get(f"/imports/{import_id.group(1)}/progress", headers={"HX-Request": "true"})
     assert 'hx-trigger="every 1s"' in progress.text and 'value="25"' in progress.text
-    _sql(database_url, "UPDATE app.import_jobs SET status = 'success', records_ingested = 1200")
+    _sql(database_url, "UPDATE app.import_jobs SET status = 'success', records_ingested = 1200, finished_at = now()")
+    imported = client.get(f"/imports/{import_id.group(1)}/progress", headers={"HX-Request": "true"})
+    assert "every 1s" in imported.text and 'data-stage="warehouse"' in imported.text  # until the build takes it in
+    _sql(
+        database_url, "INSERT INTO app.job_runs (job_type, status, finished_at) VALUES ('transform', 'success', now())"
+    )
     done = client.get(f"/imports/{import_id.group(1)}/progress", headers={"HX-Request": "true"})
     assert "every 1s" not in done.text and "Done: 1,200 records" in done.text
     assert done.headers["hx-trigger"] == "imports-changed"

@@ -79,4 +79,4 @@ def test_token_command_creates_lists_and_revokes(database_url: str, tmp_path: Pa
     assert run("revoke", token_id).returncode == 0
     assert "revoked" in run("list").stdout
     missing = run("create", "--user", "nobody")
-    assert missing.returncode != 0 and "no single user" in missing.stderr
+    assert missing.returncode != 0 and "no user matches `nobody`" in missing.stderr
