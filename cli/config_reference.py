@@ -15,6 +15,8 @@ date). Every variable is optional for local use: without `DATABASE_URL` and `TOK
 spotify-mcp runs an embedded PostgreSQL and generates its secrets into `SPOTIFY_MCP_HOME/secrets.json`.
 With `DATABASE_URL` set (production), `TOKEN_ENCRYPTION_KEY` and the admin secret of the chosen
 `ADMIN_AUTH_MODE` (`ADMIN_TOKEN` or `ADMIN_PASSWORD`) are required. `.env.example` lists the same variables.
+Settings that hold a list (`NOTIFY_URLS`, `TOKEN_ENCRYPTION_KEY`) take their items separated by commas or new
+lines, or (`NOTIFY_URLS`) as a JSON list such as `["ntfy://ntfy.sh/topic", "mailto://…"]`.
 
 | variable | default | meaning |
 |---|---|---|

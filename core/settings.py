@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
+import types
+import typing
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -47,6 +50,12 @@ FIX_HINTS: dict[str, str] = {
         "Spotify accepts only https redirect URIs or loopback IPs: use http://127.0.0.1:<port>/auth/callback "
         "locally, https://<your host>/auth/callback elsewhere (never `localhost`)"
     ),
+    "NOTIFY_URLS": (
+        "give Apprise URLs (ntfy://, slack://, discord://, mailto://, json://…) separated by commas or new lines, "
+        'or as a JSON list (["ntfy://…", "mailto://…"]) when a URL itself holds a comma'
+    ),
+    "SPOTIFY_POLLING_RESERVE": "keep it below SPOTIFY_REQUEST_BUDGET (e.g. a fifth of it)",
+    "COLLECTOR_MIN_INTERVAL_SECONDS": "keep it at most COLLECTOR_MAX_INTERVAL_SECONDS",
 }
 
 
@@ -110,6 +119,28 @@ class Settings(BaseSettings):
     )
     spotify_max_concurrency: int = Field(default=4, ge=1, description="Global cap on concurrent Spotify calls.")
     spotify_timeout_seconds: float = Field(default=20.0, gt=0, description="Per-request timeout for Spotify.")
+    spotify_request_budget: int = Field(
+        default=1000,
+        ge=10,
+        description=(
+            "Spotify requests the whole installation may make per rolling 24 h (every process, user and purpose "
+            "together). Spotify's quota per developer account is reported at 1,100-2,600 (docs/spotify-limits.md)."
+        ),
+    )
+    spotify_polling_reserve: int = Field(
+        default=200,
+        ge=0,
+        description=(
+            "Part of the budget kept for token refreshes and polling: initial sync, enrichment and tool lookups "
+            "stop once less than this is left."
+        ),
+    )
+    spotify_enrichment_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Largest share of the budget enrichment (artist details, name lookups) may use per 24 h.",
+    )
 
     # --- API --------------------------------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Bind address of the API.")
@@ -148,7 +179,24 @@ class Settings(BaseSettings):
     )
 
     # --- Collector --------------------------------------------------------------------------------
-    collector_interval_seconds: int = Field(default=600, ge=10, description="Seconds between polls of a user.")
+    collector_interval_seconds: int = Field(
+        default=600,
+        ge=10,
+        description=(
+            "Seconds between polls of a user without listening history yet, and of everyone when "
+            "COLLECTOR_ADAPTIVE_POLLING=false."
+        ),
+    )
+    collector_adaptive_polling: bool = Field(
+        default=True,
+        description="Poll each user as often as their own listening needs (fewer than 50 plays between polls).",
+    )
+    collector_min_interval_seconds: int = Field(
+        default=300, ge=10, description="Adaptive polling: never poll a user more often than this."
+    )
+    collector_max_interval_seconds: int = Field(
+        default=3600, ge=10, description="Adaptive polling: never leave a user unpolled longer than this."
+    )
     initial_sync_enabled: bool = Field(default=True, description="Run the best-effort initial sync.")
     initial_sync_max_days: int = Field(default=30, ge=1, description="Initial sync stops this far back.")
     initial_sync_max_requests: int = Field(default=200, ge=1, description="Initial sync request cap.")
@@ -162,6 +210,21 @@ class Settings(BaseSettings):
     import_store_optional_fields: bool = Field(
         default=False,
         description="Keep optional export fields (reason_start/end, shuffle, skipped, offline, platform, country).",
+    )
+
+    # --- Notifications ----------------------------------------------------------------------------
+    notify_urls: list[SecretStr] = Field(
+        default_factory=list,
+        description=(
+            "Where to tell the owner when something needs them: Apprise URLs (ntfy, Slack, Discord, e-mail, "
+            "webhook), separated by commas or new lines, or a JSON list."
+        ),
+    )
+    notify_poll_failures: int = Field(
+        default=5, ge=1, description="Notify when a user's polls have failed this many times in a row."
+    )
+    notify_token_expiry_days: int = Field(
+        default=14, ge=1, description="Notify when a user's Spotify refresh token expires within this many days."
     )
 
     # --- Transform --------------------------------------------------------------------------------
@@ -253,6 +316,22 @@ class Settings(BaseSettings):
         if value.startswith(("http://127.0.0.1", "http://[::1]")):
             return value
         raise ValueError(f"`{value}` is neither https nor a loopback IP")
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Self:
+        if self.spotify_polling_reserve >= self.spotify_request_budget:
+            raise _FieldError(
+                "SPOTIFY_POLLING_RESERVE",
+                f"({self.spotify_polling_reserve}) must be less than SPOTIFY_REQUEST_BUDGET "
+                f"({self.spotify_request_budget})",
+            )
+        if self.collector_min_interval_seconds > self.collector_max_interval_seconds:
+            raise _FieldError(
+                "COLLECTOR_MIN_INTERVAL_SECONDS",
+                f"({self.collector_min_interval_seconds}) is more than COLLECTOR_MAX_INTERVAL_SECONDS "
+                f"({self.collector_max_interval_seconds})",
+            )
+        return self
 
     @model_validator(mode="after")
     def _auth_secrets_present(self) -> Self:
@@ -394,6 +473,43 @@ def load_some_settings(names: Sequence[str], environ: Mapping[str, str] | None =
 
 
 def _settings_input(env: dict[str, str]) -> dict[str, Any]:
-    """Pick our variables out of an environment mapping (case-insensitive), empty strings as unset."""
+    """Pick our variables out of an environment mapping (case-insensitive), empty strings as unset, and decode
+    the values of list- and mapping-typed settings (`_decode`)."""
     names = set(Settings.model_fields) - {"secrets_generated"}
-    return {key.lower(): value for key, value in env.items() if key.lower() in names and value != ""}
+    return {
+        key.lower(): _decode(key.lower(), value) for key, value in env.items() if key.lower() in names and value != ""
+    }
+
+
+_SEPARATORS = re.compile(r"[,\n]")
+
+
+def _is_collection(annotation: Any) -> bool:
+    """list/set/tuple/dict, also inside `Annotated[...]` or `X | None`."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _is_collection(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_collection(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    return origin in (list, set, frozenset, tuple, dict)
+
+
+def _decode(name: str, value: str) -> Any:
+    """An environment variable is one string; a collection-typed setting is decoded from it by one rule for all:
+    a JSON array or object (`["a", "b"]`), or else items separated by commas or new lines. Settings that parse
+    their own strings opt out with `NoDecode`."""
+    field = Settings.model_fields[name]
+    opted_out = any(meta is NoDecode or isinstance(meta, NoDecode) for meta in field.metadata)
+    if opted_out or not _is_collection(field.annotation):
+        return value
+    stripped = value.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            return json.loads(stripped)
+        except ValueError as error:
+            hint = FIX_HINTS.get(name.upper())
+            raise SettingsError(
+                f"{name.upper()} is invalid: it starts like JSON but is not valid JSON ({error.msg} at character "
+                f"{error.pos})" + (f" — {hint}" if hint else "")
+            ) from None
+    return [item.strip() for item in _SEPARATORS.split(stripped) if item.strip()]

@@ -133,3 +133,44 @@ def test_configuration_reference_is_current() -> None:
 
     document = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert document.read_text() == render(), "run `uv run spotify-mcp config-reference > docs/configuration.md`"
+
+
+def test_list_settings_are_settable_from_the_environment(tmp_path: Path) -> None:
+    """Environment values are strings: every collection-typed setting takes comma/new-line separated items or JSON."""
+    home = {"SPOTIFY_MCP_HOME": str(tmp_path)}
+    separated = load_settings(
+        home | {"NOTIFY_URLS": "ntfy://127.0.0.1/alerts, json://127.0.0.1:9/hook\nmailto://a:b@c"}
+    )
+    assert [url.get_secret_value() for url in separated.notify_urls] == [
+        "ntfy://127.0.0.1/alerts",
+        "json://127.0.0.1:9/hook",
+        "mailto://a:b@c",
+    ]
+    # A URL that holds a comma itself goes in a JSON list.
+    as_json = load_settings(home | {"NOTIFY_URLS": '["mailto://u:p@example.org?to=a@x.org,b@y.org"]'})
+    assert [url.get_secret_value() for url in as_json.notify_urls] == ["mailto://u:p@example.org?to=a@x.org,b@y.org"]
+    assert load_settings(home).notify_urls == []
+    with pytest.raises(SettingsError) as caught:
+        load_settings(home | {"NOTIFY_URLS": '["ntfy://secret-topic"'})
+    message = str(caught.value)
+    assert message.startswith("NOTIFY_URLS is invalid") and "JSON list" in message and "\n" not in message
+    assert "secret-topic" not in message  # URLs carry webhook secrets: never echoed
+
+
+def test_notification_urls_are_never_printed(tmp_path: Path) -> None:
+    settings = load_settings(_production(SPOTIFY_MCP_HOME=str(tmp_path), NOTIFY_URLS="slack://T1/B2/secret-token"))
+    assert "secret-token" not in f"{settings!r} {settings.model_dump()}"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SPOTIFY_REQUEST_BUDGET": "500", "SPOTIFY_POLLING_RESERVE": "500"}, "SPOTIFY_POLLING_RESERVE"),
+        ({"COLLECTOR_MIN_INTERVAL_SECONDS": "900", "COLLECTOR_MAX_INTERVAL_SECONDS": "600"}, "COLLECTOR_MIN_INTERVAL"),
+        ({"SPOTIFY_ENRICHMENT_SHARE": "1.5"}, "SPOTIFY_ENRICHMENT_SHARE"),
+    ],
+)
+def test_budget_and_polling_bounds_are_checked(tmp_path: Path, env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"SPOTIFY_MCP_HOME": str(tmp_path), **env})
+    assert str(caught.value).startswith(variable)
