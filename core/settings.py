@@ -506,7 +506,7 @@ def _decode(name: str, value: str) -> Any:
     if stripped.startswith(("[", "{")):
         try:
             return json.loads(stripped)
-        except ValueError as error:
+        except json.JSONDecodeError as error:
             hint = FIX_HINTS.get(name.upper())
             raise SettingsError(
                 f"{name.upper()} is invalid: it starts like JSON but is not valid JSON ({error.msg} at character "
