@@ -57,6 +57,10 @@ IMPORT_FORMATS = ("endsong", "streaming_history", "mixed")
 LOG_SERVICES = ("api", "collector", "frontend", "transform", "dashboards", "cli")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 CONTENT_KINDS = ("track", "episode", "audiobook", "video")
+# Why a Spotify request was made, highest priority first (core.spotify.budget).
+REQUEST_PURPOSES = ("token", "polling", "initial_sync", "enrichment", "tools")
+NOTIFICATION_KINDS = ("needs_reauth", "token_expiring", "quota_exhausted", "poll_failures", "import_failed", "test")
+NOTIFICATION_STATUSES = ("pending", "sent", "failed", "unconfigured")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -187,6 +191,14 @@ sync_checkpoints = Table(
     Column("consecutive_errors", Integer, nullable=False, server_default=text("0")),
     Column("status", Text, nullable=False, server_default=text("'idle'")),
     Column("error_message", Text, nullable=True),
+    # Adaptive polling (ingest.cadence): the interval chosen after the last poll, the listening rate it was
+    # computed from (plays per hour), and why, in words for the Users page.
+    Column("poll_interval_seconds", Integer, nullable=True),
+    Column("plays_per_hour", Float, nullable=True),
+    Column("poll_reason", Text, nullable=True),
+    Column("last_poll_new_plays", Integer, nullable=True),
+    # Polls that found Spotify's 50-play window full of new plays: older ones may have been missed.
+    Column("window_full_polls", Integer, nullable=False, server_default=text("0")),
     _updated_at(),
     CheckConstraint(_in("status", SYNC_STATUSES), name="status"),
     Index(None, "next_poll_at"),
@@ -285,6 +297,74 @@ worker_heartbeats = Table(
     Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("state", Text, nullable=False, server_default=text("'running'")),
+    schema=APP_SCHEMA,
+)
+
+spotify_requests = Table(
+    "spotify_requests",
+    metadata,
+    # One row per request sent to Spotify (Web API and accounts service) by any process: the installation's
+    # request budget is the count of rows in the last 24 h (core.spotify.budget). Old rows are purged.
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    # Spent stays spent when the user is deleted: the link goes, the row stays.
+    Column("user_id", UUID(as_uuid=True), ForeignKey(f"{APP_SCHEMA}.users.id", ondelete="SET NULL"), nullable=True),
+    CheckConstraint(_in("purpose", REQUEST_PURPOSES), name="purpose"),
+    Index(None, "requested_at"),
+    schema=APP_SCHEMA,
+)
+
+spotify_quota_blocks = Table(
+    "spotify_quota_blocks",
+    metadata,
+    # Spotify stopped the whole app (429 QUOTA_EXCEEDED, or a Retry-After too long to wait): no process calls
+    # Spotify before `blocked_until`. One row per block, however many processes met it.
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("blocked_until", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("endpoint", Text, nullable=True),
+    Column("retry_after_seconds", Float, nullable=False),
+    Index(None, "blocked_until"),
+    schema=APP_SCHEMA,
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    # Events that need the owner (ingest.notifications), each sent once: `event_key` names the occurrence
+    # (e.g. `import_failed:42`), so finding the same event again adds nothing.
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_key", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),
+    _user_fk(nullable=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    _created_at(),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # Fingerprints of the NOTIFY_URLS that took it: a retry after a partial failure skips them.
+    Column("delivered", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),
+    CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+    Index(None, "created_at"),
+    Index("ix_notifications_pending", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    schema=APP_SCHEMA,
+)
+
+transform_requests = Table(
+    "transform_requests",
+    metadata,
+    # "New data landed outside the collector (e.g. `spotify-mcp import` in a shell): build the warehouse."
+    # Written together with a NOTIFY that wakes the collector (core.wakeup); consumed by its next transform.
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("reason", Text, nullable=False),
     schema=APP_SCHEMA,
 )
 
@@ -441,12 +521,17 @@ track_resolutions = Table(
     # `resolved`, `not_found` or `ambiguous`.
     Column("status", Text, nullable=False),
     Column("confidence", Float, nullable=True),
+    # `search` (one Spotify search), `catalog` (matched against tracks already fetched, no request) or `cache`
+    # (the same normalised title and artist was looked up before).
     Column("method", Text, nullable=False, server_default=text("'search'")),
     Column("query", Text, nullable=True),
+    # Normalised `title|artist` (ingest.enrich.lookup_key): no name is looked up twice.
+    Column("lookup_key", Text, nullable=True),
     _ingested_at(),
     CheckConstraint("status IN ('resolved', 'not_found', 'ambiguous')", name="status"),
     CheckConstraint("confidence IS NULL OR (confidence >= 0 AND confidence <= 1)", name="confidence_range"),
     Index(None, "ingested_at"),
+    Index(None, "lookup_key"),
     schema=RAW_SCHEMA,
 )
 
