@@ -59,7 +59,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 CONTENT_KINDS = ("track", "episode", "audiobook", "video")
 # Why a Spotify request was made, highest priority first (core.spotify.budget).
 REQUEST_PURPOSES = ("token", "polling", "initial_sync", "enrichment", "tools")
-NOTIFICATION_KINDS = ("needs_reauth", "token_expiring", "quota_exhausted", "poll_failures", "import_failed", "test")
+NOTIFICATION_KINDS = ("needs_reauth", "token_expiring", "quota_exhausted", "poll_failures", "import_failed")
 NOTIFICATION_STATUSES = ("pending", "sent", "failed", "unconfigured")
 
 

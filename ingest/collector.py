@@ -3,9 +3,17 @@
 1. pending ZIP imports (an injected step, so this module does not depend on the importer),
 2. initial sync of connected users who have not had one (INITIAL_SYNC_CONCURRENCY at a time),
 3. incremental polls of users whose `next_poll_at` has passed (not paused, not waiting for re-auth or a
-   rate limit), claimed with `FOR UPDATE SKIP LOCKED` so several collectors never poll a user twice,
+   rate limit), claimed with `FOR UPDATE SKIP LOCKED` so several collectors never poll a user twice; each
+   poll sets the user's next one from their own listening (`ingest.cadence`),
 4. enrichment (best-effort, after polling, never blocking it),
-5. the transform (an injected step) after a cycle that landed rows; its failure never stops ingestion.
+5. notifications for the owner (`ingest.notifications`), never blocking anything else,
+6. the transform (an injected step) after a cycle that landed rows, or when asked for (`core.wakeup`: e.g.
+   `spotify-mcp import` in a shell); its failure never stops ingestion.
+
+Every Spotify request draws on the installation's budget (`core.spotify.budget`): before claiming work of a
+kind, the cycle asks whether the budget has room for it, and while Spotify has stopped the app nothing is
+claimed at all. Between cycles the loop sleeps until its tick — or until a notification (LISTEN/NOTIFY) says
+an upload or an import arrived. Time comes from `clock` (the simulation runs days in virtual time).
 
 Every job leaves a `job_runs` row with stats and logs with its user and job ids. `request_stop()` (SIGTERM)
 lets the jobs in hand finish — or, when one is waiting out a backoff, rolls it back and hands the user back
@@ -22,7 +30,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
@@ -35,12 +43,15 @@ from core import tables
 from core.crypto import DecryptionError, TokenCipher
 from core.log import log_context
 from core.settings import Settings
+from core.spotify.budget import BudgetPolicy, Clock, DatabaseBudget, Purpose, Refusal, utcnow
 from core.spotify.client import SpotifyClient
-from core.spotify.errors import Interrupted, NeedsReauth, NotConnected, RateLimited
+from core.spotify.errors import BudgetExhausted, Interrupted, NeedsReauth, NotConnected, RateLimited
 from core.spotify.policy import RetryPolicy
+from core.wakeup import Listener, consume_transform_requests, pending_transform_requests
 from ingest.enrich import EnrichmentBudget, enrich
 from ingest.initial_sync import run_initial_sync
 from ingest.jobs import finish_job, record_job, start_job
+from ingest.notifications import Notifier
 from ingest.polling import run_poll
 from ingest.schedule import (
     claim_initial_syncs,
@@ -73,6 +84,9 @@ class CycleReport:
     transform_ran: bool = False
     transform_error: str | None = None
     users: list[UUID] = field(default_factory=list)
+    # Why polling was held back this cycle (budget or Spotify's own stop), if it was.
+    held_back: str | None = None
+    notified: int = 0
 
 
 class Collector:
@@ -92,6 +106,9 @@ class Collector:
         initial_sync_lease_seconds: float = 900.0,
         poll_batch: int = 25,
         heartbeat_seconds: float = 30.0,
+        clock: Clock = utcnow,
+        notifier: Notifier | None = None,
+        listen: bool = True,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -108,8 +125,15 @@ class Collector:
         self.poll_batch = poll_batch
         self.heartbeat_seconds = heartbeat_seconds
         self.stop_event = asyncio.Event()
+        self.clock = clock
+        self.budget = DatabaseBudget(engine, BudgetPolicy.from_settings(settings), clock=clock)
+        self.notifier = notifier or Notifier(engine, settings)
+        # LISTEN for uploads and imports (`core.wakeup`) so they are taken at once, not at the next tick.
+        self.listener = Listener(engine) if listen else None
         self._spotify: SpotifyApp | None = None
         self._enrichment_paused_until: datetime | None = None
+        self._held_back: str | None = None
+        self._purged_at: datetime | None = None
         self.cycles = 0
 
     # ----------------------------------------------------------------------------------------------
@@ -141,22 +165,38 @@ class Collector:
         await self._heartbeat("running")
         # The heartbeat beats on its own, so a long import or transform does not look like a dead worker.
         beating = asyncio.create_task(self._beat_until_stopped())
+        if self.listener is not None and not once:
+            self.listener.start()
         try:
             while not self.stopping:
+                if self.listener is not None:
+                    self.listener.event.clear()  # what arrives from here on wakes the next wait
                 try:
                     await self.run_cycle()
                 except Exception:
                     logger.exception("collector cycle failed; trying again next tick")
                 if once or self.stopping:
                     break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop_event.wait(), timeout=self.tick_seconds)
+                await self._wait_for_work()
         finally:
+            if self.listener is not None:
+                await self.listener.stop()
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
             await self._heartbeat("stopped")
             logger.info("collector %s stopped", self.worker_id)
+
+    async def _wait_for_work(self) -> None:
+        """Until the tick passes, the process is asked to stop, or a wake-up (upload, import) arrives."""
+        waits = [asyncio.ensure_future(self.stop_event.wait())]
+        if self.listener is not None:
+            waits.append(asyncio.ensure_future(self.listener.event.wait()))
+        try:
+            await asyncio.wait(waits, timeout=self.tick_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     async def _beat_until_stopped(self) -> None:
         while True:
@@ -180,7 +220,14 @@ class Collector:
     async def spotify(self) -> SpotifyApp | None:
         if self._spotify is None and self.settings.spotify_configured:
             self._spotify = await SpotifyApp.create(
-                self.engine, self.settings, self.cipher, self.http, policy=self.policy, sleep=self._stoppable_sleep
+                self.engine,
+                self.settings,
+                self.cipher,
+                self.http,
+                budget=self.budget,
+                policy=self.policy,
+                sleep=self._stoppable_sleep,
+                clock=self.clock,
             )
         return self._spotify
 
@@ -201,22 +248,61 @@ class Collector:
         if spotify is not None and not self.stopping:
             await spotify.endpoints.refresh()  # what other collectors of this app found removed
             await ensure_checkpoints(self.engine)
-            if self.settings.initial_sync_enabled:
+            if self.settings.initial_sync_enabled and await self._may(Purpose.initial_sync) is None:
                 await self._initial_syncs(spotify, report)
-            await self._polls(spotify, report)
-            if self.settings.enrichment_enabled and not self.stopping:
+            refusal = await self._may(Purpose.polling)
+            self._note_held_back(refusal, report)
+            if refusal is None:
+                await self._polls(spotify, report)
+            if self.settings.enrichment_enabled and not self.stopping and await self._may(Purpose.enrichment) is None:
                 await self._enrich(spotify, report)
-        if report.landed > 0 and self.transform_step is not None:
-            if self.stopping:
-                logger.info("stopping: the transform runs after the next cycle that lands rows")
-            else:
-                await self._transform(report)
+        if not self.stopping:
+            await self._notify(report)
+        if self.transform_step is not None:
+            requested = await pending_transform_requests(self.engine)
+            if report.landed > 0 or requested is not None:
+                if self.stopping:
+                    logger.info("stopping: the transform runs after the next cycle that lands rows")
+                else:
+                    await self._transform(report, requested)
+        await self._housekeeping()
         return report
+
+    async def _may(self, purpose: Purpose) -> Refusal | None:
+        return await self.budget.check(purpose)
+
+    def _note_held_back(self, refusal: Refusal | None, report: CycleReport) -> None:
+        """Say once (not every tick) that polling waits for the budget or for Spotify, and when it resumes."""
+        report.held_back = (
+            None if refusal is None else f"{refusal.reason}; polling resumes at {refusal.until:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        if refusal is not None and self._held_back is None:
+            logger.warning("polling held back: %s", report.held_back)
+        elif refusal is None and self._held_back is not None:
+            logger.info("polling resumed: the Spotify budget has room again")
+        self._held_back = report.held_back
+
+    async def _notify(self, report: CycleReport) -> None:
+        try:
+            report.notified = len(await self.notifier.run(self.clock()))
+        except Exception:
+            logger.exception("notifications failed (collection is not affected)")
+
+    async def _housekeeping(self) -> None:
+        """Once an hour: forget Spotify requests older than a week."""
+        now = self.clock()
+        if self._purged_at is None or now - self._purged_at >= timedelta(hours=1):
+            self._purged_at = now
+            try:
+                await self.budget.purge()
+            except Exception:
+                logger.warning("could not purge old request counts", exc_info=True)
 
     async def _initial_syncs(self, spotify: SpotifyApp, report: CycleReport) -> None:
         while not self.stopping:
             users = await claim_initial_syncs(
                 self.engine,
+                now=self.clock(),
                 limit=self.settings.initial_sync_concurrency,
                 lease_seconds=self.initial_sync_lease_seconds,
             )
@@ -233,6 +319,7 @@ class Collector:
         while not self.stopping:
             users = await claim_polls(
                 self.engine,
+                now=self.clock(),
                 limit=self.poll_batch,
                 interval_seconds=self.settings.collector_interval_seconds,
                 initial_sync_enabled=self.settings.initial_sync_enabled,
@@ -260,12 +347,12 @@ class Collector:
 
     async def _initial_sync(self, spotify: SpotifyApp, user_id: UUID) -> int:
         job_id = await start_job(self.engine, "initial_sync", user_id, self.worker_id)
-        client = spotify.user_client(user_id)
+        client = spotify.user_client(user_id, Purpose.initial_sync)
         with log_context(user_id=user_id, job_run_id=job_id):
             logger.info("initial sync started")
             try:
                 result = await run_initial_sync(
-                    self.engine, self.settings, client, user_id, job_id, stop=self.stop_event
+                    self.engine, self.settings, client, user_id, job_id, stop=self.stop_event, now=self.clock()
                 )
             except BaseException as error:
                 await self._failed(job_id, user_id, client, error, initial_sync=True)
@@ -301,10 +388,10 @@ class Collector:
 
     async def _poll(self, spotify: SpotifyApp, user_id: UUID) -> int:
         job_id = await start_job(self.engine, "poll", user_id, self.worker_id)
-        client = spotify.user_client(user_id)
+        client = spotify.user_client(user_id, Purpose.polling)
         with log_context(user_id=user_id, job_run_id=job_id):
             try:
-                result = await run_poll(self.engine, client, user_id, job_id)
+                result = await run_poll(self.engine, self.settings, client, user_id, job_id, now=self.clock())
             except BaseException as error:
                 await self._failed(job_id, user_id, client, error, initial_sync=False)
                 if not isinstance(error, Exception):
@@ -319,9 +406,17 @@ class Collector:
                 "skipped_without_id": result.landing.skipped_without_id,
                 "skipped_out_of_range": result.landing.skipped_out_of_range,
                 "after": result.cursor.isoformat() if result.cursor else None,
+                "window_full": result.window_full,
+                "next_poll_in_seconds": result.cadence.seconds if result.cadence else None,
             }
             await finish_job(self.engine, job_id, "success", stats)
-            logger.info("poll finished: %d plays fetched, %d new", result.landing.fetched, result.landing.inserted)
+            logger.info(
+                "poll finished: %d plays fetched, %d new; next poll %s (%s)",
+                result.landing.fetched,
+                result.landing.inserted,
+                result.next_poll_at.isoformat() if result.next_poll_at else "as scheduled",
+                result.cadence.reason if result.cadence else "",
+            )
             return result.landing.inserted
 
     async def _failed(
@@ -330,8 +425,14 @@ class Collector:
         """Record why a user's job failed and what happens next; other users are not affected."""
         stats = client.stats.as_dict()
         try:
-            if isinstance(error, RateLimited):
-                at = await record_rate_limited(self.engine, user_id, error.retry_after, str(error))
+            if isinstance(error, BudgetExhausted) and not initial_sync:
+                # Nothing was sent: not the user's failure. Due again when the budget has room.
+                at = error.until
+                message = f"held back: {error}"
+                await release(self.engine, user_id, initial_sync=False, at=at, reason=message)
+                logger.info("poll held back by the request budget until %s", at.isoformat())
+            elif isinstance(error, RateLimited):
+                at = await record_rate_limited(self.engine, user_id, error.retry_after, str(error), now=self.clock())
                 message = f"{error}; next attempt at {at:%Y-%m-%d %H:%M:%S} UTC"
                 logger.warning("rate limited by Spotify: next attempt at %s", at.isoformat())
             elif isinstance(error, NeedsReauth):
@@ -348,7 +449,11 @@ class Collector:
                     detail = f"{type(error).__name__}: {error}"
                 message = detail
                 await record_error(
-                    self.engine, user_id, detail, max_backoff_seconds=self.settings.collector_interval_seconds
+                    self.engine,
+                    user_id,
+                    detail,
+                    max_backoff_seconds=self.settings.collector_interval_seconds,
+                    now=self.clock(),
                 )
                 logger.error("job failed: %s", detail)
             await finish_job(self.engine, job_id, "error", stats, message)
@@ -356,10 +461,10 @@ class Collector:
             logger.exception("could not record the failure of job %s", job_id)
 
     async def _enrich(self, spotify: SpotifyApp, report: CycleReport) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         if self._enrichment_paused_until is not None and now < self._enrichment_paused_until:
             return
-        client = spotify.app_client()
+        client = spotify.app_client(Purpose.enrichment)
         error: str | None = None
         try:
             stats = await enrich(self.engine, client, self.enrichment_budget)
@@ -389,11 +494,13 @@ class Collector:
             error=error,
         )
 
-    async def _transform(self, report: CycleReport) -> None:
+    async def _transform(self, report: CycleReport, requested: int | None) -> None:
         assert self.transform_step is not None
         try:
             await self.transform_step()
             report.transform_ran = True
+            if requested is not None:
+                await consume_transform_requests(self.engine, requested)
         except Exception as problem:
             report.transform_error = f"{type(problem).__name__}: {problem}"
             logger.error("transform failed (ingestion continues): %s", report.transform_error)

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import tables
 from core.settings import Settings
 from core.spotify.client import RECENTLY_PLAYED_LIMIT, SpotifyClient
-from core.spotify.errors import RateLimited
+from core.spotify.errors import BudgetExhausted, RateLimited
+from ingest.cadence import choose, listening_rates
 from ingest.landing import LandingStats, land_plays, plausible
 from ingest.schedule import record_rate_limited
 
@@ -70,6 +71,8 @@ async def run_initial_sync(
             break
         try:
             page = await client.get_recently_played(limit=RECENTLY_PLAYED_LIMIT, before=before)
+        except BudgetExhausted:
+            raise  # nothing was sent: the collector hands the user back for when the budget has room
         except RateLimited as limited:
             result.stop_reason = "rate_limited"
             result.retry_after = limited.retry_after
@@ -113,23 +116,23 @@ async def run_initial_sync(
             break
         previous_oldest = oldest if previous_oldest is None else min(previous_oldest, oldest)
         before = int(previous_oldest.timestamp() * 1000) - 1
-    await _record(engine, settings, user_id, result)
+    await _record(engine, settings, user_id, result, now=started)
     return result
 
 
-async def _record(engine: AsyncEngine, settings: Settings, user_id: UUID, result: InitialSyncResult) -> None:
+async def _record(
+    engine: AsyncEngine, settings: Settings, user_id: UUID, result: InitialSyncResult, *, now: datetime
+) -> None:
     checkpoints = tables.sync_checkpoints
     if not result.completed:
         return
     values: dict[str, object] = {
-        "initial_sync_completed_at": func.now(),
+        "initial_sync_completed_at": now,
         "initial_sync_stop_reason": result.stop_reason,
         "status": "idle",
         "consecutive_errors": 0,
         "error_message": None,
         "next_attempt_at": None,
-        # It just fetched the newest plays: the first poll is one interval away.
-        "next_poll_at": func.now() + timedelta(seconds=settings.collector_interval_seconds),
         "updated_at": func.now(),
     }
     if result.newest_played_at is not None:
@@ -137,8 +140,19 @@ async def _record(engine: AsyncEngine, settings: Settings, user_id: UUID, result
             checkpoints.c.last_poll_latest_played_at, result.newest_played_at
         )
     async with engine.begin() as connection:
+        # It just fetched the newest plays: the first poll is one interval away, from what it found.
+        rates = await listening_rates(
+            connection, user_id, now=now, horizon_seconds=settings.collector_max_interval_seconds
+        )
+        cadence = choose(settings, rates, now=now)
+        values |= {
+            "next_poll_at": now + timedelta(seconds=cadence.seconds),
+            "poll_interval_seconds": cadence.seconds,
+            "plays_per_hour": cadence.plays_per_hour,
+            "poll_reason": cadence.reason,
+        }
         await connection.execute(update(checkpoints).where(checkpoints.c.user_id == user_id).values(values))
     if result.stop_reason == "rate_limited" and result.retry_after is not None:
         await record_rate_limited(
-            engine, user_id, result.retry_after, "initial sync stopped by Spotify rate limits (429)"
+            engine, user_id, result.retry_after, "initial sync stopped by Spotify rate limits (429)", now=now
         )

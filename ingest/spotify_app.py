@@ -1,5 +1,6 @@
 """Everything the collector shares across users for talking to Spotify: one HTTP client, the accounts
-service, the removed-endpoint memory of this app, the global concurrency limit, and a stop-aware sleep."""
+service, the removed-endpoint memory of this app, the global concurrency limit, the installation's request
+budget, a stop-aware sleep and the collector's clock."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.crypto import TokenCipher
 from core.settings import Settings
 from core.spotify.accounts import SpotifyAccounts
+from core.spotify.budget import Clock, DatabaseBudget, Purpose, utcnow
 from core.spotify.client import Sleep, SpotifyClient
 from core.spotify.endpoints import DatabaseEndpointMemory
 from core.spotify.policy import RetryPolicy
@@ -30,6 +32,8 @@ class SpotifyApp:
     semaphore: asyncio.Semaphore
     policy: RetryPolicy
     sleep: Sleep
+    budget: DatabaseBudget
+    clock: Clock = utcnow
     _app_tokens: AppTokens | None = field(default=None, init=False)
 
     @classmethod
@@ -40,8 +44,10 @@ class SpotifyApp:
         cipher: TokenCipher,
         http: httpx.AsyncClient,
         *,
+        budget: DatabaseBudget,
         policy: RetryPolicy | None = None,
         sleep: Sleep | None = None,
+        clock: Clock = utcnow,
     ) -> SpotifyApp:
         if (
             not settings.spotify_configured
@@ -57,6 +63,7 @@ class SpotifyApp:
             client_secret=settings.spotify_client_secret.get_secret_value(),
             policy=policy,
             timeout=settings.spotify_timeout_seconds,
+            budget=budget,
         )
         endpoints = await DatabaseEndpointMemory.load(engine, settings.spotify_client_id)
         return cls(
@@ -69,9 +76,11 @@ class SpotifyApp:
             semaphore=asyncio.Semaphore(settings.spotify_max_concurrency),
             policy=policy,
             sleep=sleep or asyncio.sleep,
+            budget=budget,
+            clock=clock,
         )
 
-    def _client(self, tokens: UserTokens | AppTokens) -> SpotifyClient:
+    def _client(self, tokens: UserTokens | AppTokens, purpose: Purpose, user_id: UUID | None) -> SpotifyClient:
         return SpotifyClient(
             self.http,
             tokens,
@@ -81,13 +90,17 @@ class SpotifyApp:
             semaphore=self.semaphore,
             timeout=self.settings.spotify_timeout_seconds,
             sleep=self.sleep,
+            budget=self.budget,
+            purpose=purpose,
+            user_id=user_id,
         )
 
-    def user_client(self, user_id: UUID) -> SpotifyClient:
-        return self._client(UserTokens(self.engine, self.cipher, self.accounts, user_id))
+    def user_client(self, user_id: UUID, purpose: Purpose = Purpose.polling) -> SpotifyClient:
+        tokens = UserTokens(self.engine, self.cipher, self.accounts, user_id, clock=self.clock)
+        return self._client(tokens, purpose, user_id)
 
-    def app_client(self) -> SpotifyClient:
+    def app_client(self, purpose: Purpose = Purpose.enrichment) -> SpotifyClient:
         """Catalogue calls with the app's client-credentials token (no user needed)."""
         if self._app_tokens is None:
-            self._app_tokens = AppTokens(self.accounts)
-        return self._client(self._app_tokens)
+            self._app_tokens = AppTokens(self.accounts, clock=self.clock)
+        return self._client(self._app_tokens, purpose, None)

@@ -27,6 +27,7 @@ from core.crypto import TokenCipher, hash_secret
 from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
 from core.spotify.accounts import SpotifyAccounts, code_challenge, new_code_verifier
+from core.spotify.budget import Purpose, RequestBudget
 from core.spotify.client import SpotifyClient, StaticToken
 from core.spotify.errors import SpotifyError, SpotifyHTTPError
 from core.spotify.tokens import refresh_token_expiry
@@ -76,7 +77,7 @@ class ConnectedUser:
     first_connection: bool
 
 
-def accounts_for(settings: Settings, http: httpx.AsyncClient) -> SpotifyAccounts:
+def accounts_for(settings: Settings, http: httpx.AsyncClient, budget: RequestBudget) -> SpotifyAccounts:
     if not settings.spotify_configured or settings.spotify_client_id is None or settings.spotify_client_secret is None:
         raise OAuthFailure(
             "Spotify is not set up",
@@ -90,6 +91,7 @@ def accounts_for(settings: Settings, http: httpx.AsyncClient) -> SpotifyAccounts
         client_id=settings.spotify_client_id,
         client_secret=settings.spotify_client_secret.get_secret_value(),
         timeout=settings.spotify_timeout_seconds,
+        budget=budget,
     )
 
 
@@ -178,7 +180,11 @@ async def complete_login(
                 "Spotify sent no refresh token", "Nothing was stored. Please try again.", status_code=502
             )
         profile = await SpotifyClient(
-            http, StaticToken(granted.access_token), base_url=str(settings.spotify_api_base_url)
+            http,
+            StaticToken(granted.access_token),
+            base_url=str(settings.spotify_api_base_url),
+            budget=accounts.budget,
+            purpose=Purpose.token,  # part of signing in: the highest priority, like the code exchange
         ).get_me()
     except SpotifyHTTPError as problem:
         if problem.status_code != 403:

@@ -1,4 +1,8 @@
-"""Spotify's accounts service: the authorize URL (PKCE), code exchange, refresh, client credentials."""
+"""Spotify's accounts service: the authorize URL (PKCE), code exchange, refresh, client credentials.
+
+Every token request is counted against the installation's request budget (purpose `token`, the highest
+priority); a 429 with a long Retry-After or QUOTA_EXCEEDED stops the installation like any other request.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,15 @@ import base64
 import hashlib
 import secrets
 from urllib.parse import urlencode
+from uuid import UUID
 
 import httpx
 from pydantic import ValidationError
 
-from core.spotify.errors import InvalidGrant, SpotifyAuthError, SpotifyUnavailable
+from core.spotify.budget import Purpose, RequestBudget, Unmetered
+from core.spotify.errors import InvalidGrant, QuotaBlocked, SpotifyAuthError, SpotifyUnavailable
 from core.spotify.models import TokenResponse
-from core.spotify.policy import RetryPolicy
+from core.spotify.policy import RetryPolicy, parse_retry_after
 
 # The spec's scopes (§4): the two needed ones and the two optional ones.
 SCOPES: tuple[str, ...] = ("user-read-recently-played", "user-top-read", "user-read-email", "user-read-private")
@@ -41,6 +47,7 @@ class SpotifyAccounts:
         client_secret: str,
         policy: RetryPolicy | None = None,
         timeout: float = 20.0,
+        budget: RequestBudget | None = None,
     ) -> None:
         if not client_id or not client_secret:
             raise SpotifyAuthError("SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are required to talk to Spotify")
@@ -50,6 +57,7 @@ class SpotifyAccounts:
         self._secret = client_secret
         self._policy = policy or RetryPolicy()
         self._timeout = timeout
+        self.budget: RequestBudget = budget if budget is not None else Unmetered()
 
     def authorize_url(self, *, state: str, challenge: str, redirect_uri: str, scopes: tuple[str, ...] = SCOPES) -> str:
         query = urlencode(
@@ -75,18 +83,19 @@ class SpotifyAccounts:
             }
         )
 
-    async def refresh(self, refresh_token: str) -> TokenResponse:
-        return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+    async def refresh(self, refresh_token: str, *, user_id: UUID | None = None) -> TokenResponse:
+        return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token}, user_id)
 
     async def client_credentials(self) -> TokenResponse:
         return await self._token({"grant_type": "client_credentials"})
 
-    async def _token(self, form: dict[str, str]) -> TokenResponse:
+    async def _token(self, form: dict[str, str], user_id: UUID | None = None) -> TokenResponse:
         basic = base64.b64encode(f"{self.client_id}:{self._secret}".encode()).decode()
         headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
         attempt = 0
         while True:
             attempt += 1
+            await self.budget.spend(Purpose.token, "POST /api/token", user_id)
             try:
                 response = await self._http.post(
                     f"{self._base}/api/token", data=form, headers=headers, timeout=self._timeout
@@ -96,7 +105,18 @@ class SpotifyAccounts:
                     raise SpotifyUnavailable("Spotify accounts service did not answer (timeouts)") from None
                 await asyncio.sleep(self._policy.backoff(attempt))
                 continue
-            if response.status_code >= 500 or response.status_code == 429:
+            if response.status_code == 429:
+                retry_after = parse_retry_after(response.headers.get("retry-after"), self._policy.default_retry_after)
+                if retry_after > self._policy.max_inline_wait or "QUOTA_EXCEEDED" in response.text:
+                    until = await self.budget.block(retry_after, reason=_reason(response), endpoint="POST /api/token")
+                    raise QuotaBlocked(
+                        until, retry_after=retry_after, reason=_reason(response), endpoint="POST /api/token"
+                    )
+                if attempt >= self._policy.max_attempts:
+                    raise SpotifyUnavailable("Spotify accounts service kept answering 429 (rate limited)")
+                await asyncio.sleep(retry_after)
+                continue
+            if response.status_code >= 500:
                 if attempt >= self._policy.max_attempts:
                     raise SpotifyUnavailable(f"Spotify accounts service answered {response.status_code}")
                 await asyncio.sleep(self._policy.backoff(attempt))
@@ -111,6 +131,10 @@ class SpotifyAccounts:
             return TokenResponse.model_validate(response.json())
         except (ValueError, ValidationError) as problem:
             raise SpotifyAuthError(f"Spotify token answer was not understood: {problem}") from None
+
+
+def _reason(response: httpx.Response) -> str | None:
+    return "QUOTA_EXCEEDED" if "QUOTA_EXCEEDED" in response.text else None
 
 
 def _oauth_error(response: httpx.Response) -> tuple[str, str]:

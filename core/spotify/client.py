@@ -4,7 +4,10 @@ One `SpotifyClient` per user (or per app, for catalogue calls with client creden
 `httpx.AsyncClient`, the global concurrency semaphore and the removed-endpoint memory are shared.
 
 - 5xx and timeouts: exponential backoff with jitter (`RetryPolicy`), then `SpotifyUnavailable`.
-- 429: sleeps `Retry-After` when it is short; a long wait or `QUOTA_EXCEEDED` raises `RateLimited`.
+- Every request (retries too) is first counted against the installation's request budget (`budget.py`) under
+  the client's purpose; a refusal raises `BudgetExhausted`/`QuotaBlocked` and nothing is sent.
+- 429: sleeps `Retry-After` when it is short; a long wait or `QUOTA_EXCEEDED` stops the whole installation
+  (`budget.block`) and raises `QuotaBlocked`.
 - 401: the token source refreshes once and the call is repeated; a second 401 is an auth error.
 - Endpoints that development-mode apps lost answer 403/404: remembered per app, never called again;
   batch methods then fall back to single-item calls.
@@ -16,13 +19,16 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Literal, Protocol
+from uuid import UUID
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from core.spotify.budget import Purpose, RequestBudget, Unmetered
 from core.spotify.endpoints import EndpointMemory, InMemoryEndpointMemory
 from core.spotify.errors import (
     EndpointRemoved,
+    QuotaBlocked,
     RateLimited,
     SpotifyAuthError,
     SpotifyHTTPError,
@@ -133,6 +139,9 @@ class SpotifyClient:
         timeout: float = 20.0,
         sleep: Sleep | None = None,
         max_search_limit: int = DEFAULT_MAX_SEARCH_LIMIT,
+        budget: RequestBudget | None = None,
+        purpose: Purpose = Purpose.tools,
+        user_id: UUID | None = None,
     ) -> None:
         self._http = http
         self._tokens = tokens
@@ -144,6 +153,10 @@ class SpotifyClient:
         self._sleep: Sleep = sleep or asyncio.sleep
         self.max_search_limit = max_search_limit
         self.stats = CallStats()
+        self.budget: RequestBudget = budget if budget is not None else Unmetered()
+        # What this client's requests are for (their priority in the budget) and whose they are.
+        self.purpose = purpose
+        self.user_id = user_id
 
     # ----------------------------------------------------------------------------------------------
     # Transport
@@ -167,6 +180,7 @@ class SpotifyClient:
         refreshed = False
         while True:
             token = await self._tokens.access_token()
+            await self.budget.spend(self.purpose, endpoint, self.user_id)
             try:
                 async with self._semaphore:
                     self.stats.requests += 1
@@ -203,8 +217,11 @@ class SpotifyClient:
             if status == 429:
                 self.stats.rate_limited += 1
                 retry_after = parse_retry_after(response.headers.get("retry-after"), self.policy.default_retry_after)
-                too_long = retry_after > self.policy.max_inline_wait
-                if reason == "QUOTA_EXCEEDED" or too_long or rate_limits >= self.policy.max_rate_limit_retries:
+                if reason == "QUOTA_EXCEEDED" or retry_after > self.policy.max_inline_wait:
+                    # The quota and long waits are the app's, not this call's: every process stops until then.
+                    until = await self.budget.block(retry_after, reason=reason, endpoint=endpoint)
+                    raise QuotaBlocked(until, retry_after=retry_after, reason=reason, endpoint=endpoint)
+                if rate_limits >= self.policy.max_rate_limit_retries:
                     raise RateLimited(retry_after, reason=reason, endpoint=endpoint)
                 rate_limits += 1
                 self.stats.retries += 1

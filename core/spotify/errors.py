@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class SpotifyError(Exception):
     """Base of every error raised by `core.spotify`."""
@@ -33,6 +35,30 @@ class RateLimited(SpotifyError):
         self.retry_after = retry_after
         self.reason = reason
         self.endpoint = endpoint
+
+
+class QuotaBlocked(RateLimited):
+    """Spotify stopped this app (quota exhausted or a long Retry-After): no request of the installation is sent
+    before `until`. Nothing was sent for this call."""
+
+    def __init__(self, until: datetime, *, retry_after: float, reason: str | None, endpoint: str) -> None:
+        super().__init__(max(0.0, retry_after), reason=reason, endpoint=endpoint)
+        self.until = until
+        self.args = (
+            f"{reason or 'Spotify stopped this app'}: no Spotify requests until {until:%Y-%m-%d %H:%M:%S} UTC "
+            f"({endpoint} not sent)",
+        )
+
+
+class BudgetExhausted(RateLimited):
+    """The installation's own request budget (SPOTIFY_REQUEST_BUDGET) has no room for this purpose until
+    `until`. Nothing was sent: Spotify's quota is never reached."""
+
+    def __init__(self, until: datetime, *, retry_after: float, reason: str, endpoint: str) -> None:
+        super().__init__(max(0.0, retry_after), reason="BUDGET", endpoint=endpoint)
+        self.until = until
+        self.detail = reason
+        self.args = (f"{reason}; next possible at {until:%Y-%m-%d %H:%M:%S} UTC ({endpoint} not sent)",)
 
 
 class EndpointRemoved(SpotifyError):

@@ -114,7 +114,9 @@ class UserTokens:
                 if stored != stale and row.access_token_expires_at - EXPIRY_SKEW > self._clock():
                     return _Cached(stored, row.access_token_expires_at)
             try:
-                answer: TokenResponse = await self._accounts.refresh(self._cipher.decrypt(row.refresh_token_enc))
+                answer: TokenResponse = await self._accounts.refresh(
+                    self._cipher.decrypt(row.refresh_token_enc), user_id=self.user_id
+                )
             except InvalidGrant as refused:
                 problem = refused
             else:

@@ -70,7 +70,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "kind IN ('needs_reauth', 'token_expiring', 'quota_exhausted', 'poll_failures', 'import_failed', 'test')",
+            "kind IN ('needs_reauth', 'token_expiring', 'quota_exhausted', 'poll_failures', 'import_failed')",
             name=op.f("ck_notifications_kind"),
         ),
         sa.CheckConstraint(

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from core.crypto import TokenCipher
 from core.db import create_engine, create_session_factory
 from core.settings import Settings
+from core.spotify.budget import BudgetPolicy, DatabaseBudget
 from serve.api.errors import install_error_handlers
 from serve.api.middleware import RequestIdMiddleware
 from serve.api.routes import admin, auth, health, tokens
@@ -51,6 +52,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.spotify_budget = DatabaseBudget(engine, BudgetPolicy.from_settings(settings))
     app.state.sessions = sessions
     app.state.tool_cache = mcp.cache
     app.state.cipher = TokenCipher(settings.encryption_keys)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.crypto import TokenCipher, constant_time_equals
 from core.db import SessionFactory, unit_of_work
 from core.settings import AuthMode, Settings
+from core.spotify.budget import DatabaseBudget
 from serve.api.errors import Unauthorized
 
 
@@ -36,7 +37,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def get_spotify_budget(request: Request) -> DatabaseBudget:
+    """The installation's Spotify request budget: every request the API makes to Spotify draws on it."""
+    budget: DatabaseBudget = request.app.state.spotify_budget
+    return budget
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SpotifyBudgetDep = Annotated[DatabaseBudget, Depends(get_spotify_budget)]
 CipherDep = Annotated[TokenCipher, Depends(get_cipher)]
 # scope="function": commit before the response is sent, so a client that got a 2xx sees its change on
 # the next request (FastAPI's default for `yield` dependencies ends them after the response).

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.crypto import TokenCipher
 from core.spotify import errors as spotify_errors
 from core.spotify.accounts import SpotifyAccounts
+from core.spotify.budget import BudgetPolicy, DatabaseBudget, Purpose
 from core.spotify.client import SpotifyClient
 from core.spotify.endpoints import DatabaseEndpointMemory
 from core.spotify.models import Artist, SimplifiedAlbum, Track
@@ -51,6 +52,8 @@ async def user_client(context: ToolContext, user_id: UUID) -> AsyncIterator[Spot
         raise SpotifyUnavailable("this server has no Spotify app configured (SPOTIFY_CLIENT_ID/SPOTIFY_CLIENT_SECRET)")
     engine = context.session.bind
     assert isinstance(engine, AsyncEngine)
+    # Live lookups are the lowest priority of the installation's one request budget.
+    budget = DatabaseBudget(engine, BudgetPolicy.from_settings(settings))
     async with httpx.AsyncClient(timeout=settings.spotify_timeout_seconds) as http:
         accounts = SpotifyAccounts(
             http,
@@ -58,6 +61,7 @@ async def user_client(context: ToolContext, user_id: UUID) -> AsyncIterator[Spot
             client_id=settings.spotify_client_id,
             client_secret=settings.spotify_client_secret.get_secret_value(),
             timeout=settings.spotify_timeout_seconds,
+            budget=budget,
         )
         tokens = UserTokens(engine, TokenCipher(settings.encryption_keys), accounts, user_id)
         client = SpotifyClient(
@@ -66,6 +70,9 @@ async def user_client(context: ToolContext, user_id: UUID) -> AsyncIterator[Spot
             base_url=str(settings.spotify_api_base_url),
             endpoints=await DatabaseEndpointMemory.load(engine, settings.spotify_client_id),
             timeout=settings.spotify_timeout_seconds,
+            budget=budget,
+            purpose=Purpose.tools,
+            user_id=user_id,
         )
         try:
             yield client
@@ -74,9 +81,17 @@ async def user_client(context: ToolContext, user_id: UUID) -> AsyncIterator[Spot
                 f"Spotify does not accept this user's connection any more: {error}; they must connect again",
                 details={"user_id": str(user_id)},
             ) from None
+        except spotify_errors.BudgetExhausted as error:
+            raise SpotifyUnavailable(
+                "live Spotify lookups are paused to keep this installation within its daily Spotify request "
+                f"budget (collecting plays comes first): {error.detail}. Retry after {error.until:%Y-%m-%d %H:%M} "
+                "UTC; the history.* tools work meanwhile",
+                details={"retry_after_seconds": round(error.retry_after), "retry_at": error.until.isoformat()},
+            ) from None
         except spotify_errors.RateLimited as error:
             raise SpotifyUnavailable(
-                f"Spotify is rate limiting this app; retry in {error.retry_after:.0f} s",
+                f"Spotify is rate limiting this app ({error}); retry in {error.retry_after:.0f} s; the history.* "
+                "tools work meanwhile",
                 details={"retry_after_seconds": round(error.retry_after)},
             ) from None
         except spotify_errors.SpotifyError as error:

@@ -261,14 +261,16 @@ async def test_invalid_grant_isolates_one_user_while_another_keeps_polling(world
     assert world.fake.calls_for("/v1/me/player/recently-played", "alice") == []
 
 
-async def test_two_hour_retry_after_on_a_poll_reschedules_without_sleeping(world: World) -> None:
+async def test_two_hour_retry_after_stops_the_whole_installation_once_without_sleeping(world: World) -> None:
+    """Spotify's limits are the app's, not a user's: a long Retry-After stops every call of the installation
+    until then (recorded once), and nobody is polled, errored or charged meanwhile."""
     user = world.connect("u1", plays=5)
-    other = world.connect("u2", plays=5)
-    world.fake.rate_limit(7200, times=1, user_id="u1")
+    world.fake.rate_limit(7200, times=1)
     started = time.monotonic()
-    report = await world.collector(INITIAL_SYNC_ENABLED="false").run_cycle()
+    collector = world.collector(INITIAL_SYNC_ENABLED="false")
+    report = await collector.run_cycle()
     assert time.monotonic() - started < 5
-    assert report.landed == 5  # u2 unaffected
+    assert report.landed == 0
     status, next_attempt, message = world.one(
         "SELECT status, next_attempt_at - now(), error_message FROM app.sync_checkpoints WHERE user_id = %s", user
     )
@@ -276,7 +278,25 @@ async def test_two_hour_retry_after_on_a_poll_reschedules_without_sleeping(world
     assert "next attempt at" in message
     job_status, stats, _ = _job(world, user, "poll")
     assert job_status == "error" and stats["rate_limits"] == 1
-    assert world.one("SELECT status FROM app.sync_checkpoints WHERE user_id = %s", other) == "idle"
+    until = world.one("SELECT blocked_until - now() FROM app.spotify_quota_blocks")
+    assert timedelta(hours=1, minutes=59) < until <= timedelta(hours=2)
+    # A user connected meanwhile is due, but the installation sends nothing until the block ends.
+    other = world.connect("u2", plays=5)
+    calls = len(world.fake.calls)
+    held = await collector.run_cycle()
+    assert held.polls == 0 and len(world.fake.calls) == calls
+    assert held.held_back is not None and "Spotify stopped this app" in held.held_back
+    assert world.one("SELECT status, consecutive_errors FROM app.sync_checkpoints WHERE user_id = %s", other) == (
+        "idle",
+        0,
+    )
+    assert world.one("SELECT count(*) FROM app.spotify_quota_blocks") == 1  # recorded once
+    # When it ends, both are polled again.
+    with psycopg.connect(libpq_url(world.database_url), autocommit=True) as connection:
+        connection.execute("UPDATE app.spotify_quota_blocks SET blocked_until = now() - interval '1 second'")
+        connection.execute("UPDATE app.sync_checkpoints SET next_attempt_at = NULL, next_poll_at = now()")
+    resumed = await collector.run_cycle()
+    assert (resumed.polls, resumed.landed, resumed.held_back) == (2, 10, None)
 
 
 async def test_short_retry_after_and_5xx_bursts_are_retried_inside_the_job(world: World) -> None:

@@ -28,8 +28,10 @@ class Env:
         self.key = generate_key()
         self.cipher = TokenCipher([self.key])
 
-    def collector(self) -> Collector:
-        settings = load_settings(spotify_env(self.database_url, self.base, self.key, INITIAL_SYNC_ENABLED="false"))
+    def collector(self, **env: str) -> Collector:
+        settings = load_settings(
+            spotify_env(self.database_url, self.base, self.key, INITIAL_SYNC_ENABLED="false", **env)
+        )
         return Collector(self.engine, settings, self.cipher, self.http, policy=RetryPolicy(base_delay=0.01))
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
@@ -118,17 +120,25 @@ async def test_local_export_tracks_are_resolved_via_search_with_confidence(env: 
     assert len([call for call in env.fake.calls if call.path == "/v1/search"]) == 2
 
 
-async def test_rate_limited_enrichment_pauses_itself_and_never_blocks_polling(env: Env) -> None:
-    connect_user(env.database_url, env.cipher, env.fake, "u1", plays=5)
-    env.fake.rate_limit(7200, times=5, path_prefix="/v1/artists")
-    collector = env.collector()
+async def test_enrichment_stops_at_its_budget_share_and_never_blocks_polling(env: Env) -> None:
+    """Enrichment may spend at most SPOTIFY_ENRICHMENT_SHARE of the budget; then it pauses itself (nothing is
+    sent) and polling goes on."""
+    connect_user(env.database_url, env.cipher, env.fake, "u1", plays=12)  # a dozen artists to look up
+    collector = env.collector(
+        SPOTIFY_REQUEST_BUDGET="40", SPOTIFY_POLLING_RESERVE="10", SPOTIFY_ENRICHMENT_SHARE="0.025"
+    )
     report = await collector.run_cycle()
-    assert report.landed == 5
+    assert report.landed == 12
     job = env.rows("SELECT status, error_message FROM app.job_runs WHERE job_type = 'enrich'")
-    assert job[0][0] == "error" and "paused until" in job[0][1]
+    assert job[0][0] == "error" and "share of the Spotify budget" in job[0][1] and "paused until" in job[0][1]
+    spent = env.rows("SELECT count(*) FROM app.spotify_requests WHERE purpose = 'enrichment'")[0][0]
+    assert spent == 1  # 2.5 % of 40: one batch request (new apps: the batch that answers "removed")
     assert env.rows("SELECT status FROM app.job_runs WHERE job_type = 'poll'") == [("success",)]
     with psycopg.connect(libpq_url(env.database_url), autocommit=True) as connection:
         connection.execute("UPDATE app.sync_checkpoints SET next_poll_at = now()")
     calls = env.calls("/v1/artists")
     assert (await collector.run_cycle()).polls == 1
-    assert env.calls("/v1/artists") == calls  # enrichment waits out the Retry-After; polling went on
+    assert env.calls("/v1/artists") == calls  # enrichment waits for its share to come back; polling went on
+    # Every request, whatever its purpose, was counted: what Spotify saw is what the ledger holds.
+    counted = env.rows("SELECT count(*) FROM app.spotify_requests")[0][0]
+    assert counted == len(env.fake.calls) + len(env.fake.token_grants)

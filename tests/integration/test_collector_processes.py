@@ -79,6 +79,8 @@ def test_two_collector_processes_poll_each_user_exactly_once_per_interval(
         base,
         key,
         COLLECTOR_INTERVAL_SECONDS=str(INTERVAL),
+        # The claim mechanics at a fixed interval; adaptive intervals are tested in test_collector_cadence.py.
+        COLLECTOR_ADAPTIVE_POLLING="false",
         INITIAL_SYNC_ENABLED="false",
         ENRICHMENT_ENABLED="false",
         TRANSFORM_ENABLED="false",

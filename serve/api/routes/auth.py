@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.db import SessionFactory
 from core.settings import Settings
-from serve.api.deps import CipherDep, SettingsDep, is_admin_request
+from serve.api.deps import CipherDep, SettingsDep, SpotifyBudgetDep, is_admin_request
 from serve.oauth.signin import resume_after_spotify
 from serve.spotify_auth import (
     BROWSER_COOKIE,
@@ -66,10 +66,10 @@ def _sessions(request: Request) -> SessionFactory:
 
 
 @router.get("/login", summary="Connect a Spotify account (redirects to Spotify)", response_class=RedirectResponse)
-async def login(request: Request, settings: SettingsDep, cipher: CipherDep) -> Response:
+async def login(request: Request, settings: SettingsDep, cipher: CipherDep, budget: SpotifyBudgetDep) -> Response:
     async with httpx.AsyncClient() as http:
         try:
-            accounts = accounts_for(settings, http)
+            accounts = accounts_for(settings, http, budget)
         except OAuthFailure as failure:
             return _failure_page(failure)
         started = await start_login(
@@ -85,6 +85,7 @@ async def callback(
     request: Request,
     settings: SettingsDep,
     cipher: CipherDep,
+    budget: SpotifyBudgetDep,
     code: str | None = None,
     state: str | None = None,
     error: str | None = None,
@@ -99,7 +100,7 @@ async def callback(
     sessions = _sessions(request)
     async with httpx.AsyncClient() as http:
         try:
-            accounts = accounts_for(settings, http)
+            accounts = accounts_for(settings, http, budget)
             verifier = await consume_state(sessions, cipher, state, request.cookies.get(BROWSER_COOKIE))
             if error is not None:
                 denied = error == "access_denied"

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from core import tables
 from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
-from serve.api.deps import CipherDep, SettingsDep
+from serve.api.deps import CipherDep, SettingsDep, SpotifyBudgetDep
 from serve.client_address import address_key
 from serve.oauth import signin
 from serve.oauth.cimd import CimdFetcher
@@ -342,14 +342,16 @@ def _resume_url(blob: str) -> str:
 
 
 @router.get("/oauth/signin/spotify", include_in_schema=False, response_model=None)
-async def signin_spotify(request: Request, settings: SettingsDep, cipher: CipherDep) -> Response:
+async def signin_spotify(
+    request: Request, settings: SettingsDep, cipher: CipherDep, budget: SpotifyBudgetDep
+) -> Response:
     """Start the existing Spotify login; `/auth/callback` brings the person back to the consent page."""
     blob = request.query_params.get("request", "")
     if unsign(settings, "authorize", blob) is None:
         return _error_page("This sign-in request expired or was altered. Start again from your assistant.")
     async with httpx.AsyncClient() as http:
         try:
-            accounts = accounts_for(settings, http)
+            accounts = accounts_for(settings, http, budget)
         except OAuthFailure as failure:
             return _error_page(failure.message, failure.status_code)
         started = await start_login(
