@@ -13,15 +13,29 @@ Switchable behaviours: `rate_limit(...)` (429 with short or very long `Retry-Aft
 `QUOTA_EXCEEDED`), `server_errors(n)` (5xx bursts), `revoke(user)` (`invalid_grant` on refresh),
 `expire_access_tokens()` (401 on the next call), `delay_seconds` (slow answers), `deny_consent`,
 `authorize_error` (Spotify's own error page instead of a redirect).
+
+The 2026 quota (DESIGN §2): with `quota_per_day=N` the fake counts requests over a rolling 24 h for the
+whole app (every user and the app's own token together, as Spotify counts per developer account; token
+requests too unless `quota_counts_token_requests=False`). Request N+1 and every request after it, until
+`quota_retry_after` seconds (default 14 h) have passed, answer 429 with `"reason": "QUOTA_EXCEEDED"` and a
+`Retry-After` counting down to the end of the block; refused requests are not counted, and when the block
+ends the count starts afresh (reports describe calls working again once the Retry-After has passed).
+
+Time: `clock` (default: the real clock) decides token expiry, the quota window, and which plays exist — a
+play is visible once its `played_at` has passed, so a simulation can load days of listening up front and
+move a virtual clock through them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import hashlib
 import secrets
 import threading
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -125,6 +139,11 @@ class RecordedCall:
     params: dict[str, str]
     user_id: str | None
     status: int
+    at: datetime | None = None  # by the fake's clock
+
+
+def real_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class FakeSpotify:
@@ -135,8 +154,20 @@ class FakeSpotify:
         client_id: str = "fake-client-id",
         client_secret: str = "fake-client-secret",
         access_token_ttl: int = 3600,
+        clock: Callable[[], datetime] = real_clock,
+        quota_per_day: int | None = None,
+        quota_retry_after: int = 14 * 3600,
+        quota_counts_token_requests: bool = True,
     ) -> None:
         self.mode = mode
+        self.clock = clock
+        self.quota_per_day = quota_per_day
+        self.quota_retry_after = quota_retry_after
+        self.quota_counts_token_requests = quota_counts_token_requests
+        self._quota_window: deque[datetime] = deque()
+        self.quota_blocked_until: datetime | None = None
+        # Every time the quota answered QUOTA_EXCEEDED (a correct client stops at the first).
+        self.quota_refusals: list[datetime] = []
         self.client_id = client_id
         self.client_secret = client_secret
         self.access_token_ttl = access_token_ttl
@@ -231,7 +262,8 @@ class FakeSpotify:
         """`count` plays ending at `end` (default now), `spacing` apart, cycling through the catalogue."""
         catalog = self.ensure_catalog()
         user = self.users[user_id]
-        last = (end or datetime.now(UTC)).replace(microsecond=(end or datetime.now(UTC)).microsecond // 1000 * 1000)
+        end = end or self.clock()
+        last = end.replace(microsecond=end.microsecond // 1000 * 1000)
         new = []
         for index in range(count):
             played_at = last - spacing * (count - 1 - index)
@@ -267,7 +299,7 @@ class FakeSpotify:
         self.revoked_users.add(user_id)
 
     def expire_access_tokens(self) -> None:
-        past = datetime.now(UTC) - timedelta(seconds=1)
+        past = self.clock() - timedelta(seconds=1)
         for access in self.access.values():
             access.expires_at = past
 
@@ -275,7 +307,7 @@ class FakeSpotify:
         """Tokens as if the user had consented (for tests that skip the browser flow)."""
         access = "fake-access-" + secrets.token_hex(12)
         refresh = "fake-refresh-" + secrets.token_hex(16)
-        self.access[access] = _Access(user_id, datetime.now(UTC) + timedelta(seconds=self.access_token_ttl))
+        self.access[access] = _Access(user_id, self.clock() + timedelta(seconds=self.access_token_ttl))
         self.refresh_tokens[refresh] = user_id
         del scope
         return access, refresh
@@ -325,6 +357,10 @@ class FakeSpotify:
         form = await request.form()
         grant = str(form.get("grant_type", ""))
         self.token_grants.append(grant)
+        if self.quota_counts_token_requests:
+            refused = self._quota("/api/token", None)
+            if refused is not None:
+                return refused
         if not self._client_ok(request):
             return JSONResponse({"error": "invalid_client", "error_description": "Invalid client"}, 400)
         if grant == "authorization_code":
@@ -353,7 +389,7 @@ class FakeSpotify:
             if user_id is None or user_id in self.revoked_users:
                 return JSONResponse({"error": "invalid_grant", "error_description": "Refresh token revoked"}, 400)
             access = "fake-access-" + secrets.token_hex(12)
-            self.access[access] = _Access(user_id, datetime.now(UTC) + timedelta(seconds=self.access_token_ttl))
+            self.access[access] = _Access(user_id, self.clock() + timedelta(seconds=self.access_token_ttl))
             if self.rotate_refresh_tokens:
                 del self.refresh_tokens[str(form.get("refresh_token", ""))]
                 rotated = "fake-refresh-" + secrets.token_hex(16)
@@ -377,7 +413,7 @@ class FakeSpotify:
             )
         if grant == "client_credentials":
             access = "fake-app-" + secrets.token_hex(12)
-            self.access[access] = _Access(None, datetime.now(UTC) + timedelta(seconds=self.access_token_ttl))
+            self.access[access] = _Access(None, self.clock() + timedelta(seconds=self.access_token_ttl))
             return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": self.access_token_ttl})
         return JSONResponse({"error": "unsupported_grant_type", "error_description": f"grant_type {grant!r}"}, 400)
 
@@ -409,12 +445,15 @@ class FakeSpotify:
         user_id = access.user_id if access else None
 
         def record(status: int) -> None:
-            self.calls.append(RecordedCall(path, dict(request.query_params), user_id, status))
+            self.calls.append(RecordedCall(path, dict(request.query_params), user_id, status, self.clock()))
 
+        refused = self._quota(path, user_id, dict(request.query_params))
+        if refused is not None:
+            return None, refused
         if access is None:
             record(401)
             return None, self._error(401, "Invalid access token")
-        if access.expires_at <= datetime.now(UTC):
+        if access.expires_at <= self.clock():
             record(401)
             return None, self._error(401, "The access token expired")
         with self._lock:
@@ -441,6 +480,28 @@ class FakeSpotify:
             return None, self._error(403, "This endpoint needs a user token")
         record(200)
         return user_id, None
+
+    def _quota(self, path: str, user_id: str | None, params: dict[str, str] | None = None) -> Response | None:
+        """Count one request against the app's rolling 24 h quota; a 429 QUOTA_EXCEEDED once it is spent."""
+        if self.quota_per_day is None:
+            return None
+        now = self.clock()
+        with self._lock:
+            if self.quota_blocked_until is not None and self.quota_blocked_until <= now:
+                self.quota_blocked_until = None
+                self._quota_window.clear()
+            while self._quota_window and self._quota_window[0] <= now - timedelta(hours=24):
+                self._quota_window.popleft()
+            if self.quota_blocked_until is None:
+                if len(self._quota_window) < self.quota_per_day:
+                    self._quota_window.append(now)
+                    return None
+                self.quota_blocked_until = now + timedelta(seconds=self.quota_retry_after)
+            wait = int((self.quota_blocked_until - now).total_seconds()) + 1
+            self.quota_refusals.append(now)
+        if path != "/api/token":
+            self.calls.append(RecordedCall(path, params or {}, user_id, 429, now))
+        return self._error(429, "API rate limit exceeded", {"Retry-After": str(wait)}, "QUOTA_EXCEEDED")
 
     def _restricted(self) -> bool:
         return self.mode == "new_app"
@@ -595,7 +656,10 @@ class FakeSpotify:
         if after_raw is not None and before_raw is not None:
             return self._error(400, "Only one of after and before may be given")
         with self._lock:
-            window = sorted(self.users[user_id].plays, key=lambda play: play.played_at)[-WINDOW:]
+            plays = self.users[user_id].plays  # kept sorted by played_at
+            # Only plays that have happened by the fake's clock (a simulation loads the future up front).
+            visible = bisect.bisect_right(plays, self.clock(), key=lambda play: play.played_at)
+            window = plays[max(0, visible - WINDOW) : visible]
         try:
             if after_raw is not None:
                 after = int(after_raw)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,29 @@ def test_token_endpoint_speaks_oauth(fake: tuple[FakeSpotify, TestClient, dict[s
     assert revoked.status_code == 400 and revoked.json()["error"] == "invalid_grant"
     wrong = client.post("/api/token", data={"grant_type": "client_credentials"}, auth=("fake-client-id", "bad"))
     assert wrong.json()["error"] == "invalid_client"
+
+
+def test_quota_is_per_app_over_a_rolling_day_then_quota_exceeded_for_hours() -> None:
+    """The 2026 quota as reported (DESIGN §2): N requests per rolling 24 h for the whole app, then 429
+    QUOTA_EXCEEDED with a Retry-After of ~14 h for every caller; refused requests do not count."""
+    now = [datetime(2026, 3, 1, 12, 0, tzinfo=UTC)]
+    spotify = FakeSpotify(clock=lambda: now[0], quota_per_day=3, quota_retry_after=14 * 3600)
+    spotify.add_user("alice")
+    spotify.add_user("bob")
+    alice = {"Authorization": f"Bearer {spotify.issue_tokens('alice')[0]}"}
+    bob = {"Authorization": f"Bearer {spotify.issue_tokens('bob')[0]}"}
+    with TestClient(spotify.app) as client:
+        assert [client.get("/v1/me", headers=who).status_code for who in (alice, bob, alice)] == [200, 200, 200]
+        refused = client.get("/v1/me", headers=bob)
+        check("/me", refused, 429)
+        assert refused.json()["error"]["reason"] == "QUOTA_EXCEEDED"
+        assert int(refused.headers["retry-after"]) == 14 * 3600 + 1
+        now[0] += timedelta(hours=13)
+        later = client.get("/v1/me", headers=alice)
+        assert later.status_code == 429 and int(later.headers["retry-after"]) == 3600 + 1
+        basic = ("fake-client-id", "fake-client-secret")
+        token = client.post("/api/token", data={"grant_type": "client_credentials"}, auth=basic)
+        assert token.status_code == 429  # the token endpoint counts too (by default)
+        now[0] += timedelta(hours=1, seconds=1)  # the block is over and the first three left the window
+        assert client.get("/v1/me", headers=alice).status_code == 401  # tokens expired meanwhile; not 429
+    assert len(spotify.quota_refusals) == 3
