@@ -195,7 +195,12 @@ class Settings(BaseSettings):
         default=300, ge=10, description="Adaptive polling: never poll a user more often than this."
     )
     collector_max_interval_seconds: int = Field(
-        default=3600, ge=10, description="Adaptive polling: never leave a user unpolled longer than this."
+        default=3500,
+        ge=10,
+        description=(
+            "Adaptive polling: never leave a user unpolled longer than this (58 min: an access token lives an "
+            "hour, so at most every other poll needs a token refresh)."
+        ),
     )
     initial_sync_enabled: bool = Field(default=True, description="Run the best-effort initial sync.")
     initial_sync_max_days: int = Field(default=30, ge=1, description="Initial sync stops this far back.")

@@ -7,13 +7,17 @@ at during the coming interval:
 
 - listening right now (a play in the last 30 minutes): the fastest they have listened in any hour of the
   last 14 days, or in the last hour if that is faster;
-- not listening: the fastest they have listened at this time of day (± an hour, over the coming interval) in
-  the last 14 days — so a night without listening is polled rarely, an evening of skipping often;
+- not listening, and known for a week (`TRUST_PATTERN_AFTER`): the fastest they have listened at this time of
+  day (± an hour, over the coming interval) in the last 14 days — so a night without listening is polled
+  rarely, an evening of skipping often;
+- not listening, known for less than a week: as if listening (their daily pattern is not known yet);
 - no plays yet: COLLECTOR_INTERVAL_SECONDS; no plays in 14 days: COLLECTOR_MAX_INTERVAL_SECONDS;
 - a poll that found the whole 50-play window new (plays may have been missed): COLLECTOR_MIN_INTERVAL_SECONDS.
 
-Always within COLLECTOR_MIN/MAX_INTERVAL_SECONDS. The rate is counted from `raw.api_plays` (what polling saw:
-end-of-play times at second precision), so it needs no request.
+Always within COLLECTOR_MIN/MAX_INTERVAL_SECONDS. A rate is the most plays in any 20 minutes, times three:
+short bursts of skipping count at their own pace, and a first look (an initial sync's 50 plays may span less
+than an hour) is not mistaken for a slow hour. It is counted from `raw.api_plays` (what polling saw: end-of-play
+times at millisecond precision), so it needs no request.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from core.spotify.client import RECENTLY_PLAYED_LIMIT
 TARGET_PLAYS = 40
 LOOKBACK = timedelta(days=14)
 ACTIVE_WITHIN = timedelta(minutes=30)
+TRUST_PATTERN_AFTER = timedelta(days=7)
 # Time-of-day margin around the coming interval when judging "how fast at this time of day".
 DAY_MARGIN = timedelta(hours=1)
 
@@ -39,9 +44,10 @@ DAY_MARGIN = timedelta(hours=1)
 class ListeningRates:
     plays: int  # API plays in the last 14 days
     ever: bool  # any API play at all
+    first: datetime | None  # the oldest API play (how long this user's listening has been seen)
     newest: datetime | None
-    peak_any_hour: int  # most plays in any 60 minutes of the last 14 days
-    peak_this_time_of_day: int  # the same, only 60-minute windows at the time of day of the coming interval
+    peak_any_hour: int  # plays per hour at the fastest 20 minutes of the last 14 days
+    peak_this_time_of_day: int  # the same, only at the time of day of the coming interval
     last_hour: int
 
 
@@ -78,9 +84,13 @@ def choose(settings: Settings, rates: ListeningRates | None, *, now: datetime, w
     if rates.plays == 0:
         return Cadence(high, 0.0, f"no plays in the last 14 days: every {_span(high)}")
     active = rates.newest is not None and rates.newest > now - ACTIVE_WITHIN
+    known = rates.first is not None and rates.first <= now - TRUST_PATTERN_AFTER
     if active:
         rate = max(rates.peak_any_hour, rates.last_hour)
         basis = "listening now; up to"
+    elif not known:
+        rate = rates.peak_any_hour
+        basis = "daily pattern not known yet (under 7 days seen); up to"
     else:
         rate = rates.peak_this_time_of_day
         basis = "not listening now; at this time of day up to"
@@ -102,7 +112,8 @@ _RATES = text(
     """
     WITH recent AS (
         SELECT played_at,
-               count(*) OVER (ORDER BY played_at RANGE BETWEEN interval '1 hour' PRECEDING AND CURRENT ROW) AS in_hour,
+               3 * count(*) OVER (ORDER BY played_at RANGE BETWEEN interval '20 minutes' PRECEDING AND CURRENT ROW)
+                   AS per_hour,
                -- where this play's time of day falls after now's time of day, in seconds (0 .. 86399)
                mod(mod(CAST(extract(epoch FROM played_at - :now) AS numeric), 86400) + 86400, 86400) AS day_offset
         FROM raw.api_plays
@@ -110,11 +121,11 @@ _RATES = text(
     )
     SELECT count(*) AS plays,
            max(played_at) AS newest,
-           coalesce(max(in_hour), 0) AS peak_any_hour,
-           coalesce(max(in_hour) FILTER (WHERE day_offset <= :ahead OR day_offset >= 86400 - :margin), 0)
+           coalesce(max(per_hour), 0) AS peak_any_hour,
+           coalesce(max(per_hour) FILTER (WHERE day_offset <= :ahead OR day_offset >= 86400 - :margin), 0)
                AS peak_this_time_of_day,
            count(*) FILTER (WHERE played_at > :now - interval '1 hour') AS last_hour,
-           EXISTS (SELECT 1 FROM raw.api_plays WHERE user_id = :user_id) AS ever
+           (SELECT min(played_at) FROM raw.api_plays WHERE user_id = :user_id) AS first
     FROM recent
     """
 )
@@ -132,14 +143,15 @@ async def listening_rates(
                 "user_id": user_id,
                 "now": now,
                 "since": now - LOOKBACK,
-                "ahead": horizon_seconds + 2 * margin,  # windows end up to an hour after the interval's end
+                "ahead": horizon_seconds + margin,
                 "margin": margin,
             },
         )
     ).one()
     return ListeningRates(
         plays=int(row.plays),
-        ever=bool(row.ever),
+        ever=row.first is not None,
+        first=row.first,
         newest=row.newest,
         peak_any_hour=int(row.peak_any_hour),
         peak_this_time_of_day=int(row.peak_this_time_of_day),

@@ -248,13 +248,17 @@ class Collector:
         if spotify is not None and not self.stopping:
             await spotify.endpoints.refresh()  # what other collectors of this app found removed
             await ensure_checkpoints(self.engine)
-            if self.settings.initial_sync_enabled and await self._may(Purpose.initial_sync) is None:
+            room = await self.budget.check_all()
+            if self.settings.initial_sync_enabled and room[Purpose.initial_sync] is None:
                 await self._initial_syncs(spotify, report)
-            refusal = await self._may(Purpose.polling)
-            self._note_held_back(refusal, report)
-            if refusal is None:
+                if report.initial_syncs:
+                    room = await self.budget.check_all()
+            self._note_held_back(room[Purpose.polling], report)
+            if room[Purpose.polling] is None:
                 await self._polls(spotify, report)
-            if self.settings.enrichment_enabled and not self.stopping and await self._may(Purpose.enrichment) is None:
+                if report.polls:
+                    room = await self.budget.check_all()
+            if self.settings.enrichment_enabled and not self.stopping and room[Purpose.enrichment] is None:
                 await self._enrich(spotify, report)
         if not self.stopping:
             await self._notify(report)
@@ -267,9 +271,6 @@ class Collector:
                     await self._transform(report, requested)
         await self._housekeeping()
         return report
-
-    async def _may(self, purpose: Purpose) -> Refusal | None:
-        return await self.budget.check(purpose)
 
     def _note_held_back(self, refusal: Refusal | None, report: CycleReport) -> None:
         """Say once (not every tick) that polling waits for the budget or for Spotify, and when it resumes."""

@@ -195,33 +195,42 @@ class DatabaseBudget:
         self._clock = clock
 
     # ----------------------------------------------------------------------------------------------
-    async def _refusal(self, connection: AsyncConnection, purpose: Purpose, now: datetime) -> Refusal | None:
+    async def _refusals(
+        self, connection: AsyncConnection, purposes: tuple[Purpose, ...], now: datetime
+    ) -> dict[Purpose, Refusal | None]:
         block = (await connection.execute(_ACTIVE_BLOCK, {"now": now})).first()
         if block is not None:
-            reason = block.reason or "Retry-After"
-            return Refusal(f"Spotify stopped this app's requests ({reason})", block.blocked_until, True)
+            reason = f"Spotify stopped this app's requests ({block.reason or 'Retry-After'})"
+            return dict.fromkeys(purposes, Refusal(reason, block.blocked_until, True))
         since = now - WINDOW
         used = (await connection.execute(_USED, {"since": since})).one()
-        ceiling = self.policy.ceiling(purpose)
-        if used.used >= ceiling:
-            until = await self._release(connection, since, None, used.used - ceiling)
-            return Refusal(
-                f"the installation's Spotify budget leaves no room for {purpose.value} "
-                f"({used.used} of {self.policy.per_day} requests in the last 24 h; {purpose.value} stops at "
-                f"{ceiling})",
-                until,
-                False,
-            )
-        cap = self.policy.enrichment_cap
-        if purpose is Purpose.enrichment and used.enrichment >= cap:
-            until = await self._release(connection, since, Purpose.enrichment, used.enrichment - cap)
-            return Refusal(
-                f"enrichment has used its share of the Spotify budget ({used.enrichment} of {cap} requests in "
-                "the last 24 h, SPOTIFY_ENRICHMENT_SHARE)",
-                until,
-                False,
-            )
-        return None
+        found: dict[Purpose, Refusal | None] = {}
+        for purpose in purposes:
+            ceiling = self.policy.ceiling(purpose)
+            cap = self.policy.enrichment_cap
+            if used.used >= ceiling:
+                until = await self._release(connection, since, None, used.used - ceiling)
+                found[purpose] = Refusal(
+                    f"the installation's Spotify budget leaves no room for {purpose.value} "
+                    f"({used.used} of {self.policy.per_day} requests in the last 24 h; {purpose.value} stops at "
+                    f"{ceiling})",
+                    until,
+                    False,
+                )
+            elif purpose is Purpose.enrichment and used.enrichment >= cap:
+                until = await self._release(connection, since, Purpose.enrichment, used.enrichment - cap)
+                found[purpose] = Refusal(
+                    f"enrichment has used its share of the Spotify budget ({used.enrichment} of {cap} requests in "
+                    "the last 24 h, SPOTIFY_ENRICHMENT_SHARE)",
+                    until,
+                    False,
+                )
+            else:
+                found[purpose] = None
+        return found
+
+    async def _refusal(self, connection: AsyncConnection, purpose: Purpose, now: datetime) -> Refusal | None:
+        return (await self._refusals(connection, (purpose,), now))[purpose]
 
     async def _release(
         self, connection: AsyncConnection, since: datetime, purpose: Purpose | None, offset: int
@@ -233,9 +242,13 @@ class DatabaseBudget:
 
     # ----------------------------------------------------------------------------------------------
     async def check(self, purpose: Purpose) -> Refusal | None:
-        """Whether `purpose` may spend now (a look, nothing counted): the collector asks before claiming work."""
+        """Whether `purpose` may spend now (a look, nothing counted)."""
+        return (await self.check_all())[purpose]
+
+    async def check_all(self) -> dict[Purpose, Refusal | None]:
+        """Whether each purpose may spend now, in one look: the collector asks before claiming work."""
         async with self._engine.connect() as connection:
-            return await self._refusal(connection, purpose, self._clock())
+            return await self._refusals(connection, tuple(Purpose), self._clock())
 
     async def spend(self, purpose: Purpose, endpoint: str, user_id: UUID | None = None) -> None:
         now = self._clock()

@@ -180,6 +180,7 @@ class FakeSpotify:
         self.revoked_users: set[str] = set()
         self.calls: list[RecordedCall] = []
         self.token_grants: list[str] = []
+        self.token_grant_times: list[datetime] = []  # by the fake's clock
         # Behaviours.
         self.login_as: str | None = None
         self.deny_consent = False
@@ -312,6 +313,12 @@ class FakeSpotify:
         del scope
         return access, refresh
 
+    def load_plays(self, user_id: str, plays: list[FakePlay]) -> None:
+        """Plays of a user, past and future (a future play becomes visible when the clock passes it)."""
+        with self._lock:
+            self.users[user_id].plays.extend(plays)
+            self.users[user_id].plays.sort(key=lambda play: play.played_at)
+
     def calls_for(self, path: str, user_id: str | None = None) -> list[RecordedCall]:
         return [call for call in self.calls if call.path == path and (user_id is None or call.user_id == user_id)]
 
@@ -357,6 +364,7 @@ class FakeSpotify:
         form = await request.form()
         grant = str(form.get("grant_type", ""))
         self.token_grants.append(grant)
+        self.token_grant_times.append(self.clock())
         if self.quota_counts_token_requests:
             refused = self._quota("/api/token", None)
             if refused is not None:
