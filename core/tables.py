@@ -525,7 +525,7 @@ track_resolutions = Table(
     # (the same normalised title and artist was looked up before).
     Column("method", Text, nullable=False, server_default=text("'search'")),
     Column("query", Text, nullable=True),
-    # Normalised `title|artist` (ingest.enrich.lookup_key): no name is looked up twice.
+    # Normalised `title|artist` (ingest.resolve.lookup_key): no name is looked up twice.
     Column("lookup_key", Text, nullable=True),
     _ingested_at(),
     CheckConstraint("status IN ('resolved', 'not_found', 'ambiguous')", name="status"),

@@ -5,6 +5,7 @@ polling."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,9 @@ from core.dburl import libpq_url
 from core.settings import load_settings
 from core.spotify.policy import RetryPolicy
 from ingest.collector import Collector
+from ingest.imports.worker import process_pending_imports
 from tests.fakes.spotify import FakeSpotify, connect_user, spotify_env
+from tests.fixtures import exports
 from tests.live_server import live_server
 
 
@@ -34,9 +37,9 @@ class Env:
         )
         return Collector(self.engine, settings, self.cipher, self.http, policy=RetryPolicy(base_delay=0.01))
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         with psycopg.connect(libpq_url(self.database_url)) as connection:
-            return connection.execute(sql).fetchall()
+            return connection.execute(sql, params or None).fetchall()
 
     def calls(self, prefix: str) -> int:
         return sum(1 for call in self.fake.calls if call.path.startswith(prefix))
@@ -61,6 +64,11 @@ async def test_artists_and_audio_features_per_app_capabilities(env: Env) -> None
     connect_user(env.database_url, env.cipher, env.fake, "u1", plays=12)
     report = await env.collector().run_cycle()
     assert report.landed == 12 and report.enriched > 0
+    # Spend nothing twice: tracks, albums and artists come from the objects recently-played embeds.
+    assert env.calls("/v1/tracks") == 0 and env.calls("/v1/albums") == 0
+    embedded = env.rows("SELECT count(*), count(album_id), count(album_name) FROM raw.tracks")[0]
+    assert embedded[0] == embedded[1] == embedded[2] == len({play.track_id for play in env.fake.users["u1"].plays})
+    assert env.rows("SELECT count(*) FROM raw.track_artists")[0][0] >= embedded[0]
     artists = env.rows("SELECT count(*), count(details_fetched_at), count(popularity) FROM raw.artists")[0]
     assert artists[0] == artists[1] > 0
     assert env.rows("SELECT DISTINCT genres::text FROM raw.artists") == [('["indie pop"]',)]
@@ -89,35 +97,71 @@ async def test_artists_and_audio_features_per_app_capabilities(env: Env) -> None
         assert env.calls("/v1/audio-features") + env.calls("/v1/artists") >= before
 
 
-async def test_local_export_tracks_are_resolved_via_search_with_confidence(env: Env) -> None:
-    user_id, _ = connect_user(env.database_url, env.cipher, env.fake, "u1")
-    track = env.fake.add_track("Blue Monday", ["New Order"], album="Power, Corruption & Lies")
+async def test_name_only_plays_are_resolved_once_each_as_a_budgeted_backlog(env: Env, tmp_path: Path) -> None:
+    """Account-data exports name tracks without ids. Each name is settled once: from a track polling already
+    fetched (no request), from an earlier lookup of the same title and artist (no request), or by one search
+    whose answer is landed so the track is never fetched again."""
+    user_id, _ = connect_user(env.database_url, env.cipher, env.fake, "u1", plays=3)  # polls fetch 3 tracks
+    polled = env.fake.tracks[env.fake.users["u1"].plays[0].track_id]
+    polled_artist = env.fake.artists[polled.artist_ids[0]].name
+    blue_monday = env.fake.add_track("Blue Monday", ["New Order"], album="Power, Corruption & Lies")
     env.fake.add_track("Blue Monday", ["Orkestra Obsolete"], album="Covers")
-    with psycopg.connect(libpq_url(env.database_url), autocommit=True) as connection:
-        for key, name, artist, album in (
-            ("local:aaa", "Blue Monday - 2015 Remaster", "New Order", "Power, Corruption & Lies"),
-            ("local:bbb", "A Song Nobody Has", "Nobody", None),
-        ):
-            connection.execute(
-                "INSERT INTO raw.export_records (user_id, record_key, played_at, ms_played, content_kind, "
-                "source_format, track_id, track_name, artist_name, album_name) "
-                "VALUES (%s, %s, now(), 60000, 'track', 'extended', %s, %s, %s, %s)",
-                (user_id, key, key, name, artist, album),
-            )
-    await env.collector().run_cycle()
-    resolutions = env.rows(
-        "SELECT local_track_id, status, spotify_track_id, confidence, query FROM raw.track_resolutions ORDER BY 1"
-    )
-    assert [(row[0], row[1], row[2]) for row in resolutions] == [
-        ("local:aaa", "resolved", track.id),
-        ("local:bbb", "not_found", None),
+    records = [
+        exports.account_music("2026-01-05 10:00", 60000, artist="New Order", track="Blue Monday - 2015 Remaster"),
+        exports.account_music("2026-01-05 10:05", 60000, artist="New Order", track="Blue Monday"),
+        exports.account_music("2026-01-05 10:10", 60000, artist="Nobody", track="A Song Nobody Has"),
+        exports.account_music("2026-01-05 10:15", 60000, artist=polled_artist, track=polled.name),
     ]
-    assert resolutions[0][3] >= 0.85 and 'artist:"New Order"' in resolutions[0][4]
+    path = exports.build_zip(tmp_path / "my_spotify_data.zip", {"StreamingHistory_music_0.json": records})
+    settings = load_settings(spotify_env(env.database_url, env.base, env.key))
+    with psycopg.connect(libpq_url(env.database_url), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO app.import_jobs (user_id, storage_path, original_filename, origin, file_size_bytes) "
+            "VALUES (%s, %s, 'my_spotify_data.zip', 'cli', 1)",
+            (user_id, str(path)),
+        )
+    assert await process_pending_imports(env.engine, settings, worker_id="test") == 4
+    assert env.rows("SELECT count(*) FROM raw.tracks WHERE track_id LIKE 'local:%'")[0][0] == 4
+    collector = env.collector()
+    await collector.run_cycle()  # polls the 3 plays first, then enriches
+    resolutions = {
+        row[0]: row[1:]
+        for row in env.rows(
+            "SELECT e.track_name, r.status, r.spotify_track_id, r.method, r.confidence FROM raw.track_resolutions r "
+            "JOIN raw.export_records e ON e.track_id = r.local_track_id"
+        )
+    }
+    assert resolutions["Blue Monday - 2015 Remaster"][:2] == ("resolved", blue_monday.id)
+    assert resolutions["Blue Monday"][:2] == ("resolved", blue_monday.id)
+    # One search served both spellings (same normalised title and artist); the polled track needed none.
+    assert {resolutions[name][2] for name in ("Blue Monday", "Blue Monday - 2015 Remaster")} == {"search"}
+    assert resolutions[polled.name][:3] == ("resolved", polled.id, "catalog")
+    assert resolutions[polled.name][3] == 0.95  # title and artist exact; account data names no album
+    assert resolutions["A Song Nobody Has"][:3] == ("not_found", None, "search")
     searches = [call for call in env.fake.calls if call.path == "/v1/search"]
     assert len(searches) == 2 and all(int(call.params["limit"]) <= 10 for call in searches)
-    # Resumable: nothing is searched twice.
-    await env.collector().run_cycle()
-    assert len([call for call in env.fake.calls if call.path == "/v1/search"]) == 2
+    # The track the search settled on was landed from the search answer: known with its album and artists.
+    assert env.rows("SELECT album_name FROM raw.tracks WHERE track_id = %s", blue_monday.id) == [
+        ("Power, Corruption & Lies",)
+    ]
+    job = env.rows("SELECT stats FROM app.job_runs WHERE job_type = 'enrich' ORDER BY id DESC LIMIT 1")[0][0]
+    assert (job["searches"], job["resolved_from_catalog"], job["resolved"], job["not_found"]) == (2, 1, 3, 1)
+    # A later export with the same names (another album, another file) is settled from the cache.
+    again = [exports.account_music("2026-02-01 09:00", 90000, artist="New Order", track="Blue Monday (Live)")]
+    second = exports.build_zip(tmp_path / "second.zip", {"StreamingHistory_music_0.json": again})
+    with psycopg.connect(libpq_url(env.database_url), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO app.import_jobs (user_id, storage_path, original_filename, origin, file_size_bytes) "
+            "VALUES (%s, %s, 'second.zip', 'cli', 1)",
+            (user_id, str(second)),
+        )
+    await process_pending_imports(env.engine, settings, worker_id="test")
+    await collector.run_cycle()
+    assert len([call for call in env.fake.calls if call.path == "/v1/search"]) == 2  # nothing searched twice
+    assert env.rows(
+        "SELECT r.status, r.method FROM raw.track_resolutions r JOIN raw.export_records e "
+        "ON e.track_id = r.local_track_id WHERE e.track_name = 'Blue Monday (Live)'"
+    ) == [("resolved", "cache")]
 
 
 async def test_enrichment_stops_at_its_budget_share_and_never_blocks_polling(env: Env) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.spotify.models import Track
-from ingest.enrich import AMBIGUOUS_AT, RESOLVED_AT, confidence, normalize, search_title
+from ingest.resolve import AMBIGUOUS_AT, RESOLVED_AT, confidence, normalize, search_title
 
 
 def _track(name: str, artist: str, album: str = "Album") -> Track:
