@@ -25,7 +25,7 @@ from typing import Annotated, Any, Self
 
 from cryptography.fernet import Fernet
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, create_model, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core import secrets_file
 
@@ -84,6 +84,21 @@ class Settings(BaseSettings):
         frozen=True,
         validate_default=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only what `load_settings` passes: it reads the environment itself (case-insensitive, empty as unset,
+        collections decoded by `_decode`). pydantic-settings' own environment source would read the same
+        variables again and refuse any list that is not JSON before `load_settings` could decode it."""
+        del settings_cls, env_settings, dotenv_settings, file_secret_settings
+        return (init_settings,)
 
     # --- Shared -----------------------------------------------------------------------------------
     spotify_mcp_home: Path = Field(

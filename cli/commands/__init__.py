@@ -30,6 +30,7 @@ COMMANDS: tuple[Command, ...] = (
         "Re-encrypt stored tokens under the first TOKEN_ENCRYPTION_KEY (put the new key first, keep the old after it).",
     ),
     Command("purge-logs", "cli.commands.purge_logs", "Delete app.logs rows older than the retention window."),
+    Command("notify-test", "cli.commands.notify_test", "Send a test message to every NOTIFY_URLS entry now."),
     Command("healthcheck", "cli.commands.healthcheck", "Probe a service's /healthz (used by container health checks)."),
     Command("token", "cli.commands.token", "Create, list or revoke per-user API tokens for the tools."),
     Command(

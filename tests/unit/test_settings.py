@@ -174,3 +174,17 @@ def test_budget_and_polling_bounds_are_checked(tmp_path: Path, env: dict[str, st
     with pytest.raises(SettingsError) as caught:
         load_settings({"SPOTIFY_MCP_HOME": str(tmp_path), **env})
     assert str(caught.value).startswith(variable)
+
+
+def test_a_list_setting_in_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a service reads it: from os.environ, not a dict handed over (pydantic-settings' own environment
+    source used to parse the same variable again, as JSON only, and refuse it)."""
+    monkeypatch.setenv("SPOTIFY_MCP_HOME", str(tmp_path))
+    monkeypatch.setenv("NOTIFY_URLS", "json://127.0.0.1:9/hook, ntfy://127.0.0.1:9/alerts")
+    monkeypatch.setenv("notify_poll_failures", "7")  # names are case-insensitive, as before
+    settings = load_settings()
+    assert [url.get_secret_value() for url in settings.notify_urls] == [
+        "json://127.0.0.1:9/hook",
+        "ntfy://127.0.0.1:9/alerts",
+    ]
+    assert settings.notify_poll_failures == 7
