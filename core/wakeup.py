@@ -53,12 +53,16 @@ async def consume_transform_requests(engine: AsyncEngine, up_to_id: int) -> None
 
 
 class Listener:
-    """LISTEN on `CHANNEL` on a connection of its own; `event` is set whenever a notification arrives."""
+    """LISTEN on `CHANNEL` on a connection of its own. `event` is set by every notification, `events[work]` by
+    those for that work; after reconnecting, all are set once (something may have arrived meanwhile). Start it
+    before the work it wakes, and wait for `listening`: then nothing sent after that work's first look is
+    missed."""
 
     def __init__(self, engine: AsyncEngine, *, retry_seconds: float = 5.0) -> None:
         self._engine = engine
         self._retry = retry_seconds
         self.event = asyncio.Event()
+        self.events: dict[str, asyncio.Event] = {"import": asyncio.Event(), "transform": asyncio.Event()}
         self.received: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
@@ -66,9 +70,17 @@ class Listener:
     def _on_notify(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         del connection, pid, channel
         self.received.append(payload)
+        if payload in self.events:
+            self.events[payload].set()
+        self.event.set()
+
+    def _set_all(self) -> None:
+        for event in self.events.values():
+            event.set()
         self.event.set()
 
     async def _hold(self) -> None:
+        reconnecting = False
         while True:
             lost = asyncio.Event()
             try:
@@ -79,8 +91,10 @@ class Listener:
                     await driver.add_listener(CHANNEL, self._on_notify)
                     driver.add_termination_listener(lambda _connection, lost=lost: lost.set())
                     self.listening.set()
-                    # Anything that arrived while we were not listening is found by the cycle this wakes.
-                    self.event.set()
+                    if reconnecting:
+                        # Anything that arrived while we were not listening is found by the work this wakes.
+                        self._set_all()
+                    reconnecting = True
                     try:
                         await lost.wait()
                     finally:
@@ -91,6 +105,7 @@ class Listener:
                 raise
             except Exception as error:
                 logger.warning("cannot listen for wake-ups (%s); retrying in %.0f s", error, self._retry)
+                reconnecting = True
             self.listening.clear()
             await asyncio.sleep(self._retry)
 

@@ -47,7 +47,7 @@ from core.spotify.budget import BudgetPolicy, Clock, DatabaseBudget, Purpose, Re
 from core.spotify.client import SpotifyClient
 from core.spotify.errors import BudgetExhausted, Interrupted, NeedsReauth, NotConnected, RateLimited
 from core.spotify.policy import RetryPolicy
-from core.wakeup import Listener, consume_transform_requests, pending_transform_requests
+from core.wakeup import Listener, consume_transform_requests, pending_transform_requests, request_transform
 from ingest.enrich import EnrichmentBudget, enrich
 from ingest.initial_sync import run_initial_sync
 from ingest.jobs import finish_job, record_job, start_job
@@ -134,6 +134,8 @@ class Collector:
         self._enrichment_paused_until: datetime | None = None
         self._held_back: str | None = None
         self._purged_at: datetime | None = None
+        # One import step at a time in this process: the cycle's and the one an upload wakes.
+        self._importing = asyncio.Lock()
         self.cycles = 0
 
     # ----------------------------------------------------------------------------------------------
@@ -165,12 +167,18 @@ class Collector:
         await self._heartbeat("running")
         # The heartbeat beats on its own, so a long import or transform does not look like a dead worker.
         beating = asyncio.create_task(self._beat_until_stopped())
+        uploads: asyncio.Task[None] | None = None
         if self.listener is not None and not once:
             self.listener.start()
+            # Listen before the first look at imports and transform requests, so nothing sent after it is missed.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.listener.listening.wait(), timeout=10)
+            if self.import_step is not None:
+                uploads = asyncio.create_task(self._imports_when_woken(self.listener.events["import"]))
         try:
             while not self.stopping:
                 if self.listener is not None:
-                    self.listener.event.clear()  # what arrives from here on wakes the next wait
+                    self.listener.events["transform"].clear()  # what arrives from here on wakes the next wait
                 try:
                     await self.run_cycle()
                 except Exception:
@@ -179,6 +187,10 @@ class Collector:
                     break
                 await self._wait_for_work()
         finally:
+            if uploads is not None:
+                uploads.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await uploads
             if self.listener is not None:
                 await self.listener.stop()
             beating.cancel()
@@ -187,11 +199,29 @@ class Collector:
             await self._heartbeat("stopped")
             logger.info("collector %s stopped", self.worker_id)
 
+    async def _imports_when_woken(self, woken: asyncio.Event) -> None:
+        """An upload or a queued import is taken at once, even while the cycle polls or transforms: a file
+        that is not an export is refused in about a second, not at the next tick."""
+        while not self.stopping:
+            await woken.wait()
+            woken.clear()
+            try:
+                if await self._run_imports() > 0:
+                    await request_transform(self.engine, "an import the collector ran between cycles")
+            except Exception:
+                logger.exception("import step failed (woken by an upload)")
+
+    async def _run_imports(self) -> int:
+        assert self.import_step is not None
+        async with self._importing:
+            return await self.import_step()
+
     async def _wait_for_work(self) -> None:
-        """Until the tick passes, the process is asked to stop, or a wake-up (upload, import) arrives."""
+        """Until the tick passes, the process is asked to stop, or new data asks for the warehouse (an import
+        from a shell, or one the upload task ran); uploads themselves are taken by `_imports_when_woken`."""
         waits = [asyncio.ensure_future(self.stop_event.wait())]
         if self.listener is not None:
-            waits.append(asyncio.ensure_future(self.listener.event.wait()))
+            waits.append(asyncio.ensure_future(self.listener.events["transform"].wait()))
         try:
             await asyncio.wait(waits, timeout=self.tick_seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -239,7 +269,7 @@ class Collector:
         report = CycleReport()
         if self.import_step is not None and not self.stopping:
             try:
-                report.imported = await self.import_step()
+                report.imported = await self._run_imports()
                 report.landed += report.imported
             except Exception:
                 report.errors += 1

@@ -28,6 +28,7 @@ from core.db import create_engine
 from core.log import configure_logging
 from core.settings import Settings, load_settings
 from core.user_lookup import REFERENCE_HELP, UserLookupError, UserRef, describe_users, list_users, resolve_user
+from core.wakeup import request_transform
 from ingest.imports import jobs, users
 from ingest.imports.pipeline import ImportProgress
 from ingest.imports.worker import JobOutcome, execute_job
@@ -162,6 +163,9 @@ async def _import(
             return 1
         outcome = await execute_job(engine, settings, job, progress_callback=bar)
         summary = await jobs.job_summary(engine, job_id)
+        if outcome.status == "success" and outcome.inserted > 0:
+            # A running collector (`up`, compose) builds the warehouse now; otherwise its next start does.
+            await request_transform(engine, f"spotify-mcp import of {path.name} (import job {job_id})")
     finally:
         await engine.dispose()
     return _report(outcome, summary, path, user.name)
@@ -189,6 +193,11 @@ def _report(outcome: JobOutcome, summary: jobs.JobSummary, path: Path, user_name
         print(f"  plays from {summary.earliest_played_at:%Y-%m-%d} to {summary.latest_played_at:%Y-%m-%d} (UTC)")
     rate = progress.records_read / result.seconds if result.seconds > 0 else 0.0
     print(f"  took {result.seconds:.1f}s ({rate:,.0f} records/s)")
+    if progress.inserted:
+        print(
+            "  the collector (spotify-mcp up / collector) updates the warehouse now; without one running, "
+            "run `spotify-mcp transform`"
+        )
     return 0
 
 

@@ -135,17 +135,19 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(mode)
 
 
-def open_archive(path: Path, *, max_zip_bytes: int) -> MeteredZip:
+def open_archive(path: Path, *, max_zip_bytes: int, name: str | None = None) -> MeteredZip:
+    """`name`: the file as the person named it (an upload is stored under a generated name)."""
+    name = name or path.name
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise ImportRejected(
-            f"the file {path.name} is gone (it was moved or deleted before the import ran); upload it again",
+            f"the file {name} is gone (it was moved or deleted before the import ran); upload it again",
             reason="missing_file",
         ) from None
     if size > max_zip_bytes:
         raise ImportRejected(
-            f"{path.name} is {size / 1e6:.1f} MB, more than the limit of {max_zip_bytes / 1e6:.0f} MB "
+            f"{name} is {size / 1e6:.1f} MB, more than the limit of {max_zip_bytes / 1e6:.0f} MB "
             "(IMPORT_MAX_ZIP_SIZE_MB); split the export or raise the limit",
             reason="zip_too_large",
         )
@@ -153,7 +155,7 @@ def open_archive(path: Path, *, max_zip_bytes: int) -> MeteredZip:
         return MeteredZip(path)
     except zipfile.BadZipFile, EOFError, OSError:
         raise ImportRejected(
-            f"{path.name} is not a readable ZIP file (it may be truncated by an interrupted download, or not a "
+            f"{name} is not a readable ZIP file (it may be truncated by an interrupted download, or not a "
             "ZIP at all); download the export from Spotify again and upload the .zip file unchanged",
             reason="bad_zip",
         ) from None
@@ -185,7 +187,7 @@ def _bomb(message: str, member: str | None = None) -> ImportRejected:
     )
 
 
-def plan_archive(archive: MeteredZip, *, max_zip_bytes: int) -> ArchivePlan:
+def plan_archive(archive: MeteredZip, *, max_zip_bytes: int, name: str | None = None) -> ArchivePlan:
     """Inspect every member; return the history members to read, or raise `ImportRejected`."""
     entries: list[zipfile.ZipInfo] = []
     ignored: list[str] = []
@@ -263,7 +265,7 @@ def plan_archive(archive: MeteredZip, *, max_zip_bytes: int) -> ArchivePlan:
     if not members:
         found = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
         raise ImportRejected(
-            "no Spotify streaming history found in the ZIP (looked for "
+            f"{name or 'the ZIP'} is not a Spotify export: no Spotify streaming history found in it (looked for "
             f'{EXPECTED_NAMES}; found {found or "no files at all"}). Request "Extended streaming history" or '
             '"Account data" at spotify.com/account/privacy and upload that ZIP',
             reason="no_history",

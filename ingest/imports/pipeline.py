@@ -248,6 +248,7 @@ class _Producer(threading.Thread):
         self,
         *,
         path: Path,
+        name: str,
         user_id: uuid.UUID,
         job_id: int,
         settings: Settings,
@@ -257,6 +258,7 @@ class _Producer(threading.Thread):
     ) -> None:
         super().__init__(name=f"import-parse-{job_id}", daemon=True)
         self._path = path
+        self._name = name
         self._user_id = user_id
         self._job_id = job_id
         self._settings = settings
@@ -288,8 +290,8 @@ class _Producer(threading.Thread):
         max_zip_bytes = settings.import_max_zip_size_mb * 1024 * 1024
         max_records = settings.import_max_records
         batch_size = settings.import_batch_size
-        with open_archive(self._path, max_zip_bytes=max_zip_bytes) as archive:
-            plan = plan_archive(archive, max_zip_bytes=max_zip_bytes)
+        with open_archive(self._path, max_zip_bytes=max_zip_bytes, name=self._name) as archive:
+            plan = plan_archive(archive, max_zip_bytes=max_zip_bytes, name=self._name)
             progress = ImportProgress(
                 files_total=len(plan.members),
                 bytes_total=plan.total_uncompressed,
@@ -372,6 +374,8 @@ async def run_import(
     queue: asyncio.Queue[_Message] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
     producer = _Producer(
         path=job.storage_path,
+        # Messages name the file as the person named it: uploads are stored under a generated name.
+        name=job.original_filename or job.storage_path.name,
         user_id=job.user_id,
         job_id=job.id,
         settings=settings,

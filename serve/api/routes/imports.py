@@ -3,9 +3,10 @@
 The request body is parsed as a stream (python-multipart's push parser over `request.stream()`): the ZIP goes
 to UPLOAD_DIR chunk by chunk, hashed on the way, and the upload is cut off with 413 the moment it passes
 IMPORT_MAX_ZIP_SIZE_MB — nothing is buffered in memory or in a temporary spool, and nothing is left behind.
-The endpoint only stores the file and creates the `app.import_jobs` row (`pending`); the collector claims it
-(spec §5.2) and deletes the stored copy once the import has ended (the ZIP holds IP addresses, which are
-never kept). serve never imports ingest (DESIGN §3), so the row is written here with the shared tables.
+The endpoint only stores the file and creates the `app.import_jobs` row (`pending`), and wakes the collector
+(`core.wakeup`, delivered on commit), which claims it at once (spec §5.2) and deletes the stored copy once the
+import has ended (the ZIP holds IP addresses, which are never kept). serve never imports ingest (DESIGN §3),
+so the row is written here with the shared tables. Messages name the file as the person named it.
 
 Files: UPLOAD_DIR is created 0700 and every upload is written 0600 from its first byte (`O_CREAT` with the
 mode, never a chmod after the fact). An upload in progress is `.upload-<random>.part`, held under an
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import tables
 from core.settings import Settings
+from core.wakeup import wake_collector
 from serve.api.deps import AdminDep, SessionDep, SettingsDep
 from serve.api.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
 
@@ -280,12 +282,12 @@ async def upload_export_zip(
             parser.finalize()
             if not state.seen_file:
                 raise Unprocessable(f"no file in the upload: send the ZIP in the multipart field `{FIELD_NAME}`")
+            shown = state.filename or "the uploaded file"
             if size == 0:
-                raise Unprocessable("the uploaded file is empty")
+                raise Unprocessable(f"{shown} is empty")
             if head not in _ZIP_MAGIC:
                 raise Unprocessable(
-                    'the uploaded file is not a ZIP; upload the .zip file from Spotify\'s "Download your data" '
-                    "unchanged"
+                    f'{shown} is not a ZIP; upload the .zip file from Spotify\'s "Download your data" unchanged'
                 )
             await handle.flush()
             await anyio.Path(partial).rename(stored)
@@ -312,6 +314,7 @@ async def upload_export_zip(
             .mappings()
             .one()
         )
+        await wake_collector(await session.connection(), "import")  # delivered when this commits
         await session.commit()  # visible to the collector before we answer
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
