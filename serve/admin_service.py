@@ -86,6 +86,12 @@ class SyncState(BaseModel):
     consecutive_errors: int = 0
     error_message: str | None = None
     updated_at: datetime | None = None
+    # Adaptive polling: the interval chosen after the last poll, the rate behind it, and why (in words).
+    poll_interval_seconds: int | None = None
+    plays_per_hour: float | None = None
+    poll_reason: str | None = None
+    last_poll_new_plays: int | None = None
+    window_full_polls: int = 0
 
 
 class ImportJob(BaseModel):
@@ -298,6 +304,11 @@ _SYNC_COLUMNS = (
     "consecutive_errors",
     "error_message",
     "updated_at",
+    "poll_interval_seconds",
+    "plays_per_hour",
+    "poll_reason",
+    "last_poll_new_plays",
+    "window_full_polls",
 )
 
 

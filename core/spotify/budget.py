@@ -318,21 +318,25 @@ class DatabaseBudget:
         return int(deleted.rowcount)
 
 
-async def budget_state(engine: AsyncEngine, policy: BudgetPolicy, now: datetime | None = None) -> BudgetState:
+async def budget_state(
+    source: AsyncEngine | AsyncConnection, policy: BudgetPolicy, now: datetime | None = None
+) -> BudgetState:
     """Used and remaining in the rolling 24 h, per purpose, and any block by Spotify (admin UI, ops tools)."""
+    if isinstance(source, AsyncEngine):
+        async with source.connect() as connection:
+            return await budget_state(connection, policy, now)
     now = now or utcnow()
     since = now - WINDOW
-    async with engine.connect() as connection:
-        block = (await connection.execute(_ACTIVE_BLOCK, {"now": now})).first()
-        rows = (
-            await connection.execute(
-                text(
-                    "SELECT purpose, count(*) AS n, min(requested_at) AS oldest FROM app.spotify_requests "
-                    "WHERE requested_at > :since GROUP BY purpose"
-                ),
-                {"since": since},
-            )
-        ).all()
+    block = (await source.execute(_ACTIVE_BLOCK, {"now": now})).first()
+    rows = (
+        await source.execute(
+            text(
+                "SELECT purpose, count(*) AS n, min(requested_at) AS oldest FROM app.spotify_requests "
+                "WHERE requested_at > :since GROUP BY purpose"
+            ),
+            {"since": since},
+        )
+    ).all()
     by_purpose = {purpose.value: 0 for purpose in Purpose} | {row.purpose: int(row.n) for row in rows}
     oldest = min((row.oldest for row in rows), default=None)
     return BudgetState(

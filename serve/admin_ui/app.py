@@ -377,11 +377,13 @@ def create_admin_app(
         imports = await call(request, "GET", "/admin/import-jobs", params={"limit": 5})
         problems = await call(request, "GET", "/admin/logs", params={"level": "warning", "limit": 8})
         summary = await call(request, "GET", "/admin/job-runs/summary", params={"days": 1})
+        collector = await call(request, "GET", "/admin/collector-status")
         return render(
             request,
             "dashboard.html",
             {
                 "title": "Dashboard",
+                "c": collector,
                 "user_total": users["total"],
                 "sync": sync,
                 "runs": runs["items"],
@@ -411,8 +413,16 @@ def create_admin_app(
         context = await users_context(request, max(0, offset), status or None, q or None)
         if is_htmx(request) and request.headers.get("hx-target") == "users-table":
             return render(request, "_users_table.html", context)
+        collector = await call(request, "GET", "/admin/collector-status", params={"notifications": 0})
         return render(
-            request, "users.html", {"title": "Users", **context, "default_timezone": settings.default_timezone}
+            request,
+            "users.html",
+            {
+                "title": "Users",
+                **context,
+                "default_timezone": settings.default_timezone,
+                "budget": collector["budget"],
+            },
         )
 
     @app.post("/users", response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from core.spotify.budget import BudgetPolicy, DatabaseBudget
 from serve.api.errors import install_error_handlers
 from serve.api.middleware import RequestIdMiddleware
 from serve.api.routes import admin, auth, health, tokens
+from serve.api.routes import collector as collector_routes
 from serve.api.routes import imports as import_routes
 from serve.api.routes import mcp as mcp_routes
 from serve.api.routes import oauth as oauth_routes
@@ -64,6 +65,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(admin.router)
+    app.include_router(collector_routes.router)
     app.include_router(mcp_routes.router)
     app.include_router(tokens.router)
     app.include_router(import_routes.router)

@@ -152,8 +152,9 @@ TOOLS: list[Tool] = [
         name="ops.sync_status",
         title="Sync status",
         description=(
-            "Whether collection works for the user: Spotify connection, last poll, errors, next poll, and when the "
-            "warehouse was last rebuilt. Use when numbers look stale."
+            "Whether collection works for the user: connection, last and next poll (and why then), plays gained "
+            "per poll, errors, last warehouse rebuild, and the Spotify request budget (used, remaining, reset, "
+            "quota stop). Use when numbers look stale."
         ),
         args_model=UserArgs,
         result_model=SyncStatus,

@@ -415,6 +415,17 @@ class SearchResponse(BaseModel):
     playlists: list[SpotifyPlaylist] = Field(default_factory=list)
 
 
+class RequestBudget(BaseModel):
+    """The Spotify request budget of the whole installation (all users and processes share it)."""
+
+    per_day: int = Field(description="Requests allowed per rolling 24 h (SPOTIFY_REQUEST_BUDGET).")
+    used: int = Field(description="Requests in the last 24 h.")
+    remaining: int
+    resets_at: datetime | None = Field(description="When the oldest counted request leaves the 24 h window.")
+    blocked_until: datetime | None = Field(description="Spotify's quota stopped all requests until then.")
+    blocked_reason: str | None
+
+
 class SyncStatus(BaseModel):
     user_id: UUID
     user_status: str
@@ -424,9 +435,19 @@ class SyncStatus(BaseModel):
     last_poll_completed_at: datetime | None
     last_poll_latest_played_at: datetime | None
     next_poll_at: datetime | None
+    next_poll_reason: str | None = Field(description="Why the next poll is then (adaptive polling).")
+    poll_interval_seconds: int | None
+    next_attempt_at: datetime | None = Field(description="No request for this user before then (rate limits).")
+    last_poll_new_plays: int | None = Field(description="Plays the last poll gained.")
+    polls_24h: int = Field(description="Polls in the last 24 h.")
+    new_plays_per_poll_24h: float | None = Field(description="Average plays gained per poll over the last 24 h.")
+    possibly_missed_polls: int = Field(
+        description="Polls that found Spotify's 50-play window all new: plays before it may have been missed."
+    )
     consecutive_errors: int
     error_message: str | None
     last_transform_at: datetime | None
+    budget: RequestBudget
 
 
 class JobRunSummary(BaseModel):

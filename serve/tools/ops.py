@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from serve.collector_status import spotify_budget
 from serve.tools import repository as repo
 from serve.tools.errors import UnknownUser
 from serve.tools.models import (
@@ -18,6 +19,7 @@ from serve.tools.models import (
     JobRuns,
     JobRunSummary,
     OpsListArgs,
+    RequestBudget,
     SyncStatus,
     UserArgs,
 )
@@ -31,7 +33,20 @@ async def sync_status(context: ToolContext, args: UserArgs, user_id: UUID) -> Sy
     row = await repo.sync_status(context.session, user_id)
     if row is None:
         raise UnknownUser(f"no user with id {user_id}", details={"user_id": str(user_id)})
-    return SyncStatus.model_validate(row)
+    budget = await spotify_budget(await context.session.connection(), context.settings)
+    return SyncStatus.model_validate(
+        row
+        | {
+            "budget": RequestBudget(
+                per_day=budget.per_day,
+                used=budget.used_24h,
+                remaining=budget.remaining,
+                resets_at=budget.resets_at,
+                blocked_until=budget.blocked_until,
+                blocked_reason=budget.blocked_reason,
+            )
+        }
+    )
 
 
 def _job_run_for(principal: Principal, row: dict[str, Any]) -> JobRunSummary:

@@ -515,11 +515,20 @@ async def sync_status(session: AsyncSession, user_id: UUID) -> dict[str, Any] | 
             SELECT u.id AS user_id, u.status AS user_status, c.status AS sync_status,
                    EXISTS (SELECT 1 FROM app.spotify_tokens t WHERE t.user_id = u.id) AS spotify_connected,
                    c.initial_sync_completed_at, c.last_poll_completed_at, c.last_poll_latest_played_at,
-                   c.next_poll_at, coalesce(c.consecutive_errors, 0) AS consecutive_errors, c.error_message,
+                   c.next_poll_at, c.poll_reason AS next_poll_reason, c.poll_interval_seconds, c.next_attempt_at,
+                   c.last_poll_new_plays, coalesce(c.window_full_polls, 0) AS possibly_missed_polls,
+                   coalesce(c.consecutive_errors, 0) AS consecutive_errors, c.error_message,
+                   coalesce(p.polls, 0) AS polls_24h, p.new_plays_per_poll AS new_plays_per_poll_24h,
                    (SELECT max(j.finished_at) FROM app.job_runs j
                     WHERE j.job_type = 'transform' AND j.status = 'success') AS last_transform_at
             FROM app.users u
             LEFT JOIN app.sync_checkpoints c ON c.user_id = u.id
+            LEFT JOIN LATERAL (
+                SELECT count(*) AS polls, round(avg((j.stats->>'inserted')::numeric), 1)::float AS new_plays_per_poll
+                FROM app.job_runs j
+                WHERE j.user_id = u.id AND j.job_type = 'poll' AND j.status = 'success'
+                  AND j.started_at > now() - interval '24 hours'
+            ) p ON true
             WHERE u.id = :u
             """
         ),
