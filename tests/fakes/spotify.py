@@ -21,9 +21,10 @@ requests too unless `quota_counts_token_requests=False`). Request N+1 and every 
 `Retry-After` counting down to the end of the block; refused requests are not counted, and when the block
 ends the count starts afresh (reports describe calls working again once the Retry-After has passed).
 
-Time: `clock` (default: the real clock) decides token expiry, the quota window, and which plays exist — a
-play is visible once its `played_at` has passed, so a simulation can load days of listening up front and
-move a virtual clock through them.
+Time: `clock` (default: the real clock) decides token expiry and the quota window. With a clock of its own
+(virtual time), a play is visible only once its `played_at` has passed, so a simulation can load days of
+listening up front and move the clock through them; on the real clock every play added is visible at once
+(tests add plays "ten minutes from now" to be newer than anything stored).
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ class FakeSpotify:
     ) -> None:
         self.mode = mode
         self.clock = clock
+        self._hide_future_plays = clock is not real_clock
         self.quota_per_day = quota_per_day
         self.quota_retry_after = quota_retry_after
         self.quota_counts_token_requests = quota_counts_token_requests
@@ -665,8 +667,12 @@ class FakeSpotify:
             return self._error(400, "Only one of after and before may be given")
         with self._lock:
             plays = self.users[user_id].plays  # kept sorted by played_at
-            # Only plays that have happened by the fake's clock (a simulation loads the future up front).
-            visible = bisect.bisect_right(plays, self.clock(), key=lambda play: play.played_at)
+            # Only plays that have happened by a virtual clock (a simulation loads the future up front).
+            visible = (
+                bisect.bisect_right(plays, self.clock(), key=lambda play: play.played_at)
+                if self._hide_future_plays
+                else len(plays)
+            )
             window = plays[max(0, visible - WINDOW) : visible]
         try:
             if after_raw is not None:
