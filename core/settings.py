@@ -12,6 +12,7 @@ install. Its secrets (encryption key, admin token and password) are generated on
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import secrets

@@ -8,8 +8,8 @@ notifications, transform requests, a lookup key that keeps name resolutions from
 - app.transform_requests: new data landed outside the collector; the collector's next transform takes it.
 - raw.track_resolutions.lookup_key: normalised title|artist, so one name is looked up once.
 
-Revision ID: 0004_collector_budget
-Revises: 0003
+Revision ID: 0006_collector_budget
+Revises: 0005_import_record_keys
 Create Date: 2026-12-07 11:01:50.256894
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0004_collector_budget"
-down_revision: str | None = "0003"
+revision: str = "0006_collector_budget"
+down_revision: str | None = "0005_import_record_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
