@@ -170,7 +170,7 @@ def test_the_owner_sees_polling_the_budget_and_a_bad_upload_at_once(stack: Stack
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Imports", exact=True).click()
     page.get_by_label("Export ZIP").set_input_files(str(photos))
     page.get_by_role("button", name="Upload").click()
-    progress = page.locator(".progress-box")
+    progress = page.locator(".progress-box[data-stage]")
     expect(progress).to_have_attribute("data-status", "error")
     expect(progress.get_by_role("alert")).to_contain_text("holiday-photos.zip is not a Spotify export")
     expect(progress.get_by_role("alert")).to_contain_text("DSC_0042.jpg")
