@@ -416,12 +416,16 @@ class SearchResponse(BaseModel):
 
 
 class RequestBudget(BaseModel):
-    """The Spotify request budget of the whole installation (all users and processes share it)."""
+    """The Spotify request budget of the whole installation (all users and processes share it). The counts
+    describe every user's requests, so only the admin token sees them (issue 16.5); a user token sees whether
+    Spotify's quota has stopped collection and until when, which is what decides how fresh its own data is."""
 
-    per_day: int = Field(description="Requests allowed per rolling 24 h (SPOTIFY_REQUEST_BUDGET).")
-    used: int = Field(description="Requests in the last 24 h.")
-    remaining: int
-    resets_at: datetime | None = Field(description="When the oldest counted request leaves the 24 h window.")
+    per_day: int | None = Field(description="Requests allowed per rolling 24 h (SPOTIFY_REQUEST_BUDGET); admin only.")
+    used: int | None = Field(description="Requests in the last 24 h; admin only.")
+    remaining: int | None = Field(description="Requests left in the rolling 24 h; admin only.")
+    resets_at: datetime | None = Field(
+        description="When the oldest counted request leaves the 24 h window; admin only."
+    )
     blocked_until: datetime | None = Field(description="Spotify's quota stopped all requests until then.")
     blocked_reason: str | None
 

@@ -34,14 +34,16 @@ async def sync_status(context: ToolContext, args: UserArgs, user_id: UUID) -> Sy
     if row is None:
         raise UnknownUser(f"no user with id {user_id}", details={"user_id": str(user_id)})
     budget = await spotify_budget(await context.session.connection(), context.settings)
+    # The counts are the whole installation's: answered to the admin token only (issue 16.5).
+    admin = context.principal.kind == "admin"
     return SyncStatus.model_validate(
         row
         | {
             "budget": RequestBudget(
-                per_day=budget.per_day,
-                used=budget.used_24h,
-                remaining=budget.remaining,
-                resets_at=budget.resets_at,
+                per_day=budget.per_day if admin else None,
+                used=budget.used_24h if admin else None,
+                remaining=budget.remaining if admin else None,
+                resets_at=budget.resets_at if admin else None,
                 blocked_until=budget.blocked_until,
                 blocked_reason=budget.blocked_reason,
             )

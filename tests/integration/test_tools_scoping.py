@@ -91,6 +91,24 @@ def test_user_token_sync_status_is_its_own(scene: tuple[str, UUID, str]) -> None
     status = _call(base, "ops.sync_status", {"Authorization": f"Bearer {token}"})
     assert status["user_id"] == str(mine)
     # Its only count is its own; the warehouse's rebuild time is the freshness every history answer carries too.
-    numbers = {key for key, value in status.items() if isinstance(value, int | float) and not isinstance(value, bool)}
-    assert numbers == {"consecutive_errors"}, status
+    numbers = {key for key, value in _flatten(status) if isinstance(value, int | float) and not isinstance(value, bool)}
+    # The user's own poll figures (its errors, its polls and plays per poll); nothing counted across users.
+    assert numbers <= {"consecutive_errors", "polls_24h", "new_plays_per_poll_24h", "possibly_missed_polls"}, status
+    assert "consecutive_errors" in numbers
+    # The installation's request budget: whether Spotify stopped collection is the user's business, the counts are not.
+    assert set(status["budget"]) >= {"blocked_until", "used", "remaining"}
+    admin_status = _call(base, "ops.sync_status", ADMIN, {"user_id": str(mine)})
+    assert isinstance(admin_status["budget"]["used"], int)
+    assert isinstance(admin_status["budget"]["remaining"], int)
     assert status["last_transform_at"] is not None
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) of every leaf of a JSON object."""
+    leaves: list[tuple[str, object]] = []
+    for key, item in value.items():
+        if isinstance(item, dict):
+            leaves.extend(_flatten(item, f"{prefix}{key}."))
+        else:
+            leaves.append((f"{prefix}{key}", item))
+    return leaves
