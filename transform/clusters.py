@@ -20,7 +20,8 @@ Feature frames come from PostgreSQL through DuckDB's postgres extension (attache
 (DESIGN §4): PostgreSQL filters the window's listens by its index and copies them to DuckDB, which aggregates
 them per artist (and per artist and track, and per listening session) so only aggregates reach polars.
 `compute_clusters()` computes any window on demand (the API calls it); `refresh_standard_windows()` writes the
-three standard windows of every user to `ml.taste_clusters`, which dbt exposes as `marts.fct_taste_clusters`.
+three standard windows of every user to `ml.taste_clusters` (and every clustered artist with its cluster to
+`ml.taste_cluster_artists`), which dbt exposes as `marts.fct_taste_clusters` and `marts.fct_taste_cluster_artists`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 from uuid import UUID
@@ -110,6 +111,14 @@ create table if not exists {ML_SCHEMA}.taste_clusters (
     computed_at timestamptz not null,
     primary key (user_id, window_name, cluster_id)
 );
+create table if not exists {ML_SCHEMA}.taste_cluster_artists (
+    user_id uuid not null,
+    window_name text not null,
+    cluster_id integer not null,
+    artist_id text not null,
+    plays bigint not null,
+    primary key (user_id, window_name, artist_id)
+);
 """
 
 
@@ -132,6 +141,9 @@ class TasteCluster:
     k: int
     quality_score: float
     computed_at: datetime
+    # Every artist of the cluster with its plays in the window (ml.taste_cluster_artists): what lets the
+    # dashboards show a cluster's share over time and a year's mix of clusters.
+    member_plays: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -655,6 +667,10 @@ def _cluster_window(
             }
             for _, track, count in top_track_frame.filter(pl.col("cluster") == old).iter_rows()
         ]
+        member_plays = {
+            artist: int(count)
+            for artist, count in plays.filter(pl.col("cluster") == old).select("artist_id", "plays").iter_rows()
+        }
         distinguishing, words = _describe(features, members)
         lead = list(dict.fromkeys(str(artist["name"]) for artist in top_artists))[:2]
         label = (" · ".join(words[:2]) + " — " if words else "") + " & ".join(lead)
@@ -676,6 +692,7 @@ def _cluster_window(
                 k=k,
                 quality_score=round(score, 6),
                 computed_at=computed_at,
+                member_plays=member_plays,
             )
         )
     return clusters
@@ -765,7 +782,8 @@ def compute_standard_windows(
 
 
 def ensure_table(database_url: str) -> None:
-    """Create the `ml` schema and `ml.taste_clusters` if missing (the cluster step owns them)."""
+    """Create the `ml` schema, `ml.taste_clusters` and `ml.taste_cluster_artists` if missing (the cluster step
+    owns them)."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         connection.execute(CREATE_TABLE_SQL)
 
@@ -776,6 +794,7 @@ def write_clusters(database_url: str, user_id: UUID | str, clusters: Iterable[Ta
     rows = list(clusters)
     with psycopg.connect(libpq_url(database_url)) as connection, connection.transaction():
         connection.execute(f"delete from {ML_SCHEMA}.taste_clusters where user_id = %s", (user,))
+        connection.execute(f"delete from {ML_SCHEMA}.taste_cluster_artists where user_id = %s", (user,))
         if rows:
             with connection.cursor() as cursor:
                 cursor.executemany(
@@ -804,6 +823,15 @@ def write_clusters(database_url: str, user_id: UUID | str, clusters: Iterable[Ta
                         for row in rows
                     ],
                 )
+                cursor.executemany(
+                    f"""insert into {ML_SCHEMA}.taste_cluster_artists
+                        (user_id, window_name, cluster_id, artist_id, plays) values (%s, %s, %s, %s, %s)""",
+                    [
+                        (row.user_id, row.window_name, row.cluster_id, artist, count)
+                        for row in rows
+                        for artist, count in row.member_plays.items()
+                    ],
+                )
     return len(rows)
 
 
@@ -816,7 +844,8 @@ def refresh_standard_windows(
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         users = [row[0] for row in connection.execute("select distinct user_id from marts.fct_repeat_stats")]
         # Users without plays any more lose their clusters.
-        connection.execute(f"delete from {ML_SCHEMA}.taste_clusters where user_id <> all(%s::uuid[])", (users,))
+        for table in ("taste_clusters", "taste_cluster_artists"):
+            connection.execute(f"delete from {ML_SCHEMA}.{table} where user_id <> all(%s::uuid[])", (users,))
         if changed_only:
             stale = connection.execute(
                 f"""select users.user_id from unnest(%s::uuid[]) as users (user_id)

@@ -34,7 +34,7 @@ logger = logging.getLogger("transform")
 
 # pg_advisory_lock key: the first 8 bytes of sha256("spotify-mcp transform"), as a signed bigint.
 ADVISORY_LOCK_KEY: Final = 0x5F3A_91C2_6D08_4B17
-CLUSTER_SELECTOR: Final = "stg_ml__taste_clusters+"
+CLUSTER_SELECTOR: Final = "stg_ml__taste_clusters+ stg_ml__taste_cluster_artists+"
 
 type Status = Literal["success", "error", "skipped"]
 

@@ -75,6 +75,33 @@ def test_clusters_fall_back_to_behaviour_and_are_stored_for_every_standard_windo
     assert [row[0] for row in plays] == sorted((row[0] for row in plays), reverse=True)
 
 
+def test_every_clustered_artist_is_stored_with_its_cluster(history: str) -> None:
+    """marts.fct_taste_cluster_artists: one row per artist with plays in the window, and a cluster's artists add up
+    to the cluster's plays (what the dashboards' share over time and cluster mix rest on)."""
+    per_cluster = _rows(
+        history,
+        "select c.window_name, c.cluster_id, c.plays, sum(m.plays), count(m.artist_id) "
+        "from marts.fct_taste_clusters c left join marts.fct_taste_cluster_artists m "
+        "on m.user_id = c.user_id and m.window_name = c.window_name and m.cluster_id = c.cluster_id "
+        "where c.user_id = %(u)s group by 1, 2, 3 order by 1, 2",
+        {"u": USER},
+    )
+    assert {row[0] for row in per_cluster} == set(STANDARD_WINDOWS)
+    for window_name, cluster_id, plays, member_plays, members in per_cluster:
+        assert members > 0 and member_plays == plays, (window_name, cluster_id)
+    artists = _rows(
+        history,
+        "select count(distinct primary_artist_id) from marts.agg_daily_track_plays where user_id = %(u)s and plays > 0",
+        {"u": USER},
+    )[0][0]
+    stored = _rows(
+        history,
+        "select count(*) from marts.fct_taste_cluster_artists where user_id = %(u)s and window_name = 'all_time'",
+        {"u": USER},
+    )[0][0]
+    assert stored == artists
+
+
 def test_clusters_are_stable_across_runs(history: str) -> None:
     first = compute_standard_windows(history, USER, now=NOW)
     second = compute_standard_windows(history, USER, now=NOW)

@@ -1,0 +1,5 @@
+{#- Every clustered artist of a user and standard window with its cluster (transform/clusters.py): the join key
+    for a cluster's share over time and a period's mix of clusters. -#}
+{{ config(indexes=[{'columns': ['user_id', 'window_name', 'artist_id'], 'unique': True}]) }}
+
+select * from {{ ref('stg_ml__taste_cluster_artists') }}
