@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -14,6 +14,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.marts import compare as comparing
+from core.marts import listening, rankings
+from core.marts import windows as shared_windows
+from core.marts.listening import minutes as _minutes
+from core.marts.rankings import share as _share
 from serve.tools import repository as repo
 from serve.tools.errors import NoData, UnknownUser
 from serve.tools.models import (
@@ -46,12 +51,10 @@ from serve.tools.models import (
     WindowArgs,
 )
 from serve.tools.registry import ToolContext
-from serve.tools.windows import Period, Window, make_window, preceding_range, resolve_window, user_zone
+from serve.tools.windows import Period, Span, resolve_span, user_zone, window_model
 
 logger = logging.getLogger(__name__)
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-LONG_GAP_DAYS = 7
 STANDARD_CLUSTER_WINDOWS = {90: "last_90_days", 365: "last_365_days"}
 
 
@@ -62,7 +65,7 @@ class Scope:
     user_id: UUID
     zone: ZoneInfo
     today: date
-    bounds: repo.Bounds
+    bounds: shared_windows.Bounds
     freshness: Freshness
     has_clusters: bool
     has_totals: bool
@@ -97,9 +100,9 @@ def _freshness(last_transform_at: datetime | None, latest_play_at: datetime | No
     return Freshness(last_transform_at=last_transform_at, latest_play_at=latest_play_at, note=note)
 
 
-def window_of(scope: Scope, args: WindowArgs | CompareArgs) -> Window:
-    return resolve_window(
-        days=getattr(args, "days", None),
+def window_of(scope: Scope, args: WindowArgs) -> Span:
+    return resolve_span(
+        days=args.days,
         start=args.start,
         end=args.end,
         period=args.period,
@@ -109,88 +112,35 @@ def window_of(scope: Scope, args: WindowArgs | CompareArgs) -> Window:
     )
 
 
-def covers_all_history(scope: Scope, window: Window) -> bool:
-    first, last = scope.bounds.first_date, scope.bounds.last_date
-    return first is not None and last is not None and window.start_date <= first and window.end_date >= last
+def covers_all_history(scope: Scope, window: Span) -> bool:
+    return shared_windows.covers_all(window, scope.bounds)
 
 
-def reads_all_time_marts(scope: Scope, window: Window) -> bool:
-    """Whether per-track and per-artist totals of the window can come from the all-time mart `agg_track_totals`
-    (one row per track) instead of every per-day row: the window covers all of the user's data and the mart exists
-    (a warehouse built before it was added answers from the per-day rows)."""
-    return scope.has_totals and covers_all_history(scope, window)
+def reads_all_time_marts(scope: Scope, window: Span) -> bool:
+    return shared_windows.reads_all_time_marts(window, scope.bounds, scope.has_totals)
 
 
-async def coverage_of(context: ToolContext, scope: Scope, window: Window) -> CoverageStats:
-    rows = await repo.coverage_days(context.session, scope.user_id, window.start_date, window.end_date)
-    elapsed_end = min(window.end_date, scope.today)
-    days_elapsed = max(0, (elapsed_end - window.start_date).days + 1)
-    days = sorted({day for day, _, _ in rows})
-    per_source: dict[str, tuple[set[date], int]] = {}
-    for day, source, listens in rows:
-        seen, total = per_source.get(source, (set(), 0))
-        seen.add(day)
-        per_source[source] = (seen, total + listens)
-    sources = [
-        SourceCoverage(source=source, days_with_data=len(seen), listens=total)
-        for source, (seen, total) in sorted(per_source.items())
-    ]
-    gaps: list[Gap] = []
-    present = set(days)
-    run_start: date | None = None
-    day = window.start_date
-    while day <= elapsed_end:
-        if day not in present and run_start is None:
-            run_start = day
-        if day in present and run_start is not None:
-            gaps.append(Gap(start_date=run_start, end_date=day - timedelta(days=1), days=(day - run_start).days))
-            run_start = None
-        day += timedelta(days=1)
-    if run_start is not None:
-        gaps.append(Gap(start_date=run_start, end_date=elapsed_end, days=(elapsed_end - run_start).days + 1))
-    gaps.sort(key=lambda gap: (-gap.days, gap.start_date))
-    history_starts = scope.bounds.first_date
-    starts_before_history = history_starts is None or window.start_date < history_starts
-    longest = gaps[0].days if gaps else 0
-    complete = days_elapsed > 0 and not starts_before_history and longest <= LONG_GAP_DAYS
-    ratio = round(len(days) / days_elapsed, 4) if days_elapsed else 0.0
-    notes: list[str] = [f"Listens on {len(days)} of {days_elapsed} days so far."]
-    if days_elapsed == 0:
-        notes = ["The window has not started yet."]
-    if starts_before_history and history_starts is not None and days_elapsed:
-        notes.append(
-            f"The history starts on {history_starts.isoformat()}, after the window starts: totals are partial."
-        )
-    if longest > LONG_GAP_DAYS:
-        gap = gaps[0]
-        notes.append(
-            f"Longest gap: {gap.days} days ({gap.start_date.isoformat()} to {gap.end_date.isoformat()}), either no "
-            "listening or data not collected."
-        )
-    if window.ongoing:
-        notes.append("The window includes today, so it is not over.")
-    notes.append("Complete enough to present as a full picture." if complete else "Present these figures as partial.")
+async def coverage_of(context: ToolContext, scope: Scope, window: Span) -> CoverageStats:
+    rows = await repo.coverage_days(context.session, scope.user_id, window)
+    found = listening.summarize_coverage(rows, window, scope.bounds.first_date)
     return CoverageStats(
-        window_days=window.days,
-        days_elapsed=days_elapsed,
-        days_with_data=len(days),
-        coverage_ratio=ratio,
-        first_data_date=days[0] if days else None,
-        last_data_date=days[-1] if days else None,
-        history_starts=history_starts,
-        sources=sources,
-        largest_gaps=gaps[:5],
-        complete=complete,
-        note=" ".join(notes),
+        window_days=found.window_days,
+        days_elapsed=found.days_elapsed,
+        days_with_data=found.days_with_data,
+        coverage_ratio=found.coverage_ratio,
+        first_data_date=found.first_data_date,
+        last_data_date=found.last_data_date,
+        history_starts=found.history_starts,
+        sources=[
+            SourceCoverage(source=item.source, days_with_data=item.days_with_data, listens=item.listens)
+            for item in found.sources
+        ],
+        largest_gaps=[
+            Gap(start_date=gap.start_date, end_date=gap.end_date, days=gap.days) for gap in found.largest_gaps
+        ],
+        complete=found.complete,
+        note=found.note,
     )
-
-
-def _minutes(ms: int) -> float:
-    return round(ms / 60_000, 1)
-
-
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
 
 
 def artist_counts(rows: list[repo.ArtistRow], total_plays: int) -> list[ArtistCount]:
@@ -224,50 +174,43 @@ def track_counts(rows: list[repo.TrackRow], total_plays: int) -> list[TrackCount
 
 
 def repeat_stats(row: repo.RepeatRow) -> RepeatStats:
+    figures = rankings.repeat_figures(
+        row.plays,
+        row.unique_tracks,
+        row.tracks_played_once,
+        row.max_plays_single_track,
+        repeat_rate=row.repeat_rate or 0.0,
+        top10_share=row.top10_share or 0.0,
+    )
     return RepeatStats(
-        plays=row.plays,
-        unique_tracks=row.unique_tracks,
-        repeat_rate=round(row.repeat_rate or 0.0, 4),
-        top10_share=round(row.top10_share or 0.0, 4),
-        tracks_played_once=row.tracks_played_once,
-        max_plays_single_track=row.max_plays_single_track,
+        plays=figures.plays,
+        unique_tracks=figures.unique_tracks,
+        repeat_rate=figures.repeat_rate,
+        top10_share=figures.top10_share,
+        tracks_played_once=figures.tracks_played_once,
+        max_plays_single_track=figures.max_plays_single_track,
     )
 
 
-async def heatmap_of(context: ToolContext, scope: Scope, window: Window) -> Heatmap:
-    if covers_all_history(scope, window):
-        cells = await repo.heatmap_cells(context.session, scope.user_id, None, None)
-    else:
-        cells = await repo.heatmap_cells(context.session, scope.user_id, window.start_date, window.end_date)
-    grid = [[0] * 24 for _ in range(7)]
-    for weekday, hour, plays in cells:
-        if 1 <= weekday <= 7 and 0 <= hour <= 23:
-            grid[weekday - 1][hour] += plays
-    weekday_totals = [sum(row) for row in grid]
-    hour_totals = [sum(grid[weekday][hour] for weekday in range(7)) for hour in range(24)]
-    total = sum(weekday_totals)
+async def heatmap_of(context: ToolContext, scope: Scope, window: Span) -> Heatmap:
+    span = None if covers_all_history(scope, window) else window
+    found = listening.summarize_heatmap(await repo.heatmap_cells(context.session, scope.user_id, span))
     return Heatmap(
-        plays=total,
-        weekday_hour_plays=grid,
-        weekday_totals=weekday_totals,
-        hour_totals=hour_totals,
-        peak_weekday=WEEKDAYS[weekday_totals.index(max(weekday_totals))] if total else None,
-        peak_hour=hour_totals.index(max(hour_totals)) if total else None,
+        plays=found.plays,
+        weekday_hour_plays=found.grid,
+        weekday_totals=found.weekday_totals,
+        hour_totals=found.hour_totals,
+        peak_weekday=found.peak_weekday,
+        peak_hour=found.peak_hour,
     )
 
 
-async def repeat_of(context: ToolContext, scope: Scope, window: Window) -> RepeatStats:
+async def repeat_of(context: ToolContext, scope: Scope, window: Span) -> RepeatStats:
     if covers_all_history(scope, window):
         row = await repo.repeat_all_time(context.session, scope.user_id)
         if row is not None:
             return repeat_stats(row)
-    row = await repo.repeat_window(
-        context.session,
-        scope.user_id,
-        window.start_date,
-        window.end_date,
-        all_time=reads_all_time_marts(scope, window),
-    )
+    row = await repo.repeat_window(context.session, scope.user_id, window, all_time=reads_all_time_marts(scope, window))
     return repeat_stats(row)
 
 
@@ -283,7 +226,7 @@ def _cluster(row: dict[str, Any]) -> TasteCluster:
     )
 
 
-def standard_cluster_window(scope: Scope, window: Window) -> str | None:
+def standard_cluster_window(scope: Scope, window: Span) -> str | None:
     if covers_all_history(scope, window) or window.label == Period.all_time.value:
         return "all_time"
     if window.end_date == scope.today:
@@ -291,7 +234,7 @@ def standard_cluster_window(scope: Scope, window: Window) -> str | None:
     return None
 
 
-async def on_demand_clusters(context: ToolContext, scope: Scope, window: Window) -> list[dict[str, Any]] | None:
+async def on_demand_clusters(context: ToolContext, scope: Scope, window: Span) -> list[dict[str, Any]] | None:
     """Clusters for any window from the transform's Python API (`transform.clusters.compute_clusters`, DuckDB
     over the marts, k-means), run in a worker thread. None when it is unavailable or fails."""
     try:
@@ -317,7 +260,7 @@ async def on_demand_clusters(context: ToolContext, scope: Scope, window: Window)
 
 
 async def clusters_of(
-    context: ToolContext, scope: Scope, window: Window, *, on_demand: bool
+    context: ToolContext, scope: Scope, window: Span, *, on_demand: bool
 ) -> tuple[str | None, list[dict[str, Any]]]:
     """Precomputed clusters of a standard window (the mart), else, when `on_demand`, computed now."""
     name = standard_cluster_window(scope, window)
@@ -343,10 +286,8 @@ async def taste_summary(context: ToolContext, args: TasteSummaryArgs, user_id: U
     window = window_of(scope, args)
     session = context.session
     from_totals = reads_all_time_marts(scope, window)
-    summary = await repo.window_summary(
-        session, user_id, window.start_date, window.end_date, args.limit, all_time=from_totals
-    )
-    totals = await repo.totals(session, user_id, window.start_date, window.end_date)
+    summary = await repo.window_summary(session, user_id, window, args.limit, all_time=from_totals)
+    totals = await repo.totals(session, user_id, window)
     if covers_all_history(scope, window) and (all_time := await repo.repeat_all_time(session, user_id)) is not None:
         repeat = repeat_stats(all_time)
     else:
@@ -360,10 +301,10 @@ async def taste_summary(context: ToolContext, args: TasteSummaryArgs, user_id: U
                 max_plays_single_track=summary.max_plays_single_track,
             )
         )
-    audio = await repo.audio_profile(session, user_id, window.start_date, window.end_date, all_time=from_totals)
+    audio = await repo.audio_profile(session, user_id, window, all_time=from_totals)
     _, cluster_rows = await clusters_of(context, scope, window, on_demand=False)
     return TasteSummary(
-        window=window,
+        window=window_model(window),
         freshness=scope.freshness,
         coverage=await coverage_of(context, scope, window),
         window_start=window.start,
@@ -406,17 +347,12 @@ def _audio(row: dict[str, Any] | None) -> AudioProfile | None:
 async def top_artists(context: ToolContext, args: LimitWindowArgs, user_id: UUID) -> TopArtists:
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
-    totals = await repo.totals(context.session, user_id, window.start_date, window.end_date)
+    totals = await repo.totals(context.session, user_id, window)
     rows = await repo.top_artists(
-        context.session,
-        user_id,
-        window.start_date,
-        window.end_date,
-        args.limit,
-        all_time=reads_all_time_marts(scope, window),
+        context.session, user_id, window, args.limit, all_time=reads_all_time_marts(scope, window)
     )
     return TopArtists(
-        window=window,
+        window=window_model(window),
         freshness=scope.freshness,
         coverage=await coverage_of(context, scope, window),
         plays=totals.plays,
@@ -427,17 +363,12 @@ async def top_artists(context: ToolContext, args: LimitWindowArgs, user_id: UUID
 async def top_tracks(context: ToolContext, args: LimitWindowArgs, user_id: UUID) -> TopTracks:
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
-    totals = await repo.totals(context.session, user_id, window.start_date, window.end_date)
+    totals = await repo.totals(context.session, user_id, window)
     rows = await repo.top_tracks(
-        context.session,
-        user_id,
-        window.start_date,
-        window.end_date,
-        args.limit,
-        all_time=reads_all_time_marts(scope, window),
+        context.session, user_id, window, args.limit, all_time=reads_all_time_marts(scope, window)
     )
     return TopTracks(
-        window=window,
+        window=window_model(window),
         freshness=scope.freshness,
         coverage=await coverage_of(context, scope, window),
         plays=totals.plays,
@@ -449,7 +380,7 @@ async def listening_heatmap(context: ToolContext, args: WindowArgs, user_id: UUI
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
     return HeatmapResult(
-        window=window,
+        window=window_model(window),
         freshness=scope.freshness,
         coverage=await coverage_of(context, scope, window),
         heatmap=await heatmap_of(context, scope, window),
@@ -460,7 +391,7 @@ async def repeat_rate(context: ToolContext, args: WindowArgs, user_id: UUID) -> 
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
     return RepeatRateResult(
-        window=window,
+        window=window_model(window),
         freshness=scope.freshness,
         coverage=await coverage_of(context, scope, window),
         repeat_stats=await repeat_of(context, scope, window),
@@ -470,43 +401,38 @@ async def repeat_rate(context: ToolContext, args: WindowArgs, user_id: UUID) -> 
 async def coverage(context: ToolContext, args: WindowArgs, user_id: UUID) -> CoverageResult:
     scope = await open_scope(context, user_id)
     window = window_of(scope, args)
-    return CoverageResult(window=window, freshness=scope.freshness, coverage=await coverage_of(context, scope, window))
-
-
-async def _period_stats(context: ToolContext, scope: Scope, window: Window) -> PeriodStats:
-    summary = await repo.window_summary(
-        context.session,
-        scope.user_id,
-        window.start_date,
-        window.end_date,
-        1,
-        all_time=reads_all_time_marts(scope, window),
+    return CoverageResult(
+        window=window_model(window), freshness=scope.freshness, coverage=await coverage_of(context, scope, window)
     )
-    totals = await repo.totals(context.session, scope.user_id, window.start_date, window.end_date)
+
+
+async def _period_stats(context: ToolContext, scope: Scope, window: Span) -> PeriodStats:
+    summary = await repo.window_summary(
+        context.session, scope.user_id, window, 1, all_time=reads_all_time_marts(scope, window)
+    )
+    totals = await repo.totals(context.session, scope.user_id, window)
+    listening_minutes = _minutes(totals.ms_played)
     return PeriodStats(
-        window=window,
+        window=window_model(window),
         plays=summary.plays,
-        listening_minutes=_minutes(totals.ms_played),
+        listening_minutes=listening_minutes,
         unique_tracks=summary.unique_tracks,
         unique_artists=summary.unique_artists,
+        plays_per_day=comparing.per_day(summary.plays, window),
+        minutes_per_day=comparing.per_day(listening_minutes, window),
         coverage=await coverage_of(context, scope, window),
     )
 
 
-def _pct(new: float, old: float) -> float | None:
-    return round((new - old) / old * 100, 1) if old else None
+def compared_spans(scope: Scope, args: CompareArgs) -> tuple[Span, Span, bool]:
+    """The period and the one it is compared with, and whether one was cut so both have the same length.
 
-
-def _ranks(plays: dict[str, tuple[int, int]]) -> dict[str, int]:
-    ordered = sorted(plays.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
-    return {artist: rank for rank, (artist, _) in enumerate(ordered, start=1)}
-
-
-async def compare_periods(context: ToolContext, args: CompareArgs, user_id: UUID) -> Comparison:
-    scope = await open_scope(context, user_id)
+    Default period: this month. Default comparison: the one just before, to the same day when the period is under
+    way (`preceding`). With `equal_spans` (default) the longer is cut to its first N days, N the shorter's length,
+    so this month on the 5th meets the first 5 days of last month, not all of it."""
     explicit = args.start is not None or args.end is not None
     period = args.period if (args.period is not None or explicit) else Period.this_month
-    first = resolve_window(
+    first = resolve_span(
         days=None,
         start=args.start,
         end=args.end,
@@ -516,7 +442,7 @@ async def compare_periods(context: ToolContext, args: CompareArgs, user_id: UUID
         first_date=scope.bounds.first_date,
     )
     if args.compare_to is not None or args.compare_start is not None or args.compare_end is not None:
-        second = resolve_window(
+        second = resolve_span(
             days=None,
             start=args.compare_start,
             end=args.compare_end,
@@ -526,52 +452,48 @@ async def compare_periods(context: ToolContext, args: CompareArgs, user_id: UUID
             first_date=scope.bounds.first_date,
             field_prefix="compare_",
         )
-        if args.compare_to is not None:
-            second = second.model_copy(update={"label": args.compare_to.value})
     else:
-        start, end, label = preceding_range(period, first.start_date, first.end_date)
-        second = make_window(label, start, end, scope.zone, scope.today)
+        second = shared_windows.preceding(period, first)
+    if not args.equal_spans:
+        return first, second, False
+    cut_first, cut_second = shared_windows.equal_spans(first, second)
+    return cut_first, cut_second, (cut_first, cut_second) != (first, second)
+
+
+async def compare_periods(context: ToolContext, args: CompareArgs, user_id: UUID) -> Comparison:
+    scope = await open_scope(context, user_id)
+    first, second, cut = compared_spans(scope, args)
     stats_a = await _period_stats(context, scope, first)
     stats_b = await _period_stats(context, scope, second)
-    plays_a = await repo.artist_plays(
-        context.session, user_id, first.start_date, first.end_date, all_time=reads_all_time_marts(scope, first)
-    )
-    plays_b = await repo.artist_plays(
-        context.session, user_id, second.start_date, second.end_date, all_time=reads_all_time_marts(scope, second)
-    )
-    ranks_a, ranks_b = _ranks(plays_a), _ranks(plays_b)
-    changes = sorted(
-        set(plays_a) | set(plays_b),
-        key=lambda artist: (
-            -abs(plays_a.get(artist, (0, 0))[0] - plays_b.get(artist, (0, 0))[0]),
-            -plays_a.get(artist, (0, 0))[0],
-            artist,
-        ),
-    )[: args.limit]
-    candidates = [artist for artist, _ in sorted(plays_a.items(), key=lambda item: (-item[1][0], item[0]))][:200]
+    plays_a = await repo.artist_plays(context.session, user_id, first, all_time=reads_all_time_marts(scope, first))
+    plays_b = await repo.artist_plays(context.session, user_id, second, all_time=reads_all_time_marts(scope, second))
+    moves = comparing.movers(plays_a, plays_b, args.limit)
+    candidates = comparing.new_artist_candidates(plays_a)
     known = await repo.artists_played_before(context.session, user_id, candidates, first.start_date)
     new = [artist for artist in candidates if artist not in known][: args.limit]
-    names = await repo.artist_names(context.session, user_id, sorted(set(changes) | set(new)))
+    names = await repo.artist_names(context.session, user_id, sorted({move.artist_id for move in moves} | set(new)))
     movers = [
         ArtistMove(
-            artist_id=artist,
-            name=names.get(artist),
-            plays=plays_a.get(artist, (0, 0))[0],
-            compare_plays=plays_b.get(artist, (0, 0))[0],
-            change=plays_a.get(artist, (0, 0))[0] - plays_b.get(artist, (0, 0))[0],
-            rank=ranks_a.get(artist),
-            compare_rank=ranks_b.get(artist),
+            artist_id=move.artist_id,
+            name=names.get(move.artist_id),
+            plays=move.plays,
+            compare_plays=move.compare_plays,
+            change=move.change,
+            rank=move.rank,
+            compare_rank=move.compare_rank,
         )
-        for artist in changes
+        for move in moves
     ]
     new_rows = [repo.ArtistRow(artist, plays_a[artist][0], plays_a[artist][1], names.get(artist)) for artist in new]
     return Comparison(
         period=stats_a,
         compare_to=stats_b,
+        equal_spans=first.days == second.days,
+        spans_note=comparing.spans_note(first, second, cut=cut),
         plays_change=stats_a.plays - stats_b.plays,
-        plays_change_pct=_pct(stats_a.plays, stats_b.plays),
+        plays_change_pct=comparing.pct(stats_a.plays, stats_b.plays),
         minutes_change=round(stats_a.listening_minutes - stats_b.listening_minutes, 1),
-        minutes_change_pct=_pct(stats_a.listening_minutes, stats_b.listening_minutes),
+        minutes_change_pct=comparing.pct(stats_a.listening_minutes, stats_b.listening_minutes),
         top_movers=movers,
         new_artists=artist_counts(new_rows, stats_a.plays),
         freshness=scope.freshness,
@@ -592,7 +514,7 @@ async def taste_clusters(context: ToolContext, args: ClustersArgs, user_id: UUID
         )
     quality = first.get("quality_score")
     return TasteClusters(
-        window=window,
+        window=window_model(window),
         freshness=scope.freshness,
         coverage=await coverage_of(context, scope, window),
         window_name=name,

@@ -76,6 +76,14 @@ class CompareArgs(ToolArgs):
     )
     compare_start: date | None = Field(default=None, description="First day of the comparison period (YYYY-MM-DD).")
     compare_end: date | None = Field(default=None, description="Last day of the comparison period (YYYY-MM-DD).")
+    equal_spans: bool = Field(
+        default=True,
+        description=(
+            "Compare equal spans (default): when the shorter period is still under way, the longer is cut to its "
+            "first N days (this_month on the 5th vs the first 5 days of last_month). false compares whole periods "
+            "(then use the per-day figures)."
+        ),
+    )
     limit: int = Field(default=10, ge=1, le=50, description="How many movers and new artists (1-50).")
 
 
@@ -307,6 +315,8 @@ class PeriodStats(BaseModel):
     listening_minutes: float
     unique_tracks: int
     unique_artists: int
+    plays_per_day: float = Field(description="Plays per day of the window so far (one decimal).")
+    minutes_per_day: float = Field(description="Listening minutes per day of the window so far (one decimal).")
     coverage: CoverageStats
 
 
@@ -328,6 +338,8 @@ class ArtistMove(BaseModel):
 class Comparison(BaseModel):
     period: PeriodStats
     compare_to: PeriodStats
+    equal_spans: bool = Field(description="Whether both periods have the same number of days.")
+    spans_note: str = Field(description="Which spans were compared, in words (repeat it to the user).")
     plays_change: int
     plays_change_pct: float | None
     minutes_change: float

@@ -1,24 +1,28 @@
-"""All SQL of the tools. Reads the dbt marts (docs/warehouse-contract.md) and the operational `app` tables.
+"""The tools' database reads. The figures shared with the dashboards (windows, totals, top lists, repeat,
+heatmap, coverage, clusters, comparisons) are the queries of `core.marts`, executed here through SQLAlchemy with
+bound parameters; what only the tools need (the user and freshness context, the audio profile, operations) is
+written here. Reads the dbt marts (docs/warehouse-contract.md) and the operational `app` tables.
 
-Window queries use the daily aggregates (`agg_daily_*`, `agg_hourly_listening`) so that a 90-day answer reads a
-few thousand rows; all-time answers (`all_time=True`: the window covers every day of the user's data) read the
-all-time marts instead (`agg_track_totals`, `fct_repeat_stats`, `fct_listening_heatmap`): one row per track, not
-one per day, with the same answer. Names come from the dimensions,
-falling back to the names denormalised on `fct_plays` only for ids missing from the dimensions. Nothing else
-reads `fct_plays`: the dbt build makes it a view over the deduplicated listens, without the contract's
-indexes, so a lookup there scans every listen.
+Nothing here reads `fct_plays` directly except the name fallbacks of `core.marts.rankings`: the daily and all-time
+aggregates answer every figure with far fewer rows.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.marts import clusters as cluster_queries
+from core.marts import compare, listening, rankings
+from core.marts.sql import Query
+from core.marts.windows import Bounds, Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +41,6 @@ class Context:
     has_clusters: bool
     has_totals: bool
     last_transform_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Bounds:
-    first_date: date | None
-    last_date: date | None
-    latest_play_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,85 +90,12 @@ class RepeatRow:
     max_plays_single_track: int
 
 
-TRACK_NAMES = """
-    SELECT x.track_id, x.artist_id, x.plays, x.ms,
-           coalesce(dt.name, CASE WHEN dt.track_id IS NULL THEN
-                    (SELECT f.track_name FROM marts.fct_plays f
-                     WHERE f.user_id = :u AND f.track_id = x.track_id AND f.track_name IS NOT NULL
-                     LIMIT 1) END) AS name,
-           coalesce(da.name, dt.primary_artist_name, CASE WHEN dt.track_id IS NULL AND da.artist_id IS NULL THEN
-                    (SELECT f.primary_artist_name FROM marts.fct_plays f
-                     WHERE f.user_id = :u AND f.track_id = x.track_id AND f.primary_artist_name IS NOT NULL
-                     LIMIT 1) END) AS artist_name
-    FROM {source} x
-    LEFT JOIN marts.dim_tracks dt ON dt.track_id = x.track_id
-    LEFT JOIN marts.dim_artists da ON da.artist_id = x.artist_id
-"""
-
-ARTIST_NAMES = """
-    SELECT x.artist_id, x.plays, x.ms,
-           coalesce(da.name, CASE WHEN da.artist_id IS NULL THEN
-                    (SELECT f.primary_artist_name FROM marts.fct_plays f
-                     WHERE f.user_id = :u AND f.primary_artist_id = x.artist_id
-                       AND f.primary_artist_name IS NOT NULL
-                     LIMIT 1) END) AS name
-    FROM {source} x
-    LEFT JOIN marts.dim_artists da ON da.artist_id = x.artist_id
-"""
-
-# Per-track totals of a window, tracks that count at least one play (the largest primary artist of the window's
-# days, as agg_track_totals keeps it for all time).
-WINDOW_TRACKS = """
-    SELECT track_id, max(primary_artist_id) AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
-    FROM marts.agg_daily_track_plays
-    WHERE user_id = :u AND local_date BETWEEN :s AND :e
-    GROUP BY track_id
-    HAVING sum(plays) > 0
-"""
-ALL_TIME_TRACKS = """
-    SELECT track_id, primary_artist_id AS artist_id, plays, ms_played AS ms
-    FROM marts.agg_track_totals
-    WHERE user_id = :u AND plays > 0
-"""
-
-# Per-artist totals of a window by each day's primary artist, artists with at least one play.
-WINDOW_ARTISTS = """
-    SELECT primary_artist_id AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
-    FROM marts.agg_daily_track_plays
-    WHERE user_id = :u AND local_date BETWEEN :s AND :e AND primary_artist_id IS NOT NULL
-    GROUP BY primary_artist_id
-    HAVING sum(plays) > 0
-"""
-# The same for all time: a track's totals are its primary artist's when every day of it has that one artist; the
-# per-day rows of the other tracks (few: an API play and an export record that named the artist differently) are
-# read one track at a time (OFFSET 0 keeps the planner from turning it into a join over every per-day row).
-ALL_TIME_ARTISTS = """
-    SELECT artist_id, sum(plays)::bigint AS plays, sum(ms)::bigint AS ms
-    FROM (
-        SELECT primary_artist_id AS artist_id, plays, ms_played AS ms
-        FROM marts.agg_track_totals
-        WHERE user_id = :u AND single_primary_artist
-        UNION ALL
-        SELECT d.primary_artist_id, d.plays, d.ms_played
-        FROM marts.agg_track_totals t
-        CROSS JOIN LATERAL (
-            SELECT primary_artist_id, plays, ms_played FROM marts.agg_daily_track_plays
-            WHERE user_id = t.user_id AND track_id = t.track_id OFFSET 0
-        ) d
-        WHERE t.user_id = :u AND NOT t.single_primary_artist
-    ) x
-    WHERE artist_id IS NOT NULL
-    GROUP BY artist_id
-    HAVING sum(plays) > 0
-"""
+async def _rows(session: AsyncSession, query: Query) -> Sequence[RowMapping]:
+    return (await session.execute(text(query.sql), dict(query.params))).mappings().all()
 
 
-def _tracks(all_time: bool) -> str:
-    return ALL_TIME_TRACKS if all_time else WINDOW_TRACKS
-
-
-def _artists(all_time: bool) -> str:
-    return ALL_TIME_ARTISTS if all_time else WINDOW_ARTISTS
+async def _one(session: AsyncSession, query: Query) -> RowMapping:
+    return (await session.execute(text(query.sql), dict(query.params))).mappings().one()
 
 
 def _json_list(value: Any) -> list[dict[str, Any]]:
@@ -239,76 +163,21 @@ async def user_exists(session: AsyncSession, user_id: UUID) -> bool:
 
 
 async def bounds(session: AsyncSession, user_id: UUID) -> Bounds:
-    row = (
-        (
-            await session.execute(
-                text(
-                    """
-                    SELECT (SELECT min(local_date) FROM marts.agg_daily_listening WHERE user_id = :u) AS first_date,
-                           (SELECT max(local_date) FROM marts.agg_daily_listening WHERE user_id = :u) AS last_date,
-                           (SELECT max(c.last_played_at) FROM marts.fct_coverage_daily c
-                            WHERE c.user_id = :u
-                              AND c.local_date = (SELECT max(local_date) FROM marts.fct_coverage_daily
-                                                  WHERE user_id = :u)) AS latest_play_at
-                    """
-                ),
-                {"u": user_id},
-            )
-        )
-        .mappings()
-        .one()
-    )
+    row = await _one(session, listening.bounds(user_id))
     return Bounds(row["first_date"], row["last_date"], row["latest_play_at"])
 
 
-async def totals(session: AsyncSession, user_id: UUID, start: date, end: date) -> Totals:
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT coalesce(sum(plays), 0)::bigint, coalesce(sum(listens), 0)::bigint,
-                       coalesce(sum(ms_played), 0)::bigint
-                FROM marts.agg_daily_listening
-                WHERE user_id = :u AND content_kind = 'track' AND local_date BETWEEN :s AND :e
-                """
-            ),
-            {"u": user_id, "s": start, "e": end},
-        )
-    ).one()
-    return Totals(int(row[0]), int(row[1]), int(row[2]))
+async def totals(session: AsyncSession, user_id: UUID, span: Span) -> Totals:
+    row = await _one(session, listening.totals(user_id, span))
+    return Totals(int(row["plays"]), int(row["listens"]), int(row["ms_played"]))
 
 
 async def window_summary(
-    session: AsyncSession, user_id: UUID, start: date, end: date, limit: int, *, all_time: bool = False
+    session: AsyncSession, user_id: UUID, span: Span, limit: int, *, all_time: bool = False
 ) -> WindowSummary:
     """Unique counts, repeat figures and the top tracks and artists of a window, aggregated once. `all_time`: the
     window covers all of the user's data, so the per-track totals come from the all-time mart."""
-    sql = f"""
-        WITH p AS MATERIALIZED ({_tracks(all_time)}),
-        a AS MATERIALIZED (
-            SELECT artist_id, sum(plays)::bigint AS plays, sum(ms)::bigint AS ms
-            FROM p WHERE artist_id IS NOT NULL GROUP BY artist_id
-        ),
-        s AS (
-            SELECT coalesce(sum(plays), 0)::bigint AS plays, count(*) AS unique_tracks,
-                   count(*) FILTER (WHERE plays = 1) AS once, coalesce(max(plays), 0)::bigint AS maxp
-            FROM p
-        ),
-        tt AS (SELECT * FROM p ORDER BY plays DESC, ms DESC, track_id LIMIT :limit),
-        ta AS (SELECT * FROM a ORDER BY plays DESC, ms DESC, artist_id LIMIT :limit)
-        SELECT
-            s.plays, s.unique_tracks,
-            (SELECT count(*) FROM a) AS unique_artists,
-            s.once, s.maxp,
-            (SELECT coalesce(sum(plays), 0)
-             FROM (SELECT plays FROM p ORDER BY plays DESC LIMIT 10) t10)::bigint AS top10,
-            (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.track_id)
-             FROM ({TRACK_NAMES.format(source="tt")}) n) AS top_tracks,
-            (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.artist_id)
-             FROM ({ARTIST_NAMES.format(source="ta")}) n) AS top_artists
-        FROM s
-    """
-    row = (await session.execute(text(sql), {"u": user_id, "s": start, "e": end, "limit": limit})).mappings().one()
+    row = await _one(session, rankings.window_summary(user_id, span, limit, all_time=all_time))
     return WindowSummary(
         plays=int(row["plays"]),
         unique_tracks=int(row["unique_tracks"]),
@@ -322,111 +191,67 @@ async def window_summary(
 
 
 async def top_artists(
-    session: AsyncSession, user_id: UUID, start: date, end: date, limit: int, *, all_time: bool = False
+    session: AsyncSession, user_id: UUID, span: Span, limit: int, *, all_time: bool = False
 ) -> list[ArtistRow]:
-    source = f"({_artists(all_time)} ORDER BY plays DESC, ms DESC, artist_id LIMIT :limit)"
-    sql = ARTIST_NAMES.format(source=source) + " ORDER BY x.plays DESC, x.ms DESC, x.artist_id"
-    result = await session.execute(text(sql), {"u": user_id, "s": start, "e": end, "limit": limit})
-    return [_artist(dict(item)) for item in result.mappings()]
+    rows = await _rows(session, rankings.top_artists(user_id, span, limit, all_time=all_time))
+    return [_artist(dict(item)) for item in rows]
 
 
 async def top_tracks(
-    session: AsyncSession, user_id: UUID, start: date, end: date, limit: int, *, all_time: bool = False
+    session: AsyncSession, user_id: UUID, span: Span, limit: int, *, all_time: bool = False
 ) -> list[TrackRow]:
-    source = f"({_tracks(all_time)} ORDER BY plays DESC, ms DESC, track_id LIMIT :limit)"
-    sql = TRACK_NAMES.format(source=source) + " ORDER BY x.plays DESC, x.ms DESC, x.track_id"
-    result = await session.execute(text(sql), {"u": user_id, "s": start, "e": end, "limit": limit})
-    return [_track(dict(item)) for item in result.mappings()]
+    rows = await _rows(session, rankings.top_tracks(user_id, span, limit, all_time=all_time))
+    return [_track(dict(item)) for item in rows]
 
 
-async def repeat_window(
-    session: AsyncSession, user_id: UUID, start: date, end: date, *, all_time: bool = False
-) -> RepeatRow:
-    sql = f"""
-        WITH p AS MATERIALIZED ({_tracks(all_time)})
-        SELECT coalesce(sum(plays), 0)::bigint, count(*), count(*) FILTER (WHERE plays = 1),
-               coalesce(max(plays), 0)::bigint,
-               (SELECT coalesce(sum(plays), 0) FROM (SELECT plays FROM p ORDER BY plays DESC LIMIT 10) t)::bigint
-        FROM p
-    """
-    row = (await session.execute(text(sql), {"u": user_id, "s": start, "e": end})).one()
-    plays, unique, once, maxp, top10 = (int(value) for value in row)
+async def repeat_window(session: AsyncSession, user_id: UUID, span: Span, *, all_time: bool = False) -> RepeatRow:
+    row = await _one(session, rankings.repeat_window(user_id, span, all_time=all_time))
+    plays, unique = int(row["plays"]), int(row["unique_tracks"])
     return RepeatRow(
         plays=plays,
         unique_tracks=unique,
         repeat_rate=(1 - unique / plays) if plays else None,
-        top10_share=(top10 / plays) if plays else None,
-        tracks_played_once=once,
-        max_plays_single_track=maxp,
+        top10_share=(int(row["top10"]) / plays) if plays else None,
+        tracks_played_once=int(row["once"]),
+        max_plays_single_track=int(row["maxp"]),
     )
 
 
 async def repeat_all_time(session: AsyncSession, user_id: UUID) -> RepeatRow | None:
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT plays, unique_tracks, repeat_rate, top10_share, tracks_played_once, max_plays_single_track
-                FROM marts.fct_repeat_stats WHERE user_id = :u
-                """
-            ),
-            {"u": user_id},
-        )
-    ).first()
-    if row is None:
+    rows = await _rows(session, rankings.repeat_all_time(user_id))
+    if not rows:
         return None
+    row = rows[0]
     return RepeatRow(
-        plays=int(row[0]),
-        unique_tracks=int(row[1]),
-        repeat_rate=None if row[2] is None else float(row[2]),
-        top10_share=None if row[3] is None else float(row[3]),
-        tracks_played_once=int(row[4]),
-        max_plays_single_track=int(row[5]),
+        plays=int(row["plays"]),
+        unique_tracks=int(row["unique_tracks"]),
+        repeat_rate=None if row["repeat_rate"] is None else float(row["repeat_rate"]),
+        top10_share=None if row["top10_share"] is None else float(row["top10_share"]),
+        tracks_played_once=int(row["tracks_played_once"]),
+        max_plays_single_track=int(row["max_plays_single_track"]),
     )
 
 
-async def heatmap_cells(
-    session: AsyncSession, user_id: UUID, start: date | None, end: date | None
-) -> list[tuple[int, int, int]]:
-    """(ISO weekday, hour, plays); all time from `fct_listening_heatmap` when no dates are given."""
-    if start is None or end is None:
-        sql = "SELECT local_weekday, local_hour, plays FROM marts.fct_listening_heatmap WHERE user_id = :u"
-        params: dict[str, Any] = {"u": user_id}
-    else:
-        sql = """
-            SELECT local_weekday, local_hour, sum(plays)::bigint
-            FROM marts.agg_hourly_listening
-            WHERE user_id = :u AND local_date BETWEEN :s AND :e
-            GROUP BY local_weekday, local_hour
-        """
-        params = {"u": user_id, "s": start, "e": end}
-    rows: list[Any] = list(await session.execute(text(sql), params))
-    return [(int(row[0]), int(row[1]), int(row[2])) for row in rows]
+async def heatmap_cells(session: AsyncSession, user_id: UUID, span: Span | None) -> list[tuple[int, int, int]]:
+    """(ISO weekday, hour, plays); all time from `fct_listening_heatmap` when `span` is None."""
+    rows = await _rows(session, listening.heatmap_cells(user_id, span))
+    return [(int(row["weekday"]), int(row["hour"]), int(row["plays"])) for row in rows]
 
 
-async def coverage_days(session: AsyncSession, user_id: UUID, start: date, end: date) -> list[tuple[date, str, int]]:
-    result = await session.execute(
-        text(
-            """
-            SELECT local_date, source, listens FROM marts.fct_coverage_daily
-            WHERE user_id = :u AND local_date BETWEEN :s AND :e
-            """
-        ),
-        {"u": user_id, "s": start, "e": end},
-    )
-    rows: list[Any] = list(result)
-    return [(row[0], str(row[1]), int(row[2])) for row in rows]
+async def coverage_days(session: AsyncSession, user_id: UUID, span: Span) -> list[tuple[date, str, int]]:
+    rows = await _rows(session, listening.coverage_days(user_id, span))
+    return [(row["local_date"], str(row["source"]), int(row["listens"])) for row in rows]
 
 
 async def audio_profile(
-    session: AsyncSession, user_id: UUID, start: date, end: date, *, all_time: bool = False
+    session: AsyncSession, user_id: UUID, span: Span, *, all_time: bool = False
 ) -> dict[str, Any] | None:
     """Play-weighted means and per-track medians of the stored audio features; None when none are stored."""
     present: bool = (await session.execute(text("SELECT EXISTS (SELECT 1 FROM raw.audio_features)"))).scalar_one()
     if not present:
         return None
     sql = f"""
-        WITH p AS MATERIALIZED ({_tracks(all_time)}),
+        WITH p AS MATERIALIZED ({rankings.track_totals(all_time)}),
         j AS (
             SELECT p.plays, f.energy, f.danceability, f.valence, f.tempo, f.track_id AS feature_track
             FROM p
@@ -447,62 +272,37 @@ async def audio_profile(
                percentile_cont(0.5) WITHIN GROUP (ORDER BY tempo) AS median_tempo
         FROM j
     """
-    row = (await session.execute(text(sql), {"u": user_id, "s": start, "e": end})).mappings().one()
+    row = await _one(session, Query(sql, {"u": user_id, "s": span.start_date, "e": span.end_date}))
     if not row["tracks"]:
         return None
     return dict(row)
 
 
 async def clusters(session: AsyncSession, user_id: UUID, window_name: str) -> list[dict[str, Any]]:
-    result = await session.execute(
-        text(
-            """
-            SELECT window_name, window_start, window_end, cluster_id, label, share_of_plays, plays, top_artists,
-                   top_tracks, distinguishing, feature_set, k, quality_score, computed_at
-            FROM marts.fct_taste_clusters
-            WHERE user_id = :u AND window_name = :w
-            ORDER BY cluster_id
-            """
-        ),
-        {"u": user_id, "w": window_name},
-    )
-    return [dict(row) for row in result.mappings()]
+    return [dict(row) for row in await _rows(session, cluster_queries.clusters(user_id, window_name))]
 
 
 async def artist_plays(
-    session: AsyncSession, user_id: UUID, start: date, end: date, *, all_time: bool = False
+    session: AsyncSession, user_id: UUID, span: Span, *, all_time: bool = False
 ) -> dict[str, tuple[int, int]]:
     """artist id -> (plays, ms_played) in a window."""
-    result = await session.execute(text(_artists(all_time)), {"u": user_id, "s": start, "e": end})
-    rows: list[Any] = list(result)
-    return {str(row[0]): (int(row[1]), int(row[2])) for row in rows}
+    rows = await _rows(session, compare.artist_plays(user_id, span, all_time=all_time))
+    return {str(row["artist_id"]): (int(row["plays"]), int(row["ms"])) for row in rows}
 
 
 async def artists_played_before(session: AsyncSession, user_id: UUID, artist_ids: list[str], before: date) -> set[str]:
-    """Which of these artists have a counted play before the given local day (dbt indexes the aggregate by
-    `(user_id, primary_artist_id)`)."""
+    """Which of these artists have a counted play before the given local day."""
     if not artist_ids:
         return set()
-    result = await session.execute(
-        text(
-            """
-            SELECT a.artist_id FROM unnest(CAST(:ids AS text[])) AS a(artist_id)
-            WHERE EXISTS (SELECT 1 FROM marts.agg_daily_track_plays t
-                          WHERE t.user_id = :u AND t.primary_artist_id = a.artist_id
-                            AND t.local_date < :before AND t.plays > 0)
-            """
-        ),
-        {"u": user_id, "ids": artist_ids, "before": before},
-    )
-    return {row[0] for row in result}
+    rows = await _rows(session, compare.played_before(user_id, artist_ids, before))
+    return {row["artist_id"] for row in rows}
 
 
 async def artist_names(session: AsyncSession, user_id: UUID, artist_ids: list[str]) -> dict[str, str | None]:
     if not artist_ids:
         return {}
-    source = "(SELECT a.artist_id, 0 AS plays, 0 AS ms FROM unnest(CAST(:ids AS text[])) AS a(artist_id))"
-    result = await session.execute(text(ARTIST_NAMES.format(source=source)), {"u": user_id, "ids": artist_ids})
-    return {row["artist_id"]: row["name"] for row in result.mappings()}
+    rows = await _rows(session, compare.artist_names(user_id, artist_ids))
+    return {row["artist_id"]: row["name"] for row in rows}
 
 
 # ----- operations -----------------------------------------------------------------------------------

@@ -3,9 +3,10 @@ and answer exactly what the per-day path (`agg_daily_track_plays`) answers on th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.dburl import libpq_url
+from core.marts.windows import make_span
 from core.settings import Settings
 from serve.api.app import create_app
 from serve.tools import repository as repo
@@ -132,10 +134,16 @@ async def _both_paths(session: AsyncSession, user_id: UUID, name: str, *args: An
     call = getattr(repo, name)
     bounds = await repo.bounds(session, user_id)
     assert bounds.first_date is not None and bounds.last_date is not None
-    window = (bounds.first_date - timedelta(days=3), bounds.last_date + timedelta(days=1))
+    window = make_span(
+        "all",
+        bounds.first_date - timedelta(days=3),
+        bounds.last_date + timedelta(days=1),
+        ZoneInfo("UTC"),
+        date.today(),
+    )
     return (
-        await call(session, user_id, *window, *args, all_time=True),
-        await call(session, user_id, *window, *args, all_time=False),
+        await call(session, user_id, window, *args, all_time=True),
+        await call(session, user_id, window, *args, all_time=False),
     )
 
 

@@ -96,13 +96,20 @@ def test_windows_coverage_and_all_time(base: str, history: History) -> None:
 
 def test_compare_periods_and_heatmap(base: str, history: History) -> None:
     del history
-    comparison = result(base, "history.compare_periods", {"period": "last_7_days", "compare_to": "last_30_days"})
+    comparison = result(
+        base, "history.compare_periods", {"period": "last_7_days", "compare_to": "last_30_days", "equal_spans": False}
+    )
     assert comparison["period"]["window"]["label"] == "last_7_days"
     assert comparison["compare_to"]["window"]["label"] == "last_30_days"
+    assert comparison["equal_spans"] is False and "per-day" in comparison["spans_note"]
     assert comparison["plays_change"] == comparison["period"]["plays"] - comparison["compare_to"]["plays"]
     assert comparison["top_movers"][0]["artist_id"] == "artist0"
+    equal = result(base, "history.compare_periods", {"period": "last_7_days", "compare_to": "last_30_days"})
+    assert equal["compare_to"]["window"]["days"] == 7 and equal["equal_spans"] is True
+    assert equal["compare_to"]["window"]["label"] == "last_30_days (first 7 days)"
     default = result(base, "history.compare_periods")
     assert default["period"]["window"]["label"] == "this_month"
+    assert default["spans_note"].startswith("Compared this_month")
     assert default["new_artists"] == []  # every artist was played before this month
     heatmap = result(base, "history.listening_heatmap", {"days": 30})["heatmap"]
     assert len(heatmap["weekday_hour_plays"]) == 7 and all(len(row) == 24 for row in heatmap["weekday_hour_plays"])

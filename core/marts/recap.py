@@ -1,0 +1,169 @@
+"""A period in review — the figures of a year (or any window) a person would want in a recap, beyond those of
+`listening` (totals, heatmap) and `rankings` (top tracks and artists): top albums, what was discovered, the
+busiest day, the longest streak, and the window to hold it against (the same span just before).
+
+Shaped for reuse by a `history.recap` tool (issue 18): every figure is a query over the contract's marts with
+the window's local days, nothing specific to a page.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from core.marts.listening import BUCKETS
+from core.marts.rankings import ARTIST_NAMES, TRACK_NAMES, artist_totals, track_totals
+from core.marts.sql import Query
+from core.marts.windows import Grain, Period, Span, make_span, preceding_range
+
+
+def previous_span(span: Span) -> Span:
+    """The span to compare a recap with: for a calendar year (or the part of it so far) the same days of the year
+    before; otherwise the same number of days just before."""
+    is_year = span.start_date == date(span.start_date.year, 1, 1) and span.end_date.year == span.start_date.year
+    start, end, _ = preceding_range(Period.this_year if is_year else None, span.start_date, span.end_date)
+    label = str(span.start_date.year - 1) if is_year and span.end_date.month == 12 and span.end_date.day == 31 else ""
+    return make_span(label or f"{start.isoformat()}..{end.isoformat()}", start, end, span.zone, span.today)
+
+
+def top_albums(user_id: UUID, span: Span, limit: int, *, all_time: bool) -> Query:
+    """album (name), artist_name, plays, ms, tracks of the most played albums of the window (tracks grouped by
+    album id, or by album name and primary artist when a track has no album id)."""
+    return Query(
+        f"""
+        WITH p AS MATERIALIZED ({track_totals(all_time)})
+        SELECT min(dt.album_name) AS album,
+               min(coalesce(da.name, dt.primary_artist_name)) AS artist_name,
+               sum(p.plays)::bigint AS plays, sum(p.ms)::bigint AS ms, count(*)::bigint AS tracks
+        FROM p
+        JOIN marts.dim_tracks dt ON dt.track_id = p.track_id
+        LEFT JOIN marts.dim_artists da ON da.artist_id = p.artist_id
+        WHERE dt.album_name IS NOT NULL AND dt.album_name <> ''
+        GROUP BY coalesce(dt.album_id, dt.album_name || '|' || coalesce(p.artist_id, ''))
+        ORDER BY plays DESC, ms DESC, album
+        LIMIT :limit
+        """,
+        {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit},
+    )
+
+
+# First day with a play of every artist and track of the user (all time).
+_FIRST_ARTIST_DAYS = """
+    SELECT primary_artist_id AS artist_id, min(local_date) AS first_day
+    FROM marts.agg_daily_track_plays
+    WHERE user_id = :u AND plays > 0 AND primary_artist_id IS NOT NULL
+    GROUP BY primary_artist_id
+"""
+_FIRST_TRACK_DAYS = """
+    SELECT track_id, min(local_date) AS first_day
+    FROM marts.agg_daily_track_plays
+    WHERE user_id = :u AND plays > 0
+    GROUP BY track_id
+"""
+
+
+def discovery_counts(user_id: UUID, span: Span) -> Query:
+    """One row: new_artists, new_tracks — first played (ever) inside the window."""
+    return Query(
+        f"""
+        SELECT (SELECT count(*) FROM ({_FIRST_ARTIST_DAYS}) a WHERE first_day BETWEEN :s AND :e) AS new_artists,
+               (SELECT count(*) FROM ({_FIRST_TRACK_DAYS}) t WHERE first_day BETWEEN :s AND :e) AS new_tracks
+        """,
+        {"u": user_id, "s": span.start_date, "e": span.end_date},
+    )
+
+
+def discoveries_over_time(user_id: UUID, span: Span, grain: Grain) -> Query:
+    """period_start, days, new_artists (first played ever in that bucket) per bucket of the window."""
+    return Query(
+        f"""
+        WITH buckets AS ({BUCKETS}),
+        firsts AS (SELECT first_day FROM ({_FIRST_ARTIST_DAYS}) f WHERE first_day BETWEEN :s AND :e),
+        per AS (
+            SELECT b.period_start, count(*)::bigint AS new_artists
+            FROM firsts f JOIN buckets b ON b.local_date = f.first_day
+            GROUP BY b.period_start
+        )
+        SELECT b.period_start, count(*)::bigint AS days, coalesce(max(per.new_artists), 0)::bigint AS new_artists
+        FROM buckets b LEFT JOIN per ON per.period_start = b.period_start
+        GROUP BY b.period_start ORDER BY b.period_start
+        """,
+        {"u": user_id, "s": span.start_date, "e": span.end_date, "grain": grain.value},
+    )
+
+
+def new_artists(user_id: UUID, span: Span, limit: int) -> Query:
+    """artist_id, plays, ms, name, first_day of the artists first played inside the window, most played there."""
+    source = f"""(
+        SELECT w.artist_id, w.plays, w.ms FROM ({artist_totals(False)}) w
+        JOIN ({_FIRST_ARTIST_DAYS}) f ON f.artist_id = w.artist_id
+        WHERE f.first_day BETWEEN :s AND :e
+        ORDER BY w.plays DESC, w.ms DESC, w.artist_id LIMIT :limit)"""
+    return Query(
+        f"""
+        SELECT n.*, f.first_day FROM ({ARTIST_NAMES.format(source=source)}) n
+        JOIN ({_FIRST_ARTIST_DAYS}) f ON f.artist_id = n.artist_id
+        ORDER BY n.plays DESC, n.ms DESC, n.artist_id
+        """,
+        {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit},
+    )
+
+
+def new_tracks(user_id: UUID, span: Span, limit: int) -> Query:
+    """track_id, artist_id, plays, ms, name, artist_name of the tracks first played inside the window."""
+    source = f"""(
+        SELECT w.track_id, w.artist_id, w.plays, w.ms FROM ({track_totals(False)}) w
+        JOIN ({_FIRST_TRACK_DAYS}) f ON f.track_id = w.track_id
+        WHERE f.first_day BETWEEN :s AND :e
+        ORDER BY w.plays DESC, w.ms DESC, w.track_id LIMIT :limit)"""
+    return Query(
+        TRACK_NAMES.format(source=source) + " ORDER BY x.plays DESC, x.ms DESC, x.track_id",
+        {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit},
+    )
+
+
+def busiest_day(user_id: UUID, span: Span) -> Query:
+    """local_date, plays, ms_played of the day with the most music plays in the window (none without plays)."""
+    return Query(
+        """
+        SELECT local_date, plays::bigint AS plays, ms_played::bigint AS ms_played
+        FROM marts.agg_daily_listening
+        WHERE user_id = :u AND content_kind = 'track' AND local_date BETWEEN :s AND :e AND plays > 0
+        ORDER BY plays DESC, ms_played DESC, local_date
+        LIMIT 1
+        """,
+        {"u": user_id, "s": span.start_date, "e": span.end_date},
+    )
+
+
+def longest_streak(user_id: UUID, span: Span) -> Query:
+    """start_date, end_date, days of the longest run of consecutive days with a music play in the window (the
+    latest of equally long runs; none without plays)."""
+    return Query(
+        """
+        WITH d AS (
+            SELECT local_date, local_date - (row_number() OVER (ORDER BY local_date))::int AS run
+            FROM marts.agg_daily_listening
+            WHERE user_id = :u AND content_kind = 'track' AND local_date BETWEEN :s AND :e AND plays > 0
+        )
+        SELECT min(local_date) AS start_date, max(local_date) AS end_date, count(*)::bigint AS days
+        FROM d GROUP BY run
+        ORDER BY days DESC, start_date DESC
+        LIMIT 1
+        """,
+        {"u": user_id, "s": span.start_date, "e": span.end_date},
+    )
+
+
+def active_years(user_id: UUID) -> Query:
+    """year, plays of every calendar year (local) with music plays, latest first."""
+    return Query(
+        """
+        SELECT extract(year FROM local_date)::int AS year, sum(plays)::bigint AS plays
+        FROM marts.agg_daily_listening
+        WHERE user_id = :u AND content_kind = 'track'
+        GROUP BY 1 HAVING sum(plays) > 0
+        ORDER BY 1 DESC
+        """,
+        {"u": user_id},
+    )
