@@ -1,152 +1,329 @@
-"""Charts of the dashboards (Altair): one function per chart, data in, chart out, no queries here."""
+"""Charts of the dashboards (Altair): one function per chart, data in, chart out, no queries here.
+
+Readable at any span: time series come at the grain the window calls for (`core.marts.windows.grain_for`) with
+each bar spanning exactly its day, week or month; ranked bars carry their names on the axis (long names end in
+"…" and show whole in the tooltip) and their values at the bar's end, one row of height per bar so no label is
+skipped; dates read as people write them.
+"""
 
 from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
 
 import altair as alt
 import polars as pl
 
+from core.marts.listening import HeatmapSummary
+from core.marts.windows import Grain, Span
+
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+GRAIN_WORDS = {Grain.day: "day", Grain.week: "week", Grain.month: "month"}
+BAR_ROW_PX = 26
+LABEL_LIMIT_PX = 320
+NO_DATA = "no data"
+COVERAGE_STATES = [NO_DATA, "export", "Spotify API", "export + API"]
+COVERAGE_COLOURS = ["#e4e6ea", "#6baed6", "#74c476", "#238b45"]
 
 
-def daily_series(frame: pl.DataFrame, measure: str, title: str) -> alt.Chart:
+def _day_text(day: date) -> str:
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def _bucket_text(start: date, days: int, grain: Grain) -> str:
+    """How a bucket reads in a tooltip: "Tue 4 Mar 2025", "week of 3 Mar 2025", "Mar 2025 (12 days)"."""
+    if grain is Grain.day:
+        return f"{WEEKDAYS[start.weekday()]} {_day_text(start)}"
+    if grain is Grain.week:
+        text = f"week of {_day_text(start)}"
+        return text if days == 7 else f"{text} ({days} days)"
+    text = f"{MONTHS[start.month - 1]} {start.year}"
+    full = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - start.replace(day=1)
+    return text if start.day == 1 and days == full.days else f"{text} ({days} days)"
+
+
+def with_bucket_text(frame: pl.DataFrame, grain: Grain) -> pl.DataFrame:
+    texts = [_bucket_text(start, int(days), grain) for start, days in frame.select("period_start", "days").iter_rows()]
+    return frame.with_columns(pl.Series("period", texts, dtype=pl.String))
+
+
+def timeline(frame: pl.DataFrame, measure: str, title: str, grain: Grain, *, value_format: str = ",.0f") -> alt.Chart:
+    """Bars per day, week or month (`period_start` to the exclusive `period_end`); the title says the grain."""
+    shown = with_bucket_text(frame, grain)
+    per = GRAIN_WORDS[grain]
     chart: alt.Chart = (
-        alt.Chart(frame.to_pandas(), title=title)
-        .mark_area(opacity=0.7, interpolate="step-after")
+        alt.Chart(shown.to_pandas(), title=f"{title} per {per}")
+        .mark_bar(stroke="white", strokeWidth=0.5 if grain is not Grain.month else 1)
         .encode(
-            x=alt.X("local_date:T", title=None),
-            y=alt.Y(f"{measure}:Q", title=title),
-            tooltip=[alt.Tooltip("local_date:T", title="day"), alt.Tooltip(f"{measure}:Q", format=",.1f")],
+            x=alt.X("period_start:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
+            x2="period_end:T",
+            y=alt.Y(f"{measure}:Q", title=f"{title.lower()} per {per}", axis=alt.Axis(format="~s")),
+            tooltip=[alt.Tooltip("period:N", title=per), alt.Tooltip(f"{measure}:Q", title=title, format=value_format)],
+        )
+        .properties(height=240)
+    )
+    return chart
+
+
+def uniques_timeline(frame: pl.DataFrame, grain: Grain) -> alt.Chart:
+    per = GRAIN_WORDS[grain]
+    long = (
+        with_bucket_text(frame, grain)
+        .select(
+            "period_start", "period", pl.col("unique_tracks").alias("tracks"), pl.col("unique_artists").alias("artists")
+        )
+        .unpivot(index=["period_start", "period"], variable_name="what", value_name="count")
+    )
+    chart: alt.Chart = (
+        alt.Chart(long.to_pandas(), title=f"Different tracks and artists played per {per}")
+        .mark_line(point=grain is not Grain.day or frame.height <= 120)
+        .encode(
+            x=alt.X("period_start:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
+            y=alt.Y("count:Q", title=f"different per {per}"),
+            color=alt.Color("what:N", title=None, legend=alt.Legend(orient="top")),
+            tooltip=[alt.Tooltip("period:N", title=per), "what:N", alt.Tooltip("count:Q", format=",")],
         )
         .properties(height=220)
     )
     return chart
 
 
-def weekly_uniques(frame: pl.DataFrame) -> alt.Chart:
-    weekly = (
-        frame.with_columns(pl.col("local_date").dt.truncate("1w").alias("week"))
-        .group_by("week")
-        .agg(
-            pl.col("unique_tracks").max().alias("tracks (max per day)"),
-            pl.col("unique_artists").max().alias("artists (max per day)"),
-        )
-        .sort("week")
-        .unpivot(index="week", variable_name="kind", value_name="count")
+def ranked_bars(
+    frame: pl.DataFrame,
+    label: str,
+    *,
+    measure: str = "plays",
+    title: str | None = None,
+    details: list[alt.Tooltip] | None = None,
+    value_format: str = ",.0f",
+    color: str = "#1db954",
+) -> alt.LayerChart:
+    """Horizontal bars in the frame's order, a name on every bar and the value at its end."""
+    shown = frame.with_columns(pl.int_range(0, frame.height).alias("_order"), pl.col(label).fill_null("(unnamed)"))
+    tooltip = [alt.Tooltip(f"{label}:N", title=label), alt.Tooltip(f"{measure}:Q", format=value_format)]
+    base = alt.Chart(shown.to_pandas(), title=title or "").encode(
+        y=alt.Y(
+            f"{label}:N",
+            sort=alt.SortField("_order"),
+            title=None,
+            axis=alt.Axis(labelLimit=LABEL_LIMIT_PX, labelFontSize=12),
+        ),
+        x=alt.X(f"{measure}:Q", title=measure, axis=alt.Axis(format="~s")),
+        tooltip=tooltip + (details or []),
     )
-    chart: alt.Chart = (
-        alt.Chart(weekly.to_pandas(), title="Unique tracks and artists per day (weekly peak)")
-        .mark_line(point=True)
-        .encode(x=alt.X("week:T", title=None), y=alt.Y("count:Q", title=None), color=alt.Color("kind:N", title=None))
-        .properties(height=220)
+    bars = base.mark_bar(color=color)
+    values = base.mark_text(align="left", baseline="middle", dx=4, fontSize=11).encode(
+        text=alt.Text(f"{measure}:Q", format=value_format)
     )
+    chart: alt.LayerChart = (bars + values).properties(height=max(80, BAR_ROW_PX * frame.height))
     return chart
 
 
-def heatmap(frame: pl.DataFrame, timezone: str) -> alt.Chart:
-    """Weekday × hour; every cell present (zeros filled) so gaps read as quiet hours."""
-    grid = pl.DataFrame({"weekday": list(range(1, 8))}).join(pl.DataFrame({"hour": list(range(24))}), how="cross")
-    full = (
-        grid.join(frame.select("weekday", "hour", "plays"), on=["weekday", "hour"], how="left")
-        .with_columns(pl.col("plays").fill_null(0))
-        .with_columns(
-            pl.col("weekday").map_elements(lambda day: WEEKDAYS[day - 1], return_dtype=pl.String).alias("day")
-        )
+def heatmap(summary: HeatmapSummary, timezone: str) -> alt.Chart:
+    """Weekday × hour; every cell present (zeros included) so quiet hours read as quiet."""
+    cells = pl.DataFrame(
+        [
+            {"day": WEEKDAYS[weekday], "hour": f"{hour:02d}", "plays": summary.grid[weekday][hour]}
+            for weekday in range(7)
+            for hour in range(24)
+        ]
     )
     chart: alt.Chart = (
-        alt.Chart(full.to_pandas(), title=f"Plays by weekday and hour ({timezone})")
+        alt.Chart(cells.to_pandas(), title=f"Plays by weekday and hour ({timezone})")
         .mark_rect()
         .encode(
-            x=alt.X("hour:O", title="hour of day"),
+            x=alt.X("hour:O", title="hour of day", axis=alt.Axis(labelAngle=0)),
             y=alt.Y("day:O", sort=WEEKDAYS, title=None),
             color=alt.Color("plays:Q", scale=alt.Scale(scheme="greens"), title="plays"),
-            tooltip=["day:N", "hour:O", alt.Tooltip("plays:Q", format=",")],
+            tooltip=["day:N", alt.Tooltip("hour:O", title="hour"), alt.Tooltip("plays:Q", format=",")],
         )
         .properties(height=260)
     )
     return chart
 
 
-def ranked_bars(frame: pl.DataFrame, label: str, measure: str = "plays") -> alt.Chart:
-    chart: alt.Chart = (
-        alt.Chart(frame.to_pandas())
-        .mark_bar()
-        .encode(
-            x=alt.X(f"{measure}:Q", title=measure),
-            y=alt.Y(f"{label}:N", sort="-x", title=None),
-            tooltip=[f"{label}:N", alt.Tooltip(f"{measure}:Q", format=",")],
-        )
-        .properties(height=max(200, 22 * frame.height))
-    )
-    return chart
-
-
-def monthly_bars(frame: pl.DataFrame, measure: str, title: str) -> alt.Chart:
+def hour_bars(hour_totals: list[int], title: str = "Plays by hour of day") -> alt.Chart:
+    frame = pl.DataFrame({"hour": [f"{hour:02d}:00" for hour in range(24)], "plays": hour_totals})
     chart: alt.Chart = (
         alt.Chart(frame.to_pandas(), title=title)
-        .mark_bar()
+        .mark_bar(color="#1db954")
         .encode(
-            x=alt.X("month:T", timeUnit="yearmonth", title=None),
-            y=alt.Y(f"{measure}:Q", title=None),
-            tooltip=["month:T", f"{measure}:Q"],
+            x=alt.X("hour:O", title=None, axis=alt.Axis(labelAngle=-45)),
+            y=alt.Y("plays:Q", title="plays", axis=alt.Axis(format="~s")),
+            tooltip=["hour:N", alt.Tooltip("plays:Q", format=",")],
         )
-        .properties(height=240)
+        .properties(height=220)
     )
     return chart
 
 
-def buckets(frame: pl.DataFrame) -> alt.Chart:
+def weekday_bars(weekday_totals: list[int]) -> alt.Chart:
+    frame = pl.DataFrame({"day": WEEKDAYS, "plays": weekday_totals})
     chart: alt.Chart = (
-        alt.Chart(frame.to_pandas(), title="How often each track was played")
-        .mark_bar()
+        alt.Chart(frame.to_pandas(), title="Plays by weekday")
+        .mark_bar(color="#1db954")
         .encode(
-            x=alt.X("bucket:N", sort=alt.SortField("sort_key"), title="plays per track"),
-            y=alt.Y("tracks:Q", title="tracks"),
-            tooltip=["bucket:N", "tracks:Q"],
+            x=alt.X("day:O", sort=WEEKDAYS, title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("plays:Q", title="plays", axis=alt.Axis(format="~s")),
+            tooltip=["day:N", alt.Tooltip("plays:Q", format=",")],
         )
-        .properties(height=240)
+        .properties(height=220)
     )
     return chart
 
 
-def coverage_calendar(frame: pl.DataFrame) -> alt.Chart:
-    """A calendar (week columns × weekday rows) coloured by which sources have data that day."""
-    calendar = frame.with_columns(
-        pl.col("local_date").dt.truncate("1w").alias("week"),
+def plays_histogram(frame: pl.DataFrame) -> alt.Chart:
+    """How many tracks were played how often, tracks on a log scale (a few favourites and thousands of one-offs
+    both stay visible)."""
+    chart: alt.Chart = (
+        alt.Chart(frame.to_pandas(), title="How often each track was played (tracks on a log scale)")
+        .mark_bar(color="#1db954")
+        .encode(
+            x=alt.X("bucket:N", sort=alt.SortField("low"), title="plays of a track", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("tracks:Q", title="tracks (log scale)", scale=alt.Scale(type="log")),
+            tooltip=[alt.Tooltip("bucket:N", title="plays"), alt.Tooltip("tracks:Q", format=",")],
+        )
+        .properties(height=260)
+    )
+    return chart
+
+
+def coverage_days(rows: pl.DataFrame, span: Span) -> pl.DataFrame:
+    """Every day of the window up to today with its state (no data, export, Spotify API, both) and listens."""
+    last = min(span.end_date, span.today)
+    days = pl.DataFrame({"local_date": pl.date_range(span.start_date, last, "1d", eager=True)})
+    per_day = rows.group_by("local_date").agg(
+        pl.col("source").sort().str.join("+").alias("sources"), pl.col("listens").sum().alias("listens")
+    )
+    states = {"import_zip": "export", "spotify_api": "Spotify API", "import_zip+spotify_api": "export + API"}
+    return (
+        days.join(per_day, on="local_date", how="left")
+        .with_columns(
+            pl.col("sources").replace_strict(states, default=NO_DATA).alias("state"),
+            pl.col("listens").fill_null(0),
+        )
+        .with_columns(
+            pl.col("local_date").dt.year().alias("year"),
+            pl.col("local_date").dt.weekday().alias("weekday"),  # 1 = Monday
+            (
+                (pl.col("local_date").dt.ordinal_day() - 1 + pl.col("local_date").dt.truncate("1y").dt.weekday() - 1)
+                // 7
+            ).alias("week"),
+        )
+    )
+
+
+def coverage_calendar(frame: pl.DataFrame) -> alt.FacetChart:
+    """One calendar row per year (weeks across, weekdays down), a cell per day: grey where there is no data, so
+    gaps show at a glance; the colour says which source has the day."""
+    shown = frame.with_columns(
+        pl.col("weekday").map_elements(lambda day: WEEKDAYS[day - 1], return_dtype=pl.String).alias("day"),
         pl.col("local_date")
-        .dt.weekday()
-        .map_elements(lambda day: WEEKDAYS[day - 1], return_dtype=pl.String)
-        .alias("day"),
+        .map_elements(lambda day: f"{WEEKDAYS[day.weekday()]} {_day_text(day)}", return_dtype=pl.String)
+        .alias("date"),
     )
-    chart: alt.Chart = (
-        alt.Chart(calendar.to_pandas(), title="Days with data, by source")
-        .mark_rect()
+    month_starts = [0, 4, 8, 13, 17, 21, 26, 30, 35, 39, 43, 48]
+    label = "['" + "','".join(MONTHS) + "'][indexof(" + str(month_starts) + ", datum.value)]"
+    chart: alt.FacetChart = (
+        alt.Chart(shown.to_pandas())
+        .mark_rect(stroke="white", strokeWidth=1.5)
         .encode(
-            x=alt.X("week:T", title=None),
-            y=alt.Y("day:O", sort=WEEKDAYS, title=None),
-            color=alt.Color(
-                "sources:N",
-                title="source",
-                scale=alt.Scale(
-                    domain=["import_zip", "spotify_api", "import_zip+spotify_api"],
-                    range=["#6baed6", "#74c476", "#31a354"],
-                ),
+            x=alt.X(
+                "week:O",
+                title=None,
+                scale=alt.Scale(domain=list(range(54))),
+                axis=alt.Axis(values=month_starts, labelExpr=label, labelAngle=0, ticks=False, domain=False),
             ),
-            tooltip=["local_date:T", "sources:N", "listens:Q"],
+            y=alt.Y("day:O", sort=WEEKDAYS, title=None, axis=alt.Axis(ticks=False, domain=False, labelFontSize=9)),
+            color=alt.Color(
+                "state:N",
+                title="data from",
+                scale=alt.Scale(domain=COVERAGE_STATES, range=COVERAGE_COLOURS),
+                legend=alt.Legend(orient="top"),
+            ),
+            tooltip=[alt.Tooltip("date:N", title="day"), alt.Tooltip("state:N", title="data from"), "listens:Q"],
         )
-        .properties(height=200)
+        .properties(width=alt.Step(13), height=alt.Step(13))
+        .facet(row=alt.Row("year:O", title=None, sort="descending", header=alt.Header(labelAngle=0, labelFontSize=13)))
+        .properties(title="Days with data, year by year")
     )
     return chart
 
 
-def cluster_shares(frame: pl.DataFrame) -> alt.Chart:
-    chart: alt.Chart = (
-        alt.Chart(frame.to_pandas(), title="Share of plays per taste cluster")
-        .mark_bar()
-        .encode(
-            x=alt.X("share_of_plays:Q", axis=alt.Axis(format="%"), title=None),
-            y=alt.Y("label:N", sort="-x", title=None),
-            tooltip=["label:N", alt.Tooltip("share_of_plays:Q", format=".0%"), "plays:Q"],
-        )
-        .properties(height=max(160, 36 * frame.height))
+def share_bars(rows: list[dict[str, Any]], label: str, title: str) -> alt.LayerChart:
+    """Horizontal bars of shares (0-1) with their names and percentages."""
+    frame = pl.DataFrame(rows).select(label, "share", "plays")
+    return ranked_bars(
+        frame,
+        label,
+        measure="share",
+        title=title,
+        value_format=".0%",
+        details=[alt.Tooltip("plays:Q", format=",")],
+        color="#6b5bd6",
     )
+
+
+def cluster_timeline(frame: pl.DataFrame, names: dict[int, str], grain: Grain) -> alt.Chart:
+    """Each cluster's share of plays per bucket, stacked to 100 %."""
+    shown = with_bucket_text(
+        frame.with_columns(
+            pl.col("cluster_id").replace_strict(names, default="other", return_dtype=pl.String).alias("cluster"),
+            pl.lit(1).alias("days"),
+        ),
+        grain,
+    )
+    order = list(names.values())
+    chart: alt.Chart = (
+        alt.Chart(shown.to_pandas(), title=f"Share of plays per {GRAIN_WORDS[grain]}, by cluster")
+        .mark_area(interpolate="step-after" if grain is Grain.day else "monotone")
+        .encode(
+            x=alt.X("period_start:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
+            y=alt.Y("share:Q", stack="normalize", title="share of plays", axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "cluster:N",
+                title=None,
+                sort=order,
+                legend=alt.Legend(orient="bottom", columns=1, labelLimit=600),
+            ),
+            order=alt.Order("cluster_id:Q"),
+            tooltip=[
+                alt.Tooltip("period_start:T", title="from", format="%-d %b %Y"),
+                "cluster:N",
+                alt.Tooltip("share:Q", format=".0%"),
+                alt.Tooltip("plays:Q", format=","),
+            ],
+        )
+        .properties(height=260)
+    )
+    return chart
+
+
+def movers(frame: pl.DataFrame, first: str, second: str) -> alt.LayerChart:
+    """Artists whose plays changed most, up (green) or down (red), with the change at the bar's end."""
+    shown = frame.with_columns(
+        pl.col("name").fill_null(pl.col("artist_id")),
+        pl.int_range(0, frame.height).alias("_order"),
+        pl.when(pl.col("change") >= 0).then(pl.lit("more")).otherwise(pl.lit("fewer")).alias("direction"),
+    )
+    base = alt.Chart(shown.to_pandas(), title=f"Biggest changes: {first} vs {second}").encode(
+        y=alt.Y("name:N", sort=alt.SortField("_order"), title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT_PX)),
+        x=alt.X("change:Q", title="change in plays"),
+        tooltip=[
+            alt.Tooltip("name:N", title="artist"),
+            alt.Tooltip("plays:Q", title=first, format=","),
+            alt.Tooltip("compare_plays:Q", title=second, format=","),
+            alt.Tooltip("change:Q", format="+,"),
+        ],
+    )
+    bars = base.mark_bar().encode(
+        color=alt.Color(
+            "direction:N", scale=alt.Scale(domain=["more", "fewer"], range=["#1db954", "#e45756"]), legend=None
+        )
+    )
+    text = alt.Text("change:Q", format="+,")
+    ups = base.transform_filter("datum.change >= 0").mark_text(align="left", dx=4, fontSize=11).encode(text=text)
+    downs = base.transform_filter("datum.change < 0").mark_text(align="right", dx=-4, fontSize=11).encode(text=text)
+    chart: alt.LayerChart = (bars + ups + downs).properties(height=max(80, BAR_ROW_PX * frame.height))
     return chart

@@ -13,6 +13,9 @@ st.set_page_config(page_title="spotify-mcp analytics", page_icon=":material/head
 pages = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/insights:", default=True),
     st.Page("app_pages/top.py", title="Top artists & tracks", icon=":material/leaderboard:"),
+    st.Page("app_pages/artist.py", title="Artist", icon=":material/person:"),
+    st.Page("app_pages/year.py", title="Year in review", icon=":material/celebration:"),
+    st.Page("app_pages/compare.py", title="Compare periods", icon=":material/compare_arrows:"),
     st.Page("app_pages/heatmap.py", title="When you listen", icon=":material/calendar_view_week:"),
     st.Page("app_pages/clusters.py", title="Taste clusters", icon=":material/hub:"),
     st.Page("app_pages/repeat.py", title="Repeat behaviour", icon=":material/repeat:"),

@@ -1,31 +1,35 @@
-"""Plays, listening time and unique artists/tracks over time."""
+"""Plays, listening time and different tracks and artists over any window, at the grain the span calls for."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, common, data
+from core.marts.windows import grain_for
+from dashboards import charts, common, figures
 
 st.title("Overview")
-picked = (
+listener = (
     common.pick_user() if common.require_marts("dim_users", "agg_daily_listening", "agg_daily_track_plays") else None
 )
-if picked is not None:
-    user_id, timezone = picked
-    window = common.pick_window(user_id, key="overview")
-    if window is not None:
-        start, end = window
-        totals = data.window_totals(user_id, start, end)
-        columns = st.columns(4)
-        columns[0].metric("Plays", f"{totals['plays']:,.0f}")
-        columns[1].metric("Hours listened", f"{totals['hours']:,.1f}")
-        columns[2].metric("Unique tracks", f"{totals['unique_tracks']:,.0f}")
-        columns[3].metric("Unique artists", f"{totals['unique_artists']:,.0f}")
-        st.caption(f"{start} to {end}, days in {timezone}. A play is a listen of at least 30 s (or an API play).")
-        daily = data.daily_listening(user_id, start, end)
-        if daily.height == 0:
-            st.info("No music plays in this window.")
-        else:
-            st.altair_chart(charts.daily_series(daily, "plays", "Plays per day"), width="stretch")
-            st.altair_chart(charts.daily_series(daily, "hours", "Hours per day"), width="stretch")
-            st.altair_chart(charts.weekly_uniques(daily), width="stretch")
+if listener is not None and common.has_history(listener):
+    span = common.pick_window(listener, key="overview")
+    found = figures.summary(listener.user_id, span)
+    columns = st.columns(4)
+    columns[0].metric("Plays", common.number(found.plays))
+    columns[1].metric(
+        "Minutes listened", f"{found.minutes:,.0f}", help=f"{found.minutes / 60:,.1f} hours, every listen counted"
+    )
+    columns[2].metric("Different tracks", common.number(found.unique_tracks), help="tracks with at least one play")
+    columns[3].metric("Different artists", common.number(found.unique_artists), help="artists with at least one play")
+    st.caption(
+        common.describe_window(span, listener) + " A play is a listen of at least 30 s (or an API play of unknown "
+        "length); the same figures an assistant gets from history.taste_summary."
+    )
+    if found.plays == 0 and found.listens == 0:
+        common.empty_window(span, listener)
+    else:
+        grain = grain_for(span)
+        series = figures.series(listener.user_id, span, grain)
+        st.altair_chart(charts.timeline(series, "plays", "Plays", grain), width="stretch")
+        st.altair_chart(charts.timeline(series, "hours", "Hours", grain, value_format=",.1f"), width="stretch")
+        st.altair_chart(charts.uniques_timeline(series, grain), width="stretch")

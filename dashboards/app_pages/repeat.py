@@ -1,24 +1,30 @@
-"""Repeat behaviour: how concentrated listening is on a few tracks."""
+"""Repeat behaviour: how concentrated listening is on a few tracks (history.repeat_rate)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts, common, data
+from core.marts.windows import Period
+from dashboards import charts, common, figures
 
 st.title("Repeat behaviour")
-picked = common.pick_user() if common.require_marts("dim_users", "fct_repeat_stats", "agg_daily_track_plays") else None
-if picked is not None:
-    user_id, _ = picked
-    stats = data.repeat_stats(user_id)
-    if stats is None:
-        st.info("No plays yet for this user.")
+listener = (
+    common.pick_user() if common.require_marts("dim_users", "fct_repeat_stats", "agg_daily_track_plays") else None
+)
+if listener is not None and common.has_history(listener):
+    span = common.pick_window(listener, key="repeat", default=Period.all_time)
+    stats = figures.repeat(listener.user_id, span)
+    if stats.plays == 0:
+        common.empty_window(span, listener)
     else:
         columns = st.columns(4)
-        columns[0].metric("Repeat rate", f"{stats['repeat_rate']:.0%}", help="1 − unique tracks / plays")
-        columns[1].metric(
-            "Top-10 share", f"{stats['top10_share']:.0%}", help="share of plays by the 10 most played tracks"
+        columns[0].metric(
+            "Repeat rate", common.percent(stats.repeat_rate), help="1 − different tracks / plays: how much is replayed"
         )
-        columns[2].metric("Played once", f"{stats['tracks_played_once']:,.0f}")
-        columns[3].metric("Most plays of one track", f"{stats['max_plays_single_track']:,.0f}")
-        st.altair_chart(charts.buckets(data.plays_per_track_distribution(user_id)), width="stretch")
+        columns[1].metric(
+            "Top-10 share", common.percent(stats.top10_share), help="share of plays by the 10 most played tracks"
+        )
+        columns[2].metric("Tracks played once", common.number(stats.tracks_played_once))
+        columns[3].metric("Most plays of one track", common.number(stats.max_plays_single_track))
+        st.caption(f"{common.describe_window(span, listener)} {stats.plays:,} plays of {stats.unique_tracks:,} tracks.")
+        st.altair_chart(charts.plays_histogram(figures.plays_per_track(listener.user_id, span)), width="stretch")

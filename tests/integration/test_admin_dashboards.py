@@ -22,6 +22,9 @@ MARTS_SQL = ROOT / "tests" / "fixtures" / "marts_contract.sql"
 PAGES = [
     "app_pages/overview.py",
     "app_pages/top.py",
+    "app_pages/artist.py",
+    "app_pages/year.py",
+    "app_pages/compare.py",
     "app_pages/heatmap.py",
     "app_pages/clusters.py",
     "app_pages/repeat.py",
@@ -63,6 +66,11 @@ INSERT INTO marts.agg_daily_track_plays
 SELECT user_id, local_date, track_id, min(primary_artist_id), count(*) FILTER (WHERE counts_as_play), count(*),
        coalesce(sum(ms_played), 0)
 FROM marts.fct_plays WHERE user_id = %(user_id)s::uuid GROUP BY 1, 2, 3;
+INSERT INTO marts.agg_track_totals
+SELECT user_id, track_id, max(primary_artist_id),
+       min(primary_artist_id) IS NOT DISTINCT FROM max(primary_artist_id) AND count(primary_artist_id) IN (0, count(*)),
+       sum(plays), sum(listens), sum(ms_played), min(local_date), max(local_date)
+FROM marts.agg_daily_track_plays WHERE user_id = %(user_id)s::uuid GROUP BY user_id, track_id;
 INSERT INTO marts.agg_hourly_listening
 SELECT user_id, local_date, min(local_weekday), local_hour, count(*) FILTER (WHERE counts_as_play),
        coalesce(sum(ms_played), 0)
@@ -85,6 +93,8 @@ SELECT %(user_id)s::uuid, 'last_90_days', timestamptz '2026-08-22', timestamptz 
        '[{"track_id": "trk1", "name": "Track 1", "artist_name": "Artist 1", "plays": 20}]'::jsonb,
        '{"hour_profile": "late night"}'::jsonb, 'behaviour', 3, 0.41, now()
 FROM generate_series(0, 2) AS c;
+INSERT INTO marts.fct_taste_cluster_artists
+SELECT %(user_id)s::uuid, 'last_90_days', a %% 3, 'art' || a, 10 FROM generate_series(0, %(artists)s - 1) AS a;
 """
 
 
@@ -152,7 +162,17 @@ def test_every_page_renders_without_marts(dashboards_env: str) -> None:
     st.cache_data.clear()
     app = _run()
     assert app.sidebar.selectbox[0].options == ["Late"]
-    assert {metric.label for metric in app.metric} >= {"Plays", "Hours listened"}
+    assert {metric.label for metric in app.metric} >= {"Plays", "Minutes listened"}
+
+
+def _metrics(app: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in app.metric}
+
+
+def _charts(app: AppTest) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(cast(Any, chart).proto.spec) for chart in app.get("vega_lite_chart")]
 
 
 def test_pages_with_data(dashboards_env: str) -> None:
@@ -162,35 +182,63 @@ def test_pages_with_data(dashboards_env: str) -> None:
     overview = _run()
     assert overview.title[0].value == "Overview"
     assert overview.sidebar.selectbox[0].options == ["Ada", "Bob"]
-    metrics = {metric.label: metric.value for metric in overview.metric}
-    assert metrics["Plays"] != "0" and int(metrics["Unique artists"]) == 80
+    assert int(_metrics(overview)["Different artists"]) == 80
     overview.radio[0].set_value("All time").run()
-    all_time = {metric.label: metric.value for metric in overview.metric}
-    assert all_time["Plays"] == f"{3000 - 3000 // 9:,}"  # 1 in 9 listens is under 30 s
-    assert len(overview.get("vega_lite_chart")) == 3
+    assert _metrics(overview)["Plays"] == f"{3000 - 3000 // 9:,}"  # 1 in 9 listens is under 30 s
+    titles = [
+        chart["title"]["text"] if isinstance(chart["title"], dict) else chart["title"] for chart in _charts(overview)
+    ]
+    assert titles[:2] == ["Plays per month", "Hours per month"]  # two years and more: not a daily barcode
+    for window, grain in (("Last 365 days", "week"), ("Last 30 days", "day")):
+        overview.radio[0].set_value(window).run()
+        assert [chart["title"] for chart in _charts(overview)][:1] == [f"Plays per {grain}"], window
 
     heat = _run("app_pages/heatmap.py")
     assert "Europe/Berlin" in _texts(heat)
-    assert len(heat.get("vega_lite_chart")) == 1
-    assert "Busiest:" in _texts(heat)
+    assert len(heat.get("vega_lite_chart")) == 3
+    assert "Most plays on" in _texts(heat)
 
     top = _run("app_pages/top.py")
     assert top.dataframe[0].value.shape[0] == 20
-    assert top.dataframe[0].value.columns.tolist() == ["artist", "plays", "minutes", "tracks"]
-    assert top.dataframe[1].value.columns.tolist() == ["track", "artist", "plays", "minutes"]
+    assert top.dataframe[0].value.columns.tolist() == ["rank", "artist", "plays", "minutes", "share"]
+    assert top.dataframe[1].value.columns.tolist() == ["rank", "track", "artist", "plays", "minutes", "share"]
+    assert (top.dataframe[0].value["plays"] > 0).all()
+
+    artist = _run("app_pages/artist.py")
+    artist.text_input[0].set_value("Artist 1").run()
+    assert all("Artist 1" in option for option in artist.selectbox(key="artist_pick").options)
+    assert artist.header[0].value.startswith("Artist 1")
+    assert int(_metrics(artist)["Plays"].replace(",", "")) > 0
+    assert "First play" in _texts(artist)
+    assert len(artist.get("vega_lite_chart")) == 2
+
+    year = _run("app_pages/year.py")
+    assert {"Minutes listened", "Plays", "New artists", "Busiest day", "Longest streak"} <= set(_metrics(year))
+    assert len(year.get("vega_lite_chart")) >= 4
+
+    comparison = _run("app_pages/compare.py")
+    assert "Compared last_30_days" in _texts(comparison)
+    assert {"Plays", "Minutes listened", "Plays per day"} <= set(_metrics(comparison))
 
     clusters = _run("app_pages/clusters.py")
     assert len(clusters.expander) == 3
-    assert "silhouette 0.41" in _texts(clusters)
+    text = _texts(clusters)
+    assert "silhouette 0.41" in text and "how you listen" in text
+    assert "last_90_days" not in text and "[{" not in text
+    assert len(clusters.get("vega_lite_chart")) == 2  # shares and shares over time
 
     repeat = _run("app_pages/repeat.py")
     assert {metric.label for metric in repeat.metric} >= {"Repeat rate", "Top-10 share"}
+    histogram = _charts(repeat)[0]
+    assert histogram["encoding"]["y"]["scale"]["type"] == "log"
 
     discovery = _run("app_pages/discovery.py")
-    assert len(discovery.get("vega_lite_chart")) == 1
+    assert int(_metrics(discovery)["New artists"]) == 80
+    assert len(discovery.get("vega_lite_chart")) == 3
 
     coverage = _run("app_pages/coverage.py")
-    assert set(coverage.dataframe[0].value["source"].tolist()) == {"import_zip", "spotify_api"}
+    assert set(coverage.dataframe[0].value["source"].tolist()) == {"Spotify export (ZIP)", "Spotify API (polled)"}
+    assert "Days with data" in _metrics(coverage)
 
     explorer = _run("app_pages/explorer.py")
     explorer.text_area[0].set_value(f"SELECT count(*) AS n FROM pg.marts.fct_plays WHERE user_id = '{user_id}'").run()
