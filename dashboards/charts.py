@@ -20,8 +20,11 @@ from core.marts.windows import Grain, Span
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 GRAIN_WORDS = {Grain.day: "day", Grain.week: "week", Grain.month: "month"}
-BAR_ROW_PX = 26
+BAR_ROW_PX = 24
 LABEL_LIMIT_PX = 320
+# Streamlit fits a chart to its container in both directions unless told otherwise, which squeezes ranked bars
+# (and then Vega drops every other name); fit the width only and let the height follow the number of bars.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 NO_DATA = "no data"
 COVERAGE_STATES = [NO_DATA, "export", "Spotify API", "export + API"]
 COVERAGE_COLOURS = ["#e4e6ea", "#6baed6", "#74c476", "#238b45"]
@@ -48,28 +51,47 @@ def with_bucket_text(frame: pl.DataFrame, grain: Grain) -> pl.DataFrame:
     return frame.with_columns(pl.Series("period", texts, dtype=pl.String))
 
 
-def timeline(frame: pl.DataFrame, measure: str, title: str, grain: Grain, *, value_format: str = ",.0f") -> alt.Chart:
+def _full_days(grain: Grain, today: date) -> pl.Expr:
+    """Whether a bucket is whole (a week of 7 days, a whole month) and over (it ends before today): partial
+    first and last buckets are drawn lighter, so a window that starts mid-week, or today not over yet, does not
+    read as a drop in listening."""
+    over = pl.col("period_start") + pl.duration(days=pl.col("days")) <= pl.lit(today)
+    if grain is Grain.day:
+        return over
+    if grain is Grain.week:
+        return over & (pl.col("days") == 7)
+    start = pl.col("period_start")
+    return over & (start.dt.day() == 1) & (pl.col("days") == start.dt.month_end().dt.day())
+
+
+def timeline(
+    frame: pl.DataFrame, measure: str, title: str, grain: Grain, today: date, *, value_format: str = ",.0f"
+) -> alt.Chart:
     """Bars per day, week or month (`period_start` to the exclusive `period_end`); the title says the grain."""
-    shown = with_bucket_text(frame, grain)
+    shown = with_bucket_text(frame, grain).with_columns(_full_days(grain, today).alias("whole"))
     per = GRAIN_WORDS[grain]
     chart: alt.Chart = (
         alt.Chart(shown.to_pandas(), title=f"{title} per {per}")
-        .mark_bar(stroke="white", strokeWidth=0.5 if grain is not Grain.month else 1)
+        .mark_bar(stroke="white", strokeWidth=0.5 if grain is not Grain.month else 1, color="#1f77b4")
         .encode(
             x=alt.X("period_start:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
             x2="period_end:T",
             y=alt.Y(f"{measure}:Q", title=f"{title.lower()} per {per}", axis=alt.Axis(format="~s")),
+            y2=alt.datum(0),
+            opacity=alt.condition("datum.whole", alt.value(1.0), alt.value(0.4)),
             tooltip=[alt.Tooltip("period:N", title=per), alt.Tooltip(f"{measure}:Q", title=title, format=value_format)],
         )
-        .properties(height=240)
+        .properties(height=240, autosize=FIT_WIDTH)
     )
     return chart
 
 
-def uniques_timeline(frame: pl.DataFrame, grain: Grain) -> alt.Chart:
+def uniques_timeline(frame: pl.DataFrame, grain: Grain, today: date) -> alt.Chart:
+    """Different tracks and artists per bucket; whole buckets only (a 2-day week would read as a collapse)."""
     per = GRAIN_WORDS[grain]
+    whole = frame.filter(_full_days(grain, today))
     long = (
-        with_bucket_text(frame, grain)
+        with_bucket_text(whole if whole.height else frame, grain)
         .select(
             "period_start", "period", pl.col("unique_tracks").alias("tracks"), pl.col("unique_artists").alias("artists")
         )
@@ -84,7 +106,7 @@ def uniques_timeline(frame: pl.DataFrame, grain: Grain) -> alt.Chart:
             color=alt.Color("what:N", title=None, legend=alt.Legend(orient="top")),
             tooltip=[alt.Tooltip("period:N", title=per), "what:N", alt.Tooltip("count:Q", format=",")],
         )
-        .properties(height=220)
+        .properties(height=220, autosize=FIT_WIDTH)
     )
     return chart
 
@@ -100,24 +122,37 @@ def ranked_bars(
     color: str = "#1db954",
 ) -> alt.LayerChart:
     """Horizontal bars in the frame's order, a name on every bar and the value at its end."""
-    shown = frame.with_columns(pl.int_range(0, frame.height).alias("_order"), pl.col(label).fill_null("(unnamed)"))
+    names = distinct_labels(frame[label].to_list())
+    shown = frame.with_columns(pl.Series(label, names, dtype=pl.String))
     tooltip = [alt.Tooltip(f"{label}:N", title=label), alt.Tooltip(f"{measure}:Q", format=value_format)]
     base = alt.Chart(shown.to_pandas(), title=title or "").encode(
         y=alt.Y(
             f"{label}:N",
-            sort=alt.SortField("_order"),
+            sort=names,
             title=None,
             axis=alt.Axis(labelLimit=LABEL_LIMIT_PX, labelFontSize=12),
         ),
-        x=alt.X(f"{measure}:Q", title=measure, axis=alt.Axis(format="~s")),
+        x=alt.X(f"{measure}:Q", title=measure, axis=alt.Axis(format=value_format, tickCount=5)),
         tooltip=tooltip + (details or []),
     )
     bars = base.mark_bar(color=color)
     values = base.mark_text(align="left", baseline="middle", dx=4, fontSize=11).encode(
         text=alt.Text(f"{measure}:Q", format=value_format)
     )
-    chart: alt.LayerChart = (bars + values).properties(height=max(80, BAR_ROW_PX * frame.height))
+    chart: alt.LayerChart = (bars + values).properties(height=alt.Step(BAR_ROW_PX), autosize=FIT_WIDTH)
     return chart
+
+
+def distinct_labels(values: list[Any]) -> list[str]:
+    """Bar names as shown: missing ones say so, and a repeated name (two tracks called the same) gets a number, so
+    that two bars never share one row."""
+    seen: dict[str, int] = {}
+    labels: list[str] = []
+    for value in values:
+        name = str(value) if value not in (None, "") else "(unnamed)"
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return labels
 
 
 def heatmap(summary: HeatmapSummary, timezone: str) -> alt.Chart:
@@ -138,22 +173,22 @@ def heatmap(summary: HeatmapSummary, timezone: str) -> alt.Chart:
             color=alt.Color("plays:Q", scale=alt.Scale(scheme="greens"), title="plays"),
             tooltip=["day:N", alt.Tooltip("hour:O", title="hour"), alt.Tooltip("plays:Q", format=",")],
         )
-        .properties(height=260)
+        .properties(height=260, autosize=FIT_WIDTH)
     )
     return chart
 
 
 def hour_bars(hour_totals: list[int], title: str = "Plays by hour of day") -> alt.Chart:
-    frame = pl.DataFrame({"hour": [f"{hour:02d}:00" for hour in range(24)], "plays": hour_totals})
+    frame = pl.DataFrame({"hour": list(range(24)), "plays": hour_totals})
     chart: alt.Chart = (
         alt.Chart(frame.to_pandas(), title=title)
         .mark_bar(color="#1db954")
         .encode(
-            x=alt.X("hour:O", title=None, axis=alt.Axis(labelAngle=-45)),
+            x=alt.X("hour:O", title="hour of day (0 = midnight)", axis=alt.Axis(labelAngle=0, labelOverlap=False)),
             y=alt.Y("plays:Q", title="plays", axis=alt.Axis(format="~s")),
-            tooltip=["hour:N", alt.Tooltip("plays:Q", format=",")],
+            tooltip=[alt.Tooltip("hour:O", title="hour"), alt.Tooltip("plays:Q", format=",")],
         )
-        .properties(height=220)
+        .properties(height=220, autosize=FIT_WIDTH)
     )
     return chart
 
@@ -168,24 +203,30 @@ def weekday_bars(weekday_totals: list[int]) -> alt.Chart:
             y=alt.Y("plays:Q", title="plays", axis=alt.Axis(format="~s")),
             tooltip=["day:N", alt.Tooltip("plays:Q", format=",")],
         )
-        .properties(height=220)
+        .properties(height=220, autosize=FIT_WIDTH)
     )
     return chart
 
 
-def plays_histogram(frame: pl.DataFrame) -> alt.Chart:
+def plays_histogram(frame: pl.DataFrame) -> alt.LayerChart:
     """How many tracks were played how often, tracks on a log scale (a few favourites and thousands of one-offs
     both stay visible)."""
-    chart: alt.Chart = (
-        alt.Chart(frame.to_pandas(), title="How often each track was played (tracks on a log scale)")
-        .mark_bar(color="#1db954")
-        .encode(
-            x=alt.X("bucket:N", sort=alt.SortField("low"), title="plays of a track", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("tracks:Q", title="tracks (log scale)", scale=alt.Scale(type="log")),
-            tooltip=[alt.Tooltip("bucket:N", title="plays"), alt.Tooltip("tracks:Q", format=",")],
-        )
-        .properties(height=260)
+    largest = int(frame["tracks"].max() or 1) if frame.height else 1
+    ticks = [0] + [10**power for power in range(len(str(largest)) + 1) if 10**power <= largest * 10]
+    base = alt.Chart(frame.to_pandas(), title="How often each track was played (tracks on a log scale)").encode(
+        x=alt.X("bucket:N", sort=alt.SortField("low"), title="plays of a track", axis=alt.Axis(labelAngle=0)),
+        # symlog: logarithmic for the counts, and a bucket of 1 track still has a visible bar.
+        y=alt.Y(
+            "tracks:Q",
+            title="tracks (log scale)",
+            scale=alt.Scale(type="symlog"),
+            axis=alt.Axis(values=ticks, format=",.0f"),
+        ),
+        tooltip=[alt.Tooltip("bucket:N", title="plays"), alt.Tooltip("tracks:Q", format=",")],
     )
+    bars = base.mark_bar(color="#1db954")
+    values = base.mark_text(baseline="bottom", dy=-3, fontSize=11).encode(text=alt.Text("tracks:Q", format=","))
+    chart: alt.LayerChart = (bars + values).properties(height=260, autosize=FIT_WIDTH)
     return chart
 
 
@@ -277,7 +318,7 @@ def cluster_timeline(frame: pl.DataFrame, names: dict[int, str], grain: Grain) -
     order = list(names.values())
     chart: alt.Chart = (
         alt.Chart(shown.to_pandas(), title=f"Share of plays per {GRAIN_WORDS[grain]}, by cluster")
-        .mark_area(interpolate="step-after" if grain is Grain.day else "monotone")
+        .mark_area(interpolate="monotone")
         .encode(
             x=alt.X("period_start:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
             y=alt.Y("share:Q", stack="normalize", title="share of plays", axis=alt.Axis(format="%")),
@@ -285,6 +326,7 @@ def cluster_timeline(frame: pl.DataFrame, names: dict[int, str], grain: Grain) -
                 "cluster:N",
                 title=None,
                 sort=order,
+                scale=alt.Scale(scheme="tableau10"),
                 legend=alt.Legend(orient="bottom", columns=1, labelLimit=600),
             ),
             order=alt.Order("cluster_id:Q"),
@@ -295,21 +337,25 @@ def cluster_timeline(frame: pl.DataFrame, names: dict[int, str], grain: Grain) -
                 alt.Tooltip("plays:Q", format=","),
             ],
         )
-        .properties(height=260)
+        .properties(height=260, autosize=FIT_WIDTH)
     )
     return chart
 
 
 def movers(frame: pl.DataFrame, first: str, second: str) -> alt.LayerChart:
     """Artists whose plays changed most, up (green) or down (red), with the change at the bar's end."""
+    names = distinct_labels(frame["name"].to_list())
     shown = frame.with_columns(
-        pl.col("name").fill_null(pl.col("artist_id")),
-        pl.int_range(0, frame.height).alias("_order"),
+        pl.Series("name", names, dtype=pl.String),
         pl.when(pl.col("change") >= 0).then(pl.lit("more")).otherwise(pl.lit("fewer")).alias("direction"),
     )
+    # Room beyond the longest bars on both sides, so the values written at their ends never reach the names.
+    low, high = int(frame["change"].min() or 0), int(frame["change"].max() or 0)
+    span = max(high - min(low, 0), 1)
+    domain = [min(low, 0) - (0.15 * span if low < 0 else 0), max(high, 0) + (0.15 * span if high > 0 else 0)]
     base = alt.Chart(shown.to_pandas(), title=f"Biggest changes: {first} vs {second}").encode(
-        y=alt.Y("name:N", sort=alt.SortField("_order"), title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT_PX)),
-        x=alt.X("change:Q", title="change in plays"),
+        y=alt.Y("name:N", sort=names, title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT_PX)),
+        x=alt.X("change:Q", title="change in plays", scale=alt.Scale(domain=domain, nice=False)),
         tooltip=[
             alt.Tooltip("name:N", title="artist"),
             alt.Tooltip("plays:Q", title=first, format=","),
@@ -325,5 +371,5 @@ def movers(frame: pl.DataFrame, first: str, second: str) -> alt.LayerChart:
     text = alt.Text("change:Q", format="+,")
     ups = base.transform_filter("datum.change >= 0").mark_text(align="left", dx=4, fontSize=11).encode(text=text)
     downs = base.transform_filter("datum.change < 0").mark_text(align="right", dx=-4, fontSize=11).encode(text=text)
-    chart: alt.LayerChart = (bars + ups + downs).properties(height=max(80, BAR_ROW_PX * frame.height))
+    chart: alt.LayerChart = (bars + ups + downs).properties(height=alt.Step(BAR_ROW_PX), autosize=FIT_WIDTH)
     return chart

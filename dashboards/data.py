@@ -132,7 +132,7 @@ def run(figure: Query) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=30)
+@st.cache_data(ttl=30, show_spinner=False)
 def available_marts() -> list[str]:
     """The marts that exist now. Asks PostgreSQL (cheap); reloads DuckDB's copy of the catalogue only when
     dbt has created or dropped tables since DuckDB last looked (a reload costs a few hundred ms)."""
@@ -155,7 +155,7 @@ def missing_marts(*needed: str) -> list[str]:
     return [name for name in needed if name not in present]
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS)
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def users() -> pl.DataFrame:
     if missing_marts("dim_users"):
         return pl.DataFrame(schema={"user_id": pl.String, "display_name": pl.String, "timezone": pl.String})

@@ -39,7 +39,7 @@ def _all_time(user_id: str, span: Span) -> bool:
 # ----- extent and totals ------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def bounds(user_id: str) -> Bounds:
     row = data.run(listening.bounds(_user(user_id))).row(0, named=True)
     return Bounds(row["first_date"], row["last_date"], row["latest_play_at"])
@@ -55,7 +55,7 @@ class Summary:
     unique_artists: int
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def summary(user_id: str, span: Span) -> Summary:
     """Plays, listening time and unique tracks and artists of a window (taste_summary's figures)."""
     user = _user(user_id)
@@ -71,7 +71,7 @@ def summary(user_id: str, span: Span) -> Summary:
     )
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def series(user_id: str, span: Span, grain: Grain) -> pl.DataFrame:
     """period_start, period_end (exclusive), days, plays, hours, minutes, unique_tracks, unique_artists."""
     frame = data.run(listening.series(_user(user_id), span, grain))
@@ -95,21 +95,21 @@ def _with_shares(frame: pl.DataFrame, total_plays: int) -> pl.DataFrame:
     )
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def top_artists(user_id: str, span: Span, limit: int) -> pl.DataFrame:
     """rank, artist_id, name, plays, minutes, share (of the window's plays) — history.top_artists' list."""
     frame = data.run(rankings.top_artists(_user(user_id), span, limit, all_time=_all_time(user_id, span)))
     return _with_shares(frame, summary(user_id, span).plays)
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def top_tracks(user_id: str, span: Span, limit: int) -> pl.DataFrame:
     """rank, track_id, name, artist_id, artist_name, plays, minutes, share — history.top_tracks' list."""
     frame = data.run(rankings.top_tracks(_user(user_id), span, limit, all_time=_all_time(user_id, span)))
     return _with_shares(frame, summary(user_id, span).plays)
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def repeat(user_id: str, span: Span) -> rankings.Repeat:
     """history.repeat_rate's figures: the all-time mart when the window covers the history, else the window's."""
     user = _user(user_id)
@@ -131,7 +131,7 @@ def repeat(user_id: str, span: Span) -> rankings.Repeat:
     )
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def plays_per_track(user_id: str, span: Span) -> pl.DataFrame:
     """bucket, low, tracks: how many tracks were played how often."""
     return data.run(rankings.plays_per_track(_user(user_id), span, all_time=_all_time(user_id, span)))
@@ -140,7 +140,7 @@ def plays_per_track(user_id: str, span: Span) -> pl.DataFrame:
 # ----- when ------------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def heatmap(user_id: str, span: Span) -> listening.HeatmapSummary:
     """history.listening_heatmap's grid, totals and peaks."""
     window = None if covers_all(span, bounds(user_id)) else span
@@ -152,13 +152,13 @@ def heatmap(user_id: str, span: Span) -> listening.HeatmapSummary:
 # ----- coverage --------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def coverage_rows(user_id: str, span: Span) -> pl.DataFrame:
     """local_date, source, listens of every day and source with data in the window."""
     return data.run(listening.coverage_days(_user(user_id), span))
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def coverage(user_id: str, span: Span) -> listening.Coverage:
     """history.coverage's figures: days with data, per source, the largest gaps, complete or partial."""
     rows = [(row[0], str(row[1]), int(row[2])) for row in coverage_rows(user_id, span).iter_rows()]
@@ -183,7 +183,7 @@ def _artist_plays(user_id: str, span: Span) -> compare.ArtistPlays:
     }
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def comparison(user_id: str, first: Span, second: Span, limit: int) -> Comparison:
     """history.compare_periods' figures for two resolved windows."""
     user = _user(user_id)
@@ -247,7 +247,7 @@ def comparison(user_id: str, first: Span, second: Span, limit: int) -> Compariso
 # ----- one artist ------------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def artist_search(user_id: str, text: str, all_time_span: Span, limit: int = 25) -> pl.DataFrame:
     """artist_id, name, plays of the user's artists whose name contains `text`, most played first."""
     return data.run(
@@ -255,7 +255,7 @@ def artist_search(user_id: str, text: str, all_time_span: Span, limit: int = 25)
     )
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def artist_profile(user_id: str, artist_id: str, span: Span) -> dict[str, Any]:
     row: dict[str, Any] = data.run(artists.profile(_user(user_id), artist_id, span)).row(0, named=True)
     rank = data.run(artists.rank(_user(user_id), artist_id, span, all_time=_all_time(user_id, span))).row(0, named=True)
@@ -265,13 +265,13 @@ def artist_profile(user_id: str, artist_id: str, span: Span) -> dict[str, Any]:
     return row
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def artist_over_time(user_id: str, artist_id: str, span: Span, grain: Grain) -> pl.DataFrame:
     frame = data.run(artists.plays_over_time(_user(user_id), artist_id, span, grain))
     return frame.with_columns((pl.col("period_start") + pl.duration(days=pl.col("days"))).alias("period_end"))
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def artist_top_tracks(user_id: str, artist_id: str, span: Span, limit: int = 15) -> pl.DataFrame:
     frame = data.run(artists.top_tracks(_user(user_id), artist_id, span, limit))
     return frame.with_columns((pl.col("ms") / 60_000).round(1).alias("minutes"))
@@ -280,18 +280,18 @@ def artist_top_tracks(user_id: str, artist_id: str, span: Span, limit: int = 15)
 # ----- a period in review ----------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def active_years(user_id: str) -> list[int]:
     return [int(year) for year in data.run(recap.active_years(_user(user_id)))["year"].to_list()]
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def top_albums(user_id: str, span: Span, limit: int = 10) -> pl.DataFrame:
     frame = data.run(recap.top_albums(_user(user_id), span, limit, all_time=_all_time(user_id, span)))
     return frame.with_columns((pl.col("ms") / 60_000).round(1).alias("minutes"))
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def discoveries(user_id: str, span: Span, limit: int = 10) -> tuple[int, int, pl.DataFrame, pl.DataFrame]:
     """(new artists, new tracks, the most played new artists, the most played new tracks) of the window."""
     user = _user(user_id)
@@ -304,19 +304,19 @@ def discoveries(user_id: str, span: Span, limit: int = 10) -> tuple[int, int, pl
     )
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def discoveries_over_time(user_id: str, span: Span, grain: Grain) -> pl.DataFrame:
     frame = data.run(recap.discoveries_over_time(_user(user_id), span, grain))
     return frame.with_columns((pl.col("period_start") + pl.duration(days=pl.col("days"))).alias("period_end"))
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def busiest_day(user_id: str, span: Span) -> dict[str, Any] | None:
     frame = data.run(recap.busiest_day(_user(user_id), span))
     return frame.row(0, named=True) if frame.height else None
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def longest_streak(user_id: str, span: Span) -> dict[str, Any] | None:
     frame = data.run(recap.longest_streak(_user(user_id), span))
     return frame.row(0, named=True) if frame.height else None
@@ -325,12 +325,12 @@ def longest_streak(user_id: str, span: Span) -> dict[str, Any] | None:
 # ----- taste clusters --------------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def clusterings(user_id: str) -> pl.DataFrame:
     return data.run(clusters.clusterings(_user(user_id)))
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def cluster_rows(user_id: str, window_name: str) -> list[dict[str, Any]]:
     """history.taste_clusters' clusters of a stored clustering (json columns parsed)."""
     rows = data.run(clusters.clusters(_user(user_id), window_name)).to_dicts()
@@ -340,14 +340,14 @@ def cluster_rows(user_id: str, window_name: str) -> list[dict[str, Any]]:
     return rows
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def cluster_share_over_time(user_id: str, window_name: str, span: Span, grain: Grain) -> pl.DataFrame:
     if "fct_taste_cluster_artists" not in data.available_marts():
         return pl.DataFrame(schema={"period_start": pl.Date, "cluster_id": pl.Int64, "plays": pl.Int64})
     return data.run(clusters.share_over_time(_user(user_id), window_name, span, grain))
 
 
-@st.cache_data(ttl=TTL)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def cluster_mix(user_id: str, window_name: str, span: Span) -> list[dict[str, Any]]:
     if "fct_taste_cluster_artists" not in data.available_marts():
         return []

@@ -99,19 +99,21 @@ def new_artist_candidates(plays_a: ArtistPlays) -> list[str]:
     ]
 
 
-def _describe(span: Span) -> str:
+def _describe(span: Span, *, for_people: bool) -> str:
     days = "1 day" if span.days == 1 else f"{span.days} days"
-    return f"{span.label} ({date_range_text(span.start_date, span.end_date)}, {days})"
+    dates = date_range_text(span.start_date, span.end_date)
+    if for_people:
+        return f"{dates} ({days})" if span.title == dates else f"{span.title.lower()} ({dates}, {days})"
+    return f"{span.label} ({dates}, {days})"
 
 
-def spans_note(first: Span, second: Span, *, cut: bool) -> str:
-    """Which spans were compared, in words an assistant can repeat."""
-    text = f"Compared {_describe(first)} with {_describe(second)}."
+def spans_note(first: Span, second: Span, *, cut: bool, for_people: bool = False) -> str:
+    """Which spans were compared: with the windows' labels for an assistant (who can ask again with them), or in
+    plain words for a page (`for_people`)."""
+    text = f"Compared {_describe(first, for_people=for_people)} with {_describe(second, for_people=for_people)}."
     if cut:
-        text += (
-            " The longer period was cut to its first days so both spans have the same length; "
-            "ask with equal_spans=false to compare the whole periods."
-        )
+        text += " The longer period was cut to its first days so both spans have the same length"
+        text += "." if for_people else "; ask with equal_spans=false to compare the whole periods."
     elif first.days != second.days:
         text += " The spans differ in length: compare the per-day figures."
     return text

@@ -46,7 +46,7 @@ if listener is not None and common.has_history(listener):
         else:
             grain = grain_for(span)
             over_time = figures.artist_over_time(listener.user_id, str(artist_id), span, grain)
-            st.altair_chart(charts.timeline(over_time, "plays", "Plays", grain), width="stretch")
+            st.altair_chart(charts.timeline(over_time, "plays", "Plays", grain, span.today), width="stretch")
             tracks = figures.artist_top_tracks(listener.user_id, str(artist_id), span)
             st.altair_chart(
                 charts.ranked_bars(

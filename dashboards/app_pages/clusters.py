@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from core.marts import clusters as words
-from core.marts.windows import date_range_text, grain_for, make_span, user_zone
+from core.marts.windows import Grain, date_range_text, grain_for, make_span, user_zone
 from dashboards import charts, common, figures
 
 st.title("Taste clusters")
@@ -51,7 +51,8 @@ if listener is not None and common.has_history(listener):
             width="stretch",
         )
         span = make_span(choice, start, end, zone, listener.today)
-        grain = grain_for(span)
+        # A share moves slowly and a day holds few plays: one grain coarser than a plays chart of the span.
+        grain = {Grain.day: Grain.week, Grain.week: Grain.month}.get(grain_for(span), Grain.month)
         over_time = figures.cluster_share_over_time(listener.user_id, choice, span, grain)
         if over_time.height:
             st.altair_chart(charts.cluster_timeline(over_time, names_of, grain), width="stretch")

@@ -30,7 +30,7 @@ if listener is not None and common.has_history(listener):
     )
     shown_first, shown_second = equal_spans(first, second) if equal else (first, second)
     cut = (shown_first, shown_second) != (first, second)
-    st.caption(compare.spans_note(shown_first, shown_second, cut=cut))
+    st.caption(compare.spans_note(shown_first, shown_second, cut=cut, for_people=True))
     found = figures.comparison(listener.user_id, shown_first, shown_second, 15)
     a, b = found.first, found.second
 

@@ -20,7 +20,8 @@ if listener is not None and common.has_history(listener):
     columns = st.columns(3)
     columns[0].metric("Days with data", f"{found.days_with_data:,} of {found.days_elapsed:,}")
     columns[1].metric("Coverage", common.percent(found.coverage_ratio))
-    columns[2].metric("Longest gap", f"{found.largest_gaps[0].days:,} days" if found.largest_gaps else "none")
+    longest = found.largest_gaps[0].days if found.largest_gaps else 0
+    columns[2].metric("Longest gap", "none" if not longest else f"{longest:,} day" + ("s" if longest > 1 else ""))
     st.caption(common.describe_window(span, listener) + " " + found.note)
     if found.sources:
         st.dataframe(

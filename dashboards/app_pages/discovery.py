@@ -27,7 +27,7 @@ if listener is not None and common.has_history(listener):
     else:
         grain = grain_for(span)
         over_time = figures.discoveries_over_time(listener.user_id, span, grain)
-        st.altair_chart(charts.timeline(over_time, "new_artists", "New artists", grain), width="stretch")
+        st.altair_chart(charts.timeline(over_time, "new_artists", "New artists", grain, span.today), width="stretch")
         left, right = st.columns(2)
         with left:
             st.subheader("Most played new artists")

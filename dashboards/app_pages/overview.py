@@ -23,13 +23,15 @@ if listener is not None and common.has_history(listener):
     columns[3].metric("Different artists", common.number(found.unique_artists), help="artists with at least one play")
     st.caption(
         common.describe_window(span, listener) + " A play is a listen of at least 30 s (or an API play of unknown "
-        "length); the same figures an assistant gets from history.taste_summary."
+        "length) — the same figures an assistant gets for this window."
     )
     if found.plays == 0 and found.listens == 0:
         common.empty_window(span, listener)
     else:
         grain = grain_for(span)
         series = figures.series(listener.user_id, span, grain)
-        st.altair_chart(charts.timeline(series, "plays", "Plays", grain), width="stretch")
-        st.altair_chart(charts.timeline(series, "hours", "Hours", grain, value_format=",.1f"), width="stretch")
-        st.altair_chart(charts.uniques_timeline(series, grain), width="stretch")
+        st.altair_chart(charts.timeline(series, "plays", "Plays", grain, span.today), width="stretch")
+        st.altair_chart(
+            charts.timeline(series, "hours", "Hours", grain, span.today, value_format=",.1f"), width="stretch"
+        )
+        st.altair_chart(charts.uniques_timeline(series, grain, span.today), width="stretch")

@@ -14,7 +14,7 @@ from dashboards import charts, common, figures
 
 
 def _delta(now: float, before: float, label: str) -> str | None:
-    change = pct(now, before)
+    change = pct(now, before) if label else None
     return None if change is None else f"{change:+.0f}% vs {label}"
 
 
@@ -45,22 +45,30 @@ if listener is not None and common.has_history(listener):
     span = year_span(int(year), user_zone(listener.timezone), today)
     previous = previous_span(span)
     now, before = figures.summary(listener.user_id, span), figures.summary(listener.user_id, previous)
-    st.caption(
-        f"{date_range_text(span.start_date, span.end_date)}, days in {listener.timezone}; changes against "
-        f"{date_range_text(previous.start_date, previous.end_date)} (the same days of the year before)."
+    first = figures.bounds(listener.user_id).first_date
+    # A change is only worth showing against a year the history fully covers.
+    comparable = first is not None and first <= previous.start_date
+    label = str(previous.start_date.year) if previous.label.isdigit() else f"same days of {previous.start_date.year}"
+    versus = label if comparable else ""
+    against = (
+        f"changes against {date_range_text(previous.start_date, previous.end_date)} (the same days of the year before)."
+        if comparable
+        else f"your history starts on {date_range_text(first, first) if first else '?'}, so there is no whole year "
+        "before this one to compare with."
     )
+    st.caption(f"{date_range_text(span.start_date, span.end_date)}, days in {listener.timezone}; {against}")
     columns = st.columns(4)
-    columns[0].metric("Minutes listened", f"{now.minutes:,.0f}", _delta(now.minutes, before.minutes, previous.title))
-    columns[1].metric("Plays", common.number(now.plays), _delta(now.plays, before.plays, previous.title))
+    columns[0].metric("Minutes listened", f"{now.minutes:,.0f}", _delta(now.minutes, before.minutes, versus))
+    columns[1].metric("Plays", common.number(now.plays), _delta(now.plays, before.plays, versus))
     columns[2].metric(
         "Different artists",
         common.number(now.unique_artists),
-        _delta(now.unique_artists, before.unique_artists, previous.title),
+        _delta(now.unique_artists, before.unique_artists, versus),
     )
     columns[3].metric(
         "Different tracks",
         common.number(now.unique_tracks),
-        _delta(now.unique_tracks, before.unique_tracks, previous.title),
+        _delta(now.unique_tracks, before.unique_tracks, versus),
     )
 
     new_artists, new_tracks, fresh_artists, _ = figures.discoveries(listener.user_id, span, 10)
@@ -92,9 +100,9 @@ if listener is not None and common.has_history(listener):
     albums = figures.top_albums(listener.user_id, span, 10)
     if albums.height:
         shown = albums.with_columns(
-            pl.concat_str(pl.col("album"), pl.lit(" — "), pl.col("artist_name").fill_null("?")).alias("album ")
+            pl.concat_str(pl.col("album"), pl.lit(" — "), pl.col("artist_name").fill_null("?")).alias("album")
         )
-        left.altair_chart(charts.ranked_bars(shown, "album ", title="Top albums"), width="stretch")
+        left.altair_chart(charts.ranked_bars(shown, "album", title="Top albums"), width="stretch")
     if fresh_artists.height:
         right.altair_chart(
             charts.ranked_bars(

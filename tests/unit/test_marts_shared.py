@@ -97,6 +97,9 @@ def test_spans_note_says_which_spans_were_compared() -> None:
     assert "this_month (1 Nov 2026 – 5 Nov 2026, 5 days)" in note
     assert "last_month (first 5 days) (1 Oct 2026 – 5 Oct 2026, 5 days)" in note
     assert "equal_spans=false" in note
+    people = compare.spans_note(first, second, cut=True, for_people=True)
+    assert people.startswith("Compared this month (1 Nov 2026 – 5 Nov 2026, 5 days) with 1 Oct 2026 – 5 Oct 2026")
+    assert "_" not in people
     uneven = compare.spans_note(span(Period.all_time), span(Period.last_month), cut=False)
     assert "per-day" in uneven
 
