@@ -211,7 +211,7 @@ def weekday_bars(weekday_totals: list[int]) -> alt.Chart:
 def plays_histogram(frame: pl.DataFrame) -> alt.LayerChart:
     """How many tracks were played how often, tracks on a log scale (a few favourites and thousands of one-offs
     both stay visible)."""
-    largest = int(frame["tracks"].max() or 1) if frame.height else 1
+    largest = max((int(count) for count in frame["tracks"].to_list()), default=1)
     ticks = [0] + [10**power for power in range(len(str(largest)) + 1) if 10**power <= largest * 10]
     base = alt.Chart(frame.to_pandas(), title="How often each track was played (tracks on a log scale)").encode(
         x=alt.X("bucket:N", sort=alt.SortField("low"), title="plays of a track", axis=alt.Axis(labelAngle=0)),
@@ -350,7 +350,8 @@ def movers(frame: pl.DataFrame, first: str, second: str) -> alt.LayerChart:
         pl.when(pl.col("change") >= 0).then(pl.lit("more")).otherwise(pl.lit("fewer")).alias("direction"),
     )
     # Room beyond the longest bars on both sides, so the values written at their ends never reach the names.
-    low, high = int(frame["change"].min() or 0), int(frame["change"].max() or 0)
+    changes = [int(change) for change in frame["change"].to_list()]
+    low, high = min(changes, default=0), max(changes, default=0)
     span = max(high - min(low, 0), 1)
     domain = [min(low, 0) - (0.15 * span if low < 0 else 0), max(high, 0) + (0.15 * span if high > 0 else 0)]
     base = alt.Chart(shown.to_pandas(), title=f"Biggest changes: {first} vs {second}").encode(
