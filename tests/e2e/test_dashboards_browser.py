@@ -83,7 +83,7 @@ def stack(pg_server_url: str, template_database: str, tmp_path_factory: pytest.T
     try:
         demo = seed_demo(settings, url)
         assert demo.transform_status == "success", demo
-        streamlit, streamlit_base = _start_streamlit(url)
+        streamlit, streamlit_base = _start_streamlit(url, settings)
         with (
             live_server(create_app(settings, url)) as api_base,
             live_server(create_admin_app(settings, api_base_url=api_base, streamlit_url=streamlit_base)) as ui_base,
