@@ -102,9 +102,9 @@ TOOLS: list[Tool] = [
         name="history.compare_periods",
         title="Compare periods",
         description=(
-            "Compare two periods side by side: plays, listening time, unique tracks/artists, top movers and new "
-            "artists. Default: this month so far vs the same days of last month. Use `period`/`compare_to` or "
-            "start/end and compare_start/compare_end."
+            "Compare two periods: plays, listening time, uniques, per-day figures, top movers, new artists. Default: "
+            "this month so far vs the same days of last month. Equal spans by default; `spans_note` says which "
+            "spans were compared. Use period/compare_to or start/end and compare_start/compare_end."
         ),
         args_model=CompareArgs,
         result_model=Comparison,
