@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import polars as pl
@@ -356,7 +355,3 @@ def cluster_mix(user_id: str, window_name: str, span: Span) -> list[dict[str, An
         row["top_artists"] = _json(row["top_artists"])
         row["distinguishing"] = _json(row["distinguishing"])
     return rows
-
-
-def first_day(user_id: str) -> date | None:
-    return bounds(user_id).first_date
