@@ -291,16 +291,17 @@ def top_albums(user_id: str, span: Span, limit: int = 10) -> pl.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def discoveries(user_id: str, span: Span, limit: int = 10) -> tuple[int, int, pl.DataFrame, pl.DataFrame]:
-    """(new artists, new tracks, the most played new artists, the most played new tracks) of the window."""
+def discoveries(user_id: str, span: Span, limit: int = 10) -> tuple[int, int, pl.DataFrame]:
+    """(new artists, new tracks, the most played new artists) of the window: played there, never before."""
     user = _user(user_id)
     counts = data.run(recap.discovery_counts(user, span)).row(0, named=True)
-    return (
-        int(counts["new_artists"]),
-        int(counts["new_tracks"]),
-        data.run(recap.new_artists(user, span, limit)),
-        data.run(recap.new_tracks(user, span, limit)),
-    )
+    return int(counts["new_artists"]), int(counts["new_tracks"]), data.run(recap.new_artists(user, span, limit))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def new_tracks(user_id: str, span: Span, limit: int = 10) -> pl.DataFrame:
+    """The most played tracks first played in the window."""
+    return data.run(recap.new_tracks(_user(user_id), span, limit))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

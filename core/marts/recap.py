@@ -12,7 +12,7 @@ from datetime import date
 from uuid import UUID
 
 from core.marts.listening import BUCKETS
-from core.marts.rankings import ARTIST_NAMES, TRACK_NAMES, artist_totals, track_totals
+from core.marts.rankings import ARTIST_NAMES, TRACK_NAMES, track_totals
 from core.marts.sql import Query
 from core.marts.windows import Grain, Period, Span, make_span, preceding_range
 
@@ -47,27 +47,42 @@ def top_albums(user_id: UUID, span: Span, limit: int, *, all_time: bool) -> Quer
     )
 
 
-# First day with a play of every artist and track of the user (all time).
-_FIRST_ARTIST_DAYS = """
-    SELECT primary_artist_id AS artist_id, min(local_date) AS first_day
-    FROM marts.agg_daily_track_plays
-    WHERE user_id = :u AND plays > 0 AND primary_artist_id IS NOT NULL
-    GROUP BY primary_artist_id
+# An artist or track is new in a window when it has a play there and none before it (as compare_periods' new
+# artists). Only the window's per-day rows are read; "none before" is an index probe per artist (by
+# `(user_id, primary_artist_id)`) or track (`(user_id, track_id)`), skipped when the window starts on or before
+# the first day of the history (then everything in it is new), where a probe would read every earlier row.
+_BEFORE_HISTORY = "CAST(:s AS date) <= (SELECT min(local_date) FROM marts.agg_daily_listening WHERE user_id = :u)"
+_NEW_ARTISTS = f"""
+    SELECT t.primary_artist_id AS artist_id, min(t.local_date) FILTER (WHERE t.plays > 0) AS first_day,
+           sum(t.plays)::bigint AS plays, sum(t.ms_played)::bigint AS ms
+    FROM marts.agg_daily_track_plays t
+    WHERE t.user_id = :u AND t.local_date BETWEEN :s AND :e AND t.primary_artist_id IS NOT NULL
+    GROUP BY t.primary_artist_id
+    HAVING sum(t.plays) > 0
+       AND ({_BEFORE_HISTORY}
+            OR NOT EXISTS (SELECT 1 FROM marts.agg_daily_track_plays b
+                           WHERE b.user_id = :u AND b.primary_artist_id = t.primary_artist_id
+                             AND b.local_date < :s AND b.plays > 0))
 """
-_FIRST_TRACK_DAYS = """
-    SELECT track_id, min(local_date) AS first_day
-    FROM marts.agg_daily_track_plays
-    WHERE user_id = :u AND plays > 0
-    GROUP BY track_id
+_NEW_TRACKS = f"""
+    SELECT t.track_id, max(t.primary_artist_id) AS artist_id, min(t.local_date) FILTER (WHERE t.plays > 0) AS first_day,
+           sum(t.plays)::bigint AS plays, sum(t.ms_played)::bigint AS ms
+    FROM marts.agg_daily_track_plays t
+    WHERE t.user_id = :u AND t.local_date BETWEEN :s AND :e
+    GROUP BY t.track_id
+    HAVING sum(t.plays) > 0
+       AND ({_BEFORE_HISTORY}
+            OR NOT EXISTS (SELECT 1 FROM marts.agg_daily_track_plays b
+                           WHERE b.user_id = :u AND b.track_id = t.track_id AND b.local_date < :s AND b.plays > 0))
 """
 
 
 def discovery_counts(user_id: UUID, span: Span) -> Query:
-    """One row: new_artists, new_tracks — first played (ever) inside the window."""
+    """One row: new_artists, new_tracks — played in the window and never before it."""
     return Query(
         f"""
-        SELECT (SELECT count(*) FROM ({_FIRST_ARTIST_DAYS}) a WHERE first_day BETWEEN :s AND :e) AS new_artists,
-               (SELECT count(*) FROM ({_FIRST_TRACK_DAYS}) t WHERE first_day BETWEEN :s AND :e) AS new_tracks
+        SELECT (SELECT count(*) FROM ({_NEW_ARTISTS}) a) AS new_artists,
+               (SELECT count(*) FROM ({_NEW_TRACKS}) t) AS new_tracks
         """,
         {"u": user_id, "s": span.start_date, "e": span.end_date},
     )
@@ -78,10 +93,9 @@ def discoveries_over_time(user_id: UUID, span: Span, grain: Grain) -> Query:
     return Query(
         f"""
         WITH buckets AS ({BUCKETS}),
-        firsts AS (SELECT first_day FROM ({_FIRST_ARTIST_DAYS}) f WHERE first_day BETWEEN :s AND :e),
         per AS (
             SELECT b.period_start, count(*)::bigint AS new_artists
-            FROM firsts f JOIN buckets b ON b.local_date = f.first_day
+            FROM ({_NEW_ARTISTS}) f JOIN buckets b ON b.local_date = f.first_day
             GROUP BY b.period_start
         )
         SELECT b.period_start, count(*)::bigint AS days, coalesce(max(per.new_artists), 0)::bigint AS new_artists
@@ -94,16 +108,11 @@ def discoveries_over_time(user_id: UUID, span: Span, grain: Grain) -> Query:
 
 def new_artists(user_id: UUID, span: Span, limit: int) -> Query:
     """artist_id, plays, ms, name, first_day of the artists first played inside the window, most played there."""
-    source = f"""(
-        SELECT w.artist_id, w.plays, w.ms FROM ({artist_totals(False)}) w
-        JOIN ({_FIRST_ARTIST_DAYS}) f ON f.artist_id = w.artist_id
-        WHERE f.first_day BETWEEN :s AND :e
-        ORDER BY w.plays DESC, w.ms DESC, w.artist_id LIMIT :limit)"""
     return Query(
         f"""
-        SELECT n.*, f.first_day FROM ({ARTIST_NAMES.format(source=source)}) n
-        JOIN ({_FIRST_ARTIST_DAYS}) f ON f.artist_id = n.artist_id
-        ORDER BY n.plays DESC, n.ms DESC, n.artist_id
+        WITH f AS MATERIALIZED (SELECT * FROM ({_NEW_ARTISTS}) n ORDER BY plays DESC, ms DESC, artist_id LIMIT :limit)
+        SELECT named.*, f.first_day FROM ({ARTIST_NAMES.format(source="f")}) named JOIN f USING (artist_id)
+        ORDER BY named.plays DESC, named.ms DESC, named.artist_id
         """,
         {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit},
     )
@@ -111,11 +120,7 @@ def new_artists(user_id: UUID, span: Span, limit: int) -> Query:
 
 def new_tracks(user_id: UUID, span: Span, limit: int) -> Query:
     """track_id, artist_id, plays, ms, name, artist_name of the tracks first played inside the window."""
-    source = f"""(
-        SELECT w.track_id, w.artist_id, w.plays, w.ms FROM ({track_totals(False)}) w
-        JOIN ({_FIRST_TRACK_DAYS}) f ON f.track_id = w.track_id
-        WHERE f.first_day BETWEEN :s AND :e
-        ORDER BY w.plays DESC, w.ms DESC, w.track_id LIMIT :limit)"""
+    source = f"(SELECT * FROM ({_NEW_TRACKS}) f ORDER BY plays DESC, ms DESC, track_id LIMIT :limit)"
     return Query(
         TRACK_NAMES.format(source=source) + " ORDER BY x.plays DESC, x.ms DESC, x.track_id",
         {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit},

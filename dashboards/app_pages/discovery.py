@@ -12,7 +12,7 @@ st.title("Discovery")
 listener = common.pick_user() if common.require_marts("dim_users", "agg_daily_track_plays") else None
 if listener is not None and common.has_history(listener):
     span = common.pick_window(listener, key="discovery", default=Period.all_time)
-    new_artists, new_tracks, artists, tracks = figures.discoveries(listener.user_id, span, 15)
+    new_artists, new_tracks, artists = figures.discoveries(listener.user_id, span, 15)
     columns = st.columns(2)
     columns[0].metric("New artists", common.number(new_artists), help="first played ever in this window")
     columns[1].metric("New tracks", common.number(new_tracks), help="first played ever in this window")
@@ -36,7 +36,7 @@ if listener is not None and common.has_history(listener):
             )
         with right:
             st.subheader("Most played new tracks")
-            shown = tracks.with_columns(
+            shown = figures.new_tracks(listener.user_id, span, 15).with_columns(
                 pl.concat_str(
                     pl.col("name").fill_null("(unnamed)"), pl.lit(" — "), pl.col("artist_name").fill_null("?")
                 ).alias("track")

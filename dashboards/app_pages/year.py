@@ -71,7 +71,7 @@ if listener is not None and common.has_history(listener):
         _delta(now.unique_tracks, before.unique_tracks, versus),
     )
 
-    new_artists, new_tracks, fresh_artists, _ = figures.discoveries(listener.user_id, span, 10)
+    new_artists, new_tracks, fresh_artists = figures.discoveries(listener.user_id, span, 10)
     busiest = figures.busiest_day(listener.user_id, span)
     streak = figures.longest_streak(listener.user_id, span)
     columns = st.columns(4)

@@ -58,7 +58,9 @@ def test_dsn_is_read_only_with_a_timeout() -> None:
     assert parts.scheme == "postgresql" and parts.netloc == "u:p%40ss@db:5432" and parts.path == "/spotify"
     query = parse_qs(parts.query)
     assert query["sslmode"] == ["require"]
-    assert query["options"] == [f"-c default_transaction_read_only=on -c statement_timeout={data.STATEMENT_TIMEOUT_MS}"]
+    assert query["options"] == [
+        f"-c default_transaction_read_only=on -c statement_timeout={data.STATEMENT_TIMEOUT_MS} -c jit=off"
+    ]
 
 
 def test_database_url_prefers_the_dashboards_role(monkeypatch: pytest.MonkeyPatch) -> None:
