@@ -76,7 +76,7 @@ def timeline(
         .encode(
             x=alt.X("period_start:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
             x2="period_end:T",
-            y=alt.Y(f"{measure}:Q", title=f"{title.lower()} per {per}", axis=alt.Axis(format=",")),
+            y=alt.Y(f"{measure}:Q", title=f"{title.lower()} per {per}", axis=alt.Axis(format=value_format)),
             y2=alt.datum(0),
             opacity=alt.condition("datum.whole", alt.value(1.0), alt.value(0.4)),
             tooltip=[alt.Tooltip("period:N", title=per), alt.Tooltip(f"{measure}:Q", title=title, format=value_format)],
@@ -185,7 +185,7 @@ def hour_bars(hour_totals: list[int], title: str = "Plays by hour of day") -> al
         .mark_bar(color="#1db954")
         .encode(
             x=alt.X("hour:O", title="hour of day (0 = midnight)", axis=alt.Axis(labelAngle=0, labelOverlap=False)),
-            y=alt.Y("plays:Q", title="plays", axis=alt.Axis(format=",")),
+            y=alt.Y("plays:Q", title="plays", axis=alt.Axis(format=",.0f")),
             tooltip=[alt.Tooltip("hour:O", title="hour"), alt.Tooltip("plays:Q", format=",")],
         )
         .properties(height=220, autosize=FIT_WIDTH)
@@ -200,7 +200,7 @@ def weekday_bars(weekday_totals: list[int]) -> alt.Chart:
         .mark_bar(color="#1db954")
         .encode(
             x=alt.X("day:O", sort=WEEKDAYS, title=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("plays:Q", title="plays", axis=alt.Axis(format=",")),
+            y=alt.Y("plays:Q", title="plays", axis=alt.Axis(format=",.0f")),
             tooltip=["day:N", alt.Tooltip("plays:Q", format=",")],
         )
         .properties(height=220, autosize=FIT_WIDTH)
