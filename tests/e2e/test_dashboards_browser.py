@@ -28,8 +28,9 @@ from serve.admin_ui.app import create_admin_app
 from serve.admin_ui.proxy import PROXY_PREFIX
 from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
-from tests.e2e.test_admin_ui_browser import CHROMIUM, _start_streamlit
+from tests.e2e.test_admin_ui_browser import _start_streamlit
 from tests.live_server import live_server
+from tests.provisions import launch_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -100,9 +101,7 @@ def stack(pg_server_url: str, template_database: str, tmp_path_factory: pytest.T
 def page(stack: Stack) -> Iterator[Page]:
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser: Browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-        )
+        browser: Browser = launch_chromium(playwright)
         context = browser.new_context(viewport={"width": 1360, "height": 900})
         opened = context.new_page()
         opened.set_default_timeout(60_000)
