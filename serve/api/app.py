@@ -15,7 +15,8 @@ from core.crypto import TokenCipher
 from core.db import create_engine, create_session_factory
 from core.settings import Settings
 from core.spotify.budget import BudgetPolicy, DatabaseBudget
-from serve.api.errors import install_error_handlers
+from serve.api.body import JsonBodyMiddleware
+from serve.api.errors import UnexpectedErrorMiddleware, install_error_handlers
 from serve.api.middleware import RequestIdMiddleware
 from serve.api.routes import admin, auth, health, tokens
 from serve.api.routes import collector as collector_routes
@@ -60,6 +61,9 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.state.database_url = database_url
     app.state.signin_throttle = FailureThrottle()  # OAuth password sign-in, per client address
     install_error_handlers(app)
+    # Outermost last: request id (and log context) → unexpected errors → JSON body checks → routes.
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_proxy_headers(app, settings)
     app.include_router(health.router)

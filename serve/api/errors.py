@@ -1,7 +1,9 @@
 """Errors that carry their HTTP status, and the one handler that renders them.
 
-Every error body has the same shape, `{"error": {"code", "message", "details"}}`, so clients (and
-assistants) can branch on `code`. Unexpected exceptions become a 500 with a request id, never a trace.
+Every error body has the same shape, `{"error": {"code", "message", "details", "request_id"}}`, so clients (and
+assistants) can branch on `code`, and anyone reporting a problem can quote the request id (the same as the
+`X-Request-ID` response header) that finds its log lines. Unexpected exceptions become a 500 with that request id,
+never a trace (`UnexpectedErrorMiddleware`); an unreachable database becomes a 503.
 """
 
 from __future__ import annotations
@@ -9,14 +11,28 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.log import current_context
 
 logger = logging.getLogger(__name__)
+
+# What a lost, refused or exhausted database connection raises through SQLAlchemy and asyncpg (a refused connect
+# comes through unwrapped): answered 503 with Retry-After, not 500. The client may simply try again.
+DATABASE_DOWN_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    ConnectionError,
+)
 
 
 class AppError(Exception):
@@ -66,7 +82,15 @@ class ServiceUnavailable(AppError):
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    """The error shape; `request_id` is the current request's (bound by the request id middleware)."""
+    request_id = current_context().get("request_id")
+    return {"error": {"code": code, "message": message, "details": details or {}, "request_id": request_id}}
+
+
+def internal_error_response() -> JSONResponse:
+    return JSONResponse(
+        error_body("internal_error", "unexpected error; quote the request id when you report it (server logs)"), 500
+    )
 
 
 def _validation_details(error: RequestValidationError) -> dict[str, Any]:
@@ -90,6 +114,14 @@ def install_error_handlers(app: FastAPI) -> None:
         names = ", ".join(item["field"] or "body" for item in details["fields"])
         return JSONResponse(error_body("invalid_arguments", f"invalid value for: {names}", details), 422)
 
+    async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("the database is unreachable on %s %s: %s", request.method, request.url.path, exc)
+        body = error_body("unavailable", "the database is unreachable right now; try again in a few seconds")
+        return JSONResponse(body, 503, headers={"Retry-After": "5"})
+
+    for error_type in DATABASE_DOWN_ERRORS:
+        app.add_exception_handler(error_type, _database_down)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         del request
@@ -98,13 +130,32 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        request_id = current_context().get("request_id")
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            error_body(
-                "internal_error", "unexpected error; the request id is in the server logs", {"request_id": request_id}
-            ),
-            500,
-        )
+
+class UnexpectedErrorMiddleware:
+    """The last resort: an exception no handler took becomes a logged 500 with the error shape.
+
+    Starlette renders such exceptions in its outermost middleware, outside the request id middleware, so its 500s
+    had neither the request id header nor one in the body; this runs inside it instead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # too late for an error response: let the server close the connection
+                raise
+            await internal_error_response()(scope, receive, send)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from serve.bounds import Day
 from serve.tools.windows import MAX_DAYS, Period, Window
 
 PLAY_RULE = (
@@ -48,8 +49,8 @@ class WindowArgs(ToolArgs):
     days: int | None = Field(
         default=None, ge=1, le=MAX_DAYS, description="Window of the last N days including today. Default 90."
     )
-    start: date | None = Field(default=None, description="First day (YYYY-MM-DD, user's time zone), with `end`.")
-    end: date | None = Field(default=None, description="Last day included (YYYY-MM-DD). Default today.")
+    start: Day | None = Field(default=None, description="First day (YYYY-MM-DD, user's time zone), with `end`.")
+    end: Day | None = Field(default=None, description="Last day included (YYYY-MM-DD). Default today.")
     period: Period | None = Field(
         default=None,
         description="A named period in the user's time zone instead of days/start/end, e.g. this_month, last_month.",
@@ -68,14 +69,14 @@ class CompareArgs(ToolArgs):
     period: Period | None = Field(
         default=None, description="The period to look at (default this_month). Or give start/end instead."
     )
-    start: date | None = Field(default=None, description="First day of the period (YYYY-MM-DD), instead of `period`.")
-    end: date | None = Field(default=None, description="Last day of the period (YYYY-MM-DD). Default today.")
+    start: Day | None = Field(default=None, description="First day of the period (YYYY-MM-DD), instead of `period`.")
+    end: Day | None = Field(default=None, description="Last day of the period (YYYY-MM-DD). Default today.")
     compare_to: Period | None = Field(
         default=None,
         description="The period to compare with. Default: the one just before (this_month -> last month to date).",
     )
-    compare_start: date | None = Field(default=None, description="First day of the comparison period (YYYY-MM-DD).")
-    compare_end: date | None = Field(default=None, description="Last day of the comparison period (YYYY-MM-DD).")
+    compare_start: Day | None = Field(default=None, description="First day of the comparison period (YYYY-MM-DD).")
+    compare_end: Day | None = Field(default=None, description="Last day of the comparison period (YYYY-MM-DD).")
     equal_spans: bool = Field(
         default=True,
         description=(

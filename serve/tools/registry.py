@@ -9,7 +9,6 @@ accepted everywhere.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import OrderedDict
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
+from serve.api.body import BodyError, parse_json
 from serve.tools import repository, schemas
 from serve.tools.errors import AccessDenied, InvalidArguments, UnknownTool, UnknownUser
 from serve.tools.models import ToolArgs
@@ -151,9 +151,9 @@ def coerce_arguments(raw: Any) -> dict[str, Any]:
         if not raw.strip():
             return {}
         try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise InvalidArguments.field("args", f"not valid JSON: {error.msg}") from None
+            raw = parse_json(raw, field="args")
+        except BodyError as error:
+            raise InvalidArguments.field(error.field, error.problem) from None
     if not isinstance(raw, dict):
         raise InvalidArguments.field("args", "must be a JSON object of argument names to values")
     return raw

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from serve import admin_service as service
 from serve.api.deps import SessionDep, SettingsDep, require_admin
 from serve.api.errors import AppError, Conflict, NotFound, ServiceUnavailable, Unprocessable
+from serve.bounds import BigCount, Instant, RowId
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ async def job_runs_summary(
 
 
 @router.get("/job-runs/{job_run_id}", response_model=service.JobRun, summary="One job run with its stats")
-async def job_run(job_run_id: int, session: SessionDep) -> service.JobRun:
+async def job_run(job_run_id: RowId, session: SessionDep) -> service.JobRun:
     try:
         return await service.get_job_run(session, job_run_id)
     except service.ServiceError as error:
@@ -210,7 +211,7 @@ async def import_jobs(
 
 
 @router.get("/import-jobs/{import_job_id}", response_model=service.ImportJob, summary="One import job (progress)")
-async def import_job(import_job_id: int, session: SessionDep) -> service.ImportJob:
+async def import_job(import_job_id: RowId, session: SessionDep) -> service.ImportJob:
     try:
         return await service.get_import_job(session, import_job_id)
     except service.ServiceError as error:
@@ -226,11 +227,11 @@ async def search_logs(
     service_name: Annotated[LogService | None, Query(alias="service")] = None,
     level: Annotated[LogLevel | None, Query(description="minimum severity")] = None,
     q: Annotated[str | None, Query(max_length=500, description="literal text in message or context")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     user_id: uuid.UUID | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
-    after_id: Annotated[int | None, Query(ge=0)] = None,
+    before_id: RowId | None = None,
+    after_id: BigCount | None = None,
     limit: Limit = 100,
 ) -> service.LogPage:
     if since is not None and until is not None and until <= since:

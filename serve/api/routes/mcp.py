@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from serve.api.body import BodyError, parse_json
 from serve.api.deps import SessionDep, SettingsDep, is_admin_request
 from serve.api_tokens import authenticate_request
 from serve.tools.catalog import REGISTRY
@@ -120,9 +121,9 @@ async def _json_body(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InvalidArguments.field("body", f"not valid JSON: {error.msg}") from None
+        return parse_json(raw)
+    except BodyError as error:
+        raise InvalidArguments.field(error.field, error.problem) from None
 
 
 def _split_call(body: Any) -> tuple[str, Any]:

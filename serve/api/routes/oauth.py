@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 from uuid import UUID
@@ -23,6 +22,7 @@ from sqlalchemy import select
 from core import tables
 from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
+from serve.api.body import BodyError, parse_json
 from serve.api.deps import CipherDep, SettingsDep, SpotifyBudgetDep
 from serve.client_address import address_key
 from serve.oauth import signin
@@ -513,9 +513,9 @@ async def register(request: Request, settings: SettingsDep) -> JSONResponse:
             "invalid_client_metadata", f"the registration body is larger than {MAX_REGISTRATION_BYTES // 1024} KB", 413
         )
     try:
-        raw = json.loads(body)
-    except ValueError, RecursionError:
-        return _oauth_error("invalid_client_metadata", "the body must be JSON (objects nested at most a few levels)")
+        raw = parse_json(body)
+    except BodyError as error:
+        return _oauth_error("invalid_client_metadata", f"the body must be a JSON object: {error}")
     address = address_key(request)
     async with _sessions(request)() as session:
         wait = await registration_wait(session, settings.oauth_max_registrations_per_hour, address)

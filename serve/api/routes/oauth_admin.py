@@ -16,6 +16,7 @@ from core import tables
 from serve.admin_service import Page
 from serve.api.deps import AdminDep, SessionDep, SettingsDep
 from serve.api.errors import NotFound, Unprocessable
+from serve.bounds import BigCount
 from serve.oauth import signin
 from serve.oauth.clients import delete_client, list_clients, register_client
 from serve.oauth.errors import ClientError
@@ -155,7 +156,7 @@ async def clients(
     _: AdminDep,
     kind: Literal["preregistered", "dcr", "cimd"] | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: BigCount = 0,
 ) -> Page[OAuthClient]:
     rows, total = await list_clients(session, kind=kind, limit=limit, offset=offset)
     return Page[OAuthClient](
