@@ -83,7 +83,8 @@ def accounts_for(settings: Settings, http: httpx.AsyncClient, budget: RequestBud
             "Spotify is not set up",
             "This server has no Spotify app configured (SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET). "
             "You can still import your Spotify data export ZIP without it.",
-            status_code=503,
+            # 404: this server has no such feature (a 5xx would page whoever watches for server faults).
+            status_code=404,
         )
     return SpotifyAccounts(
         http,

@@ -16,7 +16,7 @@ from core.db import create_engine, create_session_factory
 from core.settings import Settings
 from core.spotify.budget import BudgetPolicy, DatabaseBudget
 from serve.api.body import JsonBodyMiddleware
-from serve.api.errors import UnexpectedErrorMiddleware, install_error_handlers
+from serve.api.errors import ERROR_RESPONSES, UnexpectedErrorMiddleware, install_error_handlers
 from serve.api.middleware import RequestIdMiddleware
 from serve.api.routes import admin, auth, health, tokens
 from serve.api.routes import collector as collector_routes
@@ -67,14 +67,14 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_proxy_headers(app, settings)
     app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(admin.router)
-    app.include_router(collector_routes.router)
-    app.include_router(mcp_routes.router)
-    app.include_router(tokens.router)
-    app.include_router(import_routes.router)
-    app.include_router(oauth_routes.router)
-    app.include_router(oauth_admin_routes.router)
+    app.include_router(auth.router)  # HTML pages
+    app.include_router(admin.router, responses=ERROR_RESPONSES)
+    app.include_router(collector_routes.router, responses=ERROR_RESPONSES)
+    app.include_router(mcp_routes.router, responses=ERROR_RESPONSES)
+    app.include_router(tokens.router, responses=ERROR_RESPONSES)
+    app.include_router(import_routes.router, responses=ERROR_RESPONSES)
+    app.include_router(oauth_routes.router)  # OAuth's own error shape (RFC 6749 §5.2) and HTML pages
+    app.include_router(oauth_admin_routes.router, responses=ERROR_RESPONSES)
     # The MCP server (Streamable HTTP) at exactly /mcp, after the routes; no mount, so no /mcp -> /mcp/ redirect.
     app.router.routes.append(mcp.route)
     return app

@@ -16,6 +16,7 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,6 +80,32 @@ class Unprocessable(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "unavailable"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. invalid_arguments, not_found, unavailable.")
+    message: str = Field(description="What is wrong and what to do, for a person or an assistant.")
+    details: dict[str, Any] = Field(description="E.g. `fields`: [{field, problem}] for invalid input.")
+    request_id: str | None = Field(description="The request's id (the X-Request-ID header), for the server logs.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# The error answers every JSON route may give, for the OpenAPI document (routers that render our error shape).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (401, "No or wrong credentials."),
+        (403, "These credentials may not do this."),
+        (404, "Not found."),
+        (409, "Conflicts with the current state."),
+        (413, "The request body is too large."),
+        (422, "Invalid input; `details.fields` names each field."),
+        (503, "The database (or Spotify) is unreachable right now; try again."),
+    )
+}
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

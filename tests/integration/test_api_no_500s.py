@@ -211,3 +211,19 @@ def test_healthz_is_503_while_the_database_is_down_and_recovers(settings: Settin
         proxy.up()
         assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200
         assert httpx.get(f"{base}/admin/users", headers=ADMIN, timeout=30).status_code == 200
+
+
+def test_a_malformed_multipart_upload_is_a_422_and_leaves_nothing(base: str, settings: Settings) -> None:
+    """Found by schemathesis: a broken multipart body reached the parser's exception as a 500."""
+    user_id = httpx.get(f"{base}/admin/users", headers=ADMIN).json()["items"][0]["id"]
+    boundary = "4c74eb80f9b5fc6cb11b1a72e31ef4d2"
+    response = httpx.post(
+        f"{base}/admin/users/{user_id}/imports/zip",
+        content=f"--{boundary}\r\n100--{boundary}--\r\n".encode(),
+        headers={**ADMIN, "content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 422, response.text
+    assert _fields(response) == ["body"]
+    assert "multipart" in _error_of(response)["message"]
+    upload_dir = settings.effective_upload_dir
+    assert not upload_dir.exists() or list(upload_dir.iterdir()) == []

@@ -53,7 +53,7 @@ def page(title: str, paragraphs: list[str], *, status_code: int = 200, again: bo
 
 
 def _failure_page(failure: OAuthFailure) -> HTMLResponse:
-    return page(failure.title, [failure.message], status_code=failure.status_code, again=failure.status_code != 503)
+    return page(failure.title, [failure.message], status_code=failure.status_code, again=failure.status_code != 404)
 
 
 def _secure(settings: Settings) -> bool:

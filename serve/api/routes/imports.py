@@ -33,6 +33,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -269,7 +270,7 @@ async def upload_export_zip(
         # The lock lives as long as the file is open: it is renamed to its final name before it is closed.
         async with await anyio.open_file(fd, "wb") as handle:
             async for chunk in request.stream():
-                parser.write(chunk)
+                _feed(parser, chunk)
                 for piece in state.pending:
                     size += len(piece)
                     if size > cap:
@@ -279,7 +280,7 @@ async def upload_export_zip(
                     digest.update(piece)
                     await handle.write(piece)
                 state.pending.clear()
-            parser.finalize()
+            _feed(parser, None)
             if not state.seen_file:
                 raise Unprocessable(f"no file in the upload: send the ZIP in the multipart field `{FIELD_NAME}`")
             shown = state.filename or "the uploaded file"
@@ -330,6 +331,21 @@ async def upload_export_zip(
         file_sha256=row["file_sha256"],
         uploaded_at=row["uploaded_at"],
     )
+
+
+def _feed(parser: MultipartParser, chunk: bytes | None) -> None:
+    """One chunk into the multipart parser (None: the end); a malformed body is the client's error, not ours."""
+    try:
+        if chunk is None:
+            parser.finalize()
+        else:
+            parser.write(chunk)
+    except MultipartParseError as error:
+        raise Unprocessable(
+            f"the upload is not a valid multipart/form-data body ({error}); send the ZIP as the form field "
+            f"`{FIELD_NAME}`, e.g. curl -F {FIELD_NAME}=@my_spotify_data.zip",
+            details={"fields": [{"field": "body", "problem": "not valid multipart/form-data"}]},
+        ) from None
 
 
 def _too_large(limit_mb: int) -> PayloadTooLarge:
