@@ -6,6 +6,11 @@
   before anything leaves the process (stdout or database).
 - `DatabaseLogSink` batches records from a queue and inserts them on its own thread with its own
   connection, so logging never waits on, or joins, a caller's transaction.
+- What is kept: `app.logs` holds the events a person wants to read — our own code's at the configured level, and
+  other libraries' warnings and errors (their INFO lines are per-request or per-connection chatter: the MCP SDK's
+  "Terminating session: None" on every request was 98 % of the table). The console shows our events and the
+  libraries' lifecycle lines (server started, shutting down), but not per-connection lines (websocket opened,
+  accepted, closed).
 - `purge_logs()` applies the retention of the spec.
 """
 
@@ -107,6 +112,37 @@ def log_context(**values: Any) -> Iterator[None]:
 
 def current_context() -> dict[str, Any]:
     return dict(_context.get())
+
+
+# Top-level packages of this project (and scripts run as __main__): their records are ours.
+_OWN_PACKAGES: Final = frozenset(
+    {"core", "ingest", "transform", "serve", "dashboards", "cli", "migrations", "__main__"}
+)
+
+
+def _is_own_record(record: logging.LogRecord) -> bool:
+    return record.name.partition(".")[0] in _OWN_PACKAGES
+
+
+def _per_connection(record: logging.LogRecord) -> bool:
+    """uvicorn's websocket access lines and the websockets library's open/close lines (logged on uvicorn.error by
+    uvicorn's server side, on websockets.* by our proxy's client side)."""
+    message = record.msg if isinstance(record.msg, str) else ""
+    return message in ("connection open", "connection closed") or '"WebSocket %s"' in message
+
+
+class _ForPeople(logging.Filter):
+    """Console: drop other libraries' per-connection INFO chatter; keep everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or _is_own_record(record) or not _per_connection(record)
+
+
+class _WorthKeeping(logging.Filter):
+    """The log table: our own records, and other libraries' warnings and errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or _is_own_record(record)
 
 
 class _ContextFilter(logging.Filter):
@@ -266,17 +302,19 @@ def configure_logging(service: str, *, level: str = "INFO", database_url: str | 
     root.setLevel(level)
     stream = logging.StreamHandler(sys.stdout)
     stream.setFormatter(JsonFormatter(service))
+    stream.addFilter(_ForPeople())
     stream.addFilter(_ContextFilter())
     root.addHandler(stream)
     _configured["stream"] = stream
     sink: DatabaseLogSink | None = None
     if database_url is not None:
         sink = DatabaseLogSink(database_url, service)
+        sink.addFilter(_WorthKeeping())
         sink.addFilter(_ContextFilter())
         root.addHandler(sink)
         _configured["sink"] = sink
-    # Libraries that are chatty at INFO.
-    for noisy in ("httpx", "httpcore", "asyncio", "watchfiles", "uvicorn.access"):
+    # Libraries that are chatty at INFO (the MCP SDK logs a line per request in stateless mode).
+    for noisy in ("httpx", "httpcore", "asyncio", "watchfiles", "uvicorn.access", "mcp", "websockets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return sink
 
