@@ -165,6 +165,12 @@ class Settings(BaseSettings):
         default=None,
         description="URL at which clients reach the API (OpenAPI server URL, MCP resource). Default: http://API_HOST:API_PORT.",
     )
+    mcp_stream_max_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="Longest life of a GET /mcp event stream; the server then ends it and the client may open another.",
+    )
     admin_auth_mode: AuthMode = Field(default=AuthMode.token, description="`token` or `basic`.")
     admin_token: SecretStr | None = Field(default=None, description="Admin bearer token (token mode).")
     admin_username: str = Field(default="admin", description="Admin user name (basic mode).")

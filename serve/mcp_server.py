@@ -13,7 +13,8 @@ freshness and coverage once, and which tool answers which question.
 
 Transport: stateless, JSON responses (no server-side sessions, so any API replica can answer any request);
 the SDK serves both the 2025-11-25 handshake protocol and the 2026-07-28 per-request protocol. Host and
-Origin headers are validated against the deployment URL (`PUBLIC_BASE_URL`) and loopback. Every HTTP request
+Origin headers are validated against the deployment URL (`PUBLIC_BASE_URL`) and loopback. A GET event stream
+carries nothing here and is ended after `MCP_STREAM_MAX_SECONDS`. Every HTTP request
 must carry a user API token or the admin token; the same access rules as `/mcp/call` apply.
 """
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -38,7 +40,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
@@ -277,4 +279,26 @@ class McpAuth:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+        if scope["method"] == "GET":
+            await self._bounded_stream(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _bounded_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A GET opens an event stream that nothing ends (stateless: no server-initiated messages ever come):
+        end it after MCP_STREAM_MAX_SECONDS, as a complete response, so a client may simply open another, and
+        idle streams cannot pile up connections and tasks. The SDK tears its transport down when cancelled."""
+        started = ended = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started, ended
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                ended = True
+            await send(message)
+
+        with anyio.move_on_after(self.settings.mcp_stream_max_seconds):
+            await self.app(scope, receive, watch)
+        if started and not ended:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -238,7 +238,9 @@ async def on_demand_clusters(context: ToolContext, scope: Scope, window: Span) -
     """Clusters for any window from the transform's Python API (`transform.clusters.compute_clusters`, DuckDB
     over the marts, k-means), run in a worker thread. None when it is unavailable or fails."""
     try:
-        module = importlib.import_module("transform.clusters")
+        # In a worker thread: the first import (DuckDB, polars, scikit-learn) takes seconds, and on the event loop
+        # it would stall every other request meanwhile.
+        module = await asyncio.to_thread(importlib.import_module, "transform.clusters")
     except ImportError:
         return None
     compute = getattr(module, "compute_clusters", None)

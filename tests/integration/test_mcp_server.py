@@ -3,8 +3,10 @@ generations, the same answers as `/mcp/call`, token rules, Host/Origin validatio
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,3 +191,42 @@ def test_instructions_first_512_characters_stand_alone() -> None:
     assert head.split("\n\n")[0].endswith(".")
     for name in ("history_taste_summary", "history_compare_periods", "history_taste_clusters"):
         assert name in head
+
+
+async def test_get_streams_end_after_their_lifetime_and_the_server_goes_on(
+    settings: Settings, database_url: str
+) -> None:
+    """A GET /mcp event stream (2025-11-25 clients open one) is ended, complete, after MCP_STREAM_MAX_SECONDS;
+    before, it stayed open for as long as the client kept it."""
+    short = settings.model_copy(update={"mcp_stream_max_seconds": 1})
+    stream_headers = {**ADMIN, "Accept": "text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+
+    async def one_stream(http: httpx.AsyncClient, base: str) -> float:
+        started = time.monotonic()
+        async with http.stream("GET", f"{base}/mcp", headers=stream_headers) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for _ in response.aiter_bytes():  # a clean end: no RemoteProtocolError for a cut stream
+                pass
+        return time.monotonic() - started
+
+    with live_server(create_app(short, database_url)) as base:
+        async with httpx.AsyncClient(timeout=30) as http:
+            # The bound only keeps a regression from hanging the suite (keep-alive pings defeat a read timeout);
+            # it is far beyond the lifetime.
+            async with asyncio.timeout(60):
+                lived = await asyncio.gather(*(one_stream(http, base) for _ in range(3)))
+            assert all(seconds >= 1 for seconds in lived), lived  # ended by the lifetime, not at once
+            message = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+            accept = {"Accept": "application/json, text/event-stream"}
+            after = await http.post(f"{base}/mcp", json=message, headers={**ADMIN, **accept})
+            assert after.status_code == 200, after.text
