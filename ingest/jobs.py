@@ -1,16 +1,22 @@
-"""`app.job_runs` rows: one per job (initial_sync, poll, enrich), opened when it starts, closed with stats."""
+"""`app.job_runs` rows: one per job (initial_sync, poll, enrich), opened when it starts, closed with stats.
+
+A collector killed mid-job (SIGKILL, OOM) leaves its row `running`; `abandon_orphaned_jobs` marks such rows
+`abandoned` when a collector starts, once their worker's heartbeat shows it gone."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
 from uuid import UUID
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import tables
+
+logger = logging.getLogger(__name__)
 
 type JobType = Literal["initial_sync", "poll", "enrich"]
 type JobStatus = Literal["success", "error", "partial"]
@@ -72,3 +78,29 @@ async def record_job(
         )
     assert job_id is not None
     return int(job_id)
+
+
+# A collector beats every 30 s; four missed beats mean it is gone (as for import jobs).
+STALE_WORKER: Final = timedelta(minutes=2)
+
+_ABANDON = text(
+    """
+    UPDATE app.job_runs j
+    SET status = 'abandoned', finished_at = now(),
+        error_message = 'the collector running this job stopped without finishing it (killed?)'
+    WHERE j.status = 'running' AND j.job_type IN ('initial_sync', 'poll', 'enrich')
+      AND NOT EXISTS (
+          SELECT 1 FROM app.worker_heartbeats h
+          WHERE h.worker_id = j.worker_id AND h.state = 'running'
+            AND h.last_seen_at >= now() - make_interval(secs => :stale))
+    """
+)
+
+
+async def abandon_orphaned_jobs(engine: AsyncEngine, *, stale_after: timedelta = STALE_WORKER) -> int:
+    """Mark collector jobs left `running` by a collector that is gone (stopped, or silent for `stale_after`)."""
+    async with engine.begin() as connection:
+        result = await connection.execute(_ABANDON, {"stale": stale_after.total_seconds()})
+    if result.rowcount:
+        logger.warning("marked %s job run(s) left running by a stopped collector as abandoned", result.rowcount)
+    return result.rowcount

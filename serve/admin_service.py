@@ -927,6 +927,11 @@ async def diagnostics(session: AsyncSession, settings: Settings, *, probe: bool)
         transform = Check(status="error", detail=f"last transform failed: {last_transform.error_message or 'error'}")
     elif last_transform.status == "running":
         transform = Check(status="ok", detail="a transform is running now")
+    elif last_transform.status in ("interrupted", "abandoned"):
+        transform = Check(
+            status="warning",
+            detail=f"last transform {last_transform.status} (stopped before it finished); the next one redoes its work",
+        )
     else:
         transform = Check(
             status="ok", detail=f"last success {last_success:%Y-%m-%d %H:%M:%S}Z" if last_success else "ran"

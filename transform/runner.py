@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,15 +29,15 @@ from core.dburl import libpq_url
 from core.log import log_context
 from transform import clusters
 from transform.dbt_invoke import PROJECT_DIR, DbtRun, invoke
+from transform.process import ADVISORY_LOCK_KEY as ADVISORY_LOCK_KEY  # defined there; callers import it here too
+from transform.process import mark_abandoned
 from transform.progress import ProgressCallback, TransformEvent, dbt_callbacks, emit
 
 logger = logging.getLogger("transform")
 
-# pg_advisory_lock key: the first 8 bytes of sha256("spotify-mcp transform"), as a signed bigint.
-ADVISORY_LOCK_KEY: Final = 0x5F3A_91C2_6D08_4B17
 CLUSTER_SELECTOR: Final = "stg_ml__taste_clusters+ stg_ml__taste_cluster_artists+"
 
-type Status = Literal["success", "error", "skipped"]
+type Status = Literal["success", "error", "skipped", "interrupted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class TransformOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status != "error"
+        return self.status in ("success", "skipped")
 
 
 def _worker_id() -> str:
@@ -130,12 +131,15 @@ def run_transform(
     wait_seconds: float = 0.0,
     now: datetime | None = None,
     progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> TransformOutcome:
     """Refresh the warehouse. Synchronous; returns (never raises) the outcome.
 
     When another process holds the transform lock, waits up to `wait_seconds` for it, else returns `skipped`
     (that run will pick up the same new rows: models select by ingested_at). `progress` hears each step and
-    each dbt node (transform.progress)."""
+    each dbt node (transform.progress). `stop` is set when the process was told to stop
+    (`transform.process.interrupt_on_signals`): a run that fails then is `interrupted`, not `error`.
+    KeyboardInterrupt and SystemExit end the run `interrupted` too, and are raised on."""
     started = time.perf_counter()
     try:
         lock_connection = psycopg.connect(libpq_url(database_url), autocommit=True, application_name="transform")
@@ -148,7 +152,13 @@ def run_transform(
             return TransformOutcome("skipped", None, time.perf_counter() - started, {"reason": "locked"})
         try:
             return _run_locked(
-                lock_connection, database_url, full_refresh=full_refresh, now=now, started=started, progress=progress
+                lock_connection,
+                database_url,
+                full_refresh=full_refresh,
+                now=now,
+                started=started,
+                progress=progress,
+                stop=stop,
             )
         finally:
             lock_connection.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
@@ -173,7 +183,9 @@ def _run_locked(
     now: datetime | None,
     started: float,
     progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> TransformOutcome:
+    mark_abandoned(connection)  # holding the lock: any transform row still `running` was left by a killed process
     current_hash = project_hash()
     unchanged_project = not full_refresh and _last_project_hash(connection) == current_hash
     job_run_id = _start_job(connection, full_refresh)
@@ -220,9 +232,16 @@ def _run_locked(
             seconds = time.perf_counter() - started
             stats["seconds"] = round(seconds, 2)
             message = f"{type(error).__name__}: {error}"
+            if stop is not None and stop.is_set():  # dbt turns the interrupt into a failed result
+                _finish_job(connection, job_run_id, "interrupted", stats, "stopped by a signal before it finished")
+                return TransformOutcome("interrupted", job_run_id, seconds, stats, "interrupted")
             logger.exception("transform failed", extra={"ctx": {"error": message[:2000]}})
             _finish_job(connection, job_run_id, "error", stats, message[:4000])
             return TransformOutcome("error", job_run_id, seconds, stats, message)
+        except BaseException:  # KeyboardInterrupt, SystemExit: record the run as interrupted, then stop
+            stats["seconds"] = round(time.perf_counter() - started, 2)
+            _finish_job(connection, job_run_id, "interrupted", stats, "stopped by a signal before it finished")
+            raise
         seconds = time.perf_counter() - started
         stats["seconds"] = round(seconds, 2)
         _finish_job(connection, job_run_id, "success", stats, None)

@@ -20,6 +20,8 @@ from core.log import configure_logging
 from core.settings import Settings, SettingsError, load_settings
 from ingest.collector import Collector, new_worker_id
 from ingest.imports.worker import process_pending_imports
+from ingest.jobs import abandon_orphaned_jobs
+from transform.process import abandon_orphaned_runs, run_in_process
 
 
 def _positive_seconds(value: str) -> float:
@@ -51,17 +53,23 @@ async def run_collector(settings: Settings, url: str, *, once: bool, tick: float
     if migrated is None:
         await engine.dispose()
         raise SettingsError("the database has no spotify-mcp tables yet: run `spotify-mcp migrate` first")
+    # Runs a killed process left `running` (this one has a new worker id, so none of them is its own).
+    await abandon_orphaned_jobs(engine)
+    await asyncio.to_thread(abandon_orphaned_runs, url)
 
     async def import_step() -> int:
         return await process_pending_imports(engine, settings, worker_id=worker_id)
 
-    async def transform_step() -> None:
-        # Imported here: dbt is heavy and only needed once a cycle landed rows.
-        from transform.runner import run_transform
+    stopping = asyncio.Event()
 
-        outcome = await asyncio.to_thread(run_transform, url)
-        if not outcome.ok:
-            raise RuntimeError(f"transform failed: {outcome.error}")
+    async def transform_step() -> None:
+        # In a child process: dbt would hold this loop's GIL for seconds (heartbeats, imports, polls all wait), and
+        # a stop request interrupts it there (recorded as interrupted) instead of waiting for it to finish.
+        status = await run_in_process(url, stop=stopping)
+        if status == "interrupted" and stopping.is_set():
+            return  # we stopped it; its job run says interrupted
+        if status in ("error", "interrupted"):
+            raise RuntimeError(f"transform {status}: see its job run and the transform logs")
 
     try:
         async with httpx.AsyncClient() as http:
@@ -76,8 +84,13 @@ async def run_collector(settings: Settings, url: str, *, once: bool, tick: float
                 tick_seconds=tick,
             )
             loop = asyncio.get_running_loop()
+
+            def stop() -> None:
+                stopping.set()
+                collector.request_stop()
+
             for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, collector.request_stop)
+                loop.add_signal_handler(signum, stop)
             try:
                 await collector.run(once=once)
             finally:

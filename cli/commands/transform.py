@@ -23,6 +23,7 @@ from cli.database import database_url
 from core.log import configure_logging
 from core.settings import load_settings
 from transform.figures import WarehouseFigures, warehouse_figures
+from transform.process import EXIT_CODES, interrupt_on_signals
 from transform.progress import STEP_TITLES, TransformEvent
 
 if TYPE_CHECKING:
@@ -154,6 +155,8 @@ def summary(outcome: TransformOutcome, view: ProgressView, figures: WarehouseFig
     if outcome.status == "skipped":
         return "Another transform was running and did not finish in time; nothing was done (try again later)."
     run = f"; job run #{outcome.job_run_id}" if outcome.job_run_id else ""
+    if outcome.status == "interrupted":
+        return f"Transform interrupted after {outcome.seconds:.1f}s{run}; the next run redoes its work."
     if not outcome.ok:
         failed = f" Failed: {', '.join(view.failed[:5])}." if view.failed else ""
         return (
@@ -217,12 +220,20 @@ def run(args: argparse.Namespace) -> int:
             if handler is not sink:
                 handler.setLevel(logging.CRITICAL + 1)
         try:
-            with ticking(view) if not args.json else nullcontext():
+            # Ctrl-C or SIGTERM: the run is recorded as interrupted (not left running), then we exit 130.
+            with interrupt_on_signals() as stop, ticking(view) if not args.json else nullcontext():
                 outcome = run_transform(
-                    url, full_refresh=args.full_refresh, wait_seconds=args.wait, progress=None if args.json else view
+                    url,
+                    full_refresh=args.full_refresh,
+                    wait_seconds=args.wait,
+                    progress=None if args.json else view,
+                    stop=stop,
                 )
             if outcome.status == "success" and not args.json:
                 figures = warehouse_figures(url)
+        except KeyboardInterrupt:  # before the run had a job run row, or while it recorded one
+            print("Transform interrupted; the next run redoes its work.", file=sys.stderr)
+            return EXIT_CODES["interrupted"]
         finally:
             if sink is not None:
                 root.removeHandler(sink)
@@ -232,4 +243,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(body | {"error": outcome.error, "stats": outcome.stats}, default=str))
     else:
         print(summary(outcome, view, figures, args.full_refresh), file=sys.stdout if outcome.ok else sys.stderr)
+    if outcome.status == "interrupted":
+        return EXIT_CODES["interrupted"]
     return 0 if outcome.ok else 1

@@ -41,7 +41,7 @@ HERE = Path(__file__).parent
 LOG_SERVICES = ("api", "collector", "frontend", "transform", "dashboards", "cli")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 JOB_TYPES = ("import_zip", "initial_sync", "poll", "enrich", "transform", "purge_logs")
-JOB_STATUSES = ("running", "success", "error", "partial")
+JOB_STATUSES = ("running", "success", "error", "partial", "interrupted", "abandoned")
 IMPORT_STATUSES = ("pending", "running", "success", "error", "partial")
 USER_ACTIONS = {
     "pause": "Paused",

@@ -6,6 +6,7 @@ own settings and database URL. Routers are thin: they validate, call a service, 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,6 +31,13 @@ from serve.throttle import FailureThrottle
 from serve.tools.catalog import REGISTRY
 
 
+async def _stop_transforms(running: set[asyncio.Task[None]]) -> None:
+    """On shutdown: a transform child gets SIGTERM (its run is recorded as interrupted), then we wait for it."""
+    for task in list(running):
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+
+
 def create_app(settings: Settings, database_url: str) -> FastAPI:
     engine = create_engine(database_url, application_name="spotify-mcp api", pool_size=10, max_overflow=10)
 
@@ -43,6 +51,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             async with mcp.run():
                 yield
         finally:
+            await _stop_transforms(app.state.transforms)
             await engine.dispose()
 
     app = FastAPI(
@@ -60,6 +69,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.state.cipher = TokenCipher(settings.encryption_keys)
     app.state.database_url = database_url
     app.state.signin_throttle = FailureThrottle()  # OAuth password sign-in, per client address
+    app.state.transforms = set()  # transforms started by POST /admin/transform (child processes)
     install_error_handlers(app)
     # Outermost last: request id (and log context) → unexpected errors → JSON body checks → routes.
     app.add_middleware(JsonBodyMiddleware)

@@ -7,7 +7,6 @@ Thin: validate, call `serve.admin_service`, shape the answer.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,8 +17,9 @@ from pydantic import BaseModel, Field
 
 from serve import admin_service as service
 from serve.api.deps import SessionDep, SettingsDep, require_admin
-from serve.api.errors import AppError, Conflict, NotFound, ServiceUnavailable, Unprocessable
+from serve.api.errors import AppError, Conflict, NotFound, Unprocessable
 from serve.bounds import BigCount, Instant, RowId
+from transform.process import run_in_process
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")]
 # Mirrors of the value sets in core.tables (a unit test checks they stay equal).
 type UserStatus = Literal["active", "paused", "needs_reauth", "disabled"]
 type JobType = Literal["import_zip", "initial_sync", "poll", "enrich", "transform", "purge_logs"]
-type JobStatus = Literal["running", "success", "error", "partial"]
+type JobStatus = Literal["running", "success", "error", "partial", "interrupted", "abandoned"]
 type ImportStatus = Literal["pending", "running", "success", "error", "partial"]
 type LogService = Literal["api", "collector", "frontend", "transform", "dashboards", "cli"]
 type LogLevel = Literal["debug", "info", "warning", "error"]
@@ -262,37 +262,26 @@ async def diagnostics(
     return await service.diagnostics(session, settings, probe=probe)
 
 
-_running_transforms: set[asyncio.Task[None]] = set()
-
-
 @router.post("/transform", response_model=TransformStarted, status_code=202, summary="Run the transform now")
 async def trigger_transform(
     request: Request,
     full_refresh: Annotated[bool, Query(description="rebuild every model from scratch (slow)")] = False,
 ) -> TransformStarted:
-    """Start `transform.runner.run_transform` in the background (it records itself in job_runs).
-
-    One at a time per API process; the runner itself serialises runs across processes.
-    """
-    try:
-        runner = importlib.import_module("transform.runner")
-    except ImportError:
-        raise ServiceUnavailable("the transform runner is not installed in this build") from None
-    run = getattr(runner, "run_transform", None)
-    if run is None:
-        raise ServiceUnavailable("the transform runner has no run_transform()")
-    if _running_transforms:
-        raise Conflict("a transform started from this API is still running")
+    """Start the transform in a process of its own (`python -m transform`; it records itself in job_runs), so the
+    API's event loop never waits on dbt. One at a time per API process; the runner serialises runs across
+    processes. When the API stops, the run is interrupted (and recorded so)."""
+    running: set[asyncio.Task[None]] = request.app.state.transforms
+    if running:
+        raise Conflict("a transform started from this API is still running; see job runs of type transform")
     database_url: str = request.app.state.database_url
 
     async def _background() -> None:
-        try:
-            await asyncio.to_thread(run, database_url, full_refresh=full_refresh)
-        except Exception:
-            logger.exception("transform triggered by admin failed")
+        status = await run_in_process(database_url, full_refresh=full_refresh)
+        log = logger.info if status in ("success", "skipped") else logger.warning
+        log("transform triggered by admin ended: %s", status)
 
     task = asyncio.get_running_loop().create_task(_background())
-    _running_transforms.add(task)
-    task.add_done_callback(_running_transforms.discard)
+    running.add(task)
+    task.add_done_callback(running.discard)
     logger.info("admin triggered a transform")
     return TransformStarted(status="started", message="transform started; see job runs of type transform")
