@@ -376,38 +376,3 @@ def test_diagnostics(api: httpx.Client, database_url: str, settings: Settings) -
     probed = api.get("/admin/diagnostics", headers=AUTH, params={"probe": "true"})
     assert probed.status_code == 200
     assert probed.json()["spotify"]["status"] in {"ok", "warning", "error"}
-
-
-def test_trigger_transform_runs_the_runner_once_at_a_time(
-    api: httpx.Client, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sys
-    import threading
-    import types
-
-    started = threading.Event()
-    release = threading.Event()
-    calls: list[str] = []
-
-    def run_transform(url: str, full_refresh: bool = False) -> None:
-        calls.append(f"{url} full={full_refresh}")
-        started.set()
-        release.wait(10)
-
-    fake = types.ModuleType("transform.runner")
-    fake.run_transform = run_transform  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "transform.runner", fake)
-    first = api.post("/admin/transform", headers=AUTH, params={"full_refresh": "true"})
-    assert first.status_code == 202, first.text
-    assert started.wait(10)
-    assert api.post("/admin/transform", headers=AUTH).status_code == 409
-    release.set()
-    assert calls == [f"{database_url} full=True"]
-
-    monkeypatch.setitem(sys.modules, "transform.runner", None)  # import fails → a clear 503
-    for _ in range(50):
-        missing = api.post("/admin/transform", headers=AUTH)
-        if missing.status_code != 409:
-            break
-    assert missing.status_code == 503
-    assert "transform runner" in missing.json()["error"]["message"]

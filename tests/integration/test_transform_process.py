@@ -37,7 +37,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 def _rows(database_url: str) -> list[dict[str, Any]]:
     with psycopg.connect(libpq_url(database_url)) as connection:
         cursor = connection.execute(
-            "select id, status, started_at, finished_at, error_message from app.job_runs "
+            "select id, status, started_at, finished_at, error_message, stats from app.job_runs "
             "where job_type = 'transform' order by id"
         )
         names = [column.name for column in cursor.description or []]
@@ -156,7 +156,7 @@ def test_admin_transform_runs_off_the_event_loop(settings: Settings, database_ur
         prober.start()
         _wait_for(lambda: len(answered) >= 3, "the probe to start")
         posted = time.monotonic()
-        response = httpx.post(f"{base}/admin/transform", headers=ADMIN, timeout=120)
+        response = httpx.post(f"{base}/admin/transform", params={"full_refresh": "true"}, headers=ADMIN, timeout=120)
         post_seconds = time.monotonic() - posted
         assert response.status_code == 202, response.text
         again = httpx.post(f"{base}/admin/transform", headers=ADMIN, timeout=120)
@@ -174,6 +174,7 @@ def test_admin_transform_runs_off_the_event_loop(settings: Settings, database_ur
     rows = {row["id"]: row for row in _rows(database_url)}
     run = next(row for row_id, row in rows.items() if row_id != orphan)
     assert run["status"] == "success", run
+    assert run["stats"]["full_refresh"] is True  # the option reached the child
     assert rows[orphan]["status"] == "abandoned"  # the run found it under the lock
     # Relative to the transform's own duration, not absolute times: the API answered all along.
     assert len(during) >= 10, (len(during), duration)
