@@ -16,9 +16,9 @@ from core.crypto import TokenCipher
 from core.db import create_engine, create_session_factory
 from core.settings import Settings
 from core.spotify.budget import BudgetPolicy, DatabaseBudget
-from serve.api.body import JsonBodyMiddleware
 from serve.api.errors import ERROR_RESPONSES, UnexpectedErrorMiddleware, install_error_handlers
 from serve.api.middleware import RequestIdMiddleware
+from serve.api.request_input import RequestInputMiddleware
 from serve.api.routes import admin, auth, health, tokens
 from serve.api.routes import collector as collector_routes
 from serve.api.routes import imports as import_routes
@@ -71,8 +71,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.state.signin_throttle = FailureThrottle()  # OAuth password sign-in, per client address
     app.state.transforms = set()  # transforms started by POST /admin/transform (child processes)
     install_error_handlers(app)
-    # Outermost last: request id (and log context) → unexpected errors → JSON body checks → routes.
-    app.add_middleware(JsonBodyMiddleware)
+    # Outermost last: request id (and log context) → unexpected errors → request input checks → routes.
+    app.add_middleware(RequestInputMiddleware)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_proxy_headers(app, settings)

@@ -108,6 +108,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Text PostgreSQL refuses to store: NUL (22021) and, in jsonb, \u0000 (22P05).
+_UNSTORABLE: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     """The error shape; `request_id` is the current request's (bound by the request id middleware)."""
     request_id = current_context().get("request_id")
@@ -148,6 +155,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for error_type in DATABASE_DOWN_ERRORS:
         app.add_exception_handler(error_type, _database_down)
+
+    @app.exception_handler(sqlalchemy.exc.DBAPIError)
+    async def _database_refused(request: Request, exc: sqlalchemy.exc.DBAPIError) -> JSONResponse:
+        # The last line behind serve.api.request_input (which names the field): a value from somewhere it does not
+        # look (a header, say) that PostgreSQL cannot store is still the client's error. Anything else is ours.
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        if not isinstance(cause, _UNSTORABLE):
+            raise exc
+        logger.warning("refused unstorable input on %s %s: %s", request.method, request.url.path, cause)
+        message = "a value in the request holds a character the database cannot store (e.g. NUL); remove it"
+        return JSONResponse(error_body("invalid_arguments", message), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
-from serve.api.body import BodyError, parse_json
+from serve.api.request_input import InputError, parse_json
 from serve.tools import repository, schemas
 from serve.tools.errors import AccessDenied, InvalidArguments, UnknownTool, UnknownUser
 from serve.tools.models import ToolArgs
@@ -152,7 +152,7 @@ def coerce_arguments(raw: Any) -> dict[str, Any]:
             return {}
         try:
             raw = parse_json(raw, field="args")
-        except BodyError as error:
+        except InputError as error:
             raise InvalidArguments.field(error.field, error.problem) from None
     if not isinstance(raw, dict):
         raise InvalidArguments.field("args", "must be a JSON object of argument names to values")

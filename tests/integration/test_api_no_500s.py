@@ -227,3 +227,48 @@ def test_a_malformed_multipart_upload_is_a_422_and_leaves_nothing(base: str, set
     assert "multipart" in _error_of(response)["message"]
     upload_dir = settings.effective_upload_dir
     assert not upload_dir.exists() or list(upload_dir.iterdir()) == []
+
+
+def test_nul_in_query_strings_and_forms_is_refused_naming_the_field(base: str) -> None:
+    for path in ("/admin/users?q=a%00b", "/admin/logs?q=%00"):
+        response = httpx.get(f"{base}{path}", headers=ADMIN)
+        assert response.status_code == 422, (path, response.text)
+        assert _fields(response) == ["query.q"]
+    # OAuth endpoints answer in OAuth's error shape.
+    authorize = httpx.get(f"{base}/oauth/authorize?client_id=a%00b&response_type=code")
+    assert authorize.status_code == 400
+    assert authorize.json()["error"] == "invalid_request" and "client_id" in authorize.json()["error_description"]
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for path in ("/oauth/token", "/oauth/revoke"):
+        response = httpx.post(f"{base}{path}", content=b"client_id=a%00b&grant_type=x&token=y", headers=form)
+        assert response.status_code == 400, (path, response.text)
+        assert "client_id" in response.json()["error_description"]
+
+
+def test_a_nul_from_a_header_is_still_a_4xx(base: str) -> None:
+    """Where no check names the field (a client id inside HTTP basic auth), the database's refusal is a 422."""
+    response = httpx.post(f"{base}/oauth/token", data={"grant_type": "refresh_token"}, auth=("a\x00b", "secret"))
+    assert response.status_code == 422, response.text
+    assert _error_of(response)["code"] == "invalid_arguments"
+    assert "NUL" in _error_of(response)["message"]
+
+
+def test_an_upload_file_name_with_control_characters_is_cleaned(base: str) -> None:
+    user_id = httpx.get(f"{base}/admin/users", headers=ADMIN).json()["items"][0]["id"]
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="my\x00data\x07.zip"\r\n'
+            f"Content-Type: application/zip\r\n\r\n"
+        ).encode()
+        + b"PK\x05\x06"
+        + b"\x00" * 18
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = httpx.post(
+        f"{base}/admin/users/{user_id}/imports/zip",
+        content=body,
+        headers={**ADMIN, "content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["original_filename"] == "mydata.zip"

@@ -181,8 +181,11 @@ class _Upload:
             self.seen_file = True
             raw_name = options.get(b"filename")
             if raw_name:
-                # Only the base name of what the browser sent, never a path.
-                self.filename = PurePath(raw_name.decode("utf-8", "replace").replace("\\", "/")).name[:255] or None
+                # Only the base name of what the browser sent, never a path, and no control characters (a NUL could
+                # not even be stored): the name is only shown to people.
+                text = raw_name.decode("utf-8", "replace").replace("\\", "/")
+                printable = "".join(char for char in text if char.isprintable())
+                self.filename = PurePath(printable).name[:255] or None
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file:

@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from serve.api.body import BodyError, parse_json
 from serve.api.deps import SessionDep, SettingsDep, is_admin_request
+from serve.api.request_input import InputError, parse_json
 from serve.api_tokens import authenticate_request
 from serve.tools.catalog import REGISTRY
 from serve.tools.errors import InvalidArguments
@@ -122,7 +122,7 @@ async def _json_body(request: Request) -> Any:
         return {}
     try:
         return parse_json(raw)
-    except BodyError as error:
+    except InputError as error:
         raise InvalidArguments.field(error.field, error.problem) from None
 
 

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from core import tables
 from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
-from serve.api.body import BodyError, parse_json
 from serve.api.deps import CipherDep, SettingsDep, SpotifyBudgetDep
+from serve.api.request_input import InputError, parse_json
 from serve.client_address import address_key
 from serve.oauth import signin
 from serve.oauth.cimd import CimdFetcher
@@ -514,7 +514,7 @@ async def register(request: Request, settings: SettingsDep) -> JSONResponse:
         )
     try:
         raw = parse_json(body)
-    except BodyError as error:
+    except InputError as error:
         return _oauth_error("invalid_client_metadata", f"the body must be a JSON object: {error}")
     address = address_key(request)
     async with _sessions(request)() as session:
