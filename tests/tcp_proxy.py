@@ -1,5 +1,6 @@
 """A TCP forwarder on loopback that a test can cut and restore: "the database went down" without stopping the
-shared PostgreSQL server. While cut, the port refuses connections and every open one is closed."""
+shared PostgreSQL server. While cut, the port refuses connections and every open one is closed. The server may be
+reached over TCP or a unix socket (the embedded PostgreSQL listens on a socket only)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tests.live_server import free_port
 
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
+        # A host that is a path is a unix socket folder (libpq's convention).
+        self.socket_path = f"{target_host}/.s.PGSQL.{target_port}" if target_host.startswith("/") else None
         self.target = (target_host, target_port)
         self.port = free_port()
         self._listener: socket.socket | None = None
@@ -47,7 +50,11 @@ class TcpProxy:
             except OSError:
                 return
             try:
-                upstream = socket.create_connection(self.target)
+                if self.socket_path is not None:
+                    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    upstream.connect(self.socket_path)
+                else:
+                    upstream = socket.create_connection(self.target)
             except OSError:
                 client.close()
                 continue
@@ -71,11 +78,14 @@ class TcpProxy:
 def proxied_database(database_url: str) -> Iterator[tuple[str, TcpProxy]]:
     """The same database reached through a proxy: (url through the proxy, the proxy)."""
     parts = urlsplit(database_url)
-    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    query = dict(parse_qsl(parts.query))
+    host = query.pop("host", None) or parts.hostname or "127.0.0.1"
+    port = int(query.pop("port", None) or parts.port or 5432)
+    proxy = TcpProxy(host, port)
     proxy.up()
     userinfo = parts.netloc.rpartition("@")[0]
     netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
     try:
-        yield urlunsplit(parts._replace(netloc=netloc)), proxy
+        yield urlunsplit(parts._replace(netloc=netloc, query=urlencode(query))), proxy
     finally:
         proxy.down()
