@@ -10,11 +10,14 @@ Every failure is an `InputError` naming the field (a JSON path such as `name` or
 body naming the field:
 - query strings: no NUL in any parameter (`query.<name>`);
 - URL-encoded forms (OAuth's token endpoints, sign-in): at most `MAX_BODY_BYTES`, no NUL in any field;
-- every other body is JSON to this API, whatever its content type says (`/mcp/call` reads JSON sent without
-  one): at most `MAX_BODY_BYTES`, then `parse_json`.
-Left alone: multipart uploads (the ZIP upload streams and checks its own), and the MCP endpoint, whose SDK parses
-with pydantic-core too, caps the size and answers in JSON-RPC. Routes that parse a body themselves still call
-`parse_json`: their checks do not depend on where the middleware stands.
+- JSON bodies: at most `MAX_BODY_BYTES`, then `parse_json`;
+- bodies without a content type: at most `MAX_BODY_BYTES` (FastAPI would read them whole), left to the route to
+  refuse or parse (`/mcp/call` reads JSON sent without one; the upload answers 415).
+Left alone: bodies of other media types (multipart uploads stream and check their own; anything else is the
+route's to refuse, e.g. the upload's 415), the MCP endpoint, whose SDK parses with pydantic-core too, caps the size
+and answers in JSON-RPC, and OAuth registration, which bounds its body to 64 KiB and answers in RFC 7591's shape.
+Routes that read a body themselves read it with `read_body` and parse it with `parse_json`: their checks do not
+depend on where the middleware stands.
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ from typing import Any, Final
 from urllib.parse import parse_qsl
 
 import pydantic_core
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve.api.errors import error_body
 
 MAX_BODY_BYTES: Final = 1024 * 1024
-# Paths whose requests another parser owns (the MCP SDK answers parse errors in JSON-RPC).
-_OWN_PARSER_PATHS: Final = frozenset({"/mcp"})
+# Paths whose bodies the route (or the MCP SDK) bounds and parses itself, answering in its protocol's error shape.
+_OWN_BODY_PATHS: Final = frozenset({"/mcp", "/oauth/register"})
+_JSON_TYPES: Final = (b"application/json",)
 _OAUTH_PREFIX: Final = "/oauth/"
 _NUL: Final = "must not contain the NUL character (\\u0000)"
 
@@ -103,14 +108,32 @@ def _media_type(scope: Scope) -> bytes:
     return b""
 
 
+def _is_json(media: bytes) -> bool:
+    return media in _JSON_TYPES or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The whole body, refused with an `InputError` (413) as soon as it passes `max_bytes` (never read whole into
+    memory; a declared Content-Length over the limit is refused before reading)."""
+    declared = request.headers.get("content-length", "")
+    too_large = InputError("body", f"larger than {max_bytes // 1024} KiB; send a smaller body", status_code=413)
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def error_response(path: str, error: InputError) -> JSONResponse:
-    """The 4xx for bad input: OAuth's error shape on OAuth endpoints (RFC 6749 §5.2, RFC 7591 §3.2.2), ours
-    elsewhere."""
+    """The 4xx for bad input: OAuth's error shape on OAuth endpoints (RFC 6749 §5.2), ours elsewhere."""
     if path.startswith(_OAUTH_PREFIX):
-        too_large = error.status_code == 413
-        code = "invalid_client_metadata" if path == "/oauth/register" and not too_large else "invalid_request"
-        body = {"error": code, "error_description": str(error)}
-        return JSONResponse(body, 413 if too_large else 400, headers={"Cache-Control": "no-store"})
+        body = {"error": "invalid_request", "error_description": str(error)}
+        return JSONResponse(body, 413 if error.status_code == 413 else 400, headers={"Cache-Control": "no-store"})
     code = "payload_too_large" if error.status_code == 413 else "invalid_arguments"
     details = {"fields": [{"field": error.field, "problem": error.problem}]}
     message = f"invalid value for `{error.field}`: {error.problem}"
@@ -118,25 +141,26 @@ def error_response(path: str, error: InputError) -> JSONResponse:
 
 
 class RequestInputMiddleware:
-    """Checks query strings, then reads a body (at most `max_bytes`), checks it and hands the same bytes on.
-
-    Pure ASGI, so uploads and MCP's streams pass through untouched."""
+    """Checks query strings, then reads a form or JSON body (at most `max_bytes`), checks it and hands the same
+    bytes on. Pure ASGI, so uploads and MCP's streams pass through untouched."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _OWN_PARSER_PATHS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        media = _media_type(scope)
         try:
             check_query(scope.get("query_string", b""))
         except InputError as error:
             await error_response(scope["path"], error)(scope, receive, send)
             return
-        if media == b"multipart/form-data":
+        media = _media_type(scope)
+        form = media == b"application/x-www-form-urlencoded"
+        json_body = _is_json(media)
+        if scope["path"] in _OWN_BODY_PATHS or not (form or json_body or media == b""):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -156,9 +180,9 @@ class RequestInputMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         try:
-            if media == b"application/x-www-form-urlencoded":
+            if form:
                 check_form(body)
-            elif body.strip():
+            elif json_body and body.strip():
                 parse_json(body)
         except InputError as error:
             await error_response(scope["path"], error)(scope, receive, send)

@@ -76,7 +76,8 @@ def test_deeply_nested_json_is_a_422_naming_the_body(base: str, user_token: str)
 
 
 def test_oauth_registration_refuses_nested_and_broken_json_in_its_own_error_shape(base: str) -> None:
-    for body in (DEEP_ARRAY, b'{"client_name": "\xff", "redirect_uris": ["https://a.example/cb"]}'):
+    deep = b"[" * 30_000 + b"]" * 30_000  # under the registration's 64 KiB cap
+    for body in (deep, b'{"client_name": "\xff", "redirect_uris": ["https://a.example/cb"]}'):
         response = httpx.post(f"{base}/oauth/register", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 400, response.text
         assert response.json()["error"] == "invalid_client_metadata"
@@ -95,10 +96,11 @@ def test_invalid_utf8_is_a_422_naming_the_body(base: str, user_token: str) -> No
     response = httpx.post(f"{base}/mcp/call", content=b'{"tool": "\xff\xfe"}', headers=user)
     assert response.status_code == 422 and _fields(response) == ["body"]
     assert "unicode" in response.text or "UTF-8" in response.text
-    response = httpx.post(f"{base}/admin/users", content=b'{"display_name": "\xc3"}', headers=ADMIN)
+    admin_json = {**ADMIN, "content-type": "application/json"}
+    response = httpx.post(f"{base}/admin/users", content=b'{"display_name": "\xc3"}', headers=admin_json)
     assert response.status_code == 422 and _fields(response) == ["body"]
     # A lone surrogate escape is valid JSON but no text: PostgreSQL could not store it.
-    response = httpx.post(f"{base}/admin/users", content=b'{"display_name": "\\ud800"}', headers=ADMIN)
+    response = httpx.post(f"{base}/admin/users", content=b'{"display_name": "\\ud800"}', headers=admin_json)
     assert response.status_code == 422 and _fields(response) == ["body"]
 
 
@@ -160,6 +162,10 @@ def test_ids_beyond_int64_are_a_422_naming_the_field(base: str) -> None:
 def test_a_json_body_over_the_cap_is_a_413(base: str) -> None:
     big = b'{"display_name": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     response = httpx.post(f"{base}/admin/users", content=big, headers=ADMIN)
+    assert response.status_code == 413, response.text
+    assert _error_of(response)["code"] == "payload_too_large"
+    # /mcp/call reads JSON whatever the content type says, and bounds it itself.
+    response = httpx.post(f"{base}/mcp/call", content=big, headers={**ADMIN, "content-type": "text/plain"})
     assert response.status_code == 413, response.text
     assert _error_of(response)["code"] == "payload_too_large"
 

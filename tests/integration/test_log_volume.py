@@ -33,9 +33,16 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 @contextmanager
 def service_logging(service: str, database_url: str | None) -> Iterator[tuple[io.StringIO, DatabaseLogSink | None]]:
-    """The process logging a service configures (stdout captured), undone afterwards for the test session."""
+    """The process logging a service configures (stdout captured), undone afterwards for the test session.
+
+    Library loggers start as in a fresh service process: another test in the session may have run uvicorn with its
+    own logging config, which stops "uvicorn" from propagating to the root logger."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
+    libraries = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "websockets")]
+    saved_libraries = [(logger, logger.propagate, list(logger.handlers), logger.level) for logger in libraries]
+    for logger in libraries:
+        logger.propagate, logger.handlers, logger.level = True, [], logging.NOTSET
     console = io.StringIO()
     real_stdout, sys.stdout = sys.stdout, console
     try:
@@ -51,6 +58,8 @@ def service_logging(service: str, database_url: str | None) -> Iterator[tuple[io
         for handler in saved_handlers:
             root.addHandler(handler)
         root.setLevel(saved_level)
+        for logger, propagate, handlers, level in saved_libraries:
+            logger.propagate, logger.handlers, logger.level = propagate, handlers, level
 
 
 def _log_rows(database_url: str) -> list[tuple[str, str, str]]:

@@ -17,7 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from serve.api.deps import SessionDep, SettingsDep, is_admin_request
-from serve.api.request_input import InputError, parse_json
+from serve.api.errors import PayloadTooLarge
+from serve.api.request_input import InputError, parse_json, read_body
 from serve.api_tokens import authenticate_request
 from serve.tools.catalog import REGISTRY
 from serve.tools.errors import InvalidArguments
@@ -117,12 +118,14 @@ CALL_BODY_SCHEMA: dict[str, Any] = {
 
 
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
     try:
-        return parse_json(raw)
+        raw = await read_body(request)  # any content type: bounded here, not only by the middleware
+        return parse_json(raw) if raw.strip() else {}
     except InputError as error:
+        if error.status_code == 413:
+            raise PayloadTooLarge(
+                str(error), details={"fields": [{"field": "body", "problem": error.problem}]}
+            ) from None
         raise InvalidArguments.field(error.field, error.problem) from None
 
 

@@ -23,7 +23,7 @@ from core import tables
 from core.db import SessionFactory, unit_of_work
 from core.settings import Settings
 from serve.api.deps import CipherDep, SettingsDep, SpotifyBudgetDep
-from serve.api.request_input import InputError, parse_json
+from serve.api.request_input import InputError, parse_json, read_body
 from serve.client_address import address_key
 from serve.oauth import signin
 from serve.oauth.cimd import CimdFetcher
@@ -490,25 +490,11 @@ async def token(request: Request, settings: SettingsDep) -> JSONResponse:
 MAX_REGISTRATION_BYTES = 64 * 1024
 
 
-async def _bounded_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it passes `limit` bytes (never read whole into memory)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/oauth/register", status_code=201, summary="Dynamic client registration (RFC 7591)")
 async def register(request: Request, settings: SettingsDep) -> JSONResponse:
-    body = await _bounded_body(request, MAX_REGISTRATION_BYTES)
-    if body is None:
+    try:
+        body = await read_body(request, MAX_REGISTRATION_BYTES)
+    except InputError:
         return _oauth_error(
             "invalid_client_metadata", f"the registration body is larger than {MAX_REGISTRATION_BYTES // 1024} KB", 413
         )
