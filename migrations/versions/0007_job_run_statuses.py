@@ -1,8 +1,8 @@
 """app.job_runs.status: `interrupted` (stopped by a signal mid-run) and `abandoned` (left `running` by a process
 that was killed; marked when the next process finds it)
 
-Revision ID: 0006_job_run_statuses
-Revises: 0005_import_record_keys
+Revision ID: 0007_job_run_statuses
+Revises: 0006_collector_budget
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_job_run_statuses"
-down_revision: str | None = "0005_import_record_keys"
+revision: str = "0007_job_run_statuses"
+down_revision: str | None = "0006_collector_budget"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
