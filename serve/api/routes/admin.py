@@ -15,7 +15,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from serve import admin_service as service
+from serve.admin_service import diagnostics as diagnostics_service
+from serve.admin_service import imports as import_service
+from serve.admin_service import jobs as job_service
+from serve.admin_service import logs as log_service
+from serve.admin_service import sync as sync_service
+from serve.admin_service import users as user_service
+from serve.admin_service.common import Page, ServiceError
 from serve.api.deps import SessionDep, SettingsDep, require_admin
 from serve.api.errors import AppError, Conflict, NotFound, Unprocessable
 from serve.bounds import BigCount, Instant, RowId
@@ -37,7 +43,7 @@ type LogService = Literal["api", "collector", "frontend", "transform", "dashboar
 type LogLevel = Literal["debug", "info", "warning", "error"]
 
 
-def _raise(error: service.ServiceError) -> AppError:
+def _raise(error: ServiceError) -> AppError:
     match error.kind:
         case "not_found":
             return NotFound(error.message)
@@ -75,42 +81,42 @@ class TransformStarted(BaseModel):
 # ----- users ------------------------------------------------------------------------------------------
 
 
-@router.get(
-    "/users", response_model=service.Page[service.User], summary="List users with token, sync and import status"
-)
+@router.get("/users", response_model=Page[user_service.User], summary="List users with token, sync and import status")
 async def list_users(
     session: SessionDep,
     limit: Limit = 50,
     offset: Offset = 0,
     status: Annotated[UserStatus | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=200, description="search in name, email, Spotify id")] = None,
-) -> service.Page[service.User]:
-    return await service.list_users(session, limit=limit, offset=offset, status=status, q=_search_text(q))
+) -> Page[user_service.User]:
+    return await user_service.list_users(session, limit=limit, offset=offset, status=status, q=_search_text(q))
 
 
-@router.post("/users", response_model=service.CreatedUser, status_code=201, summary="Create a local (ZIP-only) user")
-async def create_user(body: NewUser, session: SessionDep, settings: SettingsDep) -> service.CreatedUser:
+@router.post(
+    "/users", response_model=user_service.CreatedUser, status_code=201, summary="Create a local (ZIP-only) user"
+)
+async def create_user(body: NewUser, session: SessionDep, settings: SettingsDep) -> user_service.CreatedUser:
     try:
-        return await service.create_local_user(
+        return await user_service.create_local_user(
             session, display_name=body.display_name, timezone=body.timezone or settings.default_timezone
         )
-    except service.ServiceError as error:
+    except ServiceError as error:
         raise _raise(error) from None
 
 
-@router.get("/users/{user_id}", response_model=service.UserDetail, summary="One user with counts and recent jobs")
-async def get_user(user_id: uuid.UUID, session: SessionDep) -> service.UserDetail:
+@router.get("/users/{user_id}", response_model=user_service.UserDetail, summary="One user with counts and recent jobs")
+async def get_user(user_id: uuid.UUID, session: SessionDep) -> user_service.UserDetail:
     try:
-        return await service.get_user(session, user_id)
-    except service.ServiceError as error:
+        return await user_service.get_user(session, user_id)
+    except ServiceError as error:
         raise _raise(error) from None
 
 
 @router.delete("/users/{user_id}", status_code=204, summary="Delete a user and all their data")
 async def delete_user(user_id: uuid.UUID, session: SessionDep) -> Response:
     try:
-        await service.delete_user(session, user_id)
-    except service.ServiceError as error:
+        await user_service.delete_user(session, user_id)
+    except ServiceError as error:
         raise _raise(error) from None
     logger.warning("admin deleted user", extra={"user_id": str(user_id)})
     return Response(status_code=204)
@@ -119,22 +125,22 @@ async def delete_user(user_id: uuid.UUID, session: SessionDep) -> Response:
 @router.put("/users/{user_id}/timezone", response_model=ActionResult, summary="Set the user's IANA time zone")
 async def set_timezone(user_id: uuid.UUID, body: TimezoneChange, session: SessionDep) -> ActionResult:
     try:
-        await service.set_timezone(session, user_id, body.timezone)
-    except service.ServiceError as error:
+        await user_service.set_timezone(session, user_id, body.timezone)
+    except ServiceError as error:
         raise _raise(error) from None
     return ActionResult(user_id=user_id, action="timezone", message=f"time zone set to {body.timezone}")
 
 
 async def _action(name: str, user_id: uuid.UUID, session: SessionDep, message: str) -> ActionResult:
     handlers = {
-        "pause": service.pause_user,
-        "resume": service.resume_user,
-        "initial-sync": service.request_initial_sync,
-        "resync": service.request_resync,
+        "pause": sync_service.pause_user,
+        "resume": sync_service.resume_user,
+        "initial-sync": sync_service.request_initial_sync,
+        "resync": sync_service.request_resync,
     }
     try:
         await handlers[name](session, user_id)
-    except service.ServiceError as error:
+    except ServiceError as error:
         raise _raise(error) from None
     logger.info("admin action %s", name, extra={"user_id": str(user_id)})
     return ActionResult(user_id=user_id, action=name, message=message)
@@ -163,12 +169,12 @@ async def resync(user_id: uuid.UUID, session: SessionDep) -> ActionResult:
 # ----- sync, jobs, imports ------------------------------------------------------------------------------
 
 
-@router.get("/sync-status", response_model=service.SyncStatus, summary="Sync state of every user")
-async def sync_status(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> service.SyncStatus:
-    return await service.sync_status(session, limit=limit, offset=offset)
+@router.get("/sync-status", response_model=sync_service.SyncStatus, summary="Sync state of every user")
+async def sync_status(session: SessionDep, limit: Limit = 100, offset: Offset = 0) -> sync_service.SyncStatus:
+    return await sync_service.sync_status(session, limit=limit, offset=offset)
 
 
-@router.get("/job-runs", response_model=service.Page[service.JobRun], summary="Collector and transform job runs")
+@router.get("/job-runs", response_model=Page[job_service.JobRun], summary="Collector and transform job runs")
 async def job_runs(
     session: SessionDep,
     limit: Limit = 50,
@@ -176,50 +182,52 @@ async def job_runs(
     user_id: uuid.UUID | None = None,
     job_type: Annotated[JobType | None, Query()] = None,
     status: Annotated[JobStatus | None, Query()] = None,
-) -> service.Page[service.JobRun]:
-    return await service.list_job_runs(
+) -> Page[job_service.JobRun]:
+    return await job_service.list_job_runs(
         session, limit=limit, offset=offset, user_id=user_id, job_type=job_type, status=status
     )
 
 
-@router.get("/job-runs/summary", response_model=list[service.JobRunSummary], summary="Runs per type and status")
+@router.get("/job-runs/summary", response_model=list[job_service.JobRunSummary], summary="Runs per type and status")
 async def job_runs_summary(
     session: SessionDep, days: Annotated[int, Query(ge=1, le=3650)] = 7
-) -> list[service.JobRunSummary]:
-    return await service.job_run_summary(session, since=datetime.now(UTC) - timedelta(days=days))
+) -> list[job_service.JobRunSummary]:
+    return await job_service.job_run_summary(session, since=datetime.now(UTC) - timedelta(days=days))
 
 
-@router.get("/job-runs/{job_run_id}", response_model=service.JobRun, summary="One job run with its stats")
-async def job_run(job_run_id: RowId, session: SessionDep) -> service.JobRun:
+@router.get("/job-runs/{job_run_id}", response_model=job_service.JobRun, summary="One job run with its stats")
+async def job_run(job_run_id: RowId, session: SessionDep) -> job_service.JobRun:
     try:
-        return await service.get_job_run(session, job_run_id)
-    except service.ServiceError as error:
+        return await job_service.get_job_run(session, job_run_id)
+    except ServiceError as error:
         raise _raise(error) from None
 
 
-@router.get("/import-jobs", response_model=service.Page[service.ImportJob], summary="ZIP import jobs")
+@router.get("/import-jobs", response_model=Page[import_service.ImportJob], summary="ZIP import jobs")
 async def import_jobs(
     session: SessionDep,
     limit: Limit = 50,
     offset: Offset = 0,
     user_id: uuid.UUID | None = None,
     status: Annotated[ImportStatus | None, Query()] = None,
-) -> service.Page[service.ImportJob]:
-    return await service.list_import_jobs(session, limit=limit, offset=offset, user_id=user_id, status=status)
+) -> Page[import_service.ImportJob]:
+    return await import_service.list_import_jobs(session, limit=limit, offset=offset, user_id=user_id, status=status)
 
 
-@router.get("/import-jobs/{import_job_id}", response_model=service.ImportJob, summary="One import job (progress)")
-async def import_job(import_job_id: RowId, session: SessionDep) -> service.ImportJob:
+@router.get(
+    "/import-jobs/{import_job_id}", response_model=import_service.ImportJob, summary="One import job (progress)"
+)
+async def import_job(import_job_id: RowId, session: SessionDep) -> import_service.ImportJob:
     try:
-        return await service.get_import_job(session, import_job_id)
-    except service.ServiceError as error:
+        return await import_service.get_import_job(session, import_job_id)
+    except ServiceError as error:
         raise _raise(error) from None
 
 
 # ----- logs -----------------------------------------------------------------------------------------------
 
 
-@router.get("/logs", response_model=service.LogPage, summary="Search structured logs (newest first)")
+@router.get("/logs", response_model=log_service.LogPage, summary="Search structured logs (newest first)")
 async def search_logs(
     session: SessionDep,
     service_name: Annotated[LogService | None, Query(alias="service")] = None,
@@ -231,10 +239,10 @@ async def search_logs(
     before_id: RowId | None = None,
     after_id: BigCount | None = None,
     limit: Limit = 100,
-) -> service.LogPage:
+) -> log_service.LogPage:
     if since is not None and until is not None and until <= since:
         raise Unprocessable("`until` must be after `since`")
-    return await service.search_logs(
+    return await log_service.search_logs(
         session,
         limit=limit,
         service=service_name,
@@ -251,13 +259,17 @@ async def search_logs(
 # ----- diagnostics and transform --------------------------------------------------------------------------
 
 
-@router.get("/diagnostics", response_model=service.Diagnostics, summary="Database, Spotify, collector, transform, disk")
+@router.get(
+    "/diagnostics",
+    response_model=diagnostics_service.Diagnostics,
+    summary="Database, Spotify, collector, transform, disk",
+)
 async def diagnostics(
     session: SessionDep,
     settings: SettingsDep,
     probe: Annotated[bool, Query(description="also call Spotify's API to test reachability")] = False,
-) -> service.Diagnostics:
-    return await service.diagnostics(session, settings, probe=probe)
+) -> diagnostics_service.Diagnostics:
+    return await diagnostics_service.diagnostics(session, settings, probe=probe)
 
 
 @router.post("/transform", response_model=TransformStarted, status_code=202, summary="Run the transform now")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from core import tables
-from serve.admin_service import Page
+from serve.admin_service.common import Page
 from serve.api.deps import AdminDep, SessionDep, SettingsDep
 from serve.api.errors import NotFound, Unprocessable
 from serve.bounds import BigCount
