@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from transform.clusters import _LISTENS, _aggregate
+from transform.clusters.source import LISTENS as TABLE
+from transform.clusters.source import aggregate
 
 T = 1_700_000_000
 # artist, track, played_epoch, local_hour, weekend, is_skip
@@ -25,10 +26,10 @@ LISTENS = [
 def _connection(listens: list[tuple[str, str, int, int, bool, bool]]) -> Iterator[duckdb.DuckDBPyConnection]:
     connection = duckdb.connect()
     connection.execute(
-        f"create temp table {_LISTENS} (artist_id text, track_id text, played_epoch bigint, local_hour smallint, "
+        f"create temp table {TABLE} (artist_id text, track_id text, played_epoch bigint, local_hour smallint, "
         "weekend boolean, is_skip boolean)"
     )
-    connection.executemany(f"insert into {_LISTENS} values (?, ?, ?, ?, ?, ?)", listens)
+    connection.executemany(f"insert into {TABLE} values (?, ?, ?, ?, ?, ?)", listens)
     try:
         yield connection
     finally:
@@ -41,7 +42,7 @@ def listens() -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _sessions(connection: duckdb.DuckDBPyConnection, since: int | None) -> dict[str, list[int]]:
-    window = _aggregate(connection, since)
+    window = aggregate(connection, since)
     assert window is not None
     by_artist: dict[str, list[int]] = {}
     for artist, session in window.sessions.sort(["artist_id", "session"]).iter_rows():
@@ -50,7 +51,7 @@ def _sessions(connection: duckdb.DuckDBPyConnection, since: int | None) -> dict[
 
 
 def test_tracks_and_profiles(listens: duckdb.DuckDBPyConnection) -> None:
-    window = _aggregate(listens, None)
+    window = aggregate(listens, None)
     assert window is not None
     assert window.first_epoch == T
     assert sorted(window.tracks.iter_rows()) == [
@@ -91,7 +92,7 @@ def test_sessions_leave_out_artists_without_plays(listens: duckdb.DuckDBPyConnec
 
 
 def test_a_window_starts_its_own_first_session(listens: duckdb.DuckDBPyConnection) -> None:
-    window = _aggregate(listens, T + 4000)
+    window = aggregate(listens, T + 4000)
     assert window is not None
     assert window.first_epoch == T + 4000
     assert sorted(window.tracks.iter_rows()) == [
@@ -101,4 +102,4 @@ def test_a_window_starts_its_own_first_session(listens: duckdb.DuckDBPyConnectio
         ("C", "c1", 1, 0),
     ]
     assert _sessions(listens, T + 4000) == {"A": [1, 2], "B": [2]}
-    assert _aggregate(listens, T + 10_000) is None
+    assert aggregate(listens, T + 10_000) is None
