@@ -102,7 +102,7 @@ def test_state_changing_requests_from_another_origin_are_refused(ui: Ui) -> None
 
 
 def test_sign_in_backs_off_per_client_address(ui: Ui) -> None:
-    throttle: FailureThrottle = ui.app.state.login_throttle
+    throttle: FailureThrottle = ui.app.state.admin.login_throttle
     now = [1_000.0]
     throttle.clock = lambda: now[0]
     with httpx.Client(base_url=ui.base, timeout=15) as browser:

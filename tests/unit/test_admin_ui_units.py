@@ -10,7 +10,7 @@ import pytest
 from core import tables
 from core.settings import Settings
 from serve.admin_ui import session
-from serve.admin_ui.app import fmt_bytes, fmt_duration, fmt_time, percent
+from serve.admin_ui.formatting import fmt_bytes, fmt_duration, fmt_time, percent
 from serve.admin_ui.proxy import _forward_cookies
 from serve.api.routes import admin
 from serve.throttle import FREE_FAILURES, FailureThrottle
