@@ -14,7 +14,7 @@ router = APIRouter()
 
 @router.get("/analytics", response_class=HTMLResponse)
 async def analytics(request: Request, _: SessionDep) -> HTMLResponse:
-    return render(request, "analytics.html", {"title": "Analytics", "embed": PROXY_PREFIX + "/"})
+    return render(request, "analytics/analytics.html", {"title": "Analytics", "embed": PROXY_PREFIX + "/"})
 
 
 @router.api_route(PROXY_PREFIX, methods=["GET"], include_in_schema=False)

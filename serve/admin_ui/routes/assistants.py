@@ -24,7 +24,9 @@ async def tokens_fragment(
         others = [token for token in tokens if token.get("id") != changed.get("id")]
         tokens = [{key: value for key, value in changed.items() if key != "token"}, *others]
         tokens.sort(key=lambda token: str(token.get("created_at")), reverse=True)
-    return render(request, "_tokens.html", {"user": {"id": str(user_id)}, "tokens": tokens, "new_token": new_token})
+    return render(
+        request, "assistants/_tokens.html", {"user": {"id": str(user_id)}, "tokens": tokens, "new_token": new_token}
+    )
 
 
 @router.post("/users/{user_id}/tokens", response_class=HTMLResponse)
@@ -52,7 +54,7 @@ async def revoke_token(request: Request, user_id: uuid.UUID, token_id: uuid.UUID
 
 async def grants_fragment(request: Request, user_id: uuid.UUID) -> HTMLResponse:
     grants = await call(request, "GET", f"/admin/users/{user_id}/oauth-grants")
-    return render(request, "_oauth_grants.html", {"user": {"id": str(user_id)}, "grants": grants})
+    return render(request, "assistants/_oauth_grants.html", {"user": {"id": str(user_id)}, "grants": grants})
 
 
 @router.post("/users/{user_id}/oauth-grants/{grant_id}/disconnect", response_class=HTMLResponse)
@@ -67,13 +69,13 @@ async def clients_page(request: Request) -> dict[str, Any]:
 
 @router.get("/assistants", response_class=HTMLResponse)
 async def assistants(request: Request, _: SessionDep) -> HTMLResponse:
-    return render(request, "assistants.html", {"title": "Assistants", **await clients_page(request)})
+    return render(request, "assistants/assistants.html", {"title": "Assistants", **await clients_page(request)})
 
 
 @router.post("/assistants/delete", response_class=HTMLResponse)
 async def delete_assistant(request: Request, client_id: Annotated[str, Form()], _: SessionDep) -> HTMLResponse:
     await call(request, "DELETE", f"/admin/oauth/clients/{quote(client_id, safe='')}")
-    return render(request, "_oauth_clients.html", await clients_page(request))
+    return render(request, "assistants/_oauth_clients.html", await clients_page(request))
 
 
 def signin_fragment(
@@ -81,7 +83,7 @@ def signin_fragment(
 ) -> HTMLResponse:
     return render(
         request,
-        "_signin.html",
+        "assistants/_signin.html",
         {"user": {"id": str(user_id)}, "signin_saved": saved, "signin_link": link},
     )
 

@@ -33,7 +33,7 @@ async def dashboard(request: Request, _: SessionDep) -> HTMLResponse:
     collector = await call(request, "GET", "/admin/collector-status")
     return render(
         request,
-        "dashboard.html",
+        "dashboard/dashboard.html",
         {
             "title": "Dashboard",
             "c": collector,
@@ -50,4 +50,4 @@ async def dashboard(request: Request, _: SessionDep) -> HTMLResponse:
 @router.get("/partials/health", response_class=HTMLResponse)
 async def health_partial(request: Request, _: SessionDep, probe: bool = False) -> HTMLResponse:
     diagnostics = await call(request, "GET", "/admin/diagnostics", params={"probe": str(probe).lower()})
-    return render(request, "_health.html", {"d": diagnostics})
+    return render(request, "dashboard/_health.html", {"d": diagnostics})

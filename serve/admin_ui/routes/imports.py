@@ -28,11 +28,11 @@ async def import_list(request: Request, offset: int = 0, status: str | None = No
 async def imports_page(request: Request, _: SessionDep, offset: int = 0, status: str | None = None) -> HTMLResponse:
     context = await import_list(request, max(0, offset), status or None)
     if is_htmx(request) and request.headers.get("hx-target") == "imports-table":
-        return render(request, "_imports_table.html", context)
+        return render(request, "imports/_imports_table.html", context)
     users = await call(request, "GET", "/admin/users", params={"limit": 500})
     return render(
         request,
-        "imports.html",
+        "imports/imports.html",
         {"title": "Imports", **context, "users": users["items"], "statuses": IMPORT_STATUSES},
     )
 
@@ -74,13 +74,13 @@ async def upload(request: Request, _: SessionDep, user_id: Annotated[str, Form()
             await asyncio.sleep(0.05)
     if current is None:
         return message(request, f"Uploaded as import #{job_id}; see the list below.", kind="ok")
-    return render(request, "_import_progress.html", {"job": current})
+    return render(request, "imports/_import_progress.html", {"job": current})
 
 
 @router.get("/imports/{import_job_id}/progress", response_class=HTMLResponse)
 async def import_progress(request: Request, import_job_id: int, _: SessionDep) -> HTMLResponse:
     job = await call(request, "GET", f"/admin/import-jobs/{import_job_id}")
-    response = render(request, "_import_progress.html", {"job": job})
+    response = render(request, "imports/_import_progress.html", {"job": job})
     if import_stage(job).finished:  # the list below shows the outcome too
         response.headers["HX-Trigger"] = "imports-changed"
     return response

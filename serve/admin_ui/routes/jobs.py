@@ -37,11 +37,11 @@ async def jobs_page(
         "offset": max(0, offset),
     }
     if is_htmx(request) and request.headers.get("hx-target") == "jobs-table":
-        return render(request, "_jobs_table.html", context)
+        return render(request, "jobs/_jobs_table.html", context)
     summary = await call(request, "GET", "/admin/job-runs/summary", params={"days": 7})
     return render(
         request,
-        "jobs.html",
+        "jobs/jobs.html",
         {"title": "Jobs", **context, "summary": summary, "job_types": JOB_TYPES, "statuses": JOB_STATUSES},
     )
 
@@ -49,7 +49,7 @@ async def jobs_page(
 @router.get("/jobs/{job_run_id}", response_class=HTMLResponse)
 async def job_page(request: Request, job_run_id: int, _: SessionDep) -> HTMLResponse:
     job = await call(request, "GET", f"/admin/job-runs/{job_run_id}")
-    return render(request, "job.html", {"title": f"Job run {job_run_id}", "job": job})
+    return render(request, "jobs/job.html", {"title": f"Job run {job_run_id}", "job": job})
 
 
 @router.post("/transform", response_class=HTMLResponse)

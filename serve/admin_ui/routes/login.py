@@ -29,7 +29,7 @@ def safe_next(value: str | None) -> str:
 async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
     return render(
         request,
-        "login.html",
+        "login/login.html",
         {"mode": parts(request).settings.effective_frontend_auth_mode.value, "next": safe_next(next), "error": None},
     )
 
@@ -46,7 +46,7 @@ async def login(
 
     def refused(error: str, status_code: int) -> HTMLResponse:
         context = {"mode": admin.settings.effective_frontend_auth_mode.value, "next": safe_next(next), "error": error}
-        return render(request, "login.html", context, status_code=status_code)
+        return render(request, "login/login.html", context, status_code=status_code)
 
     address = address_key(request)
     wait = admin.login_throttle.wait_seconds(address)

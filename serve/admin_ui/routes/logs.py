@@ -45,12 +45,12 @@ async def logs_page(request: Request, _: SessionDep, before_id: int | None = Non
         "levels": LOG_LEVELS,
     }
     if is_htmx(request) and request.headers.get("hx-target") == "log-results":
-        return render(request, "_logs_results.html", context)
-    return render(request, "logs.html", {"title": "Logs", **context})
+        return render(request, "logs/_logs_results.html", context)
+    return render(request, "logs/logs.html", {"title": "Logs", **context})
 
 
 @router.get("/logs/tail", response_class=HTMLResponse)
 async def logs_tail(request: Request, _: SessionDep, after_id: int = 0) -> HTMLResponse:
     params = log_params(request)
     page = await call(request, "GET", "/admin/logs", params={**params, "limit": 200, "after_id": after_id})
-    return render(request, "_logs_tail.html", {"page": page, "after_id": page["newest_id"] or after_id})
+    return render(request, "logs/_logs_tail.html", {"page": page, "after_id": page["newest_id"] or after_id})

@@ -33,11 +33,11 @@ async def users_page(
 ) -> HTMLResponse:
     context = await users_context(request, max(0, offset), status or None, q or None)
     if is_htmx(request) and request.headers.get("hx-target") == "users-table":
-        return render(request, "_users_table.html", context)
+        return render(request, "users/_users_table.html", context)
     collector = await call(request, "GET", "/admin/collector-status", params={"notifications": 0})
     return render(
         request,
-        "users.html",
+        "users/users.html",
         {
             "title": "Users",
             **context,
@@ -58,7 +58,7 @@ async def create_user(
         request, "POST", "/admin/users", json={"display_name": display_name, "timezone": timezone or None}
     )
     context = await users_context(request, 0, None, None)
-    response = render(request, "_users_table.html", context)
+    response = render(request, "users/_users_table.html", context)
     response.headers["HX-Trigger"] = "users-changed"
     del created
     return response
@@ -71,7 +71,7 @@ async def user_page(request: Request, user_id: uuid.UUID, _: SessionDep) -> HTML
     grants = await call(request, "GET", f"/admin/users/{user_id}/oauth-grants")
     return render(
         request,
-        "user.html",
+        "users/user.html",
         {
             "title": user["display_name"] or "User",
             "user": user,
@@ -90,7 +90,7 @@ async def user_action(request: Request, user_id: uuid.UUID, action: str, _: Sess
         return message(request, f"unknown action {action}", kind="error", status_code=404)
     result = await call(request, "POST", f"/admin/users/{user_id}/{action}")
     user = await call(request, "GET", f"/admin/users/{user_id}")
-    return render(request, "_user_row.html", {"u": user, "flash": result["message"]})
+    return render(request, "users/_user_row.html", {"u": user, "flash": result["message"]})
 
 
 @router.post("/users/{user_id}/timezone", response_class=HTMLResponse)
@@ -114,7 +114,7 @@ async def connect(request: Request, _: SessionDep) -> HTMLResponse:
     settings = parts(request).settings
     return render(
         request,
-        "connect.html",
+        "users/connect.html",
         {
             "title": "Connect Spotify",
             "login_url": f"{settings.effective_public_base_url}/auth/login",
