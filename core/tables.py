@@ -54,7 +54,9 @@ JOB_TYPES = ("import_zip", "initial_sync", "poll", "enrich", "transform", "purge
 # interrupted: stopped by a signal mid-run; abandoned: left running by a process that was killed.
 JOB_STATUSES = ("running", "success", "error", "partial", "interrupted", "abandoned")
 IMPORT_STATUSES = ("pending", "running", "success", "error", "partial")
-IMPORT_FORMATS = ("endsong", "streaming_history", "mixed")
+# `listenbrainz` / `lastfm`: scrobbles (ingest.imports.scrobbles); `mixed`: more than one kind in one file.
+IMPORT_FORMATS = ("endsong", "streaming_history", "mixed", "listenbrainz", "lastfm")
+SCROBBLE_SOURCES = ("listenbrainz", "lastfm")
 LOG_SERVICES = ("api", "collector", "frontend", "transform", "dashboards", "cli")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 CONTENT_KINDS = ("track", "episode", "audiobook", "video")
@@ -439,6 +441,44 @@ export_records = Table(
     # watermark as well as a b-tree would, at almost no cost per COPYed row (migration 0003).
     Index(None, "ingested_at", postgresql_using="brin", postgresql_with={"autosummarize": "on"}),
     Index(None, "user_id", "played_at"),
+    schema=RAW_SCHEMA,
+)
+
+scrobbles = Table(
+    "scrobbles",
+    metadata,
+    # Listens another service recorded (ListenBrainz listens, Last.fm scrobbles), imported from their exports
+    # (ingest.imports.scrobbles). A scrobble marks the START of a listen and says nothing of how long it lasted;
+    # dbt matches it to the same listen from Spotify (docs/warehouse-contract.md, "Scrobbles").
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    # No row-level foreign key, as for export_records (cost per COPYed row): the importer locks the user row
+    # per batch and the `users_delete_scrobbles` trigger (migration 0012) removes a deleted user's rows.
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("import_job_id", BigInteger, nullable=True),
+    # `<start, UTC>|<sha1 of the case-folded artist and track>`: the same listen from a re-import, from an
+    # overlapping export, or from the other service (ListenBrainz imports Last.fm history) is one row.
+    Column("record_key", Text(collation="C"), nullable=False),
+    Column("source", Text, nullable=False),
+    # Start of the listen, UTC (`listened_at` / `date.uts`), whole seconds.
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("artist_name", Text, nullable=False),
+    Column("track_name", Text, nullable=False),
+    Column("album_name", Text, nullable=True),
+    # Spotify track id when the source knew it (ListenBrainz `additional_info.spotify_id`).
+    Column("spotify_track_id", Text, nullable=True),
+    # MusicBrainz ids when present (the first artist's for several).
+    Column("recording_mbid", Text, nullable=True),
+    Column("release_mbid", Text, nullable=True),
+    Column("artist_mbid", Text, nullable=True),
+    # The track's length when the source said it (ListenBrainz `duration_ms` / `duration`); not how long it played.
+    Column("duration_ms", Integer, nullable=True),
+    Column("source_file", Text, nullable=True),
+    _ingested_at(),
+    UniqueConstraint("user_id", "record_key"),
+    CheckConstraint(_in("source", SCROBBLE_SOURCES), name="source"),
+    CheckConstraint("duration_ms IS NULL OR duration_ms > 0", name="duration_ms_positive"),
+    Index(None, "ingested_at", postgresql_using="brin", postgresql_with={"autosummarize": "on"}),
+    Index(None, "user_id", "started_at"),
     schema=RAW_SCHEMA,
 )
 

@@ -187,41 +187,68 @@ def _bomb(message: str, member: str | None = None) -> ImportRejected:
     )
 
 
-def plan_archive(archive: MeteredZip, *, max_zip_bytes: int, name: str | None = None) -> ArchivePlan:
-    """Inspect every member; return the history members to read, or raise `ImportRejected`."""
-    entries: list[zipfile.ZipInfo] = []
-    ignored: list[str] = []
-    declared = 0
-    for info in archive.infolist():
-        if _unsafe_name(info.filename):
-            raise ImportRejected(
-                f"the ZIP contains a member with an unsafe path ({info.filename!r}: absolute or with `..`); "
-                "this is not an export as Spotify produces it, use the original file",
-                reason="unsafe_member",
-                member=info.filename,
-            )
-        if _is_symlink(info):
-            raise ImportRejected(
-                f"the ZIP contains a symbolic link ({info.filename}); exports never do, use the original file",
-                reason="symlink_member",
-                member=info.filename,
-            )
-        if not info.is_dir() and (classify_member(info.filename) is not None or may_be_history(info.filename)):
-            entries.append(info)  # read below (at least its first bytes); other files are never inflated
-            declared += info.file_size
-        elif not info.is_dir():
-            ignored.append(info.filename)
-    # Against the file's real size, before anything is inflated (even the first bytes of each member, below):
-    # also catches many members that are each too small to be judged by their own ratio.
+def check_member_safe(info: zipfile.ZipInfo) -> None:
+    """Refuse a member with an absolute or `..` path, or a symbolic link."""
+    if _unsafe_name(info.filename):
+        raise ImportRejected(
+            f"the ZIP contains a member with an unsafe path ({info.filename!r}: absolute or with `..`); "
+            "this is not an export as a service produces it, use the original file",
+            reason="unsafe_member",
+            member=info.filename,
+        )
+    if _is_symlink(info):
+        raise ImportRejected(
+            f"the ZIP contains a symbolic link ({info.filename}); exports never do, use the original file",
+            reason="symlink_member",
+            member=info.filename,
+        )
+
+
+def check_declared_total(
+    archive: MeteredZip, entries: list[zipfile.ZipInfo], *, max_zip_bytes: int, what: str = "JSON files"
+) -> int:
+    """Refuse members that declare more than MAX_COMPRESSION_RATIO x the file's real size, before anything is
+    inflated (even the first bytes of each member): also catches many members that are each too small to be
+    judged by their own ratio. Returns the most the members may inflate to (`ArchivePlan.max_uncompressed`)."""
+    declared = sum(info.file_size for info in entries)
     max_total = MAX_COMPRESSION_RATIO * max(archive.file_size, 1)
     if declared > RATIO_MIN_SIZE and declared > max_total:
         largest = max(entries, key=lambda info: info.file_size)
         raise _bomb(
-            f"the ZIP's {len(entries):,} JSON files unpack to {declared:,} bytes, {declared / archive.file_size:.0f}x "
+            f"the ZIP's {len(entries):,} {what} unpack to {declared:,} bytes, {declared / archive.file_size:.0f}x "
             f"its size (more than {MAX_COMPRESSION_RATIO}x; largest: {largest.filename})",
             largest.filename,
         )
-    max_total = min(max_total, max_zip_bytes * UNCOMPRESSED_FACTOR)
+    return min(max_total, max_zip_bytes * UNCOMPRESSED_FACTOR)
+
+
+def check_member_size(info: zipfile.ZipInfo) -> None:
+    """Refuse one member whose declared ratio or size makes it a zip bomb."""
+    if info.file_size >= RATIO_MIN_SIZE and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+        raise _bomb(
+            f"{info.filename} inflates {info.file_size / max(info.compress_size, 1):.0f}x "
+            f"(more than {MAX_COMPRESSION_RATIO}x)",
+            info.filename,
+        )
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise _bomb(
+            f"{info.filename} unpacks to {info.file_size / 1e9:.1f} GB, more than a history file can be "
+            f"({MAX_MEMBER_BYTES / 1e9:.1f} GB)",
+            info.filename,
+        )
+
+
+def plan_archive(archive: MeteredZip, *, max_zip_bytes: int, name: str | None = None) -> ArchivePlan:
+    """Inspect every member; return the history members to read, or raise `ImportRejected`."""
+    entries: list[zipfile.ZipInfo] = []
+    ignored: list[str] = []
+    for info in archive.infolist():
+        check_member_safe(info)
+        if not info.is_dir() and (classify_member(info.filename) is not None or may_be_history(info.filename)):
+            entries.append(info)  # read below (at least its first bytes); other files are never inflated
+        elif not info.is_dir():
+            ignored.append(info.filename)
+    max_total = check_declared_total(archive, entries, max_zip_bytes=max_zip_bytes)
     members: list[Member] = []
     total = 0
     for info in entries:
@@ -237,18 +264,7 @@ def plan_archive(archive: MeteredZip, *, max_zip_bytes: int, name: str | None = 
                 reason="encrypted_member",
                 member=info.filename,
             )
-        if info.file_size >= RATIO_MIN_SIZE and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
-            raise _bomb(
-                f"{info.filename} inflates {info.file_size / max(info.compress_size, 1):.0f}x "
-                f"(more than {MAX_COMPRESSION_RATIO}x)",
-                info.filename,
-            )
-        if info.file_size > MAX_MEMBER_BYTES:
-            raise _bomb(
-                f"{info.filename} unpacks to {info.file_size / 1e9:.1f} GB, more than a history file can be "
-                f"({MAX_MEMBER_BYTES / 1e9:.1f} GB)",
-                info.filename,
-            )
+        check_member_size(info)
         kind = kind_from_keys(_first_record_keys(archive, info) or (), hint)
         if kind is None:
             ignored.append(info.filename)
@@ -266,7 +282,8 @@ def plan_archive(archive: MeteredZip, *, max_zip_bytes: int, name: str | None = 
         found = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
         raise ImportRejected(
             f"{name or 'the ZIP'} is not a Spotify export: no Spotify streaming history found in it (looked for "
-            f'{EXPECTED_NAMES}; found {found or "no files at all"}). Request "Extended streaming history" or '
+            f"{EXPECTED_NAMES}; found {found or 'no files at all'}), and no ListenBrainz or Last.fm scrobbles "
+            '(listens/*.jsonl, scrobbles-*.csv or .json). Request "Extended streaming history" or '
             '"Account data" at spotify.com/account/privacy and upload that ZIP',
             reason="no_history",
         )
@@ -275,14 +292,16 @@ def plan_archive(archive: MeteredZip, *, max_zip_bytes: int, name: str | None = 
     return ArchivePlan(members=members, ignored=ignored, total_uncompressed=total, max_uncompressed=max_total)
 
 
-class _CountingReader:
+class CountingReader:
     """Counts inflated bytes and stops a member that inflates beyond what its header declared or beyond
     `MAX_MEMBER_BYTES`, an import that inflates beyond its plan's `max_uncompressed`, and either at a running
     ratio above `MAX_COMPRESSION_RATIO` (inflated bytes against the compressed bytes read from the file)."""
 
-    def __init__(self, raw: IO[bytes], member: Member, plan: ArchivePlan, meter: _MeteredFile) -> None:
+    def __init__(
+        self, raw: IO[bytes], member: Member | zipfile.ZipInfo, plan: ArchivePlan, meter: _MeteredFile
+    ) -> None:
         self._raw = raw
-        self._member = member
+        self._name = member.name if isinstance(member, Member) else member.filename
         self._plan = plan
         self._meter = meter
         # Read after the member was opened: the bytes read from here on are its compressed data.
@@ -311,7 +330,7 @@ class _CountingReader:
         self.count += inflated
         plan = self._plan
         plan.bytes_read += inflated
-        name = self._member.name
+        name = self._name
         if self.count > self._limit:
             raise _bomb(f"{name} inflates beyond its declared size", name)
         if plan.bytes_read > plan.max_uncompressed:
@@ -346,10 +365,10 @@ def iter_member_records(
     it, dicts after that; plain `stdlib` when no type is given), `stdlib` or `ijson` (dicts throughout).
     """
     count = 0
-    reader: _CountingReader | None = None
+    reader: CountingReader | None = None
     try:
         with archive.open(member.info) as raw:
-            reader = _CountingReader(raw, member, plan, archive.meter)
+            reader = CountingReader(raw, member, plan, archive.meter)
             records: Iterator[object]
             if parser == "ijson":
                 records = iter_array_ijson(_checked_start(reader, member))
@@ -398,7 +417,7 @@ def iter_member_records(
     plan.members_done += 1
 
 
-def _checked_start(reader: _CountingReader, member: Member) -> Prefixed:
+def _checked_start(reader: CountingReader, member: Member) -> Prefixed:
     """ijson yields nothing for a top-level object: check for `[` first."""
     while True:
         chunk = reader.read(1)

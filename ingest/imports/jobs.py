@@ -220,6 +220,12 @@ async def finish_error(engine: AsyncEngine, job: ClaimedJob, *, message: str, st
                 {"id": job.id, "user_id": job.user_id},
             )
         ).rowcount
+        removed += (
+            await connection.execute(
+                text("DELETE FROM raw.scrobbles WHERE import_job_id = :id AND user_id = :user_id"),
+                {"id": job.id, "user_id": job.user_id},
+            )
+        ).rowcount
         stats = {**stats, "rolled_back": removed}
         await connection.execute(
             text(

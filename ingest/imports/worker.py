@@ -22,6 +22,8 @@ from ingest.imports import jobs, watch
 from ingest.imports.errors import ImportRejected
 from ingest.imports.normalize import SKIP_OUT_OF_RANGE
 from ingest.imports.pipeline import ImportResult, ProgressCallback, run_import
+from ingest.imports.scrobble_pipeline import run_scrobble_import
+from ingest.imports.sources import detect
 
 logger = logging.getLogger("ingest.imports")
 
@@ -58,7 +60,11 @@ async def execute_job(
         message: str | None = None
         reason = "error"
         try:
-            result = await run_import(engine, settings, job, progress_callback=progress_callback, parser=parser)
+            max_bytes = settings.import_max_zip_size_mb * 1024 * 1024
+            if await asyncio.to_thread(detect, job.storage_path, name=name, max_bytes=max_bytes) == "scrobbles":
+                result = await run_scrobble_import(engine, settings, job, progress_callback=progress_callback)
+            else:
+                result = await run_import(engine, settings, job, progress_callback=progress_callback, parser=parser)
         except ImportRejected as rejected:
             message, reason = rejected.message, rejected.reason
         except asyncio.CancelledError:

@@ -1,0 +1,225 @@
+"""One ListenBrainz listen or Last.fm scrobble → one `raw.scrobbles` row.
+
+A scrobble is the START of a listen (Spotify's `ts`/`played_at` are the end) and says nothing of how long it
+played; the track's length is kept when the source gives it (ListenBrainz `duration_ms`), so that the warehouse
+can match it to the same listen from Spotify (docs/warehouse-contract.md, "Scrobbles").
+
+Privacy: rows are built from an allow-list (start, artist, track, album, Spotify id, MusicBrainz ids, length,
+file). The ListenBrainz user name, `recording_msid`, submission client / media player and Last.fm's URLs and
+images are never kept; ListenBrainz `feedback.jsonl` (loved/hated) and `user.json` are not read (nothing uses
+them yet).
+
+Identity: `record_key` = `<start, epoch seconds, 11 digits>|<first 96 bits of sha1(case-folded artist, US,
+case-folded track)>`. The same listen in a re-import, in an overlapping later export or in the other service's
+export (ListenBrainz imports Last.fm history with the same second and names) gets the same key, so the unique
+`(user_id, record_key)` makes it a no-op. The time prefix keeps the unique index's inserts in time order.
+
+A record that cannot be a listen is skipped, counted by reason and described (file, record, why; the first
+`MAX_SKIP_DETAILS`) in the job's stats, and the rest imports: `no_item` (no artist or track), `out_of_range`
+(before 2002, when Audioscrobbler began, or more than a day ahead), `now_playing` (Last.fm's "now playing"
+entry, which has no time), `bad_record` (a field of the wrong type, a time that is not one).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import sha1
+from typing import Final
+
+from core.play_time import latest_allowed
+from ingest.imports.normalize import MAX_SKIP_DETAILS
+
+COLUMNS: Final = (
+    "user_id",
+    "import_job_id",
+    "record_key",
+    "source",
+    "started_at",
+    "artist_name",
+    "track_name",
+    "album_name",
+    "spotify_track_id",
+    "recording_mbid",
+    "release_mbid",
+    "artist_mbid",
+    "duration_ms",
+    "source_file",
+)
+
+type ScrobbleRow = tuple[
+    uuid.UUID,
+    int,
+    str,
+    str,
+    datetime,
+    str,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    int | None,
+    str,
+]
+
+SKIP_NO_ITEM: Final = "no_item"
+SKIP_OUT_OF_RANGE: Final = "out_of_range"
+SKIP_NOW_PLAYING: Final = "now_playing"
+SKIP_BAD_RECORD: Final = "bad_record"
+
+# Audioscrobbler (Last.fm's predecessor) began in 2002; nothing was scrobbled earlier (uts 0 is a broken record).
+EARLIEST_SCROBBLE: Final = datetime(2002, 1, 1, tzinfo=UTC)
+_EARLIEST_EPOCH: Final = int(EARLIEST_SCROBBLE.timestamp())
+# Longer names are not names (a hostile or broken file); the record is skipped.
+MAX_NAME_CHARS: Final = 1000
+# Above this an epoch is in milliseconds (1e11 s is the year 5138).
+_MS_THRESHOLD: Final = 100_000_000_000
+_MAX_DURATION_MS: Final = 24 * 3600 * 1000
+_SPOTIFY_ID: Final = re.compile(r"(?:spotify:track:|open\.spotify\.com/(?:intl-[a-z-]+/)?track/)([0-9A-Za-z]{22})")
+_MBID: Final = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def spotify_id_of(value: object) -> str | None:
+    """The track id of `https://open.spotify.com/track/<id>` or `spotify:track:<id>` (or a bare id)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) == 22 and value.isalnum():
+        return value
+    found = _SPOTIFY_ID.search(value)
+    return found[1] if found else None
+
+
+def mbid_of(value: object) -> str | None:
+    """A MusicBrainz id (a UUID, lower-cased); the first of a list; None for anything else."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, str) and _MBID.match(value):
+        return value.lower()
+    return None
+
+
+def record_key(epoch: int, artist: str, track: str) -> str:
+    digest = sha1(f"{artist.casefold()}\x1f{track.casefold()}".encode(), usedforsecurity=False).hexdigest()
+    return f"{epoch:011d}|{digest[:24]}"
+
+
+class BadRecord(ValueError):
+    """A record that cannot be read; the message says which field and why (the record is skipped)."""
+
+
+def epoch_of(value: object, field_name: str) -> int:
+    """Epoch seconds of a number or a numeric text (milliseconds are recognised); raises `BadRecord`."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number: float = int(text) if text.isdigit() else float(text)
+        except ValueError:
+            raise BadRecord(f"`{field_name}` {value!r:.40} is not a time (epoch seconds)") from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = value
+    else:
+        raise BadRecord(f"`{field_name}` {value!r:.40} is not a time (epoch seconds)")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise BadRecord(f"`{field_name}` {value!r:.40} is not a time")
+    if number >= _MS_THRESHOLD:
+        number /= 1000
+    return int(number)
+
+
+def _name(value: object, field_name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRecord(f"`{field_name}` should be text but is {type(value).__name__} {value!r:.40}")
+    value = value.strip()
+    if len(value) > MAX_NAME_CHARS:
+        raise BadRecord(f"`{field_name}` is {len(value):,} characters long, too long for a name")
+    return value or None
+
+
+def duration_ms_of(value: object, *, seconds: bool = False) -> int | None:
+    """A track length (ms, or seconds when `seconds`), or None when absent or implausible."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    ms = int(value * 1000 if seconds else value)
+    return ms if 0 < ms <= _MAX_DURATION_MS else None
+
+
+@dataclass(slots=True)
+class ScrobbleBuilder:
+    """Builds the rows of one file of one source. `row` returns a row or a skip reason (and describes it)."""
+
+    user_id: uuid.UUID
+    import_job_id: int
+    source: str
+    member: str
+    latest: datetime = field(default_factory=latest_allowed)
+    skip_details: list[str] = field(default_factory=list)
+    _latest_epoch: int = 0
+
+    def __post_init__(self) -> None:
+        self._latest_epoch = int(self.latest.timestamp())
+
+    def skip(self, index: int, reason: str, why: str) -> str:
+        if len(self.skip_details) < MAX_SKIP_DETAILS:
+            self.skip_details.append(f"{self.member}, record {index + 1}: {why}; skipped")
+        return reason
+
+    def row(
+        self,
+        index: int,
+        when: object,
+        time_field: str,
+        artist: object,
+        track: object,
+        album: object = None,
+        *,
+        spotify_id: str | None = None,
+        recording_mbid: str | None = None,
+        release_mbid: str | None = None,
+        artist_mbid: str | None = None,
+        duration_ms: int | None = None,
+        epoch_parser: Callable[[object, str], int] = epoch_of,
+    ) -> ScrobbleRow | str:
+        try:
+            epoch = epoch_parser(when, time_field)
+            artist_name = _name(artist, "artist")
+            track_name = _name(track, "track")
+            album_name = _name(album, "album")
+        except BadRecord as error:
+            return self.skip(index, SKIP_BAD_RECORD, str(error))
+        if not artist_name or not track_name:
+            missing = "artist" if not artist_name else "track"
+            return self.skip(index, SKIP_NO_ITEM, f"no {missing} name")
+        if epoch < _EARLIEST_EPOCH or epoch > self._latest_epoch:
+            return self.skip(
+                index,
+                SKIP_OUT_OF_RANGE,
+                f"`{time_field}` {when!r:.40} is "
+                + (
+                    "before 2002, when scrobbling began" if epoch < _EARLIEST_EPOCH else "more than a day in the future"
+                ),
+            )
+        return (
+            self.user_id,
+            self.import_job_id,
+            record_key(epoch, artist_name, track_name),
+            self.source,
+            datetime.fromtimestamp(epoch, UTC),
+            artist_name,
+            track_name,
+            album_name,
+            spotify_id,
+            recording_mbid,
+            release_mbid,
+            artist_mbid,
+            duration_ms,
+            self.member,
+        )
