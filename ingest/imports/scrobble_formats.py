@@ -75,12 +75,14 @@ _ALBUM_COLUMNS: Final = ("album", "album_name", "albumname", "release", "release
 
 def _first_json_value(head: bytes) -> object:
     """The first element of the JSON array `head` starts (the first element of a nested page), or None."""
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    inner = stripped[1:].lstrip(b" \t\r\n")
+    if stripped.startswith(b"[") and inner.startswith(b"["):
+        stripped = inner  # an array of pages: the first page may be longer than `head`; read into it
     try:
-        first = next(iter_array(Prefixed(head, _Nothing())), None)
+        first = next(iter_array(Prefixed(stripped, _Nothing())), None)
     except JsonStreamError:
         return None
-    if isinstance(first, list):
-        return first[0] if first else None
     return first
 
 
@@ -128,7 +130,7 @@ def kind_of(name: str, head: bytes) -> ScrobbleKind | None:
         if isinstance(first, dict):
             if "listened_at" in first and "track_metadata" in first:
                 return ScrobbleKind.listenbrainz_json
-            if "date" in first and "artist" in first and "name" in first:
+            if "artist" in first and "name" in first and ("date" in first or "@attr" in first):
                 return ScrobbleKind.lastfm_json
     return None
 

@@ -20,7 +20,6 @@ from core.log import log_context
 from core.settings import Settings
 from ingest.imports import jobs, watch
 from ingest.imports.errors import ImportRejected
-from ingest.imports.normalize import SKIP_OUT_OF_RANGE
 from ingest.imports.pipeline import ImportResult, ProgressCallback, run_import
 from ingest.imports.scrobble_pipeline import run_scrobble_import
 from ingest.imports.sources import detect
@@ -90,9 +89,9 @@ async def execute_job(
             if result.skip_details:
                 # Records a person may want to look at (out of range): named with file and record number.
                 logger.warning(
-                    "import job %s skipped %s record(s) whose time cannot be a real play, e.g. %s",
+                    "import job %s skipped record(s) a person may want to look at (%s), e.g. %s",
                     job.id,
-                    result.skipped.get(SKIP_OUT_OF_RANGE, 0),
+                    ", ".join(f"{reason} {count}" for reason, count in sorted(result.skipped.items())),
                     "; ".join(result.skip_details[:3]),
                 )
             status, inserted = "success", p.inserted
