@@ -1,4 +1,9 @@
-"""`spotify-mcp import PATH [--user USER]`: import a Spotify export ZIP in this process.
+"""`spotify-mcp import PATH [--user USER] [--dry-run]`: import an export in this process.
+
+PATH: a Spotify export ZIP, a ListenBrainz export (ZIP, or its older JSON file), or Last.fm scrobbles
+(`scrobbles-*.csv` / `.json`, bare or in a ZIP); what it is is told by its content. `--dry-run` reads it
+the same way and prints what the import would do (formats, records per file, date range, new vs already
+known per source, skipped and why) without writing anything (`ingest.imports.preview`).
 
 No Spotify app is needed. `--user` names the owner (id, Spotify user id, e-mail or display name; core.user_lookup).
 Without it the export goes to the only user when there is exactly one, to a new local user when there is none;
@@ -22,6 +27,7 @@ from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cli.commands import import_preview
 from cli.database import database_url
 from core import migrate
 from core.db import create_engine
@@ -37,7 +43,16 @@ BAR_WIDTH = 28
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help='the ZIP from Spotify\'s "Download your data"')
+    parser.add_argument(
+        "path",
+        type=Path,
+        help='the ZIP from Spotify\'s "Download your data", a ListenBrainz export, or Last.fm scrobbles (.csv/.json)',
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only show what the import would do (formats, records, dates, new vs known, skipped); write nothing",
+    )
     parser.add_argument(
         "--user",
         default=None,
@@ -127,7 +142,14 @@ async def _chosen_user(engine: AsyncEngine, user_ref: str | None, ask: Callable[
 
 
 async def _import(
-    url: str, settings: Settings, path: Path, user_ref: str | None, bar: ProgressBar, ask: Callable[[str], str] | None
+    url: str,
+    settings: Settings,
+    path: Path,
+    user_ref: str | None,
+    bar: ProgressBar,
+    ask: Callable[[str], str] | None,
+    *,
+    dry_run: bool = False,
 ) -> int:
     engine = create_engine(url, application_name="spotify-mcp import", pool_size=2, max_overflow=2)
     try:
@@ -136,6 +158,8 @@ async def _import(
         except NoOwner as error:
             print(f"spotify-mcp import: {error}", file=sys.stderr)
             return 1
+        if dry_run:
+            return await import_preview.preview(engine, settings, path, chosen)
         async with engine.begin() as connection:
             if chosen is None:
                 user = await users.local_user(connection)
@@ -205,19 +229,24 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     path: Path = args.path.expanduser().resolve()
     if not path.is_file():
-        print(f"spotify-mcp import: {args.path} is not a file; give the path of the export ZIP", file=sys.stderr)
+        print(
+            f"spotify-mcp import: {args.path} is not a file; give the path of the export (a ZIP, or a Last.fm "
+            ".csv/.json)",
+            file=sys.stderr,
+        )
         return 1
     bar = ProgressBar(sys.stderr, enabled=not args.no_progress)
     with database_url(settings) as url:
         migrate.upgrade(url)
-        sink = configure_logging("cli", level=settings.log_level, database_url=url)
+        # A dry run writes nothing, not even log rows.
+        sink = configure_logging("cli", level=settings.log_level, database_url=None if args.dry_run else url)
         root = logging.getLogger()
         for handler in root.handlers:
             if handler is not sink:
                 handler.setLevel(logging.CRITICAL + 1)  # events go to app.logs; the terminal gets the summary
         try:
             ask = input if sys.stdin.isatty() else None  # a script gets the list in an error, not a prompt
-            return asyncio.run(_import(url, settings, path, args.user, bar, ask))
+            return asyncio.run(_import(url, settings, path, args.user, bar, ask, dry_run=args.dry_run))
         finally:
             if sink is not None:
                 root.removeHandler(sink)

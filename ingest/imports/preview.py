@@ -1,0 +1,248 @@
+"""What an import would do, without writing anything: `spotify-mcp import --dry-run PATH` (issue 21).
+
+The file is read exactly as the import reads it (same detection, caps, parsers, normalisation and record keys),
+and each record's key is looked up among the user's stored rows, in a READ ONLY transaction: formats found,
+records per file, the date range, how many are new and how many already known (per source), how many repeat
+inside the file, and how many would be skipped and why. A file the import would refuse raises the same
+`ImportRejected`. Memory: the keys seen so far, as 64-bit hashes (~60 MB for a million records).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.play_time import latest_allowed
+from core.settings import Settings
+from ingest.imports.archive import iter_member_records, open_archive, plan_archive
+from ingest.imports.formats import format_detected, is_extended
+from ingest.imports.normalize import Normalizer, play_type
+from ingest.imports.scrobble_pipeline import FileDone, format_of, iter_scrobble_rows
+from ingest.imports.scrobbles import ScrobbleRow
+from ingest.imports.sources import ScrobbleSource, detect
+
+_BATCH: Final = 10_000
+_NO_USER: Final = uuid.UUID(int=0)
+SPOTIFY_EXPORT: Final = "spotify_export"
+
+_KNOWN_EXPORT = text(
+    "SELECT record_key FROM raw.export_records WHERE user_id = :user_id AND record_key = ANY(CAST(:keys AS text[]))"
+)
+_KNOWN_SCROBBLES = text(
+    "SELECT record_key FROM raw.scrobbles WHERE user_id = :user_id AND record_key = ANY(CAST(:keys AS text[]))"
+)
+
+
+@dataclass(slots=True)
+class FilePreview:
+    name: str
+    format: str
+    records: int = 0
+    skipped: int = 0
+    earliest: datetime | None = None
+    latest: datetime | None = None
+
+
+@dataclass(slots=True)
+class SourcePreview:
+    source: str  # `spotify_export`, `listenbrainz` or `lastfm`
+    new: int = 0
+    known: int = 0  # already stored for this user (a re-import, an overlapping export)
+    repeated: int = 0  # the same listen twice in this file
+
+
+@dataclass(slots=True)
+class ImportPreview:
+    name: str
+    format_detected: str | None
+    files: list[FilePreview]
+    ignored: list[str]
+    sources: list[SourcePreview]
+    skipped: dict[str, int]
+    skip_details: list[str]
+    earliest: datetime | None = None
+    latest: datetime | None = None
+    records: int = 0
+    times_are: str = "end"  # Spotify marks the end of a listen, scrobbles its start
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """Rows of one file (keys and times), from the parsing thread."""
+
+    file: str
+    source: str
+    keys: list[str] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+
+
+type _Item = _Chunk | FileDone | tuple[str, int]
+
+
+def _spotify_items(
+    path: Path, name: str, settings: Settings, skipped: Counter[str], details: list[str]
+) -> Iterator[_Item]:
+    max_bytes = settings.import_max_zip_size_mb * 1024 * 1024
+    latest = latest_allowed()
+    with open_archive(path, max_zip_bytes=max_bytes, name=name) as archive:
+        plan = plan_archive(archive, max_zip_bytes=max_bytes, name=name)
+        for member in plan.members:
+            normalize = Normalizer(
+                user_id=_NO_USER,
+                import_job_id=0,
+                member=member.name,
+                kind=member.kind,
+                store_optional=False,
+                latest=latest,
+                skip_details=details,
+            ).normalize
+            chunk = _Chunk(member.name, SPOTIFY_EXPORT)
+            element_type = play_type(False) if is_extended(member.kind) else None
+            for index, record in enumerate(iter_member_records(archive, member, plan, element_type=element_type)):
+                row = normalize(record, index)
+                if type(row) is tuple:
+                    chunk.keys.append(row[2])
+                    chunk.times.append(row[3])
+                    if len(chunk.keys) >= _BATCH:
+                        yield chunk  # the rest of the member (possibly no rows: the file is still listed)
+                        chunk = _Chunk(member.name, SPOTIFY_EXPORT)
+                else:
+                    skipped[str(row)] += 1
+                    yield (member.name, 1)
+            yield chunk
+
+
+def _scrobble_items(
+    path: Path, name: str, settings: Settings, skipped: Counter[str], details: list[str]
+) -> Iterator[_Item]:
+    max_bytes = settings.import_max_zip_size_mb * 1024 * 1024
+    with ScrobbleSource(path, name=name, max_bytes=max_bytes) as source:
+        by_file: dict[str, _Chunk] = {}
+        before = 0
+        for item in iter_scrobble_rows(
+            source,
+            user_id=_NO_USER,
+            job_id=0,
+            max_records=settings.import_max_records,
+            skipped=skipped,
+            skip_details=details,
+        ):
+            if isinstance(item, FileDone):
+                chunk = by_file.pop(item.file.name, None)
+                if chunk is not None:
+                    yield chunk
+                now = sum(skipped.values())
+                if now > before:
+                    yield (item.file.name, now - before)
+                before = now
+                yield item
+                continue
+            row: ScrobbleRow = item
+            chunk = by_file.setdefault(row[13], _Chunk(row[13], row[3]))
+            chunk.keys.append(row[2])
+            chunk.times.append(row[4])
+            if len(chunk.keys) >= _BATCH:
+                yield by_file.pop(row[13])
+
+
+def _take(items: Iterator[_Item], limit: int = 64) -> list[_Item]:
+    taken: list[_Item] = []
+    for item in items:
+        taken.append(item)
+        if isinstance(item, _Chunk) or len(taken) >= limit:
+            break
+    return taken
+
+
+async def _known(connection: AsyncConnection, source: str, user_id: uuid.UUID | None, keys: list[str]) -> set[str]:
+    if user_id is None or not keys:
+        return set()
+    query = _KNOWN_EXPORT if source == SPOTIFY_EXPORT else _KNOWN_SCROBBLES
+    return {row[0] for row in await connection.execute(query, {"user_id": user_id, "keys": keys})}
+
+
+async def preview_import(
+    engine: AsyncEngine, settings: Settings, path: Path, *, name: str | None = None, user_id: uuid.UUID | None
+) -> ImportPreview:
+    """What importing `path` for `user_id` (None: a user with nothing stored yet) would do; writes nothing.
+    Raises `ImportRejected` as the import would."""
+    name = name or path.name
+    max_bytes = settings.import_max_zip_size_mb * 1024 * 1024
+    kind = await asyncio.to_thread(detect, path, name=name, max_bytes=max_bytes)
+    skipped: Counter[str] = Counter()
+    details: list[str] = []
+    items = (
+        _scrobble_items(path, name, settings, skipped, details)
+        if kind == "scrobbles"
+        else _spotify_items(path, name, settings, skipped, details)
+    )
+    files: dict[str, FilePreview] = {}
+    sources: dict[str, SourcePreview] = {}
+    seen: set[int] = set()
+    async with engine.connect() as connection:
+        await connection.execute(text("SET TRANSACTION READ ONLY"))
+        while batch := await asyncio.to_thread(_take, items):
+            for item in batch:
+                if isinstance(item, _Chunk):
+                    file = files.setdefault(item.file, FilePreview(item.file, item.source))
+                    if not item.keys:
+                        continue
+                    file.records += len(item.keys)
+                    low, high = min(item.times), max(item.times)
+                    file.earliest = low if file.earliest is None else min(file.earliest, low)
+                    file.latest = high if file.latest is None else max(file.latest, high)
+                    counts = sources.setdefault(item.source, SourcePreview(item.source))
+                    known = await _known(connection, item.source, user_id, item.keys)
+                    for key in item.keys:
+                        hashed = hash(key)
+                        if hashed in seen:
+                            counts.repeated += 1
+                        elif key in known:
+                            counts.known += 1
+                            seen.add(hashed)
+                        else:
+                            counts.new += 1
+                            seen.add(hashed)
+                elif isinstance(item, FileDone):
+                    files.setdefault(item.file.name, FilePreview(item.file.name, item.file.kind.value))
+                else:
+                    file_name, count = item
+                    files.setdefault(file_name, FilePreview(file_name, SPOTIFY_EXPORT)).skipped += count
+        await connection.rollback()
+    listed = list(files.values())
+    for file in listed:
+        file.records += file.skipped
+    if kind == "scrobbles":
+        with ScrobbleSource(path, name=name, max_bytes=max_bytes) as source:
+            detected, ignored_names = format_of(source.files), source.ignored
+            kinds = {item.name: item.kind.value for item in source.files}
+    else:
+        with open_archive(path, max_zip_bytes=max_bytes, name=name) as archive:
+            plan = plan_archive(archive, max_zip_bytes=max_bytes, name=name)
+            detected, ignored_names = format_detected(member.kind for member in plan.members), plan.ignored
+            kinds = {member.name: member.kind.value for member in plan.members}
+    for file in listed:
+        file.format = kinds.get(file.name, file.format)
+    times = [t for file in listed for t in (file.earliest, file.latest) if t is not None]
+    return ImportPreview(
+        name=name,
+        format_detected=detected,
+        files=sorted(listed, key=lambda file: file.name),
+        ignored=ignored_names,
+        sources=sorted(sources.values(), key=lambda source: source.source),
+        skipped=dict(skipped),
+        skip_details=details,
+        earliest=min(times) if times else None,
+        latest=max(times) if times else None,
+        records=sum(file.records for file in listed),
+        times_are="start" if kind == "scrobbles" else "end",
+    )
