@@ -98,7 +98,10 @@ def _scrobble_members(archive: MeteredZip, max_zip_bytes: int) -> tuple[list[Scr
             entries.append(info)
         else:
             ignored.append(info.filename)
-    max_total = check_declared_total(archive, entries, max_zip_bytes=max_zip_bytes, what="data files")
+    all_json = all(info.filename.lower().endswith(".json") for info in entries)
+    max_total = check_declared_total(
+        archive, entries, max_zip_bytes=max_zip_bytes, what="JSON files" if all_json else "data files"
+    )
     files: list[ScrobbleFile] = []
     for info in entries:
         if basename(info.filename).lower() in LISTENBRAINZ_SIDE_FILES or info.flag_bits & 0x1:
