@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
 from ingest.imports.scrobbles import record_key
 from ingest.imports.worker import process_pending_imports
+from serve.api.app import create_app
+from tests.conftest import ADMIN_TOKEN
 from tests.fixtures import exports
 from tests.fixtures.exports import scrobbles as sx
 from tests.fixtures.exports.helpers import create_user, fetch, job_row, queue_zip, run_row
+from tests.live_server import live_server
 
 
 async def _import(engine: AsyncEngine, settings: Settings, user: object, path: Path) -> tuple[dict, dict]:  # type: ignore[type-arg]
@@ -220,3 +225,23 @@ async def test_hostile_or_foreign_files_are_refused_by_name(
         assert needle in job["error_message"]
     assert "download the export from Spotify again" not in job["error_message"]
     assert await fetch(engine, "SELECT id FROM raw.scrobbles") == []
+
+
+async def test_uploaded_lastfm_csv_is_imported(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    user = await create_user(engine)
+    data = sx.lastfm_csv([("2023-03-01T20:00:00", "Artist", "Album", "Song")]).encode()
+    with live_server(create_app(settings, database_url)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            url = f"/admin/users/{user}/imports/zip"
+            auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            accepted = await client.post(url, headers=auth, files={"file": ("scrobbles-alice-1.csv", data, "text/csv")})
+            refused = await client.post(url, headers=auth, files={"file": ("notes.txt", b"hello", "text/plain")})
+    assert accepted.status_code == 202, accepted.text
+    assert refused.status_code == 422 and "Last.fm scrobbles as .csv or .json" in refused.json()["error"]["message"]
+    await process_pending_imports(engine, settings, worker_id="test")
+    job = await job_row(engine, accepted.json()["id"])
+    assert job["status"] == "success" and job["format_detected"] == "lastfm", job["error_message"]
+    assert [row["track_name"] for row in await fetch(engine, "SELECT track_name FROM raw.scrobbles")] == ["Song"]
+    assert not os.path.exists(job["storage_path"])  # noqa: ASYNC240 - the stored copy is removed after the import

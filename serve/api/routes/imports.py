@@ -50,6 +50,9 @@ logger = logging.getLogger("serve.api.imports")
 
 FIELD_NAME: Final = "file"
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
+# Last.fm scrobbles and older ListenBrainz exports are not zipped; the importer tells them by content. They are
+# stored under the same `<random>.zip` name as a ZIP (the name is never read; the sweep finds them by it).
+_SCROBBLE_SUFFIXES: Final = (".csv", ".json", ".jsonl")
 PART_GLOB: Final = ".upload-*.part"
 # A stored ZIP that no job refers to is kept this long (its job row may be on its way) before it is swept.
 _ORPHAN_GRACE_SECONDS: Final = 3600.0
@@ -213,7 +216,8 @@ def _boundary(request: Request) -> bytes:
     summary="Upload a Spotify data export (ZIP) to import",
     description=(
         "Multipart upload (field `file`) of the ZIP from Spotify's *Download your data* (extended streaming "
-        "history or account data). The file is stored and a pending import job is returned; the collector "
+        "history or account data), a ListenBrainz export (ZIP, or its older .json) or Last.fm scrobbles "
+        "(.csv/.json). The file is stored and a pending import job is returned; the collector "
         "imports it. Larger than IMPORT_MAX_ZIP_SIZE_MB: 413."
     ),
     openapi_extra={
@@ -289,9 +293,10 @@ async def upload_export_zip(
             shown = state.filename or "the uploaded file"
             if size == 0:
                 raise Unprocessable(f"{shown} is empty")
-            if head not in _ZIP_MAGIC:
+            if head not in _ZIP_MAGIC and not (state.filename or "").lower().endswith(_SCROBBLE_SUFFIXES):
                 raise Unprocessable(
-                    f'{shown} is not a ZIP; upload the .zip file from Spotify\'s "Download your data" unchanged'
+                    f'{shown} is not a ZIP, a .csv or a .json; upload the .zip from Spotify\'s "Download your data" '
+                    "or a ListenBrainz export unchanged, or Last.fm scrobbles as .csv or .json"
                 )
             await handle.flush()
             await anyio.Path(partial).rename(stored)
