@@ -96,9 +96,11 @@ def spotify_id_of(value: object) -> str | None:
 
 def mbid_of(value: object) -> str | None:
     """A MusicBrainz id (a UUID, lower-cased); the first of a list; None for anything else."""
-    if isinstance(value, list):
+    if value is None:
+        return None
+    if type(value) is list:
         value = value[0] if value else None
-    if isinstance(value, str) and _MBID.match(value):
+    if type(value) is str and len(value) == 36 and _MBID.match(value):
         return value.lower()
     return None
 
@@ -114,6 +116,8 @@ class BadRecord(ValueError):
 
 def epoch_of(value: object, field_name: str) -> int:
     """Epoch seconds of a number or a numeric text (milliseconds are recognised); raises `BadRecord`."""
+    if type(value) is int:  # the usual case (`listened_at`)
+        return value if value < _MS_THRESHOLD else value // 1000
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -134,7 +138,7 @@ def epoch_of(value: object, field_name: str) -> int:
 def _name(value: object, field_name: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise BadRecord(f"`{field_name}` should be text but is {type(value).__name__} {value!r:.40}")
     value = value.strip()
     if len(value) > MAX_NAME_CHARS:
