@@ -214,7 +214,9 @@ def _report(outcome: JobOutcome, summary: jobs.JobSummary, path: Path, user_name
     for detail in result.skip_details:
         print(f"  skipped {detail}")
     if summary.earliest_played_at and summary.latest_played_at:
-        print(f"  plays from {summary.earliest_played_at:%Y-%m-%d} to {summary.latest_played_at:%Y-%m-%d} (UTC)")
+        # Scrobbles are stamped with the start of a listen, Spotify's records with the end.
+        what = "scrobbles" if summary.format_detected in ("listenbrainz", "lastfm") else "plays"
+        print(f"  {what} from {summary.earliest_played_at:%Y-%m-%d} to {summary.latest_played_at:%Y-%m-%d} (UTC)")
     rate = progress.records_read / result.seconds if result.seconds > 0 else 0.0
     print(f"  took {result.seconds:.1f}s ({rate:,.0f} records/s)")
     if progress.inserted:
