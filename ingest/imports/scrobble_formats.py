@@ -354,7 +354,7 @@ def lastfm_json_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[i
 
 def lastfm_csv_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[int, ScrobbleRow | str]]:
     rows = csv.reader(io.TextIOWrapper(io.BufferedReader(_RawAdapter(reader)), encoding="utf-8-sig", newline=""))
-    first = next(rows, None)
+    first = _next_row(rows, build, -1)
     if first is None:
         return
     header = [field.strip().lower() for field in first]
@@ -379,24 +379,9 @@ def lastfm_csv_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[in
     width = max(i for i in (artist_at, album_at, track_at, time_at) if i is not None) + 1
     index = data_start - 1
     while True:
-        try:
-            fields = next(rows)
-        except StopIteration:
+        fields = _next_row(rows, build, index)
+        if fields is None:
             return
-        except csv.Error as error:
-            raise ImportRejected(
-                f"{build.member}, line {rows.line_num}: not a readable CSV row ({error}); the file is damaged, "
-                "export it again",
-                reason="bad_csv",
-                member=build.member,
-                record=index + 2,
-            ) from None
-        except UnicodeDecodeError:
-            raise ImportRejected(
-                f"{build.member}, after line {rows.line_num}: the file is not UTF-8 text; export it again as UTF-8",
-                reason="bad_csv",
-                member=build.member,
-            ) from None
         index += 1
         if not fields:
             continue
@@ -407,6 +392,29 @@ def lastfm_csv_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[in
             )
             continue
         yield index, _csv_row(build, fields, index, artist_at, album_at, track_at, time_at, time_name, mbids)
+
+
+def _next_row(rows: Iterator[list[str]], build: ScrobbleBuilder, index: int) -> list[str] | None:
+    """The next CSV row, None at the end; a file that cannot be read as CSV is refused, naming the line."""
+    line = getattr(rows, "line_num", 0)
+    try:
+        return next(rows)
+    except StopIteration:
+        return None
+    except csv.Error as error:
+        raise ImportRejected(
+            f"{build.member}, line {getattr(rows, 'line_num', line)}: not a readable CSV row ({error}); the file is "
+            "damaged, export it again",
+            reason="bad_csv",
+            member=build.member,
+            record=index + 2,
+        ) from None
+    except UnicodeDecodeError:
+        raise ImportRejected(
+            f"{build.member}, after line {line}: the file is not UTF-8 text; export it again as UTF-8",
+            reason="bad_csv",
+            member=build.member,
+        ) from None
 
 
 def _csv_row(
