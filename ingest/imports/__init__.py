@@ -5,4 +5,8 @@ streaming history and of which kind, `normalize` turns each record into one `raw
 filter, identity, idempotency key), `loader` COPYs batches into PostgreSQL while the next batch is parsed,
 `jobs` keeps `app.import_jobs` / `app.job_runs` current, `watch` takes files from IMPORT_WATCH_DIR and
 `worker.process_pending_imports` is what the collector's run loop calls.
+
+ListenBrainz and Last.fm exports (issue 21): `sources` tells what a file holds (by content) and opens scrobble
+files with the same caps, `scrobble_formats` parses them, `scrobbles` turns a record into a `raw.scrobbles` row,
+`scrobble_pipeline` lands them; `preview` says what any import would do without writing (`import --dry-run`).
 """

@@ -1,7 +1,8 @@
 """IMPORT_WATCH_DIR: ZIPs dropped into a folder become import jobs, each taken exactly once.
 
 Layout: `<dir>/*.zip` (for the only user; a local user is created when there is none) or
-`<dir>/<user id, Spotify user id or display name>/*.zip`. A file is taken by renaming it into
+`<dir>/<user id, Spotify user id or display name>/*.zip` — and Last.fm / ListenBrainz `.csv`, `.json`, `.jsonl`
+files beside them (the importer tells every file by its content). A file is taken by renaming it into
 `<dir>/processing/` — a rename succeeds for exactly one collector, however many scan the folder — and only
 once it has not changed for `settle_seconds` (still being copied otherwise). After the import it moves to
 `<dir>/done/` or `<dir>/failed/` (with `<name>.error.txt` saying why). A ZIP whose sha256 was already
@@ -31,6 +32,12 @@ PROCESSING: Final = "processing"
 DONE: Final = "done"
 FAILED: Final = "failed"
 _RESERVED: Final = frozenset({PROCESSING, DONE, FAILED})
+# What is taken from the folder (anything else, e.g. an `.error.txt` or a half-copied `.part`, is left alone).
+_SUFFIXES: Final = (".zip", ".csv", ".json", ".jsonl")
+
+
+def _importable(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.lower().endswith(_SUFFIXES) and not p.name.startswith("."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +56,10 @@ def sha256_of(path: Path) -> str:
 
 
 def _candidates(watch_dir: Path) -> list[tuple[Path, str | None]]:
-    found: list[tuple[Path, str | None]] = [(path, None) for path in sorted(watch_dir.glob("*.zip"))]
+    found: list[tuple[Path, str | None]] = [(path, None) for path in _importable(watch_dir)]
     for folder in sorted(watch_dir.iterdir()):
         if folder.is_dir() and not folder.is_symlink() and folder.name not in _RESERVED:
-            found.extend((path, folder.name) for path in sorted(folder.glob("*.zip")))
+            found.extend((path, folder.name) for path in _importable(folder))
     return found
 
 
@@ -137,7 +144,7 @@ async def _orphans(engine: AsyncEngine, watch_dir: Path, *, older_than: float) -
     if not processing.is_dir():
         return []
     now = time.time()
-    files = [p for p in processing.glob("*.zip") if now - p.stat().st_mtime > older_than]
+    files = [p for p in _importable(processing) if now - p.stat().st_mtime > older_than]
     if not files:
         return []
     async with engine.connect() as connection:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.fixtures import exports
 from tests.fixtures.exports import scrobbles as sx
-from tests.fixtures.exports.helpers import create_user, fetch, job_row, queue_zip, run_row
+from tests.fixtures.exports.helpers import create_user, fetch, job_row, queue_zip, run_row, with_overrides
 from tests.live_server import live_server
 
 
@@ -245,3 +246,24 @@ async def test_uploaded_lastfm_csv_is_imported(
     assert job["status"] == "success" and job["format_detected"] == "lastfm", job["error_message"]
     assert [row["track_name"] for row in await fetch(engine, "SELECT track_name FROM raw.scrobbles")] == ["Song"]
     assert not os.path.exists(job["storage_path"])  # noqa: ASYNC240 - the stored copy is removed after the import
+
+
+async def test_watch_folder_takes_scrobble_files(engine: AsyncEngine, settings: Settings, tmp_path: Path) -> None:
+    watch_dir = tmp_path / "watch"
+    (watch_dir / "alice").mkdir(parents=True)
+    user = await create_user(engine, "alice")
+    watched = with_overrides(settings, IMPORT_WATCH_DIR=str(watch_dir))
+    csv_path = watch_dir / "alice" / "scrobbles-alice-1.csv"
+    csv_path.write_text(sx.lastfm_csv([("2023-03-01T20:00:00", "Artist", "Album", "Song")]))
+    notes = watch_dir / "alice" / "notes.txt"
+    notes.write_text("not an export")
+    old = time.time() - 60
+    os.utime(csv_path, (old, old))
+    os.utime(notes, (old, old))
+
+    assert await process_pending_imports(engine, watched, worker_id="w") == 1
+
+    rows = await fetch(engine, "SELECT user_id, source, track_name FROM raw.scrobbles")
+    assert rows == [{"user_id": user, "source": "lastfm", "track_name": "Song"}]
+    assert (watch_dir / "done" / "scrobbles-alice-1.csv").exists()
+    assert notes.exists()  # only export-like files are taken
