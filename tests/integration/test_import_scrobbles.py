@@ -267,3 +267,20 @@ async def test_watch_folder_takes_scrobble_files(engine: AsyncEngine, settings: 
     assert rows == [{"user_id": user, "source": "lastfm", "track_name": "Song"}]
     assert (watch_dir / "done" / "scrobbles-alice-1.csv").exists()
     assert notes.exists()  # only export-like files are taken
+
+
+async def test_a_failure_mid_file_keeps_nothing_of_the_import(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    user = await create_user(engine)
+    small_batches = with_overrides(settings, IMPORT_BATCH_SIZE="100")
+    rows = [(sx.epoch("2023-03-01T20:00:00") + 600 * n, "Artist", "Album", f"Track {n}") for n in range(500)]
+    path = tmp_path / "scrobbles-alice-1.csv"
+    path.write_bytes(sx.lastfm_csv(rows).encode() + b"1672567200,x,\xff\xfe,,y,,z,\n")
+    job_id = await queue_zip(engine, user, path)
+    await process_pending_imports(engine, small_batches, worker_id="w")
+    job = await job_row(engine, job_id)
+    run = await run_row(engine, job["job_run_id"])
+    assert job["status"] == "error" and "not UTF-8" in job["error_message"]
+    assert run["stats"]["rolled_back"] >= 100  # batches had landed before the bad line was reached
+    assert await fetch(engine, "SELECT id FROM raw.scrobbles") == []
