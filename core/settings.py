@@ -230,8 +230,13 @@ class Settings(BaseSettings):
     initial_sync_stop_on_no_progress: bool = Field(default=True, description="Stop when paging stalls.")
     initial_sync_concurrency: int = Field(default=2, ge=1, description="Users synced at once.")
     enrichment_enabled: bool = Field(default=True, description="Fetch artist details/features/resolutions.")
-    import_watch_dir: Path | None = Field(default=None, description="Folder scanned for export ZIPs (optional).")
-    import_max_zip_size_mb: int = Field(default=500, ge=1, description="Largest accepted ZIP.")
+    import_watch_dir: Path | None = Field(
+        default=None,
+        description="Folder scanned for exports: ZIPs, and Last.fm/ListenBrainz .csv/.json/.jsonl (optional).",
+    )
+    import_max_zip_size_mb: int = Field(
+        default=500, ge=1, description="Largest accepted export file (a ZIP, or a bare scrobbles .csv/.json)."
+    )
     import_max_records: int = Field(default=5_000_000, ge=1, description="Most records one import may hold.")
     import_batch_size: int = Field(default=10_000, ge=100, le=100_000, description="Records per commit.")
     import_store_optional_fields: bool = Field(
