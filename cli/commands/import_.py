@@ -53,6 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only show what the import would do (formats, records, dates, new vs known, skipped); write nothing",
     )
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print the preview as JSON")
     parser.add_argument(
         "--user",
         default=None,
@@ -150,6 +151,7 @@ async def _import(
     ask: Callable[[str], str] | None,
     *,
     dry_run: bool = False,
+    as_json: bool = False,
 ) -> int:
     engine = create_engine(url, application_name="spotify-mcp import", pool_size=2, max_overflow=2)
     try:
@@ -159,7 +161,7 @@ async def _import(
             print(f"spotify-mcp import: {error}", file=sys.stderr)
             return 1
         if dry_run:
-            return await import_preview.preview(engine, settings, path, chosen)
+            return await import_preview.preview(engine, settings, path, chosen, as_json=as_json)
         async with engine.begin() as connection:
             if chosen is None:
                 user = await users.local_user(connection)
@@ -248,7 +250,9 @@ def run(args: argparse.Namespace) -> int:
                 handler.setLevel(logging.CRITICAL + 1)  # events go to app.logs; the terminal gets the summary
         try:
             ask = input if sys.stdin.isatty() else None  # a script gets the list in an error, not a prompt
-            return asyncio.run(_import(url, settings, path, args.user, bar, ask, dry_run=args.dry_run))
+            return asyncio.run(
+                _import(url, settings, path, args.user, bar, ask, dry_run=args.dry_run, as_json=args.json)
+            )
         finally:
             if sink is not None:
                 root.removeHandler(sink)

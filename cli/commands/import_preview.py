@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -45,12 +46,17 @@ def render(preview: ImportPreview, user_name: str | None) -> list[str]:
     return lines
 
 
-async def preview(engine: AsyncEngine, settings: Settings, path: Path, user: UserRef | None) -> int:
+async def preview(
+    engine: AsyncEngine, settings: Settings, path: Path, user: UserRef | None, *, as_json: bool = False
+) -> int:
     """Print the preview for `user` (None when there is no user yet); 1 when the import would be refused."""
     try:
         result = await preview_import(engine, settings, path, name=path.name, user_id=user.id if user else None)
     except ImportRejected as rejected:
         print(f"spotify-mcp import: {path.name} would not be imported: {rejected.message}", file=sys.stderr)
         return 1
-    print("\n".join(render(result, user.label if user else None)))
+    if as_json:
+        print(json.dumps(result.as_json() | {"user": user.label if user else None}, indent=2))
+    else:
+        print("\n".join(render(result, user.label if user else None)))
     return 0

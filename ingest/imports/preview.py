@@ -10,13 +10,15 @@ inside the file, and how many would be skipped and why. A file the import would 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -73,6 +75,10 @@ class ImportPreview:
     latest: datetime | None = None
     records: int = 0
     times_are: str = "end"  # Spotify marks the end of a listen, scrobbles its start
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready (times as ISO 8601 text): for `import --dry-run --json` and for storing a preview."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=lambda value: value.isoformat()))  # type: ignore[no-any-return]
 
 
 @dataclass(slots=True)

@@ -155,6 +155,13 @@ def test_cli_dry_run_prints_the_preview_and_writes_nothing(
     assert "ListenBrainz: 0 new · 1 already known · 0 repeated in the file" in out
     assert "would skip: no_item 1" in out and "record 2: no artist name" in out
 
+    assert main(["import", "--dry-run", "--json", str(path)]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert as_json["user"] == "local" and as_json["format_detected"] == "listenbrainz"
+    assert as_json["sources"] == [{"source": "listenbrainz", "new": 0, "known": 1, "repeated": 0}]
+    assert as_json["earliest"] == "2023-01-01T10:00:00+00:00" and as_json["skipped"] == {"no_item": 1}
+    assert _all_counts(cli_env) == before
+
     refused = tmp_path / "budget.csv"
     refused.write_text("date,amount\n2023-01-01,3\n")
     assert main(["import", "--dry-run", str(refused)]) == 1
