@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.imports import scrobble_formats
+from ingest.imports import listenbrainz
 from ingest.imports.errors import ImportRejected
 from ingest.imports.scrobble_formats import ScrobbleKind, kind_of, rows_of
 from ingest.imports.scrobbles import ScrobbleBuilder, mbid_of, record_key, spotify_id_of
@@ -86,7 +86,7 @@ def test_bad_lines_are_named_by_their_line_wherever_they_fall(
     """Property over random files: every good listen is kept, in order, and each bad line is skipped and named by
     its own line number, whether the block it falls in decodes in one call or line by line (small blocks: a file
     is many blocks, lines cut across reads)."""
-    monkeypatch.setattr(scrobble_formats, "_LINES_CHUNK", block_bytes)
+    monkeypatch.setattr(listenbrainz, "_LINES_CHUNK", block_bytes)
     rng = random.Random(21)
     bad_kinds = ['{"listened_at": 16', '{"listened_at": 1672567200, "track_metadata": 7}', "[1, 2]", "null"]
     for _ in range(40):
