@@ -39,6 +39,11 @@ def render(preview: ImportPreview, user_name: str | None) -> list[str]:
             f"  {_SOURCE_NAMES.get(source.source, source.source)}: {source.new:,} new · {source.known:,} already "
             f"known · {source.repeated:,} repeated in the file"
         )
+        if source.in_spotify_history:
+            lines.append(
+                f"    {source.in_spotify_history:,} of them are also in your Spotify history (the same listen; the "
+                "warehouse will count each once)"
+            )
     skipped = ", ".join(f"{reason} {count:,}" for reason, count in sorted(preview.skipped.items()))
     lines.append(f"  would skip: {skipped or 'none'}")
     lines.extend(f"    {detail}" for detail in preview.skip_details)

@@ -60,6 +60,9 @@ class SourcePreview:
     new: int = 0
     known: int = 0  # already stored for this user (a re-import, an overlapping export)
     repeated: int = 0  # the same listen twice in this file
+    # Scrobbles only: of the file's listens, how many match a listen already in the user's Spotify history (export
+    # or API) by the warehouse's rule (docs/warehouse-contract.md, "Scrobbles"): counted once when they meet.
+    in_spotify_history: int | None = None
 
 
 @dataclass(slots=True)
@@ -89,6 +92,11 @@ class _Chunk:
     source: str
     keys: list[str] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
+    # Scrobbles: artist, track, Spotify id and length of each row (for the match against Spotify listens).
+    artists: list[str] = field(default_factory=list)
+    tracks: list[str] = field(default_factory=list)
+    track_ids: list[str | None] = field(default_factory=list)
+    durations: list[int | None] = field(default_factory=list)
 
 
 type _Item = _Chunk | FileDone | tuple[str, int]
@@ -156,6 +164,10 @@ def _scrobble_items(
             chunk = by_file.setdefault(row[13], _Chunk(row[13], row[3]))
             chunk.keys.append(row[2])
             chunk.times.append(row[4])
+            chunk.artists.append(row[5])
+            chunk.tracks.append(row[6])
+            chunk.track_ids.append(row[8])
+            chunk.durations.append(row[12])
             if len(chunk.keys) >= _BATCH:
                 yield by_file.pop(row[13])
 
@@ -167,6 +179,50 @@ def _take(items: Iterator[_Item], limit: int = 64) -> list[_Item]:
         if isinstance(item, _Chunk) or len(taken) >= limit:
             break
     return taken
+
+
+# A scrobble (start) and a Spotify listen (end) of the same track are one listen when the end falls within the
+# track's length (10 minutes when unknown) plus the tolerance after the start; names compared case-insensitively
+# here (the warehouse also folds accents and punctuation, `match_name_key`).
+_IN_SPOTIFY = text(
+    """
+    SELECT count(*) FROM unnest(CAST(:starts AS timestamptz[]), CAST(:artists AS text[]), CAST(:tracks AS text[]),
+                                CAST(:ids AS text[]), CAST(:durations AS int[]))
+        AS s (started_at, artist, track, track_id, duration_ms)
+    WHERE EXISTS (
+        SELECT 1 FROM raw.export_records e
+        WHERE e.user_id = :user_id AND e.content_kind = 'track'
+          AND e.played_at >= s.started_at
+          AND e.played_at <= s.started_at + make_interval(secs => coalesce(s.duration_ms, 600000) / 1000.0 + :tolerance)
+          AND (e.track_id = s.track_id
+               OR (lower(e.artist_name) = lower(s.artist) AND lower(e.track_name) = lower(s.track))))
+       OR EXISTS (
+        SELECT 1 FROM raw.api_plays a
+        WHERE a.user_id = :user_id
+          AND a.played_at >= s.started_at
+          AND a.played_at <= s.started_at + make_interval(secs => coalesce(s.duration_ms, 600000) / 1000.0 + :tolerance)
+          AND (a.track_id = s.track_id
+               OR (lower(a.item -> 'artists' -> 0 ->> 'name') = lower(s.artist)
+                   AND lower(a.item ->> 'name') = lower(s.track))))
+    """
+)
+# dbt's `dedupe_tolerance_seconds` default (transform/dbt/dbt_project.yml).
+_TOLERANCE_SECONDS: Final = 30
+
+
+async def _in_spotify(connection: AsyncConnection, user_id: uuid.UUID | None, chunk: _Chunk, picked: list[int]) -> int:
+    if user_id is None or not picked:
+        return 0
+    params = {
+        "user_id": user_id,
+        "tolerance": _TOLERANCE_SECONDS,
+        "starts": [chunk.times[i] for i in picked],
+        "artists": [chunk.artists[i] for i in picked],
+        "tracks": [chunk.tracks[i] for i in picked],
+        "ids": [chunk.track_ids[i] for i in picked],
+        "durations": [chunk.durations[i] for i in picked],
+    }
+    return int((await connection.execute(_IN_SPOTIFY, params)).scalar_one())
 
 
 async def _known(connection: AsyncConnection, source: str, user_id: uuid.UUID | None, keys: list[str]) -> set[str]:
@@ -208,16 +264,21 @@ async def preview_import(
                     file.latest = high if file.latest is None else max(file.latest, high)
                     counts = sources.setdefault(item.source, SourcePreview(item.source))
                     known = await _known(connection, item.source, user_id, item.keys)
-                    for key in item.keys:
+                    first_seen: list[int] = []
+                    for position, key in enumerate(item.keys):
                         hashed = hash(key)
                         if hashed in seen:
                             counts.repeated += 1
-                        elif key in known:
+                            continue
+                        seen.add(hashed)
+                        first_seen.append(position)
+                        if key in known:
                             counts.known += 1
-                            seen.add(hashed)
                         else:
                             counts.new += 1
-                            seen.add(hashed)
+                    if item.source != SPOTIFY_EXPORT:
+                        matched = await _in_spotify(connection, user_id, item, first_seen)
+                        counts.in_spotify_history = (counts.in_spotify_history or 0) + matched
                 elif isinstance(item, FileDone):
                     files.setdefault(item.file.name, FilePreview(item.file.name, item.file.kind.value))
                 else:

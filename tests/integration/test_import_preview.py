@@ -158,7 +158,9 @@ def test_cli_dry_run_prints_the_preview_and_writes_nothing(
     assert main(["import", "--dry-run", "--json", str(path)]) == 0
     as_json = json.loads(capsys.readouterr().out)
     assert as_json["user"] == "local" and as_json["format_detected"] == "listenbrainz"
-    assert as_json["sources"] == [{"source": "listenbrainz", "new": 0, "known": 1, "repeated": 0}]
+    assert as_json["sources"] == [
+        {"source": "listenbrainz", "new": 0, "known": 1, "repeated": 0, "in_spotify_history": 0}
+    ]
     assert as_json["earliest"] == "2023-01-01T10:00:00+00:00" and as_json["skipped"] == {"no_item": 1}
     assert _all_counts(cli_env) == before
 
@@ -169,3 +171,40 @@ def test_cli_dry_run_prints_the_preview_and_writes_nothing(
         capsys.readouterr().err
     )
     assert _all_counts(cli_env) == before
+
+
+async def test_preview_says_how_many_scrobbles_are_already_in_the_spotify_history(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    user = await create_user(engine)
+    # Spotify: three listens of a 200 s track, ending 200 s after each hour.
+    spotify = exports.build_zip(
+        tmp_path / "my_spotify_data.zip",
+        {
+            "Streaming_History_Audio_2023_0.json": [
+                exports.extended(f"2023-01-01T{hour}:03:20Z", 200_000) for hour in ("10", "11", "12")
+            ]
+        },
+    )
+    await queue_zip(engine, user, spotify)
+    await process_pending_imports(engine, settings, worker_id="test")
+    lb = sx.listenbrainz_zip(
+        tmp_path / "lb.zip",
+        {
+            "2023/1": [
+                sx.listen("2023-01-01T10:00:00"),  # same Spotify id, end within the length: the same listen
+                sx.listen("2023-01-01T11:00:00", spotify_id=None, duration_ms=None, artist="ARTIST"),  # by names
+                sx.listen("2023-01-01T12:00:00", spotify_id=None, track="Another song"),  # another track
+                sx.listen("2023-01-01T15:00:00"),  # no Spotify listen then
+            ]
+        },
+    )
+    before = await _counts(engine)
+
+    preview = await preview_import(engine, settings, lb, user_id=user)
+
+    assert await _counts(engine) == before
+    [source] = preview.sources
+    assert (source.source, source.new, source.known, source.in_spotify_history) == ("listenbrainz", 4, 0, 2)
+    spotify_preview = await preview_import(engine, settings, spotify, user_id=user)
+    assert spotify_preview.sources[0].in_spotify_history is None  # only asked of scrobbles
