@@ -156,7 +156,7 @@ def open_archive(path: Path, *, max_zip_bytes: int, name: str | None = None) -> 
     except zipfile.BadZipFile, EOFError, OSError:
         raise ImportRejected(
             f"{name} is not a readable ZIP file (it may be truncated by an interrupted download, or not a "
-            "ZIP at all); download the export from Spotify again and upload the .zip file unchanged",
+            "ZIP at all); download the export again (from Spotify, or ListenBrainz) and upload the .zip file unchanged",
             reason="bad_zip",
         ) from None
 
