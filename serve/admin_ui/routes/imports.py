@@ -42,7 +42,12 @@ async def upload(request: Request, _: SessionDep, user_id: Annotated[str, Form()
     if not user_id:
         return message(request, "Choose the user the export belongs to.", kind="error", status_code=422)
     if not file.filename:
-        return message(request, "Choose a ZIP file to upload.", kind="error", status_code=422)
+        return message(
+            request,
+            "Choose an export file to upload (a ZIP, or Last.fm scrobbles as .csv/.json).",
+            kind="error",
+            status_code=422,
+        )
     try:
         target_user = uuid.UUID(user_id)
     except ValueError:
