@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.play_time import latest_allowed
 from core.settings import Settings
 from ingest.imports.archive import iter_member_records, open_archive, plan_archive
+from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import format_detected, is_extended
 from ingest.imports.normalize import Normalizer, play_type
-from ingest.imports.scrobble_pipeline import FileDone, format_of, iter_scrobble_rows
+from ingest.imports.scrobble_pipeline import FileDone, format_of, iter_scrobble_rows, nothing_readable
 from ingest.imports.scrobbles import ScrobbleRow
 from ingest.imports.sources import ScrobbleSource, detect
 
@@ -109,6 +110,7 @@ def _spotify_items(
     latest = latest_allowed()
     with open_archive(path, max_zip_bytes=max_bytes, name=name) as archive:
         plan = plan_archive(archive, max_zip_bytes=max_bytes, name=name)
+        records = 0
         for member in plan.members:
             normalize = Normalizer(
                 user_id=_NO_USER,
@@ -122,17 +124,26 @@ def _spotify_items(
             chunk = _Chunk(member.name, SPOTIFY_EXPORT)
             element_type = play_type(False) if is_extended(member.kind) else None
             for index, record in enumerate(iter_member_records(archive, member, plan, element_type=element_type)):
+                records += 1
+                if records > settings.import_max_records:  # what the import refuses (pipeline), the preview says
+                    raise ImportRejected(
+                        f"the export holds more than {settings.import_max_records:,} records (IMPORT_MAX_RECORDS; "
+                        f"reached in {member.name}, record {index + 1}). Raise IMPORT_MAX_RECORDS or split the export",
+                        reason="too_many_records",
+                        member=member.name,
+                        record=index + 1,
+                    )
                 row = normalize(record, index)
                 if type(row) is tuple:
                     chunk.keys.append(row[2])
                     chunk.times.append(row[3])
                     if len(chunk.keys) >= _BATCH:
-                        yield chunk  # the rest of the member (possibly no rows: the file is still listed)
+                        yield chunk
                         chunk = _Chunk(member.name, SPOTIFY_EXPORT)
                 else:
                     skipped[str(row)] += 1
                     yield (member.name, 1)
-            yield chunk
+            yield chunk  # the rest of the member (possibly no rows: the file is still listed)
 
 
 def _scrobble_items(
@@ -285,6 +296,16 @@ async def preview_import(
                     file_name, count = item
                     files.setdefault(file_name, FilePreview(file_name, SPOTIFY_EXPORT)).skipped += count
         await connection.rollback()
+    # What the import would refuse at its end, the preview refuses too (`pipeline`, `scrobble_pipeline`).
+    if not any(source.new or source.known or source.repeated for source in sources.values()):
+        if kind == "scrobbles":
+            raise nothing_readable(name, sum(skipped.values()), details)
+        if not skipped:
+            raise ImportRejected(
+                f"the history files in {name} hold no plays at all; request a new export from Spotify once you "
+                "have listening history",
+                reason="empty_export",
+            )
     listed = list(files.values())
     for file in listed:
         file.records += file.skipped

@@ -107,6 +107,15 @@ async def test_preview_refuses_what_the_import_refuses(engine: AsyncEngine, sett
     with pytest.raises(ImportRejected) as refused:
         await preview_import(engine, settings, path, user_id=None)
     assert "notes.json is a JSON file this importer does not recognise" in refused.value.message
+    all_bad = tmp_path / "scrobbles-a-1.csv"
+    all_bad.write_text(sx.lastfm_csv([(0, "A", "B", "C")]))
+    with pytest.raises(ImportRejected) as refused:
+        await preview_import(engine, settings, all_bad, user_id=None)
+    assert refused.value.reason == "nothing_readable" and "none of the 1 records" in refused.value.message
+    empty = exports.build_zip(tmp_path / "empty.zip", {"Streaming_History_Audio_2023_0.json": []})
+    with pytest.raises(ImportRejected) as refused:
+        await preview_import(engine, settings, empty, user_id=None)
+    assert refused.value.reason == "empty_export"
     assert await _counts(engine) == before
 
 
