@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from serve.mcp_apps import LISTENING_HEATMAP, TOP_CHARTS
-from serve.tools import history, ops, spotify
+from serve.tools import clusters, listening, ops, periods, spotify, summary, tops
 from serve.tools.models import (
     ClustersArgs,
     CompareArgs,
@@ -43,7 +43,7 @@ TOOLS: list[Tool] = [
         args_model=TasteSummaryArgs,
         result_model=TasteSummary,
         cacheable=True,
-        handler=history.taste_summary,
+        handler=summary.taste_summary,
     ),
     Tool(
         name="history.top_artists",
@@ -52,7 +52,7 @@ TOOLS: list[Tool] = [
         args_model=LimitWindowArgs,
         result_model=TopArtists,
         cacheable=True,
-        handler=history.top_artists,
+        handler=tops.top_artists,
         app=TOP_CHARTS.uri,
     ),
     Tool(
@@ -62,7 +62,7 @@ TOOLS: list[Tool] = [
         args_model=LimitWindowArgs,
         result_model=TopTracks,
         cacheable=True,
-        handler=history.top_tracks,
+        handler=tops.top_tracks,
         app=TOP_CHARTS.uri,
     ),
     Tool(
@@ -72,7 +72,7 @@ TOOLS: list[Tool] = [
         args_model=WindowArgs,
         result_model=HeatmapResult,
         cacheable=True,
-        handler=history.listening_heatmap,
+        handler=listening.listening_heatmap,
         app=LISTENING_HEATMAP.uri,
     ),
     Tool(
@@ -84,7 +84,7 @@ TOOLS: list[Tool] = [
         args_model=WindowArgs,
         result_model=RepeatRateResult,
         cacheable=True,
-        handler=history.repeat_rate,
+        handler=listening.repeat_rate,
     ),
     Tool(
         name="history.coverage",
@@ -96,7 +96,7 @@ TOOLS: list[Tool] = [
         args_model=WindowArgs,
         result_model=CoverageResult,
         cacheable=True,
-        handler=history.coverage,
+        handler=listening.coverage,
     ),
     Tool(
         name="history.compare_periods",
@@ -109,7 +109,7 @@ TOOLS: list[Tool] = [
         args_model=CompareArgs,
         result_model=Comparison,
         cacheable=True,
-        handler=history.compare_periods,
+        handler=periods.compare_periods,
     ),
     Tool(
         name="history.taste_clusters",
@@ -121,7 +121,7 @@ TOOLS: list[Tool] = [
         args_model=ClustersArgs,
         result_model=TasteClusters,
         cacheable=True,
-        handler=history.taste_clusters,
+        handler=clusters.taste_clusters,
     ),
     Tool(
         name="spotify.get_top",

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.settings import Settings
-from serve.tools import history as tools
+from serve.tools import periods as tools
 from serve.tools.models import CompareArgs
 from serve.tools.registry import Principal, ToolContext
 from serve.tools.windows import Period
