@@ -36,6 +36,7 @@ import psycopg
 from core import migrate
 from core.crypto import generate_key
 from core.dburl import libpq_url, with_database
+from tests.fixtures.marts import story_marts_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_SQL = ROOT / "tests" / "fixtures" / "marts_contract.sql"
@@ -87,6 +88,7 @@ def prepare(url: str, plays: int, timezone: str) -> str:
         connection.execute(GENERATE_SQL, {"u": user_id, "tz": timezone, "n": plays})
         connection.execute(DIMENSIONS_SQL)
         connection.execute(DERIVE_SQL.read_text())
+        connection.execute(story_marts_sql())
         connection.execute(
             "INSERT INTO app.job_runs (job_type, status, finished_at) VALUES ('transform', 'success', now())"
         )

@@ -1,0 +1,53 @@
+{#- When each artist and track entered a user's life: per user and subject (subject_kind 'artist' — each day's
+    primary artist — or 'track'), the first and last local day with a play, all-time plays and listening time, the
+    days with a play, and the plays of the first 7 days (first_date .. first_date + 6: "love at first sight").
+    Subjects with listens but no play (only skips) are left out.
+    Read by history.discoveries ("first heard in a window" is an index range on first_date), history.recap and
+    the artist and track histories. A table: aggregates over agg_daily_track_plays. -#}
+{{
+    config(
+        indexes=[
+            {'columns': ['user_id', 'subject_kind', 'subject_id'], 'unique': True},
+            {'columns': ['user_id', 'subject_kind', 'first_date']},
+        ]
+    )
+}}
+
+with days as (
+    select user_id, 'track'::text as subject_kind, track_id as subject_id, primary_artist_id as artist_id,
+           local_date, plays, ms_played
+    from {{ ref('agg_daily_track_plays') }}
+    union all
+    select user_id, 'artist'::text, primary_artist_id, primary_artist_id, local_date, plays, ms_played
+    from {{ ref('agg_daily_track_plays') }}
+    where primary_artist_id is not null
+),
+
+per_day as (
+    select user_id, subject_kind, subject_id, max(artist_id) as artist_id, local_date,
+           sum(plays)::bigint as plays, sum(ms_played)::bigint as ms_played
+    from days
+    group by user_id, subject_kind, subject_id, local_date
+),
+
+firsts as (
+    select user_id, subject_kind, subject_id, min(local_date) filter (where plays > 0) as first_date
+    from per_day
+    group by user_id, subject_kind, subject_id
+    having sum(plays) > 0
+)
+
+select
+    d.user_id,
+    d.subject_kind,
+    d.subject_id,
+    max(d.artist_id) as artist_id,
+    f.first_date,
+    max(d.local_date) filter (where d.plays > 0) as last_date,
+    sum(d.plays)::bigint as plays,
+    sum(d.ms_played)::bigint as ms_played,
+    (count(*) filter (where d.plays > 0))::integer as days_played,
+    (coalesce(sum(d.plays) filter (where d.local_date <= f.first_date + 6), 0))::bigint as first_week_plays
+from per_day d
+join firsts f using (user_id, subject_kind, subject_id)
+group by d.user_id, d.subject_kind, d.subject_id, f.first_date

@@ -1,0 +1,37 @@
+{#- Per user, local month and artist (each day's primary artist, as the top-artist lists count them): plays,
+    listening time and the artist's rank among that month's artists (1 = most played; ties by listening time,
+    then id, as the tools order top lists). Artists without a play in the month are left out.
+    Read by history.artist_history (plays per month, rank over time, eras) without touching per-day rows.
+    A table: one aggregate over agg_daily_track_plays. -#}
+{{
+    config(
+        indexes=[
+            {'columns': ['user_id', 'artist_id', 'month_start'], 'unique': True},
+            {'columns': ['user_id', 'month_start', 'rank']},
+        ]
+    )
+}}
+
+with per_month as (
+    select
+        user_id,
+        date_trunc('month', local_date)::date as month_start,
+        primary_artist_id as artist_id,
+        sum(plays)::bigint as plays,
+        sum(ms_played)::bigint as ms_played
+    from {{ ref('agg_daily_track_plays') }}
+    where primary_artist_id is not null
+    group by 1, 2, 3
+    having sum(plays) > 0
+)
+
+select
+    user_id,
+    month_start,
+    artist_id,
+    plays,
+    ms_played,
+    (row_number() over (partition by user_id, month_start order by plays desc, ms_played desc, artist_id))::integer
+        as rank,
+    (count(*) over (partition by user_id, month_start))::integer as artists
+from per_month

@@ -1,0 +1,56 @@
+{#- Listening sessions (music): a listen that starts more than `session_gap_minutes` (default 30) after the end of
+    the previous one starts a new session. A listen starts ms_played before its end (played_at); API plays of
+    unknown length start at their end. Per session: start and end instants, the local day, weekday and hour of
+    its first listen (the user's zone, as fct_plays has them), plays (the play rule), listens, listening time and
+    distinct tracks. Read by history.sessions (longest sessions, typical length by weekday and hour).
+    A table: one window pass over fct_plays. -#}
+{{
+    config(
+        indexes=[
+            {'columns': ['user_id', 'started_at']},
+            {'columns': ['user_id', 'local_date']},
+            {'columns': ['user_id', 'minutes']},
+        ]
+    )
+}}
+
+with listens as (
+    select
+        user_id, played_at, track_id, ms_played, counts_as_play, local_date, local_weekday, local_hour,
+        played_at - make_interval(secs => coalesce(ms_played, 0) / 1000.0) as started_at
+    from {{ ref('fct_plays') }}
+    where content_kind = 'track'
+),
+
+marked as (
+    select
+        *,
+        case
+            when lag(played_at) over by_user is null then 1
+            when started_at - lag(played_at) over by_user
+                > make_interval(mins => {{ var('session_gap_minutes', 30) }}) then 1
+            else 0
+        end as starts_session
+    from listens
+    window by_user as (partition by user_id order by played_at, track_id)
+),
+
+numbered as (
+    select *, sum(starts_session) over (partition by user_id order by played_at, track_id) as session_number
+    from marked
+)
+
+select
+    user_id,
+    min(started_at) as started_at,
+    max(played_at) as ended_at,
+    (round(extract(epoch from max(played_at) - min(started_at)) / 60.0, 1))::numeric(10, 1) as minutes,
+    (array_agg(local_date order by played_at, track_id))[1] as local_date,
+    (array_agg(local_weekday order by played_at, track_id))[1] as local_weekday,
+    (array_agg(local_hour order by played_at, track_id))[1] as local_hour,
+    (count(*) filter (where counts_as_play))::integer as plays,
+    count(*)::integer as listens,
+    coalesce(sum(ms_played), 0)::bigint as ms_played,
+    count(distinct track_id)::integer as tracks
+from numbered
+group by user_id, session_number
