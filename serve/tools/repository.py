@@ -98,6 +98,22 @@ async def _one(session: AsyncSession, query: Query) -> RowMapping:
     return (await session.execute(text(query.sql), dict(query.params))).mappings().one()
 
 
+async def fetch_all(session: AsyncSession, query: Query) -> list[dict[str, Any]]:
+    """The rows of one of the shared figures' queries, as dicts."""
+    return [dict(row) for row in await _rows(session, query)]
+
+
+async def fetch_one(session: AsyncSession, query: Query) -> dict[str, Any] | None:
+    """The first row of a query (None without rows)."""
+    row = (await session.execute(text(query.sql), dict(query.params))).mappings().first()
+    return None if row is None else dict(row)
+
+
+def json_list(value: Any) -> list[dict[str, Any]]:
+    """A `json_agg` column as a list of dicts (drivers hand it over as text or already decoded)."""
+    return _json_list(value)
+
+
 def _json_list(value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
