@@ -43,8 +43,8 @@ def play_page(
     continuing after the cursor `after` = (played_at ISO, track_id). Asks for `limit + 1` rows so the caller knows
     whether a next page exists."""
     direction, compare = ("DESC", "<") if order == "newest" else ("ASC", ">")
-    filters = ["f.user_id = :u", "f.content_kind = 'track'", "f.played_at >= CAST(:t0 AS timestamptz)",
-               "f.played_at < CAST(:t1 AS timestamptz)"]  # fmt: skip
+    filters = ["f.user_id = :u", "f.content_kind = 'track'", "f.played_at >= CAST(CAST(:t0 AS text) AS timestamptz)",
+               "f.played_at < CAST(CAST(:t1 AS text) AS timestamptz)"]  # fmt: skip
     params: dict[str, Param] = {"u": user_id, "t0": start, "t1": end, "limit": limit + 1}
     if not include_skips:
         filters.append("f.counts_as_play")
@@ -61,7 +61,7 @@ def play_page(
         filters.append("f.local_hour < :h1")
         params["h1"] = to_hour
     if after is not None:
-        filters.append(f"(f.played_at, f.track_id) {compare} (CAST(:c_at AS timestamptz), CAST(:c_track AS text))")
+        filters.append(f"(f.played_at, f.track_id) {compare} (CAST(CAST(:c_at AS text) AS timestamptz), CAST(:c_track AS text))")
         params["c_at"], params["c_track"] = after
     return Query(
         f"""
@@ -166,7 +166,7 @@ def edge_play(user_id: UUID, kind: SubjectKind, subject_id: str, *, start: str, 
         LEFT JOIN marts.dim_tracks dt ON dt.track_id = f.track_id
         LEFT JOIN marts.dim_artists da ON da.artist_id = f.primary_artist_id
         WHERE f.user_id = :u AND f.content_kind = 'track' AND f.counts_as_play AND f.{column} = :id
-          AND f.played_at >= CAST(:t0 AS timestamptz) AND f.played_at < CAST(:t1 AS timestamptz)
+          AND f.played_at >= CAST(CAST(:t0 AS text) AS timestamptz) AND f.played_at < CAST(CAST(:t1 AS text) AS timestamptz)
         ORDER BY f.played_at {direction}, f.track_id {direction}
         LIMIT 1
         """,
@@ -201,4 +201,17 @@ def days_top_tracks(user_id: UUID, days: list[str], limit: int) -> Query:
     return Query(
         named + " ORDER BY x.local_date DESC, x.plays DESC, x.ms DESC, x.track_id",
         {"u": user_id, "days": days, "limit": limit},
+    )
+
+
+def subject_totals(user_id: UUID, kind: SubjectKind, subject_id: str, start: date, end: date) -> Query:
+    """One row: plays, ms of an artist (as primary artist) or a track in the local days start..end."""
+    column = "primary_artist_id" if kind == "artist" else "track_id"
+    return Query(
+        f"""
+        SELECT coalesce(sum(plays), 0)::bigint AS plays, coalesce(sum(ms_played), 0)::bigint AS ms
+        FROM marts.agg_daily_track_plays
+        WHERE user_id = :u AND {column} = :id AND local_date BETWEEN :s AND :e
+        """,
+        {"u": user_id, "id": subject_id, "s": start, "e": end},
     )

@@ -19,7 +19,7 @@ _LIVE = """
                played_at - make_interval(secs => coalesce(ms_played, 0) / 1000.0) AS started_at
         FROM marts.fct_plays
         WHERE user_id = :u AND content_kind = 'track'
-          AND played_at >= CAST(:t0 AS timestamptz) AND played_at < CAST(:t1 AS timestamptz)
+          AND played_at >= CAST(CAST(:t0 AS text) AS timestamptz) AND played_at < CAST(CAST(:t1 AS text) AS timestamptz)
     ),
     marked AS (
         SELECT *, CASE WHEN lag(played_at) OVER w IS NULL

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from serve.mcp_apps import LISTENING_HEATMAP, TOP_CHARTS
-from serve.tools import clusters, listening, ops, periods, spotify, summary, tops
+from serve.tools import clusters, listening, ops, periods, plays, spotify, summary, timeline, tops
 from serve.tools.models import (
     ClustersArgs,
     CompareArgs,
@@ -122,6 +122,43 @@ TOOLS: list[Tool] = [
         result_model=TasteClusters,
         cacheable=True,
         handler=clusters.taste_clusters,
+    ),
+    Tool(
+        name="history.plays",
+        title="Plays",
+        description=(
+            "The plays themselves, newest (or oldest) first: what was played on a date, in a range or this morning "
+            "(from_hour/to_hour), optionally of one artist, track or album. Pages of up to 200 with a cursor."
+            + WINDOW_HELP
+        ),
+        args_model=plays.PlaysArgs,
+        result_model=plays.PlaysPage,
+        cacheable=True,
+        handler=plays.plays,
+    ),
+    Tool(
+        name="history.artist_history",
+        title="Artist history",
+        description=(
+            "One artist's story: first and last play, plays and minutes per month, rank each month, eras (months in "
+            "the top 5), top tracks. For 'when did I first hear X?'. Whole history unless a window is given."
+        ),
+        args_model=timeline.ArtistHistoryArgs,
+        result_model=timeline.ArtistHistory,
+        cacheable=True,
+        handler=timeline.artist_history,
+    ),
+    Tool(
+        name="history.track_history",
+        title="Track history",
+        description=(
+            "One track's story: first and last play, plays per month, rank each month, eras (months in the top 5). "
+            "Whole history unless a window is given."
+        ),
+        args_model=timeline.TrackHistoryArgs,
+        result_model=timeline.SubjectHistory,
+        cacheable=True,
+        handler=timeline.track_history,
     ),
     Tool(
         name="spotify.get_top",

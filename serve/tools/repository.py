@@ -123,6 +123,11 @@ def _json_list(value: Any) -> list[dict[str, Any]]:
     return list(value)
 
 
+def track_row(row: dict[str, Any]) -> TrackRow:
+    """A row of `core.marts.rankings.TRACK_NAMES` (track_id, artist_id, plays, ms, name, artist_name)."""
+    return _track(row)
+
+
 def _track(row: dict[str, Any]) -> TrackRow:
     return TrackRow(
         track_id=row["track_id"],
