@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from serve.mcp_apps import LISTENING_HEATMAP, TOP_CHARTS
-from serve.tools import clusters, listening, ops, periods, plays, spotify, summary, timeline, tops
+from serve.tools import clusters, listening, ops, periods, plays, recap, spotify, summary, timeline, tops
 from serve.tools.models import (
     ClustersArgs,
     CompareArgs,
@@ -159,6 +159,19 @@ TOOLS: list[Tool] = [
         result_model=timeline.SubjectHistory,
         cacheable=True,
         handler=timeline.track_history,
+    ),
+    Tool(
+        name="history.recap",
+        title="Recap",
+        description=(
+            "A 'Wrapped' for any period: minutes, plays, top artists/tracks/albums, discoveries, busiest day, "
+            "longest streak, listening clock, taste mix, and the change from the period before. year (and month), "
+            "or a window; default this year."
+        ),
+        args_model=recap.RecapArgs,
+        result_model=recap.Recap,
+        cacheable=True,
+        handler=recap.recap,
     ),
     Tool(
         name="spotify.get_top",
