@@ -180,7 +180,7 @@ def days_summary(user_id: UUID, days: list[str]) -> Query:
         """
         SELECT local_date, plays::bigint AS plays, ms_played::bigint AS ms_played
         FROM marts.agg_daily_listening
-        WHERE user_id = :u AND content_kind = 'track' AND local_date = ANY(CAST(:days AS date[])) AND plays > 0
+        WHERE user_id = :u AND content_kind = 'track' AND local_date = ANY(CAST(CAST(:days AS text[]) AS date[])) AND plays > 0
         ORDER BY local_date DESC
         """,
         {"u": user_id, "days": days},
@@ -195,7 +195,7 @@ def days_top_tracks(user_id: UUID, days: list[str], limit: int) -> Query:
             SELECT local_date, track_id, primary_artist_id AS artist_id, plays, ms_played AS ms,
                    row_number() OVER (PARTITION BY local_date ORDER BY plays DESC, ms_played DESC, track_id) AS n
             FROM marts.agg_daily_track_plays
-            WHERE user_id = :u AND local_date = ANY(CAST(:days AS date[])) AND plays > 0
+            WHERE user_id = :u AND local_date = ANY(CAST(CAST(:days AS text[]) AS date[])) AND plays > 0
         ) ranked WHERE n <= :limit)"""
     named = TRACK_NAMES.format(source=source).replace("SELECT x.track_id,", "SELECT x.local_date, x.track_id,", 1)
     return Query(

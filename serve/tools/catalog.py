@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from serve.mcp_apps import LISTENING_HEATMAP, TOP_CHARTS
-from serve.tools import clusters, listening, ops, periods, plays, recap, spotify, summary, timeline, tops
+from serve.tools import clusters, discoveries, listening, ops, periods, plays, recap, spotify, summary, timeline, tops
 from serve.tools.models import (
     ClustersArgs,
     CompareArgs,
@@ -172,6 +172,30 @@ TOOLS: list[Tool] = [
         result_model=recap.Recap,
         cacheable=True,
         handler=recap.recap,
+    ),
+    Tool(
+        name="history.discoveries",
+        title="Discoveries",
+        description=(
+            "Artists and tracks first heard in a window, 'love at first sight' (many plays in their first week) and "
+            "'slow burns' (known long before, most played now). For 'what did I discover this year?'." + WINDOW_HELP
+        ),
+        args_model=discoveries.DiscoveriesArgs,
+        result_model=discoveries.Discoveries,
+        cacheable=True,
+        handler=discoveries.discoveries,
+    ),
+    Tool(
+        name="history.on_this_day",
+        title="On this day",
+        description=(
+            "What was played on this date (or a given one) in each earlier year: plays, minutes, top tracks. For the "
+            "plays of one day itself use history.plays."
+        ),
+        args_model=discoveries.OnThisDayArgs,
+        result_model=discoveries.OnThisDay,
+        cacheable=True,
+        handler=discoveries.on_this_day,
     ),
     Tool(
         name="spotify.get_top",
