@@ -61,7 +61,9 @@ def play_page(
         filters.append("f.local_hour < :h1")
         params["h1"] = to_hour
     if after is not None:
-        filters.append(f"(f.played_at, f.track_id) {compare} (CAST(CAST(:c_at AS text) AS timestamptz), CAST(:c_track AS text))")
+        filters.append(
+            f"(f.played_at, f.track_id) {compare} (CAST(CAST(:c_at AS text) AS timestamptz), CAST(:c_track AS text))"
+        )
         params["c_at"], params["c_track"] = after
     return Query(
         f"""
@@ -166,7 +168,8 @@ def edge_play(user_id: UUID, kind: SubjectKind, subject_id: str, *, start: str, 
         LEFT JOIN marts.dim_tracks dt ON dt.track_id = f.track_id
         LEFT JOIN marts.dim_artists da ON da.artist_id = f.primary_artist_id
         WHERE f.user_id = :u AND f.content_kind = 'track' AND f.counts_as_play AND f.{column} = :id
-          AND f.played_at >= CAST(CAST(:t0 AS text) AS timestamptz) AND f.played_at < CAST(CAST(:t1 AS text) AS timestamptz)
+          AND f.played_at >= CAST(CAST(:t0 AS text) AS timestamptz)
+          AND f.played_at < CAST(CAST(:t1 AS text) AS timestamptz)
         ORDER BY f.played_at {direction}, f.track_id {direction}
         LIMIT 1
         """,
@@ -180,7 +183,8 @@ def days_summary(user_id: UUID, days: list[str]) -> Query:
         """
         SELECT local_date, plays::bigint AS plays, ms_played::bigint AS ms_played
         FROM marts.agg_daily_listening
-        WHERE user_id = :u AND content_kind = 'track' AND local_date = ANY(CAST(CAST(:days AS text[]) AS date[])) AND plays > 0
+        WHERE user_id = :u AND content_kind = 'track' AND plays > 0
+          AND local_date = ANY(CAST(CAST(:days AS text[]) AS date[]))
         ORDER BY local_date DESC
         """,
         {"u": user_id, "days": days},
@@ -215,3 +219,13 @@ def subject_totals(user_id: UUID, kind: SubjectKind, subject_id: str, start: dat
         """,
         {"u": user_id, "id": subject_id, "s": start, "e": end},
     )
+
+
+def track_names(user_id: UUID, track_ids: list[str]) -> Query:
+    """track_id, artist_id, name, artist_name of each track id (the dimension's names, else those on the plays)."""
+    source = """(SELECT t.track_id, max(a.artist_id) AS artist_id, 0 AS plays, 0 AS ms
+                 FROM unnest(CAST(:ids AS text[])) AS t(track_id)
+                 LEFT JOIN marts.agg_first_plays a
+                   ON a.user_id = :u AND a.subject_kind = 'track' AND a.subject_id = t.track_id
+                 GROUP BY t.track_id)"""
+    return Query(TRACK_NAMES.format(source=source), {"u": user_id, "ids": track_ids})

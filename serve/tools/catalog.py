@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from serve.mcp_apps import LISTENING_HEATMAP, TOP_CHARTS
-from serve.tools import clusters, discoveries, listening, ops, periods, plays, recap, spotify, summary, timeline, tops
+from serve.tools import (
+    clusters,
+    discoveries,
+    listening,
+    ops,
+    periods,
+    plays,
+    recap,
+    spotify,
+    streaks,
+    summary,
+    timeline,
+    tops,
+)
 from serve.tools.models import (
     ClustersArgs,
     CompareArgs,
@@ -196,6 +209,30 @@ TOOLS: list[Tool] = [
         result_model=discoveries.OnThisDay,
         cacheable=True,
         handler=discoveries.on_this_day,
+    ),
+    Tool(
+        name="history.streaks",
+        title="Streaks",
+        description=(
+            "Runs of consecutive days with a play: longest and current, overall, per artist and per track, and what "
+            "is on repeat now. Whole history unless a window is given."
+        ),
+        args_model=streaks.StreaksArgs,
+        result_model=streaks.Streaks,
+        cacheable=True,
+        handler=streaks.streaks,
+    ),
+    Tool(
+        name="history.sessions",
+        title="Listening sessions",
+        description=(
+            "Listening sessions (a pause over 30 minutes starts a new one; gap_minutes to change): count, longest, "
+            "typical length by weekday and hour." + WINDOW_HELP
+        ),
+        args_model=streaks.SessionsArgs,
+        result_model=streaks.Sessions,
+        cacheable=True,
+        handler=streaks.sessions,
     ),
     Tool(
         name="spotify.get_top",
