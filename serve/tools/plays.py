@@ -30,7 +30,7 @@ class PlaysArgs(WindowArgs):
     album: str | None = Field(default=None, max_length=200, description="Only this album (exact name or id).")
     from_hour: int | None = Field(default=None, ge=0, le=23, description="Local hour from (e.g. 5 for the morning).")
     to_hour: int | None = Field(default=None, ge=1, le=24, description="Local hour until, exclusive (e.g. 12).")
-    order: Literal["newest", "oldest"] = "newest"
+    order: Literal["newest", "oldest"] = Field(default="newest", description="Newest or oldest first.")
     include_skips: bool = Field(default=False, description="Also listens under 30 s.")
     limit: int = Field(default=50, ge=1, le=MAX_PAGE, description="Plays per page (1-200).")
     cursor: str | None = Field(default=None, max_length=300, description="`next_cursor` of the previous page.")

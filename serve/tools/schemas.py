@@ -9,7 +9,10 @@ definition used more than once stays in `$defs`; one used once is written in pla
 `$ref`): some clients do not resolve references in arguments.
 
 The answer envelope every history tool shares (window, freshness, coverage) is explained once, in the MCP server's
-instructions (serve/mcp_server.py); each result schema names only the fields of it an assistant acts on (`BRIEF`).
+instructions (serve/mcp_server.py); in a result schema it is a bare object (`ENVELOPE`). Result schemas are shapes:
+field names and types, no descriptions (an assistant reads the values themselves; what a tool answers is in its
+description), nullable scalars as `{}`. Window arguments are explained by each tool's description and the
+instructions, so they carry none. With 20-odd tools this is what keeps `tools/list` within its budget.
 OpenAPI keeps the full models (its components are shared by every operation).
 
 Audiences: only the admin token chooses whose data is read, so only the admin sees the `user_id` argument; a user
@@ -31,19 +34,21 @@ type Schema = dict[str, Any]
 
 USER_ARGUMENT = "user_id"
 
-# The envelope's fields an assistant acts on; the rest is described in the server instructions.
-BRIEF: dict[type[BaseModel], tuple[str, ...]] = {
-    Window: ("label", "start_date", "end_date", "timezone", "ongoing"),
-    Freshness: ("last_transform_at", "latest_play_at", "note"),
-    CoverageStats: ("complete", "coverage_ratio", "days_with_data", "note"),
-}
-_BRIEF_BY_NAME = {model.__name__: fields for model, fields in BRIEF.items()}
+# The answer envelope (window, freshness, coverage) is described once, in the server instructions; in a result
+# schema it is a bare object, wherever it appears. `counting` (the play rule, also in the instructions) is a string.
+ENVELOPE: frozenset[type[BaseModel]] = frozenset({Window, Freshness, CoverageStats})
+_ENVELOPE_NAMES = frozenset(model.__name__ for model in ENVELOPE)
+# Window arguments are explained in every tool's description and in the instructions: no description each.
+WINDOW_ARGUMENTS = frozenset({"days", "start", "end", "period"})
 _NULL: Schema = {"type": "null"}
+_RESULT_NOISE = frozenset({"description", "readOnly", "format", "minimum", "maximum", "examples"})
 
 
 def input_schema(model: type[BaseModel], audience: Audience) -> Schema:
     """A flat object schema of a tool's arguments, as the given audience may send them."""
     schema: Schema = _lean(_resolve(model.model_json_schema(), keep=frozenset()), result=False)
+    for name in WINDOW_ARGUMENTS & set(schema["properties"]):
+        schema["properties"][name].pop("description", None)
     if audience == "user":
         schema["properties"] = {key: value for key, value in schema["properties"].items() if key != USER_ARGUMENT}
         if USER_ARGUMENT in schema.get("required", []):
@@ -55,27 +60,40 @@ def output_schema(model: type[BaseModel]) -> Schema:
     """The schema of a tool's result (its `structuredContent`)."""
     raw = model.model_json_schema(mode="serialization")
     definitions: dict[str, Schema] = raw.get("$defs", {})
-    definitions = {name: _brief(body, _BRIEF_BY_NAME[name]) if name in _BRIEF_BY_NAME else body
+    definitions = {name: {"type": "object"} if name in _ENVELOPE_NAMES else body
                    for name, body in definitions.items()}  # fmt: skip
-    keep = frozenset(name for name, uses in _reference_counts(raw, definitions).items() if uses > 1)
+    counts = _reference_counts(raw, definitions)
+    keep = frozenset(name for name, uses in counts.items() if uses > 1 and name not in _ENVELOPE_NAMES)
     schema: Schema = _lean(_resolve({**raw, "$defs": definitions}, keep=keep), result=True)
+    schema["properties"] = {name: _names_and_types(node) for name, node in schema["properties"].items()}
     if keep:
-        kept = {name: _lean(_resolve({**definitions[name], "$defs": definitions}, keep=keep), result=True)
-                for name in sorted(keep)}  # fmt: skip
-        schema["$defs"] = kept
+        schema["$defs"] = {
+            name: _names_and_types(_lean(_resolve({**definitions[name], "$defs": definitions}, keep=keep), result=True))
+            for name in sorted(keep)
+        }
     return schema
 
 
-def _brief(body: Schema, fields: tuple[str, ...]) -> Schema:
-    properties = {name: _without_description(body["properties"][name]) for name in fields}
-    brief: Schema = {"type": "object", "properties": properties}
-    if "description" in body:
-        brief["description"] = body["description"]
-    return brief
-
-
-def _without_description(node: Schema) -> Schema:
-    return {key: value for key, value in node.items() if key != "description"}
+def _names_and_types(node: Any) -> Any:
+    """A result's shape without words: field names and types only. Descriptions, formats, bounds and `readOnly`
+    go; a nullable scalar is `{}` (any value), since its type says less than its name and costs as much."""
+    if isinstance(node, list):
+        return [_names_and_types(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    shaped: Schema = {}
+    for key, value in node.items():
+        if key in _RESULT_NOISE:
+            continue
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            shaped[key] = {name: _names_and_types(child) for name, child in value.items()}
+        elif key == "type" and isinstance(value, list) and "null" in value and not {"object", "array"} & set(value):
+            return {}
+        elif key in ("enum", "const"):
+            shaped[key] = value
+        else:
+            shaped[key] = _names_and_types(value)
+    return shaped
 
 
 def _reference_counts(root: Schema, definitions: dict[str, Schema]) -> dict[str, int]:
