@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -53,12 +52,12 @@ def story() -> list[Listen]:
 
 
 @pytest.fixture
-def user(database_url: str) -> Iterator[UUID]:
+def user(database_url: str) -> UUID:
     user_id = add_user(database_url, "Europe/Berlin")
     create_marts(database_url)
     load_listens(database_url, user_id, "Europe/Berlin", story(), NAMES)
     record_transform(database_url, NOW - timedelta(minutes=5))
-    yield user_id
+    return user_id
 
 
 async def call(engine: AsyncEngine, settings: Settings, tool: str, **args: Any) -> dict[str, Any]:
