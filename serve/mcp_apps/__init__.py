@@ -56,7 +56,19 @@ TOP_CHARTS = App(
     "The user's top artists or tracks as a ranked bar chart with Spotify links. Shows history.top_artists and "
     "history.top_tracks answers.",
 )
-APPS: tuple[App, ...] = (LISTENING_HEATMAP, TOP_CHARTS)
+RECAP_CARD = App(
+    "recap-card",
+    "Recap card",
+    "A Wrapped-style card of a period: minutes, plays and the change from before, top artists, tracks and albums, "
+    "highlights and the listening clock. Shows history.recap answers.",
+)
+ARTIST_TIMELINE = App(
+    "artist-timeline",
+    "Artist timeline",
+    "An artist's or a track's plays per month over time, the months in the top 5 highlighted, with first and last "
+    "play. Shows history.artist_history and history.track_history answers.",
+)
+APPS: tuple[App, ...] = (LISTENING_HEATMAP, TOP_CHARTS, RECAP_CARD, ARTIST_TIMELINE)
 _BY_URI = {app.uri: app for app in APPS}
 
 

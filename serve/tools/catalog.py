@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serve.mcp_apps import LISTENING_HEATMAP, TOP_CHARTS
+from serve.mcp_apps import ARTIST_TIMELINE, LISTENING_HEATMAP, RECAP_CARD, TOP_CHARTS
 from serve.tools import (
     clusters,
     discoveries,
@@ -160,6 +160,7 @@ TOOLS: list[Tool] = [
         result_model=timeline.ArtistHistory,
         cacheable=True,
         handler=timeline.artist_history,
+        app=ARTIST_TIMELINE.uri,
     ),
     Tool(
         name="history.track_history",
@@ -172,6 +173,7 @@ TOOLS: list[Tool] = [
         result_model=timeline.SubjectHistory,
         cacheable=True,
         handler=timeline.track_history,
+        app=ARTIST_TIMELINE.uri,
     ),
     Tool(
         name="history.recap",
@@ -185,6 +187,7 @@ TOOLS: list[Tool] = [
         result_model=recap.Recap,
         cacheable=True,
         handler=recap.recap,
+        app=RECAP_CARD.uri,
     ),
     Tool(
         name="history.discoveries",

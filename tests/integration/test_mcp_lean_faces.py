@@ -32,6 +32,9 @@ APPS_OF_TOOLS = {
     "history_listening_heatmap": mcp_apps.LISTENING_HEATMAP.uri,
     "history_top_artists": mcp_apps.TOP_CHARTS.uri,
     "history_top_tracks": mcp_apps.TOP_CHARTS.uri,
+    "history_recap": mcp_apps.RECAP_CARD.uri,
+    "history_artist_history": mcp_apps.ARTIST_TIMELINE.uri,
+    "history_track_history": mcp_apps.ARTIST_TIMELINE.uri,
 }
 
 

@@ -47,4 +47,7 @@ def test_every_app_is_shown_by_a_tool_and_every_tool_names_a_real_app() -> None:
         "history.listening_heatmap": mcp_apps.LISTENING_HEATMAP.uri,
         "history.top_artists": mcp_apps.TOP_CHARTS.uri,
         "history.top_tracks": mcp_apps.TOP_CHARTS.uri,
+        "history.recap": mcp_apps.RECAP_CARD.uri,
+        "history.artist_history": mcp_apps.ARTIST_TIMELINE.uri,
+        "history.track_history": mcp_apps.ARTIST_TIMELINE.uri,
     }
