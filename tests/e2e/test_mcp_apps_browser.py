@@ -123,6 +123,8 @@ def served(settings: Settings, database_url: str) -> dict[str, Call]:
             ("history_listening_heatmap", {"days": 90}),
             ("history_top_artists", {"days": 90, "limit": 8}),
             ("history_top_tracks", {"days": 90, "limit": 8}),
+            ("history_recap", {"days": 120}),
+            ("history_artist_history", {"artist": "Velvet Harbor"}),
         ):
             uri = tools[tool]["_meta"]["ui"]["resourceUri"]
             assert mcp_apps.find(uri) is not None, uri
@@ -308,3 +310,64 @@ def test_top_charts_app(browser: Browser, host: str, served: dict[str, Call], to
     assert first["spotify_url"] == f"https://open.spotify.com/{kind}/{first[f'{kind}_id']}"
     assert "/app/" in frame.url  # nothing navigated away
     _finish(opened, host, tool, f"top-{key}-{theme}")
+
+
+def test_recap_card_app(browser: Browser, host: str, served: dict[str, Call]) -> None:
+    tool = "history_recap"
+    answer = served[tool].result["structuredContent"]
+    opened = _open(browser, host, tool, "light")
+    frame = opened.frame
+    expect(frame.get_by_role("heading", level=1)).to_have_text(f"Recap: {answer['title']}")
+    totals = frame.get_by_role("group", name="Totals")
+    expect(totals).to_contain_text(f"{round(answer['listening_minutes']):,}minutes")
+    expect(totals).to_contain_text(f"{answer['plays']:,}plays")
+    top = frame.get_by_role("region", name="Top artists").get_by_role("listitem")
+    expect(top).to_have_count(len(answer["top_artists"]))
+    first = answer["top_artists"][0]
+    expect(top.first).to_contain_text(f"{first['name']} · {first['plays']:,} plays")
+    expect(top.first.get_by_role("link")).to_have_attribute("href", first["spotify_url"])
+    streak = answer["longest_streak"]
+    expect(frame.get_by_role("region", name="Highlights")).to_contain_text(f"Longest streak: {streak['days']} days")
+    # The clock is an image described by its text.
+    clock = frame.get_by_role("img")
+    expect(clock).to_have_attribute("aria-describedby", "clock-summary")
+    peak = f"{answer['clock']['peak_hour']:02d}:00"
+    expect(frame.locator("#clock-summary")).to_contain_text(f"most plays at {peak}")
+    expect(frame.locator("p.note", has_text="Compared")).to_have_text(answer["previous"]["note"])
+    _finish(opened, host, tool, "recap-card-light")
+    opened = _open(browser, host, tool, "dark")
+    assert _background(opened.frame) == "rgb(23, 23, 23)"
+    _finish(opened, host, tool, "recap-card-dark")
+
+
+def test_artist_timeline_app(browser: Browser, host: str, served: dict[str, Call]) -> None:
+    tool = "history_artist_history"
+    answer = served[tool].result["structuredContent"]
+    months = answer["months"]
+    opened = _open(browser, host, tool, "dark")
+    frame = opened.frame
+    heading = frame.get_by_role("heading", level=1)
+    expect(heading).to_have_text("Velvet Harbor")
+    expect(heading.get_by_role("link")).to_have_attribute("href", answer["subject"]["spotify_url"])
+    expect(frame.locator("#summary")).to_contain_text(f"{answer['plays']:,} plays in this window")
+    chart = frame.get_by_role("toolbar", name="Plays per month")
+    expect(chart).to_have_attribute("aria-describedby", "summary")
+    bars = chart.get_by_role("button")
+    expect(bars).to_have_count(len(months))  # every month from the first to the last (the history has no gap)
+    # One tab stop, on the latest month; arrows and Home walk the months, and the focused one is read out.
+    frame.page.keyboard.press("Tab")
+    bars.last.focus()
+    last = months[-1]
+    expect(frame.locator(":focus")).to_have_attribute(
+        "aria-label", re.compile(f"{last['plays']} plays, #{last['rank']} of")
+    )
+    frame.page.keyboard.press("Home")
+    first = months[0]
+    focused = frame.locator(":focus")
+    expect(focused).to_have_attribute("aria-label", re.compile(f"^.*: {first['plays']} plays, #{first['rank']} of"))
+    expect(frame.locator(".detail")).to_have_text(focused.get_attribute("aria-label") or "")
+    frame.page.keyboard.press("ArrowRight")
+    expect(frame.locator(":focus")).to_have_attribute("aria-label", re.compile(f": {months[1]['plays']} plays"))
+    tracks = frame.get_by_role("region", name="Top tracks").get_by_role("listitem")
+    expect(tracks).to_have_count(len(answer["top_tracks"]))
+    _finish(opened, host, tool, "artist-timeline-dark")
