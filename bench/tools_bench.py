@@ -265,12 +265,46 @@ async def measure_face(base: str, face: str, seconds: float) -> dict[str, Any]:
                 "top_artists_90d": await latency(client, caller, "history.top_artists", same(summary_90), 200),
             },
         }
+        report["story_cold"] = await story_latency(client, caller)
     report["throughput"] = {
         "warm_taste_summary_90d": await throughput(base, caller, "history.taste_summary", same(summary_90), seconds),
         "warm_top_artists_90d": await throughput(base, caller, "history.top_artists", same(summary_90), seconds),
         "cold_top_artists_60_119d": await throughput(base, caller, "history.top_artists", cold_days, seconds),
     }
     return report
+
+
+# The story tools (issue 18), cold (a different `limit` per call), over 90 days and all time: name -> (tool,
+# arguments, largest limit). The generated history names artists `Artist <n>` and tracks `Song <n>`; the
+# lowest numbers are the most played.
+STORY_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
+    "plays_90d": ("history.plays", {"days": 90}, 200),
+    "plays_all_time_artist": ("history.plays", {"period": "all_time", "artist": "Artist 7"}, 200),
+    "artist_history_all_time": ("history.artist_history", {"artist": "Artist 7"}, 50),
+    "artist_history_90d": ("history.artist_history", {"artist": "Artist 7", "days": 90}, 50),
+    "track_history_all_time": ("history.track_history", {}, 1),  # no `limit`: a different track per call
+    "recap_this_year": ("history.recap", {"period": "this_year"}, 20),
+    "recap_all_time": ("history.recap", {"period": "all_time"}, 20),
+    "discoveries_90d": ("history.discoveries", {"days": 90}, 50),
+    "discoveries_365d": ("history.discoveries", {"days": 365}, 50),
+    "on_this_day": ("history.on_this_day", {}, 20),
+    "streaks_all_time": ("history.streaks", {}, 20),
+    "streaks_365d": ("history.streaks", {"days": 365}, 20),
+    "sessions_90d": ("history.sessions", {"days": 90}, 20),
+    "sessions_all_time": ("history.sessions", {"period": "all_time"}, 20),
+}
+
+
+def other_track(index: int) -> dict[str, Any]:
+    return {"track": f"Song {index % 40 + 1}"}
+
+
+async def story_latency(client: httpx.AsyncClient, caller: Caller, n: int = 20) -> dict[str, dict[str, float]]:
+    found: dict[str, dict[str, float]] = {}
+    for name, (tool, arguments, limit_max) in STORY_CALLS.items():
+        args_for = varied(arguments, limit_max) if limit_max > 1 else other_track
+        found[name] = await latency(client, caller, tool, args_for, n)
+    return found
 
 
 def main() -> int:
