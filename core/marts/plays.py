@@ -128,9 +128,14 @@ def find_subjects(user_id: UUID, kind: SubjectKind, text: str, limit: int, *, ar
         named = ARTIST_NAMES.format(source=source)
         select = "n.artist_id AS subject_id, n.name, n.artist_id, n.name AS artist_name, n.plays"
     else:
-        source = """(SELECT subject_id AS track_id, artist_id, plays, ms_played AS ms FROM marts.agg_first_plays
-                     WHERE user_id = :u AND subject_kind = 'track'
-                       AND (CAST(:artist AS text) IS NULL OR artist_id = :artist))"""
+        # Only tracks whose id or dimension name matches (or that have no dimension row, named from their plays)
+        # get names: naming every track of a large history would cost far more than the search.
+        source = """(SELECT f.subject_id AS track_id, f.artist_id, f.plays, f.ms_played AS ms
+                     FROM marts.agg_first_plays f
+                     LEFT JOIN marts.dim_tracks d ON d.track_id = f.subject_id
+                     WHERE f.user_id = :u AND f.subject_kind = 'track'
+                       AND (CAST(:artist AS text) IS NULL OR f.artist_id = :artist)
+                       AND (d.track_id IS NULL OR f.subject_id = :q OR strpos(lower(d.name), lower(:q)) > 0))"""
         named = TRACK_NAMES.format(source=source)
         select = "n.track_id AS subject_id, n.name, n.artist_id, n.artist_name, n.plays"
     return Query(

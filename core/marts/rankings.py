@@ -41,6 +41,20 @@ ARTIST_NAMES = """
     LEFT JOIN marts.dim_artists da ON da.artist_id = x.artist_id
 """
 
+# The most played albums among per-track totals `{source}` (track_id, artist_id, plays, ms): tracks grouped by album
+# id, or by album name and primary artist when a track has no album id.
+ALBUMS = """
+    SELECT min(dt.album_name) AS album, min(coalesce(da.name, dt.primary_artist_name)) AS artist_name,
+           sum(p.plays)::bigint AS plays, sum(p.ms)::bigint AS ms, count(*)::bigint AS tracks
+    FROM {source} p
+    JOIN marts.dim_tracks dt ON dt.track_id = p.track_id
+    LEFT JOIN marts.dim_artists da ON da.artist_id = p.artist_id
+    WHERE dt.album_name IS NOT NULL AND dt.album_name <> ''
+    GROUP BY coalesce(dt.album_id, dt.album_name || '|' || coalesce(p.artist_id, ''))
+    ORDER BY plays DESC, ms DESC, album
+    LIMIT :limit
+"""
+
 # Per-track totals of a window, tracks that count at least one play (the largest primary artist of the window's
 # days, as agg_track_totals keeps it for all time).
 WINDOW_TRACKS = """
@@ -112,9 +126,14 @@ def artist_totals(all_time: bool) -> str:
     return ALL_TIME_ARTISTS if all_time else WINDOW_ARTISTS
 
 
-def window_summary(user_id: UUID, span: Span, limit: int, *, all_time: bool) -> Query:
+def window_summary(user_id: UUID, span: Span, limit: int, *, all_time: bool, albums: bool = False) -> Query:
     """One row: plays, unique_tracks, unique_artists, once (tracks played once), maxp (most plays of one
-    track), top10 (plays of the 10 most played tracks), top_tracks and top_artists (json lists of `limit`)."""
+    track), top10 (plays of the 10 most played tracks), top_tracks and top_artists (json lists of `limit`);
+    with `albums`, also top_albums (json list of `limit`: album, artist_name, plays, ms, tracks — the figure of
+    `recap.top_albums`, from the same per-track totals instead of a second pass over the window)."""
+    album_column = (
+        f",\n            (SELECT json_agg(b) FROM ({ALBUMS.format(source='p')}) b) AS top_albums" if albums else ""
+    )
     sql = f"""
         WITH p AS MATERIALIZED ({track_totals(all_time)}),
         a AS MATERIALIZED (
@@ -137,7 +156,7 @@ def window_summary(user_id: UUID, span: Span, limit: int, *, all_time: bool) -> 
             (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.track_id)
              FROM ({TRACK_NAMES.format(source="tt")}) n) AS top_tracks,
             (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.artist_id)
-             FROM ({ARTIST_NAMES.format(source="ta")}) n) AS top_artists
+             FROM ({ARTIST_NAMES.format(source="ta")}) n) AS top_artists{album_column}
         FROM s
     """
     return Query(sql, {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit})

@@ -12,7 +12,7 @@ from datetime import date
 from uuid import UUID
 
 from core.marts.listening import BUCKETS
-from core.marts.rankings import ARTIST_NAMES, TRACK_NAMES, track_totals
+from core.marts.rankings import ALBUMS, ARTIST_NAMES, TRACK_NAMES, track_totals
 from core.marts.sql import Query
 from core.marts.windows import Grain, Period, Span, make_span, preceding_range
 
@@ -30,19 +30,7 @@ def top_albums(user_id: UUID, span: Span, limit: int, *, all_time: bool) -> Quer
     """album (name), artist_name, plays, ms, tracks of the most played albums of the window (tracks grouped by
     album id, or by album name and primary artist when a track has no album id)."""
     return Query(
-        f"""
-        WITH p AS MATERIALIZED ({track_totals(all_time)})
-        SELECT min(dt.album_name) AS album,
-               min(coalesce(da.name, dt.primary_artist_name)) AS artist_name,
-               sum(p.plays)::bigint AS plays, sum(p.ms)::bigint AS ms, count(*)::bigint AS tracks
-        FROM p
-        JOIN marts.dim_tracks dt ON dt.track_id = p.track_id
-        LEFT JOIN marts.dim_artists da ON da.artist_id = p.artist_id
-        WHERE dt.album_name IS NOT NULL AND dt.album_name <> ''
-        GROUP BY coalesce(dt.album_id, dt.album_name || '|' || coalesce(p.artist_id, ''))
-        ORDER BY plays DESC, ms DESC, album
-        LIMIT :limit
-        """,
+        f"WITH p AS MATERIALIZED ({track_totals(all_time)}) {ALBUMS.format(source='p')}",
         {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit},
     )
 

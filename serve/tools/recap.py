@@ -83,7 +83,6 @@ class Previous(BaseModel):
     window: Window
     plays: int
     listening_minutes: float
-    unique_artists: int
     plays_change_pct: float | None
     minutes_change_pct: float | None
     note: str = Field(description="Which spans were compared.")
@@ -122,22 +121,16 @@ def recap_window(scope: Scope, args: RecapArgs) -> Span:
     return make_span(f"{args.year}-{args.month:02d}", first, end, scope.zone, scope.today)
 
 
-async def _totals(context: ToolContext, scope: Scope, window: Span, limit: int) -> repo.WindowSummary:
-    return await repo.window_summary(
-        context.session, scope.user_id, window, limit, all_time=reads_all_time_marts(scope, window)
-    )
-
-
 async def recap(context: ToolContext, args: RecapArgs, user_id: UUID) -> Recap:
     scope = await open_scope(context, user_id)
     await require_story_marts(context)
     window = recap_window(scope, args)
     session = context.session
-    summary = await _totals(context, scope, window, args.limit)
-    totals = await repo.totals(session, user_id, window)
-    albums = await repo.fetch_all(
-        session, queries.top_albums(user_id, window, args.limit, all_time=reads_all_time_marts(scope, window))
+    summary = await repo.window_summary(
+        session, user_id, window, args.limit, all_time=reads_all_time_marts(scope, window), albums=True
     )
+    totals = await repo.totals(session, user_id, window)
+    albums = summary.top_albums
     new = await repo.fetch_one(session, discovery_queries.counts(user_id, window.start_date, window.end_date))
     if covers_all_history(scope, window):  # every artist of the whole history is new in it
         new_rows = summary.top_artists
@@ -192,7 +185,7 @@ async def recap(context: ToolContext, args: RecapArgs, user_id: UUID) -> Recap:
         taste_mix=[
             MixItem(label=str(row["label"]), share_of_plays=round(float(row["share_of_plays"]), 4)) for row in clusters
         ],
-        previous=await _previous(context, scope, window, summary.plays, minutes(totals.ms_played)),
+        previous=await _previous(context, scope, window, totals.plays, minutes(totals.ms_played)),
     )
 
 
@@ -203,20 +196,19 @@ def _day(row: dict[str, Any] | None) -> DayFigure | None:
 
 
 async def _previous(context: ToolContext, scope: Scope, window: Span, plays: int, listened: float) -> Previous:
-    """The period just before, of equal length (cut to the same days when this one is under way)."""
+    """The period just before, of equal length (cut to the same days when this one is under way). Plays and
+    minutes come from the daily totals (one row per day), so the comparison costs next to nothing."""
     first, second = shared_windows.equal_spans(window, queries.previous_span(window))
     cut = (first, second) != (window, queries.previous_span(window))
     if first != window:  # this period was the longer one: compare its first days
-        summary = await _totals(context, scope, first, 1)
-        plays = summary.plays
-        listened = minutes((await repo.totals(context.session, scope.user_id, first)).ms_played)
-    before = await _totals(context, scope, second, 1)
-    before_minutes = minutes((await repo.totals(context.session, scope.user_id, second)).ms_played)
+        totals = await repo.totals(context.session, scope.user_id, first)
+        plays, listened = totals.plays, minutes(totals.ms_played)
+    before = await repo.totals(context.session, scope.user_id, second)
+    before_minutes = minutes(before.ms_played)
     return Previous(
         window=window_model(second),
         plays=before.plays,
         listening_minutes=before_minutes,
-        unique_artists=before.unique_artists,
         plays_change_pct=comparing.pct(plays, before.plays),
         minutes_change_pct=comparing.pct(listened, before_minutes),
         note=comparing.spans_note(first, second, cut=cut),

@@ -78,6 +78,7 @@ class WindowSummary:
     top10_plays: int
     top_tracks: list[TrackRow]
     top_artists: list[ArtistRow]
+    top_albums: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,11 +195,12 @@ async def totals(session: AsyncSession, user_id: UUID, span: Span) -> Totals:
 
 
 async def window_summary(
-    session: AsyncSession, user_id: UUID, span: Span, limit: int, *, all_time: bool = False
+    session: AsyncSession, user_id: UUID, span: Span, limit: int, *, all_time: bool = False, albums: bool = False
 ) -> WindowSummary:
-    """Unique counts, repeat figures and the top tracks and artists of a window, aggregated once. `all_time`: the
-    window covers all of the user's data, so the per-track totals come from the all-time mart."""
-    row = await _one(session, rankings.window_summary(user_id, span, limit, all_time=all_time))
+    """Unique counts, repeat figures and the top tracks and artists (and with `albums` the top albums) of a window,
+    aggregated once. `all_time`: the window covers all of the user's data, so the per-track totals come from the
+    all-time mart."""
+    row = await _one(session, rankings.window_summary(user_id, span, limit, all_time=all_time, albums=albums))
     return WindowSummary(
         plays=int(row["plays"]),
         unique_tracks=int(row["unique_tracks"]),
@@ -208,6 +210,7 @@ async def window_summary(
         top10_plays=int(row["top10"]),
         top_tracks=[_track(item) for item in _json_list(row["top_tracks"])],
         top_artists=[_artist(item) for item in _json_list(row["top_artists"])],
+        top_albums=_json_list(row["top_albums"]) if albums else [],
     )
 
 
