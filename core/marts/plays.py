@@ -122,14 +122,17 @@ def album_tracks(user_id: UUID, album: str) -> Query:
 def find_subjects(user_id: UUID, kind: SubjectKind, text: str, limit: int, *, artist_id: str | None = None) -> Query:
     """subject_id, name, artist_id, artist_name, plays of the user's artists or tracks whose id is `text` or whose
     name contains it (case-insensitive), exact names first, then most played; tracks optionally of one artist."""
+    # Only subjects whose id or dimension name matches (or that have no dimension row, named from their plays) get
+    # names: naming every artist or track of a large history would cost far more than the search.
     if kind == "artist":
-        source = """(SELECT subject_id AS artist_id, plays, ms_played AS ms FROM marts.agg_first_plays
-                     WHERE user_id = :u AND subject_kind = 'artist')"""
+        source = """(SELECT f.subject_id AS artist_id, f.plays, f.ms_played AS ms
+                     FROM marts.agg_first_plays f
+                     LEFT JOIN marts.dim_artists d ON d.artist_id = f.subject_id
+                     WHERE f.user_id = :u AND f.subject_kind = 'artist'
+                       AND (d.artist_id IS NULL OR f.subject_id = :q OR strpos(lower(d.name), lower(:q)) > 0))"""
         named = ARTIST_NAMES.format(source=source)
         select = "n.artist_id AS subject_id, n.name, n.artist_id, n.name AS artist_name, n.plays"
     else:
-        # Only tracks whose id or dimension name matches (or that have no dimension row, named from their plays)
-        # get names: naming every track of a large history would cost far more than the search.
         source = """(SELECT f.subject_id AS track_id, f.artist_id, f.plays, f.ms_played AS ms
                      FROM marts.agg_first_plays f
                      LEFT JOIN marts.dim_tracks d ON d.track_id = f.subject_id
