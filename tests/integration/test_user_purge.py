@@ -146,5 +146,5 @@ def test_deleting_a_user_removes_every_row_everywhere_and_the_next_transform_pas
         return {k: v for k, v in rows.items() if k not in {"app.logs", "app.job_runs"} and not k.startswith("ml.")}
 
     assert _comparable(kept_after) == _comparable(kept_before)
-    assert "marts.fct_plays" in kept_after
+    assert "marts.agg_daily_listening" in kept_after
     assert api.delete(f"/admin/users/{GONE}", headers=AUTH).status_code == 404
