@@ -6,10 +6,12 @@ data fails it, and builds everyone else.
 
 - Suspects come in tiers, cheapest first: the users whose data changed since their quarantine and are being
   built again; then users with raw listens or a user row changed since the last transform that ended; then
-  everyone with listens. For each tier, the suspects' warehouse rows are emptied (the failed build may have
-  written some of them) and everyone else is built without them (dbt var `excluded_users`). When that passes,
-  the failure is theirs: one suspect is the culprit; among several, each is rebuilt alone (`rebuild_users`)
-  and those whose build fails are the culprits. When even that fails, the failure is not a user's: it is raised.
+  everyone with listens. For each tier, what the failed build wrote of the suspects goes, and everyone else is
+  built without them (dbt var `excluded_users`). When that passes, the failure is theirs: each suspect is built
+  again alone, from scratch (`rebuild_users`), and those whose build fails are the culprits (a failure that
+  came and went blames nobody). When even everyone-but-all-suspects fails, the failure is not a user's: it is
+  raised, and the warehouse stays as the last good build made it (the users whose rows the failed build
+  replaced are built again by the next run).
 - A culprit is quarantined: their warehouse rows are emptied (tools answer "no data" for them, never a 500 on a
   bad row), the run ends `partial`, and its stats name them with the failing model or test and dbt's message
   (`stats.quarantine`; the job's error message says it in words for the Jobs page and the ops tools).
@@ -30,7 +32,7 @@ from typing import Any, Final
 import psycopg
 
 from transform.dbt_invoke import DbtError, DbtRun, NodeResult
-from transform.warehouse_purge import purge_warehouse
+from transform.warehouse_purge import purge_warehouse, purge_written_since
 
 logger = logging.getLogger("transform")
 
@@ -216,14 +218,18 @@ def isolate(
     *,
     tiers: Sequence[Sequence[str]],
     excluded: Iterable[str],
+    run_started: datetime,
     stats: dict[str, Any],
     stop: threading.Event | None = None,
 ) -> Isolation:
     """Find the users whose data makes the build fail and build everyone else (see the module's docstring).
-    Raises the original failure when it is not a user's. `stats[PENDING_KEY]` lists, at every moment, the
-    users emptied and not yet built again, so a run that ends half-way hands them to the next one."""
+    Raises the original failure when it is not a user's: the warehouse then stays as the last good build made
+    it, less what the failed build wrote (`run_started` on), whose users are built again by the next run.
+    `stats[PENDING_KEY]` lists, at every moment, the users who need building again whole, so a run that ends
+    half-way hands them on."""
     left_out = set(excluded)
     suspects: list[str] = []
+    pending: set[str] = set(stats.get(PENDING_KEY) or [])
     builds = 0
     for tier in tiers:
         new = [user_id for user_id in tier if user_id not in left_out and user_id not in suspects]
@@ -231,36 +237,40 @@ def isolate(
             continue
         _check_stop(stop)
         suspects.extend(new)
-        purge_warehouse(connection, new)  # what the failed build wrote of theirs
-        stats[PENDING_KEY] = list(suspects)
+        # What the failed build wrote of theirs goes (a failing test may be looking at it); the rest of their
+        # warehouse, as the last good build made it, stays until they are built again.
+        pending |= purge_written_since(connection, new, run_started)
+        stats[PENDING_KEY] = sorted(pending)
         logger.warning("transform failed; building everyone but %s user(s) to find whose data fails it", len(suspects))
         try:
             builds += 1
             run = build(sorted(left_out | set(suspects)), [])
         except DbtError:
             continue  # not (only) theirs: widen
-        if len(suspects) == 1:  # everyone else builds: it is theirs (their rows were emptied above)
-            stats[PENDING_KEY] = []
-            return Isolation(run, {suspects[0]: blame(failure)}, builds)
+        # Everyone else builds. Each suspect alone now, from scratch: who fails is a culprit.
         culprits: dict[str, tuple[str, str]] = {}
         built: set[str] = set()
         for user_id in suspects:
             _check_stop(stop)
-            untried = set(suspects) - built - {user_id}
+            purge_warehouse(connection, [user_id])
+            pending.add(user_id)
+            stats[PENDING_KEY] = sorted(pending)
             try:
                 builds += 1
-                run = build(sorted(left_out | untried | set(culprits)), [user_id])
+                run = build(sorted(left_out | (set(suspects) - built - {user_id})), [user_id])
             except DbtError as error:
                 purge_warehouse(connection, [user_id])
                 culprits[user_id] = blame(error)
             else:
                 built.add(user_id)
-            stats[PENDING_KEY] = sorted(set(suspects) - built - set(culprits))
+            pending.discard(user_id)
+            stats[PENDING_KEY] = sorted(pending - set(suspects))
         if not culprits:
-            # Each suspect builds alone: their data only fails together (or the failure came and went). Build
-            # once more with everyone; if that fails, it is not one user's.
+            # Each suspect builds alone: the failure came and went, or needs several users' data together.
+            # Build once more with everyone; if that fails, it is not one user's.
             builds += 1
             run = build(sorted(left_out), [])
+        stats[PENDING_KEY] = sorted(pending - set(suspects))
         return Isolation(run, culprits, builds)
     raise failure
 

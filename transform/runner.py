@@ -65,14 +65,15 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _start_job(connection: psycopg.Connection[Any], full_refresh: bool) -> int:
+def _start_job(connection: psycopg.Connection[Any], full_refresh: bool) -> tuple[int, datetime]:
+    """The run's job row; and its start in the database's clock (every row the run writes is stamped later)."""
     row = connection.execute(
         "insert into app.job_runs (job_type, status, stats, worker_id) values ('transform', 'running', %s, %s) "
-        "returning id",
+        "returning id, started_at",
         (Jsonb({"full_refresh": full_refresh}), _worker_id()),
     ).fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row[0]), row[1]
 
 
 def _finish_job(
@@ -208,7 +209,7 @@ def _run_locked(
     mark_abandoned(connection)  # holding the lock: any transform row still `running` was left by a killed process
     current_hash = project_hash()
     unchanged_project = not full_refresh and _last_project_hash(connection) == current_hash
-    job_run_id = _start_job(connection, full_refresh)
+    job_run_id, run_started = _start_job(connection, full_refresh)
     stats: dict[str, Any] = {"full_refresh": full_refresh, "project_hash": current_hash}
     users_at_start = _user_ids(connection)
     with log_context(job_run_id=job_run_id):
@@ -220,6 +221,7 @@ def _run_locked(
                 routine=not full_refresh, excluded_users=list(plan.excluded), rebuild_users=plan.rebuild
             )
             stats[isolation.PENDING_KEY] = list(plan.rebuild)
+            purge_warehouse(connection, plan.rebuild)  # built again from scratch: nothing stale of theirs remains
             # What changed: routine runs leave out whole-table checks of raw data, and the views (and their tests)
             # when the project's files are those of the last successful run.
             excluded = [CLUSTER_SELECTOR]
@@ -230,12 +232,10 @@ def _run_locked(
 
             def build(left_out: Sequence[str], rebuilt: Sequence[str]) -> DbtRun:
                 """A retry while isolating a failure: incremental, whatever the first build was."""
-                nonlocal variables
-                variables = dbt_variables(routine=True, excluded_users=left_out, rebuild_users=rebuilt)
                 return invoke(
                     database_url,
-                    ["build", "--exclude", *excluded, FULL_SCAN_TESTS],
-                    variables=variables,
+                    ["build", "--exclude", *excluded, *([] if FULL_SCAN_TESTS in excluded else [FULL_SCAN_TESTS])],
+                    variables=dbt_variables(routine=True, excluded_users=left_out, rebuild_users=rebuilt),
                     callbacks=dbt_callbacks("dbt", progress),
                 )
 
@@ -255,7 +255,14 @@ def _run_locked(
                     connection, rebuild=plan.rebuild, full_refresh=full_refresh, current_job=job_run_id
                 )
                 found = isolation.isolate(
-                    connection, failure, build, tiers=tiers, excluded=plan.excluded, stats=stats, stop=stop
+                    connection,
+                    failure,
+                    build,
+                    tiers=tiers,
+                    excluded=plan.excluded,
+                    run_started=run_started,
+                    stats=stats,
+                    stop=stop,
                 )
                 warehouse, culprits = found.run, found.culprits
                 stats["isolation_builds"] = found.builds
@@ -276,7 +283,7 @@ def _run_locked(
             downstream = invoke(
                 database_url,
                 ["build", *downstream_selector, *refresh],
-                variables=variables,
+                variables=dbt_variables(routine=not full_refresh),  # the cluster marts read no user lists
                 callbacks=dbt_callbacks("dbt_downstream", progress),
             )
             stats["dbt_downstream"] = _run_stats(downstream)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import psycopg
@@ -44,10 +45,40 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def warehouse_tables(connection: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """(schema, table) of every warehouse table with a `user_id` column."""
+def warehouse_tables(connection: psycopg.Connection[Any], *, with_column: str | None = None) -> list[tuple[str, str]]:
+    """(schema, table) of every warehouse table with a `user_id` column (and `with_column`, when given)."""
     rows = connection.execute(_TABLES_WITH_USER_ID, {"schemas": list(WAREHOUSE_SCHEMAS)}).fetchall()
-    return [(str(schema), str(table)) for schema, table in rows]
+    tables = [(str(schema), str(table)) for schema, table in rows]
+    if with_column is None:
+        return tables
+    having = {
+        (str(schema), str(table))
+        for schema, table in connection.execute(
+            "select table_schema, table_name from information_schema.columns where column_name = %s "
+            "and table_schema = any(%s)",
+            (with_column, list(WAREHOUSE_SCHEMAS)),
+        ).fetchall()
+    }
+    return [table for table in tables if table in having]
+
+
+def purge_written_since(
+    connection: psycopg.Connection[Any], user_ids: Iterable[uuid.UUID | str], since: datetime
+) -> set[str]:
+    """Delete the rows of `user_ids` that a build wrote at or after `since` (their `transformed_at`): what a failed
+    build left of theirs. Returns the users who had such rows: the rest of their warehouse is what the last good
+    build made, minus what the failed one replaced, so they need building again whole."""
+    ids = [uuid.UUID(str(user_id)) for user_id in sorted({str(user_id) for user_id in user_ids})]
+    touched: set[str] = set()
+    if not ids:
+        return touched
+    for schema, table in warehouse_tables(connection, with_column="transformed_at"):
+        statement = sql.SQL(
+            "with deleted as (delete from {}.{} where user_id = any(%(user_ids)s) and transformed_at >= %(since)s "
+            "returning user_id) select distinct user_id::text from deleted"
+        ).format(sql.Identifier(schema), sql.Identifier(table))
+        touched.update(str(row[0]) for row in connection.execute(statement, {"user_ids": ids, "since": since}))
+    return touched
 
 
 def purge_warehouse(connection: psycopg.Connection[Any], user_ids: Iterable[uuid.UUID | str]) -> dict[str, int]:

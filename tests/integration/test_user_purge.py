@@ -140,6 +140,7 @@ def test_deleting_a_user_removes_every_row_everywhere_and_the_next_transform_pas
     assert routine.status == "success", routine.error
     assert _rows_of(database_url, GONE) == {}
     kept_after = _rows_of(database_url, KEPT)
+
     # A routine run with nothing new leaves the other user's rows as they were; job runs and logs are the run's
     # own, and the cluster step recomputes ml (it replaces the row planted above by what too few plays give).
     def _comparable(rows: dict[str, list[str]]) -> dict[str, list[str]]:
