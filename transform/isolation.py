@@ -303,5 +303,5 @@ def summary(entries: Sequence[QuarantinedUser]) -> str:
     return (
         f"built without {len(entries)} user(s) whose data fails the warehouse ({listed}{more}). Their marts are "
         "empty until their data changes (fix or delete the row named, or re-import) or a full refresh; "
-        "staging.stg_spotify__listens_out_of_contract lists rows left out for being impossible"
+        "staging.stg_spotify__out_of_contract_listens lists rows left out for being impossible"
     )[:4000]

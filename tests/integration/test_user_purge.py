@@ -32,7 +32,7 @@ KEPT = uuid.UUID("00000000-0000-0000-0000-00000000cafe")
 
 def _execute(url: str, statement: str, params: dict[str, Any] | None = None) -> None:
     with psycopg.connect(libpq_url(url), autocommit=True) as connection:
-        connection.execute(statement, params)  # type: ignore[arg-type]  # test literals
+        connection.execute(statement, params)
 
 
 def _tables_with_user_id(connection: psycopg.Connection[Any]) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@
     1. The listen contract: a raw listen is only modelled when it can be a real listen. Rows outside it (end
        before Spotify launched or more than a day after they were landed, a duration below zero or above
        `max_listen_ms`) stay out of every model and are listed, with the reason, in
-       staging.stg_spotify__listens_out_of_contract. The import refuses such rows (core/play_time.py); this
+       staging.stg_spotify__out_of_contract_listens. The import refuses such rows (core/play_time.py); this
        catches those landed before that check existed, or by any other way in.
     2. Per-user exclusion: when a build fails anyway, the runner (transform/isolation.py) finds the users whose
        data fails it, empties their warehouse rows and builds everyone else with them in `excluded_users`.
