@@ -173,6 +173,12 @@ def import_stage(job: Mapping[str, Any]) -> ImportStage:
             else "Imported; the warehouse build that takes it in starts shortly…"
         )
         return ImportStage("warehouse", 4, detail, None, False)
+    if warehouse == "left_out":
+        detail = (
+            "Imported, but this user's data fails the warehouse build, so the build left them out (see Jobs for the "
+            "model or test and why); they are built again once their data changes."
+        )
+        return ImportStage("warehouse", 4, detail, None, True, failed=True)
     if warehouse == "failed":
         detail = "Imported, but the warehouse build after it failed (see Jobs); the next build will retry."
         return ImportStage("warehouse", 4, detail, None, True, failed=True)

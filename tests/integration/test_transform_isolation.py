@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import psycopg
 
 from core.dburl import libpq_url
+from core.settings import Settings
+from serve.api.app import create_app
+from tests.conftest import ADMIN_TOKEN
+from tests.live_server import live_server
 from transform.runner import run_transform
 
 SICK = "00000000-0000-0000-0000-00000000051c"
@@ -91,7 +96,9 @@ def test_impossible_raw_rows_are_left_out_listed_and_stop_nobody(database_url: s
     ]
 
 
-def test_a_user_whose_data_fails_the_build_is_left_out_named_and_built_again_once_fixed(database_url: str) -> None:
+def test_a_user_whose_data_fails_the_build_is_left_out_named_and_built_again_once_fixed(
+    database_url: str, settings: Settings
+) -> None:
     _user(database_url, SICK, "UTC")
     _user(database_url, WELL, "Europe/Berlin")
     _listen(database_url, SICK, "s1", "2026-03-01 10:00:00+00")
@@ -105,6 +112,13 @@ def test_a_user_whose_data_fails_the_build_is_left_out_named_and_built_again_onc
     )
     _listen(database_url, SICK, "s2", "2026-03-02 10:00:00+00")
     _listen(database_url, WELL, "w2", "2026-03-02 10:00:00+00")
+    for user_id in (SICK, WELL):  # each landed by an import, whose page follows the build that takes it in
+        _execute(
+            database_url,
+            "insert into app.import_jobs (user_id, storage_path, file_size_bytes, status, finished_at) "
+            "values (%(id)s, '/nowhere.zip', 1, 'success', now())",
+            {"id": user_id},
+        )
 
     outcome = run_transform(database_url)
     assert outcome.status == "partial", outcome.error
@@ -120,6 +134,14 @@ def test_a_user_whose_data_fails_the_build_is_left_out_named_and_built_again_onc
     assert _rows(
         database_url, "select count(*) from intermediate.int_plays_deduplicated where user_id = %(id)s", {"id": SICK}
     ) == [(0,)]
+
+    # What the admin sees: the import of the user left out says so, the other's is built; health says why.
+    with live_server(create_app(settings, database_url)) as base, httpx.Client(base_url=base, timeout=30) as api:
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        imports = api.get("/admin/import-jobs", headers=auth).json()["items"]
+        assert {item["user_id"]: item["warehouse"] for item in imports} == {SICK: "left_out", WELL: "built"}
+        health = api.get("/admin/diagnostics", headers=auth).json()["transform"]
+        assert health["status"] == "warning" and SICK in health["detail"]
 
     # Nothing of theirs changed: the next run leaves them out without failing first, and still says so.
     _listen(database_url, WELL, "w3", "2026-03-03 10:00:00+00")
