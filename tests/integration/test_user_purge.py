@@ -23,6 +23,7 @@ from core.settings import Settings
 from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.live_server import live_server
+from transform.progress import TransformEvent
 from transform.runner import run_transform
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -149,3 +150,21 @@ def test_deleting_a_user_removes_every_row_everywhere_and_the_next_transform_pas
     assert _comparable(kept_after) == _comparable(kept_before)
     assert "marts.agg_daily_listening" in kept_after
     assert api.delete(f"/admin/users/{GONE}", headers=AUTH).status_code == 404
+
+
+def test_rows_a_running_transform_writes_for_a_user_deleted_meanwhile_are_removed_before_it_ends(
+    database_url: str, tmp_path: Path
+) -> None:
+    _seed(database_url, GONE, tmp_path / "gone.zip")
+    _seed(database_url, KEPT, tmp_path / "kept.zip")
+
+    def delete_when_built(event: TransformEvent) -> None:
+        # The user goes after dbt wrote their rows and before the run ends, as when DELETE /admin/users purged
+        # the warehouse before the build's writes landed: only the user row is deleted here (with its cascade).
+        if event.kind == "step_started" and event.step == "clusters":
+            _execute(database_url, "delete from app.users where id = %(id)s", {"id": GONE})
+
+    outcome = run_transform(database_url, full_refresh=True, progress=delete_when_built)
+    assert outcome.status == "success", outcome.error
+    assert _rows_of(database_url, GONE) == {}
+    assert "marts.agg_daily_listening" in _rows_of(database_url, KEPT)
