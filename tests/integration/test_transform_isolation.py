@@ -142,6 +142,18 @@ def test_a_user_whose_data_fails_the_build_is_left_out_named_and_built_again_onc
         assert {item["user_id"]: item["warehouse"] for item in imports} == {SICK: "left_out", WELL: "built"}
         health = api.get("/admin/diagnostics", headers=auth).json()["transform"]
         assert health["status"] == "warning" and SICK in health["detail"]
+        # The tools answer both: the built user's numbers, and for the one left out a typed answer, never a 500.
+        answers = {
+            user_id: api.post(
+                "/mcp/call",
+                json={"tool": "history.top_tracks", "args": {"user_id": user_id, "period": "all_time"}},
+                headers=auth,
+            )
+            for user_id in (SICK, WELL)
+        }
+        assert answers[WELL].status_code == 200, answers[WELL].text
+        assert answers[WELL].json()["result"]["tracks"][0]["plays"] == 2
+        assert answers[SICK].status_code < 500, answers[SICK].text
 
     # Nothing of theirs changed: the next run leaves them out without failing first, and still says so.
     _listen(database_url, WELL, "w3", "2026-03-03 10:00:00+00")
