@@ -220,6 +220,8 @@ def _run_locked(
             variables = dbt_variables(
                 routine=not full_refresh, excluded_users=list(plan.excluded), rebuild_users=plan.rebuild
             )
+            # Handed on whatever happens to this run: those left out stay left out, those emptied get built.
+            stats[isolation.QUARANTINE_KEY] = [entry.as_stats() for entry in plan.excluded.values()]
             stats[isolation.PENDING_KEY] = list(plan.rebuild)
             purge_warehouse(connection, plan.rebuild)  # built again from scratch: nothing stale of theirs remains
             # What changed: routine runs leave out whole-table checks of raw data, and the views (and their tests)
