@@ -16,8 +16,9 @@ data fails it, and builds everyone else.
   bad row), the run ends `partial`, and its stats name them with the failing model or test and dbt's message
   (`stats.quarantine`; the job's error message says it in words for the Jobs page and the ops tools).
 - The next runs keep them out while their data is as it was (a fingerprint of their raw rows and user row), and
-  build them again, whole, once it changed (a fixed row deleted, a new import, a new time zone) or on a full
-  refresh.
+  build them again, whole, once it changed: at once when their user row changed (a new time zone), else (a
+  bad row deleted, a new import, new polled plays) at most once per RETRY_AFTER, so that a user who keeps
+  listening with one broken old row does not cost every collector cycle three builds; and on a full refresh.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
@@ -40,6 +41,8 @@ logger = logging.getLogger("transform")
 QUARANTINE_KEY: Final = "quarantine"
 # Users whose warehouse rows were emptied by a run that ended before it built them again.
 PENDING_KEY: Final = "rebuild_pending"
+# A quarantined user whose raw listens changed (but not their user row) is tried again at most this often.
+RETRY_AFTER: Final = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +51,8 @@ class QuarantinedUser:
     display_name: str | None
     node: str  # the model or test that fails with their data
     reason: str  # dbt's message
-    since: str  # ISO time of the run that first quarantined them
-    fingerprint: str  # of their raw listens and user row: when it changes, they are built again
+    since: str  # ISO time of the latest build that failed with their data
+    fingerprint: str  # "<user row>:<raw listens>" digests: when it changes, they are built again
 
     def as_stats(self) -> dict[str, str | None]:
         return {
@@ -109,8 +112,8 @@ def fingerprints(connection: psycopg.Connection[Any], user_ids: Iterable[str]) -
         return {}
     rows = connection.execute(
         """
-        select users.id::text, md5(concat_ws('|', users.timezone, users.updated_at, exports.n, exports.latest,
-            plays.n, plays.latest))
+        select users.id::text, md5(concat_ws('|', users.timezone, users.updated_at)) || ':'
+            || md5(concat_ws('|', exports.n, exports.latest, plays.n, plays.latest))
         from app.users
         cross join lateral (select count(*) as n, max(ingested_at) as latest from raw.export_records
             where user_id = users.id) as exports
@@ -123,22 +126,36 @@ def fingerprints(connection: psycopg.Connection[Any], user_ids: Iterable[str]) -
     return {str(user_id): str(digest) for user_id, digest in rows}
 
 
-def plan(connection: psycopg.Connection[Any], *, full_refresh: bool) -> Plan:
-    """Left out: users quarantined by the last run whose data has not changed since (none on a full refresh,
-    which tries everyone). Rebuilt whole: quarantined users whose data changed, and users a run emptied
-    without building again."""
+def due_again(entry: QuarantinedUser, current: str, now: datetime) -> bool:
+    """Whether a quarantined user is built again now (see the module's docstring)."""
+    if current == entry.fingerprint:
+        return False
+    if current.split(":")[0] != entry.fingerprint.split(":")[0]:
+        return True  # their user row changed: perhaps the very fix
+    try:
+        tried = datetime.fromisoformat(entry.since)
+    except ValueError:
+        return True
+    return now - tried >= RETRY_AFTER
+
+
+def plan(connection: psycopg.Connection[Any], *, full_refresh: bool, now: datetime | None = None) -> Plan:
+    """Left out: users quarantined by the last run who are not due to be tried again (none on a full refresh,
+    which tries everyone). Rebuilt whole: quarantined users who are due, and users a run emptied without
+    building again."""
     quarantined, pending = _previous_state(connection)
     existing = fingerprints(connection, [entry.user_id for entry in quarantined] + pending)
     result = Plan()
     if full_refresh:
         return result
+    moment = now or datetime.now(UTC)
     for entry in quarantined:
         if entry.user_id not in existing:
             continue  # deleted since
-        if existing[entry.user_id] == entry.fingerprint:
-            result.excluded[entry.user_id] = entry
-        else:
+        if due_again(entry, existing[entry.user_id], moment):
             result.rebuild.append(entry.user_id)
+        else:
+            result.excluded[entry.user_id] = entry
     result.rebuild.extend(user_id for user_id in pending if user_id in existing and user_id not in result.rebuild)
     return result
 
@@ -302,6 +319,7 @@ def summary(entries: Sequence[QuarantinedUser]) -> str:
     more = f"; and {len(entries) - 10} more" if len(entries) > 10 else ""
     return (
         f"built without {len(entries)} user(s) whose data fails the warehouse ({listed}{more}). Their marts are "
-        "empty until their data changes (fix or delete the row named, or re-import) or a full refresh; "
+        "empty until they are built again: at once after a change of their user (e.g. time zone), within the hour "
+        "after their data changed (fix or delete the row named, re-import), or on a full refresh; "
         "staging.stg_spotify__out_of_contract_listens lists rows left out for being impossible"
     )[:4000]

@@ -176,7 +176,7 @@ def import_stage(job: Mapping[str, Any]) -> ImportStage:
     if warehouse == "left_out":
         detail = (
             "Imported, but this user's data fails the warehouse build, so the build left them out (see Jobs for the "
-            "model or test and why); they are built again once their data changes."
+            "model or test and why); they are built again once their data changes (within the hour)."
         )
         return ImportStage("warehouse", 4, detail, None, True, failed=True)
     if warehouse == "failed":

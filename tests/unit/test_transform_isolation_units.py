@@ -4,11 +4,12 @@ the listen contract matching the import's range check, and what the admin UI sho
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from core.play_time import EARLIEST, FUTURE_TOLERANCE
 from serve.admin_ui.figures import job_figures
 from transform.dbt_invoke import PROJECT_DIR, DbtError, DbtRun, NodeResult
-from transform.isolation import QuarantinedUser, blame, summary
+from transform.isolation import RETRY_AFTER, QuarantinedUser, blame, due_again, summary
 from transform.runner import dbt_variables
 
 
@@ -70,3 +71,13 @@ def test_the_admin_ui_shows_who_a_partial_run_left_out() -> None:
     assert figures["Users left out"] == "Ada: int_plays_deduplicated"
     assert figures["Builds to find whose data fails"] == "3"
     assert "Users to build again" not in figures
+
+
+def test_a_quarantined_user_is_tried_again_at_once_when_their_user_row_changed_else_at_most_hourly() -> None:
+    tried = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    entry = QuarantinedUser("u", None, "int_plays_deduplicated", "bad", tried.isoformat(), "user1:data1")
+    soon, later = tried + RETRY_AFTER / 2, tried + RETRY_AFTER
+    assert not due_again(entry, "user1:data1", later)  # nothing changed: never
+    assert due_again(entry, "user2:data1", soon)  # a new time zone: at once
+    assert not due_again(entry, "user1:data2", soon)  # new plays, the bad row perhaps still there: not yet
+    assert due_again(entry, "user1:data2", later)
