@@ -77,6 +77,8 @@ def _seed(url: str, user_id: uuid.UUID, upload: Path) -> None:
         "values ('api', 'info', 'hello', jsonb_build_object('user_id', %(id)s::text))",
         "insert into app.oauth_clients (client_id, kind, redirect_uris) values (%(client)s, 'dcr', '[]'::jsonb)",
         "insert into app.oauth_grants (user_id, client_id, scope) values (%(id)s, %(client)s, 'tools:read')",
+        "insert into raw.scrobbles (user_id, record_key, source, started_at, artist_name, track_name) "
+        "values (%(id)s, 's1', 'lastfm', '2026-03-04 10:00:00+00', 'Artist One', 'One')",
         "insert into raw.api_plays (user_id, played_at, track_id, item) values "
         "(%(id)s, '2026-03-05 10:00:00+00', 'T1', "
         """'{"type": "track", "name": "One", "artists": [{"id": "A1", "name": "Artist One"}]}')""",
