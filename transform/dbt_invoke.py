@@ -39,7 +39,11 @@ _dbt_lock = threading.Lock()
 
 
 class DbtError(RuntimeError):
-    """A dbt invocation failed (compile error, model error or failing test)."""
+    """A dbt invocation failed (compile error, model error or failing test). `run`: what dbt reported per node."""
+
+    def __init__(self, message: str, run: DbtRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,5 +204,5 @@ def invoke(
                 detail = f"{type(result.exception).__name__}: {result.exception}"
             else:
                 detail = "unknown failure"
-            raise DbtError(f"dbt {run.command} failed: {detail}")
+            raise DbtError(f"dbt {run.command} failed: {detail}", run)
         return run

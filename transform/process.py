@@ -13,7 +13,7 @@ and so knows no other is running, marks every such row `abandoned`; `abandon_orp
 service's start when no transform holds the lock.
 
 Exit codes of the child: 0 success, 1 failed, 3 skipped (another process held the lock past `--wait`),
-130 interrupted.
+4 partial (built without the users whose data fails the build; transform.isolation), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -40,8 +40,14 @@ logger = logging.getLogger("transform")
 # pg_advisory_lock key: the first 8 bytes of sha256("spotify-mcp transform"), as a signed bigint.
 ADVISORY_LOCK_KEY: Final = 0x5F3A_91C2_6D08_4B17
 
-type ProcessStatus = Literal["success", "error", "skipped", "interrupted"]
-EXIT_CODES: Final[dict[ProcessStatus, int]] = {"success": 0, "error": 1, "skipped": 3, "interrupted": 130}
+type ProcessStatus = Literal["success", "partial", "error", "skipped", "interrupted"]
+EXIT_CODES: Final[dict[ProcessStatus, int]] = {
+    "success": 0,
+    "error": 1,
+    "skipped": 3,
+    "partial": 4,
+    "interrupted": 130,
+}
 _STATUS_OF_EXIT: Final = {code: status for status, code in EXIT_CODES.items()}
 # How long a stopping parent waits for an interrupted child to record its run before killing it.
 STOP_GRACE_SECONDS: Final = 15.0

@@ -8,6 +8,10 @@
 One at a time across processes: a PostgreSQL session-level advisory lock. Recorded in `app.job_runs`
 (`job_type = 'transform'`, stats: seconds per step, models built, rows, clusters). Failures are logged and
 returned in the outcome, never raised, so the collector loop carries on ingesting.
+
+One user's data never stops the others (transform.isolation): when the build fails, the users whose data fails it
+are found, left out and named, everyone else is built, and the run ends `partial`. Users deleted while the run
+went on lose the rows it wrote for them before it ends (transform.warehouse_purge).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -27,17 +32,19 @@ from psycopg.types.json import Jsonb
 
 from core.dburl import libpq_url
 from core.log import log_context
-from transform import clusters
-from transform.dbt_invoke import PROJECT_DIR, DbtRun, invoke
+from transform import clusters, isolation
+from transform.dbt_invoke import PROJECT_DIR, DbtError, DbtRun, invoke
 from transform.process import ADVISORY_LOCK_KEY as ADVISORY_LOCK_KEY  # defined there; callers import it here too
 from transform.process import mark_abandoned
 from transform.progress import ProgressCallback, TransformEvent, dbt_callbacks, emit
+from transform.warehouse_purge import purge_warehouse
 
 logger = logging.getLogger("transform")
 
 CLUSTER_SELECTOR: Final = "stg_ml__taste_clusters+ stg_ml__taste_cluster_artists+"
 
-type Status = Literal["success", "error", "skipped", "interrupted"]
+# partial: built without the users whose data fails the build (named in stats.quarantine and the error message).
+type Status = Literal["success", "partial", "error", "skipped", "interrupted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +57,23 @@ class TransformOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("success", "skipped")
+        """The warehouse is built (for everyone, or for everyone but the users a partial run names)."""
+        return self.status in ("success", "partial", "skipped")
 
 
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _start_job(connection: psycopg.Connection[Any], full_refresh: bool) -> int:
+def _start_job(connection: psycopg.Connection[Any], full_refresh: bool) -> tuple[int, datetime]:
+    """The run's job row; and its start in the database's clock (every row the run writes is stamped later)."""
     row = connection.execute(
         "insert into app.job_runs (job_type, status, stats, worker_id) values ('transform', 'running', %s, %s) "
-        "returning id",
+        "returning id, started_at",
         (Jsonb({"full_refresh": full_refresh}), _worker_id()),
     ).fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row[0]), row[1]
 
 
 def _finish_job(
@@ -113,15 +122,27 @@ def project_hash() -> str:
 
 def _last_project_hash(connection: psycopg.Connection[Any]) -> str | None:
     row = connection.execute(
-        "select stats ->> 'project_hash' from app.job_runs where job_type = 'transform' and status = 'success' "
-        "order by finished_at desc nulls last limit 1"
+        "select stats ->> 'project_hash' from app.job_runs where job_type = 'transform' "
+        "and status in ('success', 'partial') order by finished_at desc nulls last limit 1"
     ).fetchone()
     return str(row[0]) if row and row[0] else None
 
 
-def dbt_variables(*, routine: bool) -> dict[str, object]:
-    """Vars the runner passes to dbt (constant per kind of run, so dbt's partial parsing stays valid)."""
-    return {"test_rows_filter": RECENT_ROWS_FILTER} if routine else {}
+def dbt_variables(
+    *, routine: bool, excluded_users: Sequence[str] = (), rebuild_users: Sequence[str] = ()
+) -> dict[str, object]:
+    """Vars the runner passes to dbt (constant per kind of run, so dbt's partial parsing stays valid; the users
+    left out or rebuilt whole (transform.isolation) are only passed when there are some)."""
+    variables: dict[str, object] = {"test_rows_filter": RECENT_ROWS_FILTER} if routine else {}
+    if excluded_users:
+        variables["excluded_users"] = sorted(excluded_users)
+    if rebuild_users:
+        variables["rebuild_users"] = sorted(rebuild_users)
+    return variables
+
+
+def _user_ids(connection: psycopg.Connection[Any]) -> set[str]:
+    return {str(row[0]) for row in connection.execute("select id from app.users").fetchall()}
 
 
 def run_transform(
@@ -188,13 +209,21 @@ def _run_locked(
     mark_abandoned(connection)  # holding the lock: any transform row still `running` was left by a killed process
     current_hash = project_hash()
     unchanged_project = not full_refresh and _last_project_hash(connection) == current_hash
-    job_run_id = _start_job(connection, full_refresh)
+    job_run_id, run_started = _start_job(connection, full_refresh)
     stats: dict[str, Any] = {"full_refresh": full_refresh, "project_hash": current_hash}
+    users_at_start = _user_ids(connection)
     with log_context(job_run_id=job_run_id):
         try:
             clusters.ensure_table(database_url)
             refresh = ["--full-refresh"] if full_refresh else []
-            variables = dbt_variables(routine=not full_refresh)
+            plan = isolation.plan(connection, full_refresh=full_refresh)
+            variables = dbt_variables(
+                routine=not full_refresh, excluded_users=list(plan.excluded), rebuild_users=plan.rebuild
+            )
+            # Handed on whatever happens to this run: those left out stay left out, those emptied get built.
+            stats[isolation.QUARANTINE_KEY] = [entry.as_stats() for entry in plan.excluded.values()]
+            stats[isolation.PENDING_KEY] = list(plan.rebuild)
+            purge_warehouse(connection, plan.rebuild)  # built again from scratch: nothing stale of theirs remains
             # What changed: routine runs leave out whole-table checks of raw data, and the views (and their tests)
             # when the project's files are those of the last successful run.
             excluded = [CLUSTER_SELECTOR]
@@ -202,13 +231,46 @@ def _run_locked(
                 excluded.append(FULL_SCAN_TESTS)
             if unchanged_project:
                 excluded.append(VIEWS)
+
+            def build(left_out: Sequence[str], rebuilt: Sequence[str]) -> DbtRun:
+                """A retry while isolating a failure: incremental, whatever the first build was."""
+                return invoke(
+                    database_url,
+                    ["build", "--exclude", *excluded, *([] if FULL_SCAN_TESTS in excluded else [FULL_SCAN_TESTS])],
+                    variables=dbt_variables(routine=True, excluded_users=left_out, rebuild_users=rebuilt),
+                    callbacks=dbt_callbacks("dbt", progress),
+                )
+
             emit(progress, TransformEvent("step_started", "dbt"))
-            warehouse = invoke(
-                database_url,
-                ["build", "--exclude", *excluded, *refresh],
-                variables=variables,
-                callbacks=dbt_callbacks("dbt", progress),
-            )
+            culprits: dict[str, tuple[str, str]] = {}
+            try:
+                warehouse = invoke(
+                    database_url,
+                    ["build", "--exclude", *excluded, *refresh],
+                    variables=variables,
+                    callbacks=dbt_callbacks("dbt", progress),
+                )
+            except DbtError as failure:
+                if stop is not None and stop.is_set():
+                    raise
+                tiers = isolation.suspect_tiers(
+                    connection, rebuild=plan.rebuild, full_refresh=full_refresh, current_job=job_run_id
+                )
+                found = isolation.isolate(
+                    connection,
+                    failure,
+                    build,
+                    tiers=tiers,
+                    excluded=plan.excluded,
+                    run_started=run_started,
+                    stats=stats,
+                    stop=stop,
+                )
+                warehouse, culprits = found.run, found.culprits
+                stats["isolation_builds"] = found.builds
+            stats[isolation.PENDING_KEY] = []
+            quarantine = isolation.quarantine(connection, culprits, kept=plan.excluded.values())
+            stats[isolation.QUARANTINE_KEY] = [entry.as_stats() for entry in quarantine]
             stats["dbt"] = _run_stats(warehouse)
             emit(progress, TransformEvent("step_finished", "dbt", seconds=warehouse.seconds))
 
@@ -223,11 +285,12 @@ def _run_locked(
             downstream = invoke(
                 database_url,
                 ["build", *downstream_selector, *refresh],
-                variables=variables,
+                variables=dbt_variables(routine=not full_refresh),  # the cluster marts read no user lists
                 callbacks=dbt_callbacks("dbt_downstream", progress),
             )
             stats["dbt_downstream"] = _run_stats(downstream)
             emit(progress, TransformEvent("step_finished", "dbt_downstream", seconds=downstream.seconds))
+            _purge_deleted_users(connection, users_at_start)
         except Exception as error:  # every failure is recorded and returned, never raised
             seconds = time.perf_counter() - started
             stats["seconds"] = round(seconds, 2)
@@ -244,9 +307,23 @@ def _run_locked(
             raise
         seconds = time.perf_counter() - started
         stats["seconds"] = round(seconds, 2)
+        if quarantine:
+            message = isolation.summary(quarantine)
+            _finish_job(connection, job_run_id, "partial", stats, message)
+            logger.warning("transform finished without some users", extra={"ctx": {"error": message[:2000]}})
+            return TransformOutcome("partial", job_run_id, seconds, stats, message)
         _finish_job(connection, job_run_id, "success", stats, None)
         logger.info("transform finished", extra={"ctx": {"seconds": stats["seconds"]}})
         return TransformOutcome("success", job_run_id, seconds, stats)
+
+
+def _purge_deleted_users(connection: psycopg.Connection[Any], users_at_start: set[str]) -> None:
+    """A user deleted while the build ran may have had rows written after their deletion purged the warehouse:
+    purge them again now that the build is over (we hold the transform lock, so no build writes meanwhile)."""
+    deleted = users_at_start - _user_ids(connection)
+    if deleted:
+        rows = purge_warehouse(connection, deleted)
+        logger.info("removed the warehouse rows of users deleted during the transform", extra={"ctx": rows})
 
 
 def generate_docs(database_url: str, target_dir: str | os.PathLike[str]) -> None:

@@ -165,6 +165,8 @@ def summary(outcome: TransformOutcome, view: ProgressView, figures: WarehouseFig
         )
     kind = "full refresh" if full else "only what changed"
     lines = [f"Warehouse built in {outcome.seconds:.1f}s ({kind}{run})"]
+    if outcome.status == "partial":
+        lines.append(f"  Partly: {outcome.error}")
     if figures is not None:
         span = (
             f" from {figures.first_day:%Y-%m-%d} to {figures.last_day:%Y-%m-%d}"
@@ -229,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
                     progress=None if args.json else view,
                     stop=stop,
                 )
-            if outcome.status == "success" and not args.json:
+            if outcome.status in ("success", "partial") and not args.json:
                 figures = warehouse_figures(url)
         except KeyboardInterrupt:  # before the run had a job run row, or while it recorded one
             print("Transform interrupted; the next run redoes its work.", file=sys.stderr)
@@ -243,6 +245,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(body | {"error": outcome.error, "stats": outcome.stats}, default=str))
     else:
         print(summary(outcome, view, figures, args.full_refresh), file=sys.stdout if outcome.ok else sys.stderr)
-    if outcome.status == "interrupted":
-        return EXIT_CODES["interrupted"]
+    if outcome.status in ("interrupted", "partial"):
+        return EXIT_CODES[outcome.status]
     return 0 if outcome.ok else 1

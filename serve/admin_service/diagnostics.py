@@ -165,7 +165,7 @@ async def diagnostics(session: AsyncSession, settings: Settings, *, probe: bool)
     last_success = (
         await session.execute(
             select(func.max(job_runs.c.finished_at)).where(
-                job_runs.c.job_type == "transform", job_runs.c.status == "success"
+                job_runs.c.job_type == "transform", job_runs.c.status.in_(("success", "partial"))
             )
         )
     ).scalar_one()
@@ -174,6 +174,8 @@ async def diagnostics(session: AsyncSession, settings: Settings, *, probe: bool)
         transform = Check(status="warning", detail="no transform has run yet")
     elif last_transform.status == "error":
         transform = Check(status="error", detail=f"last transform failed: {last_transform.error_message or 'error'}")
+    elif last_transform.status == "partial":
+        transform = Check(status="warning", detail=f"last transform: {last_transform.error_message or 'partial'}")
     elif last_transform.status == "running":
         transform = Check(status="ok", detail="a transform is running now")
     elif last_transform.status in ("interrupted", "abandoned"):

@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import page_of
 from core.tables import import_jobs, job_runs, users
 from serve.admin_service.common import Page, ServiceError
+
+type WarehouseState = Literal["waiting", "building", "built", "failed", "left_out"]
 
 
 class ImportJob(BaseModel):
@@ -37,9 +39,10 @@ class ImportJob(BaseModel):
     stats: dict[str, Any] = Field(
         default_factory=dict, description="what the import's job run recorded (records read, new plays, duplicates, …)"
     )
-    warehouse: Literal["waiting", "building", "built", "failed"] | None = Field(
+    warehouse: WarehouseState | None = Field(
         description="after a successful import: the warehouse build that takes its rows in — not started yet, "
-        "running, done or failed (the first transform started after the import finished)"
+        "running, done or failed (the first transform started after the import finished); `left_out` when that "
+        "build left this user out because their data fails it (the job run says which model or test, and why)"
     )
 
 
@@ -74,10 +77,12 @@ def import_job_of(row: Any) -> ImportJob:
 
 
 # A transform's job-run status → what it means for an import's rows.
-WAREHOUSE_STATES: dict[str, Literal["waiting", "building", "built", "failed"]] = {
+WAREHOUSE_STATES: dict[str, WarehouseState] = {
     "waiting": "waiting",
     "running": "building",
     "success": "built",
+    "partial": "built",  # built for everyone but the users it names; this user was not one of them
+    "left_out": "left_out",  # a partial build that names this user (transform.isolation)
     "error": "failed",
 }
 
@@ -91,7 +96,17 @@ def import_job_context() -> list[Any]:
     return [
         select(name).where(owner.c.id == import_jobs.c.user_id).scalar_subquery().label("user_name"),
         select(run.c.stats).where(run.c.id == import_jobs.c.job_run_id).scalar_subquery().label("run_stats"),
-        select(build.c.status)
+        select(
+            case(
+                (
+                    build.c.stats["quarantine"].op("@>")(
+                        func.jsonb_build_array(func.jsonb_build_object("user_id", cast(import_jobs.c.user_id, Text)))
+                    ),
+                    literal("left_out"),
+                ),
+                else_=build.c.status,
+            )
+        )
         .where(build.c.job_type == "transform", build.c.started_at >= import_jobs.c.finished_at)
         .order_by(build.c.started_at)
         .limit(1)

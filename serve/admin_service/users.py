@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, literal, or_, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import page_of
 from core.tables import api_plays, export_records, import_jobs, spotify_tokens, sync_checkpoints, users
+from serve import user_deletion
 from serve.admin_service.common import Page, ServiceError, db_now, escape_like, require_user, validate_timezone
 from serve.admin_service.imports import IMPORT_COLUMNS, ImportJob, import_job_of, list_import_jobs
 from serve.admin_service.jobs import JobRun, list_job_runs
@@ -206,8 +208,9 @@ async def set_timezone(session: AsyncSession, user_id: uuid.UUID, timezone: str)
     await session.execute(update(users).where(users.c.id == user_id).values(timezone=timezone, updated_at=func.now()))
 
 
-async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Delete the user; every app and raw row of theirs goes with it (ON DELETE CASCADE)."""
-    result = await session.execute(delete(users).where(users.c.id == user_id).returning(users.c.id))
-    if result.first() is None:
+async def delete_user(session: AsyncSession, user_id: uuid.UUID, *, upload_dir: Path) -> user_deletion.DeletedUser:
+    """Delete the user and every row of theirs in every schema (serve.user_deletion); remove the returned files
+    after the transaction committed."""
+    if (deleted := await user_deletion.delete_user(session, user_id, upload_dir=upload_dir)) is None:
         raise ServiceError("not_found", f"no user with id {user_id}")
+    return deleted

@@ -36,6 +36,7 @@ _LABELS: Final[dict[str, str]] = {
     "recomputed_users": "Users recomputed",
     "dbt": "dbt build",
     "dbt_downstream": "Cluster marts",
+    "isolation_builds": "Builds to find whose data fails",
 }
 
 
@@ -76,6 +77,20 @@ def _transform_figures(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
         figures.append(("Took", _value("seconds", stats["seconds"])))
     if "full_refresh" in stats:
         figures.append(("Kind", "full refresh" if stats["full_refresh"] else "only what changed"))
+    # Users whose data fails the build, left out of it (transform.isolation): who, and what fails.
+    left_out = [item for item in stats.get("quarantine") or [] if isinstance(item, Mapping)]
+    if left_out:
+        figures.append(
+            (
+                "Users left out",
+                "; ".join(
+                    f"{item.get('display_name') or item.get('user_id')}: {item.get('node')}" for item in left_out[:5]
+                )
+                + (f" (+{len(left_out) - 5})" if len(left_out) > 5 else ""),
+            )
+        )
+    if stats.get("rebuild_pending"):
+        figures.append(("Users to build again", f"{len(stats['rebuild_pending']):,}"))
     if steps:
         figures.append(("Models built", f"{sum(int(step.get('models', 0)) for step in steps):,}"))
         figures.append(("Tests passed", f"{sum(int(step.get('tests', 0)) for step in steps):,}"))
@@ -92,7 +107,7 @@ def _transform_figures(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     slowest = _slowest(stats)
     if slowest is not None:
         figures.append(("Slowest step", f"{slowest[0]} ({slowest[1]:.1f} s)"))
-    known = {"seconds", "full_refresh", "dbt", "dbt_downstream", "clusters"}
+    known = {"seconds", "full_refresh", "dbt", "dbt_downstream", "clusters", "quarantine", "rebuild_pending"}
     return figures + _generic(item for item in stats.items() if item[0] not in known)
 
 
@@ -158,6 +173,12 @@ def import_stage(job: Mapping[str, Any]) -> ImportStage:
             else "Imported; the warehouse build that takes it in starts shortly…"
         )
         return ImportStage("warehouse", 4, detail, None, False)
+    if warehouse == "left_out":
+        detail = (
+            "Imported, but this user's data fails the warehouse build, so the build left them out (see Jobs for the "
+            "model or test and why); they are built again once their data changes (within the hour)."
+        )
+        return ImportStage("warehouse", 4, detail, None, True, failed=True)
     if warehouse == "failed":
         detail = "Imported, but the warehouse build after it failed (see Jobs); the next build will retry."
         return ImportStage("warehouse", 4, detail, None, True, failed=True)

@@ -26,6 +26,7 @@ from serve.tools.models import (
 from serve.tools.registry import Principal, ToolContext
 
 INSTANCE_JOB_FAILED = "failed; the details concern the whole installation and are shown to the admin only"
+INSTANCE_JOB_PARTIAL = "built, without some other users whose data fails the build (the admin sees who and why)"
 
 
 async def sync_status(context: ToolContext, args: UserArgs, user_id: UUID) -> SyncStatus:
@@ -51,16 +52,25 @@ async def sync_status(context: ToolContext, args: UserArgs, user_id: UUID) -> Sy
     )
 
 
-def _job_run_for(principal: Principal, row: dict[str, Any]) -> JobRunSummary:
+def _job_run_for(principal: Principal, row: dict[str, Any], user_id: UUID) -> JobRunSummary:
     if row.pop("instance_wide") and principal.kind != "admin":
+        # A transform that left this user out (transform.isolation) says why to them, and nothing of the others.
+        own = [item for item in (row["stats"] or {}).get("quarantine") or [] if item.get("user_id") == str(user_id)]
         row["stats"] = {}
         row["error_message"] = INSTANCE_JOB_FAILED if row["error_message"] is not None else None
+        if row["status"] == "partial":
+            row["error_message"] = INSTANCE_JOB_PARTIAL
+        if own:
+            row["error_message"] = (
+                f"your listening history was left out of this build because it fails {own[0].get('node')}: "
+                f"{own[0].get('reason')}; it is built again once it changes (or on a full refresh)"
+            )
     return JobRunSummary.model_validate(row)
 
 
 async def latest_job_runs(context: ToolContext, args: OpsListArgs, user_id: UUID) -> JobRuns:
     rows = await repo.job_runs(context.session, user_id, args.limit)
-    return JobRuns(user_id=user_id, job_runs=[_job_run_for(context.principal, row) for row in rows])
+    return JobRuns(user_id=user_id, job_runs=[_job_run_for(context.principal, row, user_id) for row in rows])
 
 
 async def latest_import_jobs(context: ToolContext, args: OpsListArgs, user_id: UUID) -> ImportJobs:

@@ -155,7 +155,7 @@ async def context(session: AsyncSession, user_id: UUID) -> Context:
                            to_regclass('marts.fct_taste_clusters') IS NOT NULL AS has_clusters,
                            to_regclass('marts.agg_track_totals') IS NOT NULL AS has_totals,
                            (SELECT max(j.finished_at) FROM app.job_runs j
-                            WHERE j.job_type = 'transform' AND j.status = 'success') AS last_transform_at
+                            WHERE j.job_type = 'transform' AND j.status IN ('success', 'partial')) AS last_transform_at
                     FROM (SELECT 1) AS one
                     LEFT JOIN app.users u ON u.id = :u
                     """
@@ -344,7 +344,7 @@ async def sync_status(session: AsyncSession, user_id: UUID) -> dict[str, Any] | 
                    coalesce(c.consecutive_errors, 0) AS consecutive_errors, c.error_message,
                    coalesce(p.polls, 0) AS polls_24h, p.new_plays_per_poll AS new_plays_per_poll_24h,
                    (SELECT max(j.finished_at) FROM app.job_runs j
-                    WHERE j.job_type = 'transform' AND j.status = 'success') AS last_transform_at
+                    WHERE j.job_type = 'transform' AND j.status IN ('success', 'partial')) AS last_transform_at
             FROM app.users u
             LEFT JOIN app.sync_checkpoints c ON c.user_id = u.id
             LEFT JOIN LATERAL (

@@ -35,7 +35,7 @@ async def _version(sessions: SessionFactory) -> tuple[object, ...] | None:
                     """
                     SELECT to_regclass('marts.agg_daily_listening') IS NOT NULL,
                            (SELECT max(finished_at) FROM app.job_runs
-                            WHERE job_type = 'transform' AND status = 'success')
+                            WHERE job_type = 'transform' AND status IN ('success', 'partial'))
                     """
                 )
             )

@@ -112,3 +112,23 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, object]
         else:
             leaves.append((f"{prefix}{key}", item))
     return leaves
+
+
+def test_a_partial_transform_tells_a_user_token_only_about_its_own_user(
+    scene: tuple[str, UUID, str], database_url: str
+) -> None:
+    base, mine, token = scene
+    other = add_user(database_url, name="left out")
+    for left_out, reason in ((other, "their zone Mars/Olympus is unknown"), (mine, "my zone Venus/Maxwell is unknown")):
+        stats = {"quarantine": [{"user_id": str(left_out), "display_name": "x", "node": "int_plays", "reason": reason}]}
+        _job(database_url, "transform", None, "partial", stats)
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute("UPDATE app.job_runs SET error_message = 'built without 1 user' WHERE status = 'partial'")
+    runs = _call(base, "ops.latest_job_runs", {"Authorization": f"Bearer {token}"}, {"limit": 50})["job_runs"]
+    partial = [run for run in runs if run["status"] == "partial"]
+    assert len(partial) == 2 and all(run["stats"] == {} for run in partial)
+    text = json.dumps(partial)
+    assert "Mars" not in text and str(other) not in text, text
+    messages = sorted(run["error_message"] for run in partial)
+    assert messages[0].startswith("built, without some other users") and "Venus/Maxwell" in messages[1]
+    assert messages[1].startswith("your listening history was left out of this build")

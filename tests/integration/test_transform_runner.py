@@ -20,24 +20,28 @@ def test_a_second_transform_is_skipped_while_one_holds_the_lock(database_url: st
 
 def test_a_failing_build_is_recorded_and_returned_not_raised(database_url: str) -> None:
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
-        # A time zone PostgreSQL does not know makes the dedupe model fail (local dates cannot be computed).
         connection.execute(
-            "insert into app.users (id, timezone) values ('00000000-0000-0000-0000-0000000000e1', 'Mars/Olympus')"
+            "insert into app.users (id, timezone) values ('00000000-0000-0000-0000-0000000000e1', 'UTC')"
         )
         connection.execute(
             "insert into raw.export_records (user_id, record_key, played_at, ms_played, content_kind, source_format, "
             "track_id) values ('00000000-0000-0000-0000-0000000000e1', 'x', now(), 40000, 'track', 'extended', 'T1')"
         )
+        # A landing table without the column a staging view reads: the build fails for everyone, no user's data
+        # is to blame (a user's would leave them out and build the rest: test_transform_isolation.py).
+        connection.execute("alter table raw.tracks rename column name to title")
     outcome = run_transform(database_url)
     assert outcome.status == "error"
-    assert outcome.error is not None and "int_plays_deduplicated" in outcome.error
+    assert outcome.error is not None and "stg_spotify_api__tracks" in outcome.error
     with psycopg.connect(libpq_url(database_url)) as connection:
         row = connection.execute(
-            "select job_type, status, error_message, finished_at is not null from app.job_runs where id = %s",
+            "select job_type, status, error_message, finished_at is not null, stats from app.job_runs where id = %s",
             (outcome.job_run_id,),
         ).fetchone()
         assert row is not None
         assert row[0] == "transform" and row[1] == "error" and row[3]
-        assert "int_plays_deduplicated" in row[2]
+        assert "stg_spotify_api__tracks" in row[2]
+        # The build failed before writing anything of the user's: the next run has nothing to rebuild for them.
+        assert row[4]["rebuild_pending"] == []
         # The lock was released: the next run is not skipped.
         assert connection.execute("select pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone() == (True,)

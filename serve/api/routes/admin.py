@@ -12,9 +12,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from serve import user_deletion
 from serve.admin_service import diagnostics as diagnostics_service
 from serve.admin_service import imports as import_service
 from serve.admin_service import jobs as job_service
@@ -113,12 +114,20 @@ async def get_user(user_id: uuid.UUID, session: SessionDep) -> user_service.User
 
 
 @router.delete("/users/{user_id}", status_code=204, summary="Delete a user and all their data")
-async def delete_user(user_id: uuid.UUID, session: SessionDep) -> Response:
+async def delete_user(
+    user_id: uuid.UUID, session: SessionDep, settings: SettingsDep, background: BackgroundTasks
+) -> Response:
     try:
-        await user_service.delete_user(session, user_id)
+        deleted = await user_service.delete_user(session, user_id, upload_dir=settings.effective_upload_dir)
     except ServiceError as error:
         raise _raise(error) from None
-    logger.warning("admin deleted user", extra={"user_id": str(user_id)})
+    # Background tasks run after the response, i.e. after the session committed (SessionDep): files go only
+    # once the rows are gone for good.
+    background.add_task(user_deletion.remove_files, deleted.files)
+    logger.warning(
+        "admin deleted user",
+        extra={"ctx": {"deleted_user_id": str(user_id), "warehouse_rows": sum(deleted.warehouse_rows.values())}},
+    )
     return Response(status_code=204)
 
 

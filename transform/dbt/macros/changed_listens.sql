@@ -7,6 +7,7 @@
     (islands) so that the model reads the raw tables by (user_id, played_at) index ranges. -#}
 
 {% macro changed_listens_sql(watermark) -%}
+    select user_id, played_at from (
     select user_id, played_at from {{ ref('stg_spotify_api__plays') }} where ingested_at >= {{ watermark }}
     union all
     select user_id, played_at from {{ ref('stg_spotify_export__records') }} where ingested_at >= {{ watermark }}
@@ -18,6 +19,10 @@
         union
         select local_track_id from {{ ref('stg_spotify_api__track_resolutions') }} where ingested_at >= {{ watermark }}
     )
+    ) as changed_or_excluded
+    {#- Users the runner excluded from this build change nothing; those it rebuilds change entirely. #}
+    where {{ not_excluded_user('user_id') }}
+    {{ rebuilt_users_listens_sql() }}
 {%- endmacro %}
 
 {#- Disjoint per-user ranges [start, end] covering every changed listen ± radius_seconds. -#}

@@ -59,6 +59,7 @@ listens as (
     {%- else %}
     where {{ in_ranges('user_id', 'played_at', plan['context']) }}
     {%- endif %}
+        and {{ not_excluded_user('user_id') }}  {#- users whose data fails the build (macros/user_isolation.sql) #}
 ),
 
 {% else %}
@@ -66,6 +67,7 @@ listens as (
 listens as (
     select *, true as is_core
     from {{ ref('int_listens_unioned') }}
+    where {{ not_excluded_user('user_id') }}  {#- users whose data fails the build (macros/user_isolation.sql) #}
 ),
 
 {% endif %}

@@ -3,6 +3,8 @@
 -- artist stand (as `show_name` does for exported episodes in int_listens_unioned).
 with source as (
     select * from {{ source('spotify_api', 'api_plays') }}
+    -- Rows out of the listen contract stay out of every model (macros/user_isolation.sql).
+    where {{ in_listen_contract('played_at', 'ms_played', 'ingested_at') }}
 )
 
 select

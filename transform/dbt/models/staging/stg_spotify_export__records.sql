@@ -1,6 +1,8 @@
 -- Export records, renamed and cast. `extra` holds the optional fields only when the import stored them.
 with source as (
     select * from {{ source('spotify_export', 'export_records') }}
+    -- Rows out of the listen contract stay out of every model (macros/user_isolation.sql).
+    where {{ in_listen_contract('played_at', 'ms_played', 'ingested_at') }}
 )
 
 select
