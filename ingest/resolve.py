@@ -16,11 +16,8 @@ Every outcome (`resolved`, `ambiguous`, `not_found`) is a `raw.track_resolutions
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import Final
 
 from sqlalchemy import text
@@ -30,63 +27,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core import tables
 from core.spotify.client import SpotifyClient
 from core.spotify.errors import SpotifyHTTPError
+from core.spotify.matching import (
+    AMBIGUOUS_AT,
+    RESOLVED_AT,
+    Name,
+    confidence,
+    judge_name,
+    lookup_key,
+    normalize,
+    search_query,
+    search_title,
+)
 from core.spotify.models import SimplifiedAlbum, SimplifiedArtist, Track
 from ingest.landing import land_catalog
 
+# The matching rules live in core.spotify.matching (the playlist tools judge names the same way); re-exported.
+__all__ = ["AMBIGUOUS_AT", "RESOLVED_AT", "confidence", "normalize", "resolve_local_tracks", "search_title"]
+
 logger = logging.getLogger(__name__)
 
-RESOLVED_AT: Final = 0.85
-AMBIGUOUS_AT: Final = 0.5
 # Names settled from the cache and the catalogue per cycle (no requests); searches are `limit`.
 FREE_BATCH: Final = 500
-
-
-def normalize(value: str | None) -> str:
-    """Lower-case, accents and bracketed/dash suffixes ("- Remastered 2011", "(feat. X)") removed."""
-    if not value:
-        return ""
-    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().lower()
-    folded = re.sub(r"\s*[\(\[].*?[\)\]]", "", folded)
-    folded = re.sub(r"\s+-\s+.*$", "", folded)
-    return re.sub(r"[^a-z0-9]+", " ", folded).strip()
-
-
-def search_title(value: str) -> str:
-    """The title as Spotify's search matches it: without "(feat. …)", "[Live]" or " - 2015 Remaster"."""
-    cleaned = re.sub(r"\s*[\(\[].*?[\)\]]", "", value)
-    cleaned = re.sub(r"\s+-\s+.*$", "", cleaned).strip()
-    return cleaned or value
-
-
-def lookup_key(track_name: str, artist_name: str | None) -> str:
-    """What a lookup depends on: the same normalised title and artist is the same search."""
-    return f"{normalize(search_title(track_name))}|{normalize(artist_name)}"
-
-
-def _similar(left: str, right: str) -> float:
-    if not left or not right:
-        return 0.0
-    if left == right:
-        return 1.0
-    return SequenceMatcher(None, left, right).ratio()
-
-
-def confidence(track_name: str, artist_name: str | None, album_name: str | None, candidate: Track) -> float:
-    """0..1. The title gates everything (a wrong title by the right artist is no match); artist and album
-    then separate the original from covers and namesakes. An unknown artist or album counts half."""
-    title = _similar(normalize(track_name), normalize(candidate.name))
-    artists = [normalize(artist.name) for artist in candidate.artists or []]
-    artist = max((_similar(normalize(artist_name), name) for name in artists), default=0.0) if artist_name else 0.5
-    album = (
-        _similar(normalize(album_name), normalize(candidate.album.name if candidate.album else None))
-        if album_name
-        else 0.5
-    )
-    return round(title * (0.6 + 0.3 * artist + 0.1 * album), 4)
-
-
-def _quote(value: str) -> str:
-    return value.replace('"', " ").strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,20 +96,8 @@ class ResolutionStats:
 
 
 def judge(pending: Pending, candidates: list[Track], method: str, query: str | None) -> Outcome:
-    scored = sorted(
-        (
-            (confidence(pending.track_name, pending.artist_name, pending.album_name, track), track)
-            for track in candidates
-        ),
-        key=lambda pair: -pair[0],
-    )
-    best_score, best = scored[0] if scored else (0.0, None)
-    runner_up = scored[1][0] if len(scored) > 1 and scored[1][1].id != (best.id if best else None) else 0.0
-    if best is not None and best_score >= RESOLVED_AT and best_score - runner_up >= 0.05:
-        return Outcome("resolved", best.id, best_score, method, query)
-    if best is not None and best_score >= AMBIGUOUS_AT:
-        return Outcome("ambiguous", best.id, best_score, method, query)
-    return Outcome("not_found", None, best_score, method, query)
+    verdict = judge_name(Name(pending.track_name, pending.artist_name, pending.album_name), candidates)
+    return Outcome(verdict.status, verdict.spotify_track_id, verdict.confidence, method, query)
 
 
 _PENDING = text(
@@ -282,9 +231,7 @@ async def resolve_local_tracks(
     for key in to_search[:searches]:
         group = by_key[key]
         first = group[0]
-        query = f'track:"{_quote(search_title(first.track_name))}"' + (
-            f' artist:"{_quote(first.artist_name)}"' if first.artist_name else ""
-        )
+        query = search_query(first.track_name, first.artist_name)
         try:
             result = await client.search(query, types=("track",), limit=min(10, client.max_search_limit))
         except SpotifyHTTPError as problem:

@@ -21,8 +21,19 @@ from core.spotify.errors import InvalidGrant, QuotaBlocked, SpotifyAuthError, Sp
 from core.spotify.models import TokenResponse
 from core.spotify.policy import RetryPolicy, parse_retry_after
 
-# The spec's scopes (§4): the two needed ones and the two optional ones.
-SCOPES: tuple[str, ...] = ("user-read-recently-played", "user-top-read", "user-read-email", "user-read-private")
+# Writing playlists (the spotify.create_playlist / add_to_playlist tools) and listing private ones
+# (spotify.list_playlists). Users who connected before these were asked lack them until they reconnect.
+PLAYLIST_WRITE_SCOPES: tuple[str, ...] = ("playlist-modify-private", "playlist-modify-public")
+PLAYLIST_SCOPES: tuple[str, ...] = (*PLAYLIST_WRITE_SCOPES, "playlist-read-private")
+
+# The spec's scopes (§4): the two needed ones and the two optional ones; then the playlist scopes.
+SCOPES: tuple[str, ...] = (
+    "user-read-recently-played",
+    "user-top-read",
+    "user-read-email",
+    "user-read-private",
+    *PLAYLIST_SCOPES,
+)
 
 
 def new_code_verifier() -> str:

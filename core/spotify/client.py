@@ -41,6 +41,7 @@ from core.spotify.models import (
     PrivateUser,
     RecentlyPlayed,
     SearchResult,
+    SimplifiedPlaylist,
     Track,
 )
 from core.spotify.policy import CallStats, RetryPolicy, parse_retry_after
@@ -58,6 +59,7 @@ AUDIO_FEATURES_ONE = "GET /audio-features/{id}"
 REMOVABLE: frozenset[str] = frozenset({TRACKS_BATCH, ARTISTS_BATCH, AUDIO_FEATURES_BATCH, AUDIO_FEATURES_ONE})
 
 RECENTLY_PLAYED_LIMIT = 50
+PLAYLIST_ADD_LIMIT = 100  # items per "add items to playlist" request
 DEFAULT_MAX_SEARCH_LIMIT = 10  # development-mode apps (Feb 2026)
 
 
@@ -172,6 +174,21 @@ class SpotifyClient:
 
         Returns the JSON body, or None for 204 and (when `missing_ok`) for 404.
         """
+        return await self._request("GET", endpoint, path, params, missing_ok=missing_ok)
+
+    async def _request(
+        self,
+        method: Literal["GET", "POST"],
+        endpoint: str,
+        path: str,
+        params: dict[str, str | int] | None = None,
+        *,
+        body: Json | None = None,
+        missing_ok: bool = False,
+    ) -> Json | None:
+        """One request with the retry, rate-limit, refresh and budget rules of the module docstring. A write
+        (POST) is repeated only where Spotify did not apply it: after 429, 401 and 5xx answers, never after a
+        timeout or a broken connection (it may have landed), which raises `SpotifyUnavailable` at once."""
         removable = endpoint in REMOVABLE
         if removable and self.endpoints.is_removed(endpoint):
             raise EndpointRemoved(endpoint)
@@ -185,15 +202,21 @@ class SpotifyClient:
                 async with self._semaphore:
                     self.stats.requests += 1
                     self.stats.by_endpoint[endpoint] = self.stats.by_endpoint.get(endpoint, 0) + 1
-                    response = await self._http.get(
+                    response = await self._http.request(
+                        method,
                         f"{self._base}{path}",
                         params=params,
+                        json=body,
                         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                         timeout=self._timeout,
                     )
             except httpx.TimeoutException, httpx.TransportError:
                 failures += 1
                 self.stats.server_errors += 1
+                if method != "GET":
+                    raise SpotifyUnavailable(
+                        f"{endpoint}: no answer from Spotify; the request may or may not have been applied"
+                    ) from None
                 if failures >= self.policy.max_attempts:
                     raise SpotifyUnavailable(f"{endpoint}: no answer from Spotify after {failures} attempts") from None
                 self.stats.retries += 1
@@ -288,6 +311,42 @@ class SpotifyClient:
         _check_page(limit, offset)
         params: dict[str, str | int] = {"time_range": time_range, "limit": limit, "offset": offset}
         return await self._get_model(Page[Artist], "GET /me/top/artists", "/me/top/artists", params)
+
+    # ----------------------------------------------------------------------------------------------
+    # Playlists (the 2026 paths: /me/playlists and /playlists/{id}/items; the /users/{id}/playlists and
+    # /playlists/{id}/tracks forms are deprecated)
+    # ----------------------------------------------------------------------------------------------
+    async def get_my_playlists(self, *, limit: int = 50, offset: int = 0) -> Page[SimplifiedPlaylist]:
+        """Playlists the user owns or follows (private ones only with `playlist-read-private`)."""
+        _check_page(limit, offset)
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        return await self._get_model(Page[SimplifiedPlaylist], "GET /me/playlists", "/me/playlists", params)
+
+    async def get_playlist(self, playlist_id: str) -> SimplifiedPlaylist | None:
+        """A playlist's name, owner and visibility (not its items); None when Spotify knows no such playlist."""
+        params: dict[str, str | int] = {"fields": "id,name,owner(id,display_name),public,uri,external_urls"}
+        body = await self._get("GET /playlists/{id}", f"/playlists/{_id(playlist_id)}", params, missing_ok=True)
+        return None if body is None else _validate(SimplifiedPlaylist, body, "GET /playlists/{id}")
+
+    async def create_playlist(self, name: str, *, public: bool, description: str | None = None) -> SimplifiedPlaylist:
+        body: Json = {"name": name, "public": public}
+        if description:
+            body["description"] = description
+        answer = await self._request("POST", "POST /me/playlists", "/me/playlists", body=body)
+        return _validate(SimplifiedPlaylist, answer or {}, "POST /me/playlists")
+
+    async def add_playlist_items(self, playlist_id: str, uris: Sequence[str]) -> str | None:
+        """Append up to `PLAYLIST_ADD_LIMIT` items (Spotify URIs) in one request; returns the new snapshot id."""
+        if not 1 <= len(uris) <= PLAYLIST_ADD_LIMIT:
+            raise ValueError(f"add 1 to {PLAYLIST_ADD_LIMIT} items per request, got {len(uris)}")
+        answer = await self._request(
+            "POST",
+            "POST /playlists/{id}/items",
+            f"/playlists/{_id(playlist_id)}/items",
+            body={"uris": list(uris)},
+        )
+        snapshot = (answer or {}).get("snapshot_id")
+        return snapshot if isinstance(snapshot, str) else None
 
     # ----------------------------------------------------------------------------------------------
     # Catalogue

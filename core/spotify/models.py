@@ -100,6 +100,36 @@ class Page[T](SpotifyModel):
     href: str | None = None
 
 
+class PlaylistOwner(SpotifyModel):
+    id: str | None = None
+    display_name: str | None = None
+
+
+class SimplifiedPlaylist(SpotifyModel):
+    """A playlist as lists and the create answer show it (its `items`/`tracks` are a count and a link)."""
+
+    id: str
+    name: str | None = None
+    description: str | None = None
+    public: bool | None = None
+    collaborative: bool | None = None
+    owner: PlaylistOwner | None = None
+    uri: str | None = None
+    snapshot_id: str | None = None
+    external_urls: dict[str, str] | None = None
+    # `items` is the 2026 name, `tracks` the deprecated one; a full playlist object has a page in either.
+    items: JsonValue = None
+    tracks: JsonValue = None
+
+    @property
+    def total_items(self) -> int | None:
+        for ref in (self.items, self.tracks):
+            total = ref.get("total") if isinstance(ref, dict) else None
+            if isinstance(total, int):
+                return total
+        return None
+
+
 class PrivateUser(SpotifyModel):
     id: str
     display_name: str | None = None

@@ -111,6 +111,17 @@ class FakeUser:
 
 
 @dataclass
+class FakePlaylist:
+    id: str
+    owner_id: str
+    name: str
+    description: str | None
+    public: bool
+    items: list[str] = field(default_factory=list)  # Spotify URIs, in order
+    snapshots: int = 1
+
+
+@dataclass
 class _Code:
     user_id: str
     redirect_uri: str
@@ -123,6 +134,7 @@ class _Code:
 class _Access:
     user_id: str | None  # None: client credentials (the app itself)
     expires_at: datetime
+    scope: str = ""
 
 
 @dataclass
@@ -132,6 +144,8 @@ class _RateLimit:
     reason: str | None
     path_prefix: str | None
     user_id: str | None
+    skip: int = 0  # matching requests let through before the first 429
+    method: str | None = None
 
 
 @dataclass
@@ -141,6 +155,7 @@ class RecordedCall:
     user_id: str | None
     status: int
     at: datetime | None = None  # by the fake's clock
+    method: str = "GET"
 
 
 def real_clock() -> datetime:
@@ -179,6 +194,8 @@ class FakeSpotify:
         self.codes: dict[str, _Code] = {}
         self.access: dict[str, _Access] = {}
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user id
+        self.refresh_scopes: dict[str, str] = {}  # refresh token -> the scope the user granted
+        self.playlists: dict[str, FakePlaylist] = {}
         self.revoked_users: set[str] = set()
         self.calls: list[RecordedCall] = []
         self.token_grants: list[str] = []
@@ -213,6 +230,11 @@ class FakeSpotify:
                 Route("/v1/artists/{id}", self._artist, methods=["GET"]),
                 Route("/v1/audio-features", self._audio_features_many, methods=["GET"]),
                 Route("/v1/audio-features/{id}", self._audio_features_one, methods=["GET"]),
+                Route("/v1/me/playlists", self._my_playlists, methods=["GET"]),
+                Route("/v1/me/playlists", self._create_playlist, methods=["POST"]),
+                Route("/v1/playlists/{id}", self._playlist, methods=["GET"]),
+                Route("/v1/playlists/{id}/items", self._playlist_items, methods=["GET"]),
+                Route("/v1/playlists/{id}/items", self._add_playlist_items, methods=["POST"]),
             ]
         )
 
@@ -291,8 +313,11 @@ class FakeSpotify:
         reason: str | None = None,
         path_prefix: str | None = None,
         user_id: str | None = None,
+        skip: int = 0,
+        method: str | None = None,
     ) -> None:
-        self._rate_limits.append(_RateLimit(retry_after, times, reason, path_prefix, user_id))
+        """The next `times` matching requests (after `skip` matching ones pass) answer 429 with `Retry-After`."""
+        self._rate_limits.append(_RateLimit(retry_after, times, reason, path_prefix, user_id, skip, method))
 
     def server_errors(self, times: int) -> None:
         self._server_errors = times
@@ -307,13 +332,24 @@ class FakeSpotify:
             access.expires_at = past
 
     def issue_tokens(self, user_id: str, *, scope: str = "user-read-recently-played user-top-read") -> tuple[str, str]:
-        """Tokens as if the user had consented (for tests that skip the browser flow)."""
+        """Tokens as if the user had consented to `scope` (for tests that skip the browser flow)."""
         access = "fake-access-" + secrets.token_hex(12)
         refresh = "fake-refresh-" + secrets.token_hex(16)
-        self.access[access] = _Access(user_id, self.clock() + timedelta(seconds=self.access_token_ttl))
+        self.access[access] = _Access(user_id, self.clock() + timedelta(seconds=self.access_token_ttl), scope)
         self.refresh_tokens[refresh] = user_id
-        del scope
+        self.refresh_scopes[refresh] = scope
         return access, refresh
+
+    def playlists_of(self, user_id: str) -> list[FakePlaylist]:
+        return [playlist for playlist in self.playlists.values() if playlist.owner_id == user_id]
+
+    def add_playlist(self, owner_id: str, name: str, *, public: bool = False, items: int = 0) -> FakePlaylist:
+        """A playlist that already exists in the owner's account (`items` tracks of the catalogue)."""
+        playlist = FakePlaylist(spotify_id("playlist", f"{owner_id}|{len(self.playlists)}|{name}"), owner_id, name,
+                                None, public)  # fmt: skip
+        playlist.items = [f"spotify:track:{track.id}" for track in self.ensure_catalog(items)[:items]]
+        self.playlists[playlist.id] = playlist
+        return playlist
 
     def load_plays(self, user_id: str, plays: list[FakePlay]) -> None:
         """Plays of a user, past and future (a future play becomes visible when the clock passes it)."""
@@ -321,8 +357,14 @@ class FakeSpotify:
             self.users[user_id].plays.extend(plays)
             self.users[user_id].plays.sort(key=lambda play: play.played_at)
 
-    def calls_for(self, path: str, user_id: str | None = None) -> list[RecordedCall]:
-        return [call for call in self.calls if call.path == path and (user_id is None or call.user_id == user_id)]
+    def calls_for(self, path: str, user_id: str | None = None, method: str | None = None) -> list[RecordedCall]:
+        return [
+            call
+            for call in self.calls
+            if call.path == path
+            and (user_id is None or call.user_id == user_id)
+            and (method is None or call.method == method)
+        ]
 
     # ==============================================================================================
     # Accounts service
@@ -384,7 +426,7 @@ class FakeSpotify:
             challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
             if challenge != code.challenge:
                 return JSONResponse({"error": "invalid_grant", "error_description": "code_verifier was incorrect"}, 400)
-            access, refresh = self.issue_tokens(code.user_id)
+            access, refresh = self.issue_tokens(code.user_id, scope=code.scope)
             return JSONResponse(
                 {
                     "access_token": access,
@@ -398,28 +440,27 @@ class FakeSpotify:
             user_id = self.refresh_tokens.get(str(form.get("refresh_token", "")))
             if user_id is None or user_id in self.revoked_users:
                 return JSONResponse({"error": "invalid_grant", "error_description": "Refresh token revoked"}, 400)
+            # A refreshed token carries the scope the user granted (refreshing never widens it).
+            old_refresh = str(form.get("refresh_token", ""))
+            granted = self.refresh_scopes.get(old_refresh, "user-read-recently-played user-top-read")
             access = "fake-access-" + secrets.token_hex(12)
-            self.access[access] = _Access(user_id, self.clock() + timedelta(seconds=self.access_token_ttl))
+            self.access[access] = _Access(user_id, self.clock() + timedelta(seconds=self.access_token_ttl), granted)
             if self.rotate_refresh_tokens:
-                del self.refresh_tokens[str(form.get("refresh_token", ""))]
+                del self.refresh_tokens[old_refresh]
                 rotated = "fake-refresh-" + secrets.token_hex(16)
                 self.refresh_tokens[rotated] = user_id
+                self.refresh_scopes[rotated] = granted
                 return JSONResponse(
                     {
                         "access_token": access,
                         "token_type": "Bearer",
-                        "scope": "user-read-recently-played user-top-read",
+                        "scope": granted,
                         "expires_in": self.access_token_ttl,
                         "refresh_token": rotated,
                     }
                 )
             return JSONResponse(
-                {
-                    "access_token": access,
-                    "token_type": "Bearer",
-                    "scope": "user-read-recently-played user-top-read",
-                    "expires_in": self.access_token_ttl,
-                }
+                {"access_token": access, "token_type": "Bearer", "scope": granted, "expires_in": self.access_token_ttl}
             )
         if grant == "client_credentials":
             access = "fake-app-" + secrets.token_hex(12)
@@ -439,7 +480,9 @@ class FakeSpotify:
             error["reason"] = reason
         return JSONResponse({"error": error}, status, headers=headers)
 
-    async def _gate(self, request: Request, *, user_required: bool = True) -> tuple[str | None, Response | None]:
+    async def _gate(
+        self, request: Request, *, user_required: bool = True, scopes: tuple[str, ...] = ()
+    ) -> tuple[str | None, Response | None]:
         """Authenticate and apply behaviours. Returns (user id, error response or None)."""
         if self.delay_seconds:
             self.in_flight += 1
@@ -455,7 +498,9 @@ class FakeSpotify:
         user_id = access.user_id if access else None
 
         def record(status: int) -> None:
-            self.calls.append(RecordedCall(path, dict(request.query_params), user_id, status, self.clock()))
+            self.calls.append(
+                RecordedCall(path, dict(request.query_params), user_id, status, self.clock(), request.method)
+            )
 
         refused = self._quota(path, user_id, dict(request.query_params))
         if refused is not None:
@@ -476,7 +521,11 @@ class FakeSpotify:
                     limit.times > 0
                     and (limit.path_prefix is None or path.startswith(limit.path_prefix))
                     and (limit.user_id is None or limit.user_id == user_id)
+                    and (limit.method is None or limit.method == request.method)
                 ):
+                    if limit.skip > 0:
+                        limit.skip -= 1
+                        continue
                     limit.times -= 1
                     record(429)
                     return None, self._error(
@@ -488,6 +537,9 @@ class FakeSpotify:
         if user_required and user_id is None:
             record(403)
             return None, self._error(403, "This endpoint needs a user token")
+        if scopes and not set(scopes) & set(access.scope.split()):
+            record(403)
+            return None, self._error(403, "Insufficient client scope")
         record(200)
         return user_id, None
 
@@ -834,6 +886,149 @@ class FakeSpotify:
         track = self.tracks.get(request.path_params["id"])
         return JSONResponse(self.audio_features_object(track)) if track else self._error(404, "Resource not found")
 
+    # Playlists (2026 paths) ------------------------------------------------------------------------------
+    def playlist_object(self, playlist: FakePlaylist, *, full: bool = False) -> JsonObject:
+        owner = self.users.get(playlist.owner_id)
+        body: JsonObject = {
+            "collaborative": False,
+            "description": playlist.description or "",
+            "external_urls": {"spotify": f"https://open.spotify.com/playlist/{playlist.id}"},
+            "href": f"https://api.spotify.com/v1/playlists/{playlist.id}",
+            "id": playlist.id,
+            "images": [],
+            "name": playlist.name,
+            "owner": {
+                "display_name": owner.display_name if owner else None,
+                "external_urls": {"spotify": f"https://open.spotify.com/user/{playlist.owner_id}"},
+                "href": f"https://api.spotify.com/v1/users/{playlist.owner_id}",
+                "id": playlist.owner_id,
+                "type": "user",
+                "uri": f"spotify:user:{playlist.owner_id}",
+            },
+            "public": playlist.public,
+            "snapshot_id": self._snapshot(playlist),
+            "type": "playlist",
+            "uri": f"spotify:playlist:{playlist.id}",
+        }
+        items_href = f"https://api.spotify.com/v1/playlists/{playlist.id}/items"
+        if full:
+            body["items"] = {"href": items_href, "items": [], "limit": 100, "next": None, "offset": 0,
+                             "previous": None, "total": len(playlist.items)}  # fmt: skip
+        else:
+            body["items"] = {"href": items_href, "total": len(playlist.items)}
+        return body
+
+    @staticmethod
+    def _snapshot(playlist: FakePlaylist) -> str:
+        return base64.b64encode(f"{playlist.snapshots},{playlist.id}".encode()).decode()
+
+    async def _my_playlists(self, request: Request) -> Response:
+        user_id, error = await self._gate(request)
+        if error:
+            return error
+        assert user_id is not None
+        limit = self._int(request, "limit", 20, 1, 50)
+        offset = self._int(request, "offset", 0, 0, 100_000)
+        if limit is None or offset is None:
+            return self._error(400, "Invalid limit or offset")
+        scope = self.access[request.headers["authorization"][7:]].scope.split()
+        # Owned and followed playlists; private ones only with playlist-read-private (as Spotify does). The fake's
+        # users follow each other's public playlists, so the list holds some the user does not own.
+        visible = [
+            playlist
+            for playlist in self.playlists.values()
+            if (playlist.owner_id == user_id and (playlist.public or "playlist-read-private" in scope))
+            or (playlist.owner_id != user_id and playlist.public)
+        ]
+        items = [self.playlist_object(playlist) for playlist in reversed(visible)]
+        return JSONResponse(self._paging(request, items, limit, offset))
+
+    async def _create_playlist(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        public = body.get("public", True) if isinstance(body, dict) else True
+        scope = "playlist-modify-public" if public is not False else "playlist-modify-private"
+        user_id, error = await self._gate(request, scopes=(scope,))
+        if error:
+            return error
+        assert user_id is not None
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+            return self._error(400, "Missing required field: name")
+        with self._lock:
+            playlist = FakePlaylist(
+                spotify_id("playlist", f"{user_id}|{len(self.playlists)}|{body['name']}"),
+                user_id,
+                body["name"],
+                body.get("description") if isinstance(body.get("description"), str) else None,
+                public is not False,
+            )
+            self.playlists[playlist.id] = playlist
+        return JSONResponse(self.playlist_object(playlist, full=True), 201)
+
+    async def _playlist(self, request: Request) -> Response:
+        _, error = await self._gate(request, user_required=False)
+        if error:
+            return error
+        playlist = self.playlists.get(request.path_params["id"])
+        if playlist is None:
+            return self._error(404, "Resource not found")
+        return JSONResponse(self.playlist_object(playlist, full=True))
+
+    async def _playlist_items(self, request: Request) -> Response:
+        user_id, error = await self._gate(request)
+        if error:
+            return error
+        playlist = self.playlists.get(request.path_params["id"])
+        if playlist is None:
+            return self._error(404, "Resource not found")
+        if playlist.owner_id != user_id:
+            return self._error(403, "Forbidden")
+        limit = self._int(request, "limit", 100, 1, 100)
+        offset = self._int(request, "offset", 0, 0, 100_000)
+        if limit is None or offset is None:
+            return self._error(400, "Invalid limit or offset")
+        items: list[JsonObject] = [
+            {
+                "added_at": iso_ms(self.clock()),
+                "is_local": False,
+                "item": self.track_object(self.tracks[uri.rsplit(":", 1)[-1]]),
+            }
+            for uri in playlist.items
+            if uri.rsplit(":", 1)[-1] in self.tracks
+        ]
+        return JSONResponse(self._paging(request, items, limit, offset))
+
+    async def _add_playlist_items(self, request: Request) -> Response:
+        playlist = self.playlists.get(request.path_params["id"])
+        needed = "playlist-modify-public" if playlist is None or playlist.public else "playlist-modify-private"
+        user_id, error = await self._gate(request, scopes=(needed,))
+        if error:
+            return error
+        if playlist is None:
+            return self._error(404, "Resource not found")
+        if playlist.owner_id != user_id:
+            return self._error(403, "You cannot add tracks to a playlist you don't own.")
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._error(400, "Invalid JSON")
+        uris = body.get("uris") if isinstance(body, dict) else None
+        if not isinstance(uris, list) or not uris:
+            return self._error(400, "No uris provided")
+        if len(uris) > 100:
+            return self._error(400, "You can add a maximum of 100 tracks per request.")
+        for uri in uris:
+            if not isinstance(uri, str) or not uri.startswith(("spotify:track:", "spotify:episode:")):
+                return self._error(400, f"Invalid track uri: {uri}")
+            if uri.startswith("spotify:track:") and uri.rsplit(":", 1)[-1] not in self.tracks:
+                return self._error(400, "Payload contains a non-existing ID")
+        with self._lock:
+            playlist.items.extend(uris)
+            playlist.snapshots += 1
+        return JSONResponse({"snapshot_id": self._snapshot(playlist)}, 201)
+
 
 def _search_terms(q: str) -> dict[str, str]:
     """Spotify's field filters (`track:"x" artist:"y"`) and free text, lower-cased."""
@@ -897,6 +1092,7 @@ def connect_user(
     *,
     access_token_valid: bool = True,
     plays: int = 0,
+    scope: str = "user-read-recently-played",
 ) -> tuple[UUID, str]:
     """A user as `/auth/callback` leaves them: profile, encrypted tokens, a due checkpoint.
 
@@ -905,7 +1101,7 @@ def connect_user(
         fake.add_user(spotify_user_id)
     if plays:
         fake.add_plays(spotify_user_id, plays)
-    access, refresh = fake.issue_tokens(spotify_user_id)
+    access, refresh = fake.issue_tokens(spotify_user_id, scope=scope)
     expires = datetime.now(UTC) + (timedelta(hours=1) if access_token_valid else -timedelta(minutes=5))
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         row = connection.execute(
@@ -923,7 +1119,7 @@ def connect_user(
                 cipher.encrypt(refresh),
                 cipher.encrypt(access),
                 expires,
-                "user-read-recently-played",
+                scope,
                 TEST_CLIENT_ID,
             ),
         )

@@ -15,7 +15,16 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from core.spotify.models import Artist, AudioFeatures, Page, PrivateUser, RecentlyPlayed, SearchResult, Track
+from core.spotify.models import (
+    Artist,
+    AudioFeatures,
+    Page,
+    PrivateUser,
+    RecentlyPlayed,
+    SearchResult,
+    SimplifiedPlaylist,
+    Track,
+)
 from tests.fakes.spotify import FakeSpotify
 
 SPEC_CANDIDATES = [
@@ -46,18 +55,18 @@ def _spec() -> dict[str, Any]:
     return document
 
 
-def _response_schema(api_path: str, status: int) -> dict[str, Any]:
+def _response_schema(api_path: str, status: int, method: str = "get") -> dict[str, Any]:
     spec = _spec()
-    response = spec["paths"][api_path]["get"]["responses"][str(status)]
+    response = spec["paths"][api_path][method]["responses"][str(status)]
     name = response["$ref"].rsplit("/", 1)[-1]
     schema = spec["components"]["responses"][name]["content"]["application/json"]["schema"]
     return {**schema, "components": spec["components"]}
 
 
-def check(api_path: str, answer: Any, status: int = 200) -> Any:
+def check(api_path: str, answer: Any, status: int = 200, method: str = "get") -> Any:
     assert answer.status_code == status, answer.text
     body = answer.json()
-    jsonschema.Draft4Validator(_response_schema(api_path, status)).validate(body)
+    jsonschema.Draft4Validator(_response_schema(api_path, status, method)).validate(body)
     return body
 
 
@@ -115,6 +124,36 @@ def test_catalogue_endpoints_match_the_spec(fake: tuple[FakeSpotify, TestClient,
         for path in (f"/v1/tracks?ids={track.id}", f"/v1/artists?ids={artist_id}", f"/v1/audio-features/{track.id}"):
             check("/tracks", client.get(path, headers=auth), 403)
         assert client.get("/v1/search?q=song&type=track&limit=30", headers=auth).status_code == 400
+
+
+def test_playlist_endpoints_match_the_spec(fake: tuple[FakeSpotify, TestClient, dict[str, str]]) -> None:
+    """The 2026 paths (POST /me/playlists, POST /playlists/{id}/items), scopes enforced as Spotify does."""
+    spotify, client, auth = fake
+    tracks = [f"spotify:track:{track.id}" for track in list(spotify.tracks.values())[:3]]
+    refused = client.post("/v1/me/playlists", json={"name": "Mine", "public": False}, headers=auth)
+    assert check("/me/playlists", refused, 403, "post")["error"]["message"] == "Insufficient client scope"
+    scope = "playlist-modify-private playlist-modify-public playlist-read-private"
+    allowed = {"Authorization": f"Bearer {spotify.issue_tokens('alice', scope=scope)[0]}"}
+    created = check(
+        "/me/playlists", client.post("/v1/me/playlists", json={"name": "Mine", "public": False}, headers=allowed),
+        201, "post",
+    )  # fmt: skip
+    playlist = SimplifiedPlaylist.model_validate(created)
+    assert playlist.public is False and playlist.total_items == 0 and playlist.owner and playlist.owner.id == "alice"
+    added = client.post(f"/v1/playlists/{playlist.id}/items", json={"uris": tracks}, headers=allowed)
+    assert check("/playlists/{playlist_id}/items", added, 201, "post")["snapshot_id"]
+    too_many = client.post(f"/v1/playlists/{playlist.id}/items", json={"uris": tracks * 34}, headers=allowed)
+    assert too_many.status_code == 400 and spotify.playlists[playlist.id].items == tracks
+    items = check("/playlists/{playlist_id}/items", client.get(f"/v1/playlists/{playlist.id}/items", headers=allowed))
+    assert [item["item"]["uri"] for item in items["items"]] == tracks
+    mine = Page[SimplifiedPlaylist].model_validate(
+        check("/me/playlists", client.get("/v1/me/playlists", headers=allowed))
+    )
+    assert [(item.id, item.total_items) for item in mine.items] == [(playlist.id, 3)]
+    # Without playlist-read-private a private playlist is not listed.
+    assert check("/me/playlists", client.get("/v1/me/playlists", headers=auth))["items"] == []
+    one = check("/playlists/{playlist_id}", client.get(f"/v1/playlists/{playlist.id}", headers=allowed))
+    assert one["items"]["total"] == 3
 
 
 def test_errors_match_the_spec(fake: tuple[FakeSpotify, TestClient, dict[str, str]]) -> None:
