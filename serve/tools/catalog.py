@@ -9,6 +9,7 @@ from serve.tools import (
     listening,
     ops,
     periods,
+    playlists,
     plays,
     recap,
     spotify,
@@ -40,6 +41,13 @@ from serve.tools.models import (
     TopTracks,
     UserArgs,
     WindowArgs,
+)
+from serve.tools.playlist_models import (
+    AddToPlaylistArgs,
+    CreatePlaylistArgs,
+    ListPlaylistsArgs,
+    PlaylistList,
+    PlaylistResult,
 )
 from serve.tools.registry import Registry, Tool
 
@@ -260,6 +268,46 @@ TOOLS: list[Tool] = [
         args_model=SpotifySearchArgs,
         result_model=SearchResponse,
         handler=spotify.search,
+        open_world=True,
+    ),
+    Tool(
+        name="spotify.create_playlist",
+        title="Create a playlist",
+        description=(
+            "Make a playlist in the user's own Spotify account from track ids or a history `source` (top tracks, "
+            "discoveries, a cluster, an artist, on repeat, forgotten favourites). Unmatched names are listed. "
+            "Retrying with the same idempotency_key never duplicates; status=partial: call again with it."
+        ),
+        args_model=CreatePlaylistArgs,
+        result_model=PlaylistResult,
+        handler=playlists.create_playlist,
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+        open_world=True,
+    ),
+    Tool(
+        name="spotify.add_to_playlist",
+        title="Add to a playlist",
+        description=(
+            "Append tracks (ids or a history source, as spotify.create_playlist) to one of the user's own "
+            "playlists. The same idempotency_key never adds twice."
+        ),
+        args_model=AddToPlaylistArgs,
+        result_model=PlaylistResult,
+        handler=playlists.add_to_playlist,
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+        open_world=True,
+    ),
+    Tool(
+        name="spotify.list_playlists",
+        title="Your playlists",
+        description="The playlists the user owns on Spotify (live call), with track counts and links.",
+        args_model=ListPlaylistsArgs,
+        result_model=PlaylistList,
+        handler=playlists.list_playlists,
         open_world=True,
     ),
     Tool(

@@ -45,18 +45,22 @@ STORY_TOOLS = {
     "history.streaks",
     "history.sessions",
 }
+# Tools that write to the user's Spotify account (issue 19): never destructive, idempotent through their key.
+WRITE_TOOLS = {"spotify.create_playlist", "spotify.add_to_playlist"}
+PLAYLIST_TOOLS = {*WRITE_TOOLS, "spotify.list_playlists"}
 TODAY = date(2026, 11, 24)  # a Tuesday
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def test_every_tool_of_the_spec_once_with_valid_names_and_descriptions() -> None:
     tools = REGISTRY.all()
-    assert {tool.name for tool in tools} >= SPEC_TOOLS | STORY_TOOLS
+    assert {tool.name for tool in tools} >= SPEC_TOOLS | STORY_TOOLS | PLAYLIST_TOOLS
     for tool in tools:
         assert NAME.match(tool.mcp_name) and "." not in tool.mcp_name
         assert tool.description.strip() and len(tool.description) < 300
         assert tool.title.strip()
-        assert tool.read_only and not tool.destructive
+        assert tool.read_only is (tool.name not in WRITE_TOOLS) and not tool.destructive
+        assert tool.idempotent or tool.read_only
         assert REGISTRY.get(tool.mcp_name) is tool
 
 
