@@ -185,6 +185,15 @@ def test_pages_with_data_actions_and_errors(servers: tuple[str, Upstream], datab
 
     users = client.get("/users").text
     assert "Ada" in users and "needs reauth" in users and "2026-12-01" in users
+    # Each user's granted scopes, and whether the playlist tools may write (issue 19).
+    assert "playlists not allowed" in users and "<code>s</code>" in users
+    _sql(
+        database_url,
+        "UPDATE app.spotify_tokens SET scope = 'user-top-read playlist-modify-private playlist-modify-public'",
+    )
+    allowed = client.get("/users").text
+    assert "playlists allowed" in allowed and "playlists not allowed" not in allowed
+    assert "<code>user-top-read playlist-modify-private playlist-modify-public</code>" in allowed
     assert "Reconnect Spotify for Ada" in users and 'hx-confirm="Pause collecting' not in users
     assert "my_spotify_data.zip" not in users and "300 records" in users
     dashboard = client.get("/").text

@@ -63,6 +63,8 @@ def test_login_connects_and_stores_only_encrypted_tokens(stack: Stack) -> None:
         assert query["code_challenge_method"] == ["S256"]
         assert query["redirect_uri"] == [f"{stack.api}/auth/callback"]
         assert set(query["scope"][0].split()) >= {"user-read-recently-played", "user-top-read"}
+        # Consent to write playlists is asked at login (issue 19), and stored with the token below.
+        assert set(query["scope"][0].split()) >= {"playlist-modify-private", "playlist-modify-public"}
         assert "httponly" in login.headers["set-cookie"].lower()
 
         back = browser.get(login.headers["location"])
@@ -87,6 +89,7 @@ def test_login_connects_and_stores_only_encrypted_tokens(stack: Stack) -> None:
         assert stack.cipher.decrypt(access_enc).startswith("fake-access-")
         assert access_expiry > datetime.now(UTC) + timedelta(minutes=50)
         assert "user-read-recently-played" in scope and token_type == "Bearer" and client_id == "fake-client-id"
+        assert {"playlist-modify-private", "playlist-modify-public"} <= set(scope.split())
         assert timedelta(days=180) <= refresh_expiry - consented <= timedelta(days=184)
         checkpoint = connection.execute("SELECT status, next_poll_at <= now() FROM app.sync_checkpoints").fetchone()
         assert checkpoint == ("idle", True)
