@@ -274,9 +274,8 @@ TOOLS: list[Tool] = [
         name="spotify.create_playlist",
         title="Create a playlist",
         description=(
-            "Make a playlist in the user's own Spotify account from track ids or a history `source` (top tracks, "
-            "discoveries, a cluster, an artist, on repeat, forgotten favourites). Unmatched names are listed. "
-            "Retrying with the same idempotency_key never duplicates; status=partial: call again with it."
+            "Make a playlist in the user's Spotify account from track ids or a history source. status=partial: "
+            "call again with the same idempotency_key (never duplicates)."
         ),
         args_model=CreatePlaylistArgs,
         result_model=PlaylistResult,
@@ -289,10 +288,7 @@ TOOLS: list[Tool] = [
     Tool(
         name="spotify.add_to_playlist",
         title="Add to a playlist",
-        description=(
-            "Append tracks (ids or a history source, as spotify.create_playlist) to one of the user's own "
-            "playlists. The same idempotency_key never adds twice."
-        ),
+        description=("Append tracks to one of the user's own playlists; the same idempotency_key never adds twice."),
         args_model=AddToPlaylistArgs,
         result_model=PlaylistResult,
         handler=playlists.add_to_playlist,
@@ -304,7 +300,7 @@ TOOLS: list[Tool] = [
     Tool(
         name="spotify.list_playlists",
         title="Your playlists",
-        description="The playlists the user owns on Spotify (live call), with track counts and links.",
+        description="The user's own Spotify playlists (live call).",
         args_model=ListPlaylistsArgs,
         result_model=PlaylistList,
         handler=playlists.list_playlists,

@@ -3,51 +3,56 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, computed_field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from serve.tools.models import ToolArgs, WindowArgs, spotify_link
+from serve.tools.models import ToolArgs
 
 type PlaylistSource = Literal["top_tracks", "discoveries", "cluster", "artist", "on_repeat", "forgotten_favourites"]
+
+# The windows a source can be read over (the shared `Period`s that make sense for a playlist).
+type SourcePeriod = Literal["last_30_days", "last_90_days", "last_365_days", "this_year", "last_year", "all_time"]
 
 MAX_PLAYLIST_TRACKS = 500
 
 
-class TrackSelectionArgs(WindowArgs):
-    """Which tracks: explicit ids, or a source in the user's history (with the window arguments)."""
+# Lengths are checked by validators, not published: the tool list goes into every conversation, kept small.
+def _track_ids(required: bool) -> Any:
+    return Field(default=... if required else None, description="Track ids/URIs/links or history track_id values.")
 
-    track_ids: list[str] | None = Field(
-        default=None,
-        min_length=1,
-        max_length=MAX_PLAYLIST_TRACKS,
-        description=(
-            "Tracks in order: Spotify ids, spotify:track: URIs, open.spotify.com links or track_id values of "
-            "history answers (local: ids are matched by name). Or give `source`."
-        ),
-    )
-    source: PlaylistSource | None = Field(
-        default=None,
-        description=(
-            "Pick from history: top_tracks, discoveries (first played in the window), cluster (`cluster_id`), "
-            "artist (`artist`, default all time), on_repeat (3+ plays, default last 30 days), "
-            "forgotten_favourites (5+ plays, none in 6 months)."
-        ),
-    )
-    limit: int = Field(default=50, ge=1, le=MAX_PLAYLIST_TRACKS, description="Tracks from `source` (1-500).")
-    artist: str | None = Field(default=None, max_length=200, description="Artist name or id, for source=artist.")
-    cluster_id: int | None = Field(
-        default=None, ge=0, le=50, description="For source=cluster: a cluster_id of history.taste_clusters."
-    )
-    idempotency_key: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="Send the same key when retrying: the first call's result comes back, nothing is added twice.",
-    )
+
+def _idempotency_key() -> Any:
+    return Field(default=None, description="Resend on retry.")
+
+
+def _bounded(value: str | None, field: str, most: int) -> str | None:
+    if value is not None and not 1 <= len(value) <= most:
+        raise ValueError(f"`{field}` must be 1 to {most} characters")
+    return value
+
+
+# A new playlist from explicit ids or a source in the user's history (descriptions short: the tool list is read in
+# every conversation).
+class CreatePlaylistArgs(ToolArgs):
+    name: str = Field(description="Playlist name.")
+    description: str | None = Field(default=None, description="Playlist description.")
+    public: bool = Field(default=False, description="Default private.")
+    track_ids: list[str] | None = _track_ids(required=False)
+    source: PlaylistSource | None = Field(default=None, description="From history instead of track_ids.")
+    period: SourcePeriod | None = Field(default=None, description="Source window.")
+    limit: int = Field(default=50, ge=1, le=MAX_PLAYLIST_TRACKS, description="Tracks from source.")
+    artist: str | None = Field(default=None, description="For source=artist: name or id.")
+    cluster_id: int | None = Field(default=None, ge=0, description="For source=cluster.")
+    idempotency_key: str | None = _idempotency_key()
 
     @model_validator(mode="after")
-    def _one_selection(self) -> TrackSelectionArgs:
+    def _one_selection(self) -> CreatePlaylistArgs:
+        _bounded(self.name, "name", 100)
+        _bounded(self.description, "description", 300)
+        _bounded(self.artist, "artist", 200)
+        _bounded(self.idempotency_key, "idempotency_key", 200)
+        _check_ids(self.track_ids)
         if (self.track_ids is None) == (self.source is None):
             raise ValueError("give either `track_ids` or `source` (exactly one)")
         if self.source == "artist" and not (self.artist and self.artist.strip()):
@@ -57,20 +62,26 @@ class TrackSelectionArgs(WindowArgs):
         return self
 
 
-class CreatePlaylistArgs(TrackSelectionArgs):
-    name: str = Field(min_length=1, max_length=100, description="The playlist's name.")
-    description: str | None = Field(default=None, max_length=300, description="The playlist's description.")
-    public: bool = Field(default=False, description="Shown on the user's profile. Default private.")
+class AddToPlaylistArgs(ToolArgs):
+    playlist_id: str = Field(description="The user's own playlist: id, URI or link.")
+    track_ids: list[str] = _track_ids(required=True)
+    idempotency_key: str | None = _idempotency_key()
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AddToPlaylistArgs:
+        _bounded(self.playlist_id, "playlist_id", 200)
+        _bounded(self.idempotency_key, "idempotency_key", 200)
+        _check_ids(self.track_ids)
+        return self
 
 
-class AddToPlaylistArgs(TrackSelectionArgs):
-    playlist_id: str = Field(
-        min_length=1, max_length=200, description="The user's own playlist: id, spotify:playlist: URI or link."
-    )
+def _check_ids(track_ids: list[str] | None) -> None:
+    if track_ids is not None and not 1 <= len(track_ids) <= MAX_PLAYLIST_TRACKS:
+        raise ValueError(f"`track_ids` must hold 1 to {MAX_PLAYLIST_TRACKS} tracks")
 
 
 class ListPlaylistsArgs(ToolArgs):
-    limit: int = Field(default=20, ge=1, le=50, description="How many, newest first (1-50).")
+    pass
 
 
 class PlaylistTrack(BaseModel):
@@ -79,46 +90,25 @@ class PlaylistTrack(BaseModel):
     artist: str | None = None
 
 
-class UnresolvedTrack(BaseModel):
-    track_id: str = Field(description="The id in the user's history (local: ids are known by name only).")
-    name: str | None = None
-    artist: str | None = None
-    reason: str
-
-
+# Lean on purpose: the tool list goes into every conversation; `note` says in words what happened and what next.
 class PlaylistResult(BaseModel):
-    status: Literal["complete", "partial"] = Field(
-        description="partial: Spotify stopped the additions; call again with the same idempotency_key to finish."
-    )
+    status: Literal["complete", "partial"]
     playlist_id: str
-    name: str
-    public: bool | None = None
-    tracks_requested: int = Field(description="Tracks to add (resolved to Spotify ids).")
-    tracks_added: int = Field(description="Tracks Spotify confirmed in the playlist, in order.")
-    added_this_call: int
-    tracks: list[PlaylistTrack] = Field(description="The tracks added so far (the first 100).")
-    unresolved: list[UnresolvedTrack] = Field(description="Tracks left out: no Spotify id could be found.")
-    replayed: bool = Field(description="The idempotency key matched an earlier call: its playlist is returned.")
+    spotify_url: str
+    tracks_requested: int
+    tracks_added: int
+    tracks: list[str]  # "name — artist" of the first 100 added
+    unresolved: list[str]  # left out, no Spotify id found: "name — artist (track_id): why"
     idempotency_key: str
     retry_after_seconds: int | None = None
-    note: str
-
-    @computed_field(description="The playlist on Spotify.")  # type: ignore[prop-decorator]
-    @property
-    def spotify_url(self) -> str | None:
-        return spotify_link("playlist", self.playlist_id)
+    note: str  # what happened (also: a replayed request, a resumed one) and what to do next
 
 
 class OwnPlaylist(BaseModel):
     id: str
     name: str
-    public: bool | None = None
     tracks: int | None = None
-
-    @computed_field(description="The playlist on Spotify.")  # type: ignore[prop-decorator]
-    @property
-    def spotify_url(self) -> str | None:
-        return spotify_link("playlist", self.id)
+    spotify_url: str
 
 
 class PlaylistList(BaseModel):

@@ -19,10 +19,10 @@ from core.marts import rankings, recap
 from core.marts.sql import Query
 from core.marts.windows import Period, Span
 from serve.tools.errors import InvalidArguments, NoData
-from serve.tools.scope import Scope, open_scope, reads_all_time_marts, window_of
 from serve.tools.models import SPOTIFY_ID
-from serve.tools.playlist_models import TrackSelectionArgs
+from serve.tools.playlist_models import CreatePlaylistArgs
 from serve.tools.registry import ToolContext
+from serve.tools.scope import Scope, open_scope, reads_all_time_marts
 from serve.tools.windows import resolve_span
 
 _LINK = re.compile(r"^https?://open\.spotify\.com/(?:intl-[a-z-]+/)?(track|playlist)/([0-9A-Za-z]{22})(?:[/?#].*)?$")
@@ -86,13 +86,14 @@ async def explicit_tracks(context: ToolContext, user_id: UUID, values: list[str]
     ]
 
 
-def _window(scope: Scope, args: TrackSelectionArgs, default: Period | int) -> Span:
-    """The arguments' window, or the source's default when none is given."""
-    if args.days is None and args.start is None and args.end is None and args.period is None:
+def _window(scope: Scope, args: CreatePlaylistArgs, default: Period | int) -> Span:
+    """The arguments' window (`days` or `period`), or the source's default when neither is given."""
+    days: int | None = None
+    period = Period(args.period) if args.period is not None else None
+    if period is None:
         period, days = (default, None) if isinstance(default, Period) else (None, default)
-        return resolve_span(days=days, start=None, end=None, period=period, zone=scope.zone, today=scope.today,
-                            first_date=scope.bounds.first_date)  # fmt: skip
-    return window_of(scope, args)
+    return resolve_span(days=days, start=None, end=None, period=period, zone=scope.zone, today=scope.today,
+                        first_date=scope.bounds.first_date)  # fmt: skip
 
 
 def _words(window: Span) -> str:
@@ -100,7 +101,7 @@ def _words(window: Span) -> str:
     return title[0].lower() + title[1:] if title[:1].isupper() and not title[:4].isdigit() else title
 
 
-async def history_tracks(context: ToolContext, args: TrackSelectionArgs, user_id: UUID) -> tuple[list[Candidate], str]:
+async def history_tracks(context: ToolContext, args: CreatePlaylistArgs, user_id: UUID) -> tuple[list[Candidate], str]:
     """The source's tracks (most played first) and the source in words."""
     scope = await open_scope(context, user_id)
     limit = args.limit
@@ -164,12 +165,12 @@ async def _artist(context: ToolContext, scope: Scope, user_id: UUID, wanted: str
     return str(rows[0]["artist_id"]), str(rows[0]["name"])
 
 
-async def _cluster_window(context: ToolContext, user_id: UUID, args: TrackSelectionArgs, window: Span) -> str:
+async def _cluster_window(context: ToolContext, user_id: UUID, args: CreatePlaylistArgs, window: Span) -> str:
     """The stored clustering whose window the arguments name (90 days, 365 days or all time)."""
     cluster_id = args.cluster_id
-    name = "all_time" if args.period == Period.all_time else CLUSTER_WINDOWS.get(window.days, "")
+    name = "all_time" if args.period == "all_time" else CLUSTER_WINDOWS.get(window.days, "")
     if not name:
-        raise InvalidArguments.field("days", "taste clusters exist for days=90, days=365 and period=all_time")
+        raise InvalidArguments.field("period", "taste clusters exist for last_90_days, last_365_days and all_time")
     labels = await _rows(context, figures.cluster_labels(user_id, name))
     if not any(row["cluster_id"] == cluster_id for row in labels):
         available = [row["cluster_id"] for row in labels]

@@ -38,7 +38,7 @@ class Write:
     playlist_name: str
     public: bool | None
     tracks: list[dict[str, Any]]
-    unresolved: list[dict[str, Any]]
+    unresolved: list[str]
     added: int
     status: str
 
@@ -94,7 +94,7 @@ async def start(
     name: str,
     public: bool | None,
     tracks: list[dict[str, Any]],
-    unresolved: list[dict[str, Any]],
+    unresolved: list[str],
 ) -> Write:
     writes = tables.playlist_writes
     async with engine.begin() as connection:

@@ -38,8 +38,6 @@ from serve.tools.playlist_models import (
     PlaylistList,
     PlaylistResult,
     PlaylistTrack,
-    TrackSelectionArgs,
-    UnresolvedTrack,
 )
 from serve.tools.playlist_sources import Candidate, explicit_tracks, history_tracks, spotify_item_id
 from serve.tools.registry import ToolContext
@@ -107,7 +105,7 @@ async def _account(context: ToolContext, user_id: UUID, needed: tuple[str, ...])
     return Account(str(row.spotify_user_id), scopes)
 
 
-def _require_named_user(context: ToolContext, args: TrackSelectionArgs | ListPlaylistsArgs) -> None:
+def _require_named_user(context: ToolContext, args: CreatePlaylistArgs | AddToPlaylistArgs | ListPlaylistsArgs) -> None:
     if context.principal.kind == "admin" and args.user_id is None:
         raise InvalidArguments.field(
             "user_id", "required with the admin token for playlist tools: name the user whose Spotify account it is"
@@ -121,22 +119,25 @@ def _engine(context: ToolContext) -> AsyncEngine:
 
 
 # --- Tracks --------------------------------------------------------------------------------------------------
-async def _candidates(context: ToolContext, args: TrackSelectionArgs, user_id: UUID) -> tuple[list[Candidate], str]:
+async def _candidates(
+    context: ToolContext, args: CreatePlaylistArgs | AddToPlaylistArgs, user_id: UUID
+) -> tuple[list[Candidate], str]:
     if args.track_ids is not None:
         return await explicit_tracks(context, user_id, args.track_ids), "the tracks you named"
+    assert isinstance(args, CreatePlaylistArgs)
     return await history_tracks(context, args, user_id)
 
 
 async def _resolve(
     context: ToolContext, client: SpotifyClient, candidates: list[Candidate]
-) -> tuple[list[PlaylistTrack], list[UnresolvedTrack]]:
+) -> tuple[list[PlaylistTrack], list[str]]:
     """Spotify ids for every candidate, in order and without repeats; the ones without one, with why."""
     engine = _engine(context)
     local = [item for item in candidates if item.local]
     keys = {item.track_id: lookup_key(item.name, item.artist) for item in local if item.name}
     by_id, by_key = await writes.settled(engine, [item.track_id for item in local], list(set(keys.values())))
     resolved: list[PlaylistTrack] = []
-    unresolved: list[UnresolvedTrack] = []
+    unresolved: list[str] = []
     searches = 0
     stopped: str | None = None
     for item in candidates:
@@ -170,9 +171,18 @@ async def _resolve(
             reason = "Spotify has several likely matches for this name; none was added rather than a wrong one"
         else:
             reason = "Spotify has no track matching this name and artist"
-        unresolved.append(UnresolvedTrack(track_id=item.track_id, name=item.name, artist=item.artist, reason=reason))
+        label = _label(item.name, item.artist)
+        unresolved.append(f"{label} ({item.track_id}): {reason}" if label else f"{item.track_id}: {reason}")
     unique = list({track.track_id: track for track in reversed(resolved)}.values())[::-1]
     return unique, unresolved
+
+
+def _url(playlist_id: str) -> str:
+    return f"https://open.spotify.com/playlist/{playlist_id}"
+
+
+def _label(name: str | None, artist: str | None) -> str | None:
+    return f"{name} — {artist}" if name and artist else name
 
 
 # --- Writing -------------------------------------------------------------------------------------------------
@@ -209,8 +219,8 @@ def _result(
 ) -> PlaylistResult:
     added = write.added
     total = len(write.tracks)
-    tracks = [PlaylistTrack.model_validate(track) for track in write.tracks[: min(added, ANSWER_TRACKS)]]
-    unresolved = [UnresolvedTrack.model_validate(item) for item in write.unresolved]
+    tracks = [_label(track.get("name"), track.get("artist")) or track["track_id"] for track in write.tracks[:added]]
+    unresolved = [str(item) for item in write.unresolved]
     tool = "spotify.create_playlist" if write.kind == "create" else "spotify.add_to_playlist"
     retry_after = round(stopped.retry_after) if stopped is not None else None
     if stopped is not None:
@@ -233,14 +243,11 @@ def _result(
     return PlaylistResult(
         status="partial" if added < total else "complete",
         playlist_id=write.playlist_id,
-        name=write.playlist_name,
-        public=write.public,
+        spotify_url=_url(write.playlist_id),
         tracks_requested=total,
         tracks_added=added,
-        added_this_call=0 if replayed else added_now,
-        tracks=tracks,
+        tracks=tracks[:ANSWER_TRACKS],
         unresolved=unresolved,
-        replayed=replayed,
         idempotency_key=write.idempotency_key,
         retry_after_seconds=retry_after,
         note=note,
@@ -273,12 +280,12 @@ async def _write(
             if not tracks:
                 raise NoData(
                     "none of the tracks could be matched to Spotify, so nothing was written",
-                    details={"unresolved": [item.model_dump() for item in unresolved[:50]], "reason": "unresolved"},
+                    details={"unresolved": unresolved[:50], "reason": "unresolved"},
                 )
             write = await writes.start(
                 engine, user_id=user_id, key=key, fingerprint=fingerprint, kind=kind, playlist_id=target_id,
                 name=target_name, public=public, tracks=[track.model_dump() for track in tracks],
-                unresolved=[item.model_dump() for item in unresolved],
+                unresolved=unresolved,
             )  # fmt: skip
         if write.playlist_id is None:
             assert isinstance(args, CreatePlaylistArgs)
@@ -351,9 +358,12 @@ async def list_playlists(context: ToolContext, args: ListPlaylistsArgs, user_id:
             page = await client.get_my_playlists(limit=50, offset=page_number * 50)
             for item in page.items:
                 if item.owner is not None and item.owner.id == account.spotify_user_id:
-                    own.append(OwnPlaylist(id=item.id, name=item.name or item.id, public=item.public,
-                                           tracks=item.total_items))  # fmt: skip
-            if len(own) >= args.limit or page.next is None:
+                    own.append(
+                        OwnPlaylist(
+                            id=item.id, name=item.name or item.id, tracks=item.total_items, spotify_url=_url(item.id)
+                        )
+                    )
+            if page.next is None:
                 break
     note = "The user's own playlists (followed ones left out), as Spotify orders them."
     if "playlist-read-private" not in account.scopes:
@@ -361,4 +371,4 @@ async def list_playlists(context: ToolContext, args: ListPlaylistsArgs, user_id:
             " Private playlists are not shown: the user has not allowed reading them; reconnect at "
             f"{login_url(context)}."
         )
-    return PlaylistList(playlists=own[: args.limit], note=note)
+    return PlaylistList(playlists=own, note=note)

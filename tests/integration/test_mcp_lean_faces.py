@@ -26,6 +26,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.fixtures.marts import Listen, add_user, create_marts, load_listens, record_transform, standard_history
 from tests.live_server import live_server
 
+WRITE_TOOLS = {"spotify_create_playlist", "spotify_add_to_playlist"}
 USER_LIST_BUDGET = 40_000  # bytes of a user token's tools/list response (issue 18)
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 APPS_OF_TOOLS = {
@@ -83,7 +84,9 @@ def test_tool_list_of_a_user_token_fits_the_budget_and_only_the_admin_chooses_th
     assert len(tools) == len(REGISTRY.all())
     for tool in tools:
         assert "user_id" not in tool["inputSchema"]["properties"], tool["name"]
-        assert tool["annotations"]["readOnlyHint"] is True and tool["annotations"]["destructiveHint"] is False
+        # Only the playlist writes change anything (issue 19), and never destructively.
+        assert tool["annotations"]["readOnlyHint"] is (tool["name"] not in WRITE_TOOLS), tool["name"]
+        assert tool["annotations"]["destructiveHint"] is False
     assert {tool["name"]: tool["_meta"]["ui"]["resourceUri"] for tool in tools if "_meta" in tool} == APPS_OF_TOOLS
     admin = rpc(base, ADMIN_TOKEN, version, "tools/list").json()["result"]["tools"]
     assert all("user_id" in tool["inputSchema"]["properties"] for tool in admin)
@@ -102,8 +105,9 @@ def test_http_tool_list_and_gpt_openapi_offer_user_id_to_the_admin_only(stack: t
     gpt = httpx.get(f"{base}/mcp/openapi.json").json()
     operations = [operation for item in gpt["paths"].values() for operation in item.values()]
     assert len(operations) == len(REGISTRY.all()) + 2
-    for operation in operations:  # all tools are read-only: ChatGPT need not confirm any call
-        assert operation["x-openai-isConsequential"] is False, operation["operationId"]
+    for operation in operations:  # ChatGPT confirms only calls that may write: the playlist tools, the generic call
+        writes = operation["operationId"] in WRITE_TOOLS or operation["operationId"] == "call_tool"
+        assert operation["x-openai-isConsequential"] is writes, operation["operationId"]
         body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
         assert "user_id" not in body.get("properties", {}), operation["operationId"]
     full = httpx.get(f"{base}/openapi.json").json()  # the whole API (admin docs) keeps the argument
