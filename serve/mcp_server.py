@@ -83,8 +83,9 @@ INSTRUCTIONS = (
     "of an answer is present; null means unknown.\n\n"
     "Artists and tracks carry spotify_url (open.spotify.com) when Spotify knows them: offer the links so the "
     "person can play what they read. spotify_get_top and spotify_search ask Spotify live and need a connected "
-    "account. A user token or sign-in always reads the signed-in person's own data; only the admin token has "
-    "user_id to choose a user."
+    "account. spotify_create_playlist turns an answer into a playlist in the person's own account (track ids or a "
+    "history source); resend the same idempotency_key on retry or after status=partial. A user token or sign-in "
+    "always reads the signed-in person's own data; only the admin token has user_id to choose a user."
 )
 
 
