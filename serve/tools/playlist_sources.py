@@ -78,8 +78,11 @@ async def explicit_tracks(context: ToolContext, user_id: UUID, values: list[str]
             "links or track_id values from history answers",
             details={"fields": problems[:20]},
         )
-    # Names for the answer (and what a `local:` id is matched by); ids the history does not know keep none.
-    named = {row["track_id"]: row for row in await _rows(context, figures.track_names(user_id, ids))}
+    # Names for the answer (and what a `local:` id is matched by); ids the history does not know keep none, and so
+    # does every id before the warehouse is first built (Spotify ids need no name to be added).
+    built = await context.session.scalar(text("SELECT to_regclass('marts.dim_tracks') IS NOT NULL"))
+    rows = await _rows(context, figures.track_names(user_id, ids)) if built else []
+    named = {row["track_id"]: row for row in rows}
     return [
         Candidate(track_id, named.get(track_id, {}).get("name"), named.get(track_id, {}).get("artist_name"))
         for track_id in ids

@@ -52,7 +52,20 @@ CALLS: dict[str, dict[str, Any]] = {
     "ops.sync_status": {},
     "ops.latest_job_runs": {"limit": 5},
     "ops.latest_import_jobs": {},
+    "spotify.create_playlist": {"name": "Mine", "source": "top_tracks"},
+    "spotify.add_to_playlist": {"playlist_id": "3cEYpjA9oz9GiPac4AsH4n", "track_ids": ["4uLU6hMCjMI75M1A2tKUQC"]},
+    "spotify.list_playlists": {},
 }
+# The typed error each Spotify tool answers here: the user never connected Spotify, and the playlist tools refuse
+# an admin token that does not name the user before anything else (even on a one-user server).
+SPOTIFY_ERRORS = {
+    "spotify.get_top": "spotify_not_connected",
+    "spotify.search": "spotify_not_connected",
+    "spotify.create_playlist": "invalid_arguments",
+    "spotify.add_to_playlist": "invalid_arguments",
+    "spotify.list_playlists": "invalid_arguments",
+}
+WRITE_TOOLS = {"spotify_create_playlist", "spotify_add_to_playlist"}
 
 
 @pytest.fixture
@@ -100,7 +113,7 @@ async def test_official_client_lists_and_calls_every_tool_with_the_same_answer_a
             assert tool.title
             assert tool.input_schema["type"] == "object" and "$ref" not in json.dumps(tool.input_schema)
             assert tool.output_schema is not None and tool.output_schema["type"] == "object"
-            assert tool.annotations is not None and tool.annotations.read_only_hint is True
+            assert tool.annotations is not None and tool.annotations.read_only_hint is (tool.name not in WRITE_TOOLS)
             assert tool.annotations.destructive_hint is False
         output_schemas = {tool.name: tool.output_schema or {} for tool in listed}
         for name, args in CALLS.items():
@@ -119,7 +132,7 @@ async def test_official_client_lists_and_calls_every_tool_with_the_same_answer_a
                 assert name.startswith("spotify."), (name, expected)
                 assert answer.is_error is True
                 error = json.loads(answer.content[0].text)["error"]  # type: ignore[union-attr]
-                assert error["code"] == expected == "spotify_not_connected"
+                assert error["code"] == expected == SPOTIFY_ERRORS[name]
 
 
 async def test_tool_errors_are_readable_results(base: str) -> None:

@@ -348,3 +348,26 @@ async def test_the_faces_mark_playlist_writes_as_consequential_and_not_destructi
         assert structured is not None and structured["status"] == "complete"
         assert json.loads(answer.content[0].text)["playlist_id"] == structured["playlist_id"]  # type: ignore[union-attr]
     assert setup.fake.playlists[structured["playlist_id"]].items == _uris(setup.expected["forgotten_favourites"])
+
+
+async def test_explicit_ids_need_no_warehouse_and_bad_ids_are_named(database_url: str) -> None:
+    """Before the first transform there are no marts: Spotify ids still make a playlist; bad ids are 422."""
+    fake = FakeSpotify()
+    catalog = fake.ensure_catalog(5)
+    key = generate_key()
+    with live_server(fake.app) as fake_base:
+        user_id, _ = connect_user(database_url, TokenCipher([key]), fake, "fresh", scope=FULL_SCOPE)
+        settings = load_settings(spotify_env(database_url, fake_base, key))
+        with live_server(create_app(settings, database_url)) as base:
+            setup = Setup(fake, base, str(user_id), database_url, catalog, {})
+            ids = [f"spotify:track:{catalog[0].id}", f"https://open.spotify.com/track/{catalog[1].id}?si=x"]
+            made = await setup.call("spotify.create_playlist", {"name": "Fresh", "track_ids": ids, "public": True})
+            assert made.status_code == 200, made.text
+            playlist = fake.playlists[made.json()["result"]["playlist_id"]]
+            assert playlist.items == _uris([catalog[0].id, catalog[1].id]) and playlist.public is True
+            bad = await setup.call("spotify.create_playlist", {"name": "Bad", "track_ids": ["nope", catalog[2].id]})
+            assert bad.status_code == 422 and bad.json()["error"]["details"]["fields"][0]["field"] == "track_ids.0"
+            both = await setup.call("spotify.create_playlist", {"name": "x", "track_ids": ids, "source": "on_repeat"})
+            assert both.status_code == 422 and "exactly one" in both.text
+            history = await setup.call("spotify.create_playlist", {"name": "x", "source": "on_repeat"})
+            assert history.status_code == 404 and history.json()["error"]["code"] == "no_data"
