@@ -59,6 +59,8 @@ AUDIO_FEATURES_ONE = "GET /audio-features/{id}"
 REMOVABLE: frozenset[str] = frozenset({TRACKS_BATCH, ARTISTS_BATCH, AUDIO_FEATURES_BATCH, AUDIO_FEATURES_ONE})
 
 RECENTLY_PLAYED_LIMIT = 50
+# Transport failures after which a request certainly did not reach Spotify.
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 PLAYLIST_ADD_LIMIT = 100  # items per "add items to playlist" request
 DEFAULT_MAX_SEARCH_LIMIT = 10  # development-mode apps (Feb 2026)
 
@@ -210,10 +212,12 @@ class SpotifyClient:
                         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                         timeout=self._timeout,
                     )
-            except httpx.TimeoutException, httpx.TransportError:
+            except (httpx.TimeoutException, httpx.TransportError) as problem:
                 failures += 1
                 self.stats.server_errors += 1
-                if method != "GET":
+                # A write that may have reached Spotify is not sent again (it could be applied twice); one that
+                # never left (no connection) is safe to repeat.
+                if method != "GET" and not isinstance(problem, NEVER_SENT):
                     raise SpotifyUnavailable(
                         f"{endpoint}: no answer from Spotify; the request may or may not have been applied"
                     ) from None

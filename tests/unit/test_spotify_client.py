@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import httpx
@@ -137,6 +138,31 @@ async def test_5xx_and_timeouts_back_off_exponentially_then_give_up() -> None:
         respx.get(f"{API}/me").mock(return_value=httpx.Response(503))
         with pytest.raises(SpotifyUnavailable):
             await _client(http, Sleeps()).get_me()
+
+
+@respx.mock
+async def test_a_write_is_repeated_only_when_spotify_did_not_apply_it() -> None:
+    """429, 5xx and a connection never made are repeated; a timeout after sending is not (it may have landed)."""
+    route = respx.post(f"{API}/playlists/p1/items").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "2"}, json={"error": {"status": 429, "message": "slow"}}),
+            httpx.Response(503),
+            httpx.ConnectError("refused"),
+            httpx.Response(201, json={"snapshot_id": "s2"}),
+            httpx.ReadTimeout("no answer"),
+        ]
+    )
+    sleeps = Sleeps()
+    async with httpx.AsyncClient() as http:
+        client = _client(http, sleeps)
+        assert await client.add_playlist_items("p1", ["spotify:track:a", "spotify:track:b"]) == "s2"
+        assert route.call_count == 4 and sleeps.calls[0] == 2.0
+        assert json.loads(route.calls[0].request.content) == {"uris": ["spotify:track:a", "spotify:track:b"]}
+        with pytest.raises(SpotifyUnavailable, match="may or may not have been applied"):
+            await client.add_playlist_items("p1", ["spotify:track:c"])
+        assert route.call_count == 5
+        with pytest.raises(ValueError, match="1 to 100"):
+            await client.add_playlist_items("p1", [f"spotify:track:{n}" for n in range(101)])
 
 
 @respx.mock
