@@ -4,6 +4,7 @@ budget, a 429 mid-way (waited out, or resumed by the next call without duplicate
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections import Counter
@@ -371,3 +372,15 @@ async def test_explicit_ids_need_no_warehouse_and_bad_ids_are_named(database_url
             assert both.status_code == 422 and "exactly one" in both.text
             history = await setup.call("spotify.create_playlist", {"name": "x", "source": "on_repeat"})
             assert history.status_code == 404 and history.json()["error"]["code"] == "no_data"
+
+
+async def test_two_calls_racing_with_one_key_make_one_playlist(setup: Setup) -> None:
+    args = {"name": "Raced", "source": "top_tracks", "idempotency_key": "race-1"}
+    setup.fake.delay_seconds = 0.2  # both calls are in flight together
+    first, second = await asyncio.gather(
+        setup.call("spotify.create_playlist", args), setup.call("spotify.create_playlist", args)
+    )
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert first.json()["result"]["playlist_id"] == second.json()["result"]["playlist_id"]
+    assert len(setup.fake.playlists_of("listener")) == 1
+    assert setup.fake.playlists[first.json()["result"]["playlist_id"]].items == _uris(setup.expected["top_tracks"])
