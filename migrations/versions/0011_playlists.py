@@ -2,7 +2,7 @@
 progress of its additions) and app.track_name_lookups (searches for name-only tracks, never made twice)
 
 Revision ID: 0011_playlists
-Revises: 0007_job_run_statuses
+Revises: 0012_scrobbles
 Create Date: 2026-12-07 14:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0011_playlists"
-down_revision: str | None = "0007_job_run_statuses"
+down_revision: str | None = "0012_scrobbles"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
