@@ -225,7 +225,8 @@ def _result(
     retry_after = round(stopped.retry_after) if stopped is not None else None
     if stopped is not None:
         note = (
-            f"Spotify's rate limit stopped the additions after {added} of {total} tracks ({stopped}). Nothing was "
+            f"Spotify's rate limit stopped the additions after {added} of {total} tracks ({added_now} in this call; "
+            f"{stopped}). Nothing was "
             f"added twice. Call {tool} again with idempotency_key {write.idempotency_key!r} in {retry_after} s to "
             f"add the remaining {total - added}."
         )
