@@ -99,7 +99,8 @@ def _mcp_tool(tool: Tool, audience: Audience) -> types.Tool:
         annotations=types.ToolAnnotations(
             read_only_hint=tool.read_only,
             destructive_hint=tool.destructive,
-            idempotent_hint=tool.idempotent,
+            # Meaningful only when readOnlyHint is false (MCP spec): not repeated on the read-only tools.
+            idempotent_hint=None if tool.read_only else tool.idempotent,
             open_world_hint=tool.open_world,
         ),
         meta={"ui": {"resourceUri": tool.app}} if tool.app else None,

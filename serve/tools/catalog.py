@@ -311,8 +311,7 @@ TOOLS: list[Tool] = [
         title="Sync status",
         description=(
             "Whether collection works for the user: connection, last and next poll (and why then), plays gained "
-            "per poll, errors, last warehouse rebuild, and the Spotify request budget (used, remaining, reset, "
-            "quota stop). Use when numbers look stale."
+            "per poll, errors, last warehouse rebuild, a Spotify quota stop. Use when numbers look stale."
         ),
         args_model=UserArgs,
         result_model=SyncStatus,

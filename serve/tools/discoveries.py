@@ -24,7 +24,7 @@ from serve.tools.windows import Period, window_model
 
 
 class DiscoveriesArgs(WindowArgs):
-    limit: int = Field(default=10, ge=1, le=50, description="How many per list (1-50).")
+    limit: int = Field(default=10, ge=1, le=50, description="How many per list.")
     love_plays: int = Field(
         default=5, ge=2, le=100, description="Love at first sight: at least this many plays in the first 7 days."
     )
@@ -114,7 +114,7 @@ async def discoveries(context: ToolContext, args: DiscoveriesArgs, user_id: UUID
 
 class OnThisDayArgs(ToolArgs):
     date: Day | None = Field(default=None, description="The date (YYYY-MM-DD); default today in the user's zone.")
-    limit: int = Field(default=5, ge=1, le=20, description="Top tracks per year (1-20).")
+    limit: int = Field(default=5, ge=1, le=20, description="Top tracks per year.")
 
 
 class YearOnThisDay(BaseModel):

@@ -36,8 +36,9 @@ class InvalidArguments(ToolError):
             if item["type"] == "extra_forbidden":
                 problem = "unknown argument"
             fields.append({"field": name, "problem": problem})
-        names = ", ".join(f"`{item['field']}`" for item in fields)
-        return cls(f"invalid value for {names}", details={"fields": fields})
+        # The problem itself goes in the message (an assistant may see only the message): e.g. the valid names.
+        problems = "; ".join(f"`{item['field']}`: {item['problem']}" for item in fields)
+        return cls(f"invalid value for {problems}", details={"fields": fields})
 
 
 class Unauthenticated(ToolError):

@@ -58,11 +58,11 @@ class WindowArgs(ToolArgs):
 
 
 class LimitWindowArgs(WindowArgs):
-    limit: int = Field(default=20, ge=1, le=100, description="How many to return (1-100).")
+    limit: int = Field(default=20, ge=1, le=100, description="How many to return.")
 
 
 class TasteSummaryArgs(WindowArgs):
-    limit: int = Field(default=10, ge=1, le=50, description="How many top artists and tracks (1-50).")
+    limit: int = Field(default=10, ge=1, le=50, description="How many top artists and tracks.")
 
 
 class CompareArgs(ToolArgs):
@@ -80,12 +80,11 @@ class CompareArgs(ToolArgs):
     equal_spans: bool = Field(
         default=True,
         description=(
-            "Compare equal spans (default): when the shorter period is still under way, the longer is cut to its "
-            "first N days (this_month on the 5th vs the first 5 days of last_month). false compares whole periods "
-            "(then use the per-day figures)."
+            "Equal spans (default): a period still under way is compared with as many first days of the other; "
+            "false compares whole periods (use the per-day figures)."
         ),
     )
-    limit: int = Field(default=10, ge=1, le=50, description="How many movers and new artists (1-50).")
+    limit: int = Field(default=10, ge=1, le=50, description="How many movers and new artists.")
 
 
 class ClustersArgs(WindowArgs):
@@ -98,7 +97,7 @@ class SpotifyTopArgs(ToolArgs):
         default="medium_term",
         description="Spotify's ranges: short_term ~4 weeks, medium_term ~6 months, long_term ~1 year.",
     )
-    limit: int = Field(default=20, ge=1, le=50, description="How many (1-50).")
+    limit: int = Field(default=20, ge=1, le=50, description="How many.")
 
 
 type SearchType = Literal["track", "artist", "album", "playlist"]
@@ -113,7 +112,7 @@ class SpotifySearchArgs(ToolArgs):
     type: list[SearchType] = Field(
         default_factory=_default_search_type, min_length=1, description="What to search for."
     )
-    limit: int = Field(default=10, ge=1, le=50, description="Results per type (1-50).")
+    limit: int = Field(default=10, ge=1, le=50, description="Results per type.")
 
 
 class UserArgs(ToolArgs):
@@ -121,7 +120,7 @@ class UserArgs(ToolArgs):
 
 
 class OpsListArgs(ToolArgs):
-    limit: int = Field(default=20, ge=1, le=100, description="How many, newest first (1-100).")
+    limit: int = Field(default=20, ge=1, le=100, description="How many, newest first.")
 
 
 # ==================================================================================================

@@ -32,7 +32,7 @@ class PlaysArgs(WindowArgs):
     to_hour: int | None = Field(default=None, ge=1, le=24, description="Local hour until, exclusive (e.g. 12).")
     order: Literal["newest", "oldest"] = Field(default="newest", description="Newest or oldest first.")
     include_skips: bool = Field(default=False, description="Also listens under 30 s.")
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE, description="Plays per page (1-200).")
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE, description="Plays per page.")
     cursor: str | None = Field(default=None, max_length=300, description="`next_cursor` of the previous page.")
 
 

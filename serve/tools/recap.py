@@ -38,8 +38,8 @@ from serve.tools.windows import Period, Span, Window, window_model
 
 class RecapArgs(WindowArgs):
     year: int | None = Field(default=None, ge=1900, le=2999, description="A calendar year, e.g. 2024.")
-    month: int | None = Field(default=None, ge=1, le=12, description="A month of `year` (1-12).")
-    limit: int = Field(default=5, ge=1, le=20, description="How many top items per list (1-20).")
+    month: int | None = Field(default=None, ge=1, le=12, description="A month of `year`.")
+    limit: int = Field(default=5, ge=1, le=20, description="How many top items per list.")
 
     @model_validator(mode="after")
     def _month_needs_year(self) -> RecapArgs:

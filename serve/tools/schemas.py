@@ -12,7 +12,8 @@ The answer envelope every history tool shares (window, freshness, coverage) is e
 instructions (serve/mcp_server.py); in a result schema it is a bare object (`ENVELOPE`). Result schemas are shapes:
 field names and types, no descriptions (an assistant reads the values themselves; what a tool answers is in its
 description), nullable scalars as `{}`. Window arguments are explained by each tool's description and the
-instructions, so they carry none. With 20-odd tools this is what keeps `tools/list` within its budget.
+instructions, so they carry none, and `period` is a plain string there (the instructions list the names). With
+20-odd tools this is what keeps `tools/list` within its budget.
 OpenAPI keeps the full models (its components are shared by every operation).
 
 Audiences: only the admin token chooses whose data is read, so only the admin sees the `user_id` argument; a user
@@ -26,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from serve.tools.models import CoverageStats, Freshness
-from serve.tools.windows import Window
+from serve.tools.windows import Period, Window
 
 type Audience = Literal["admin", "user"]
 AUDIENCES: tuple[Audience, ...] = ("admin", "user")
@@ -40,6 +41,7 @@ ENVELOPE: frozenset[type[BaseModel]] = frozenset({Window, Freshness, CoverageSta
 _ENVELOPE_NAMES = frozenset(model.__name__ for model in ENVELOPE)
 # Window arguments are explained in every tool's description and in the instructions: no description each.
 WINDOW_ARGUMENTS = frozenset({"days", "start", "end", "period"})
+_PERIOD_NAMES = [period.value for period in Period]
 _NULL: Schema = {"type": "null"}
 _RESULT_NOISE = frozenset({"description", "readOnly", "format", "minimum", "maximum", "examples"})
 
@@ -49,6 +51,11 @@ def input_schema(model: type[BaseModel], audience: Audience) -> Schema:
     schema: Schema = _lean(_resolve(model.model_json_schema(), keep=frozenset()), result=False)
     for name in WINDOW_ARGUMENTS & set(schema["properties"]):
         schema["properties"][name].pop("description", None)
+    if schema["properties"].get("period", {}).get("enum") == _PERIOD_NAMES:
+        # The named periods are listed once, in the instructions, not in a dozen tools (3 KB of tools/list); a
+        # wrong name is refused with the list of valid ones, and OpenAPI keeps the enum. (A narrower choice, as a
+        # playlist source's, keeps its enum: the instructions' list would promise too much.)
+        schema["properties"]["period"] = {"type": "string"}
     if audience == "user":
         schema["properties"] = {key: value for key, value in schema["properties"].items() if key != USER_ARGUMENT}
         if USER_ARGUMENT in schema.get("required", []):

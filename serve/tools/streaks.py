@@ -26,7 +26,7 @@ from serve.tools.windows import Span, make_window, window_model
 
 
 class StreaksArgs(WindowArgs):
-    limit: int = Field(default=5, ge=1, le=20, description="How many streaks per list (1-20).")
+    limit: int = Field(default=5, ge=1, le=20, description="How many streaks per list.")
     repeat_days: int = Field(default=14, ge=1, le=90, description="'On repeat': the last N days (default 14).")
 
 
@@ -129,7 +129,7 @@ class SessionsArgs(WindowArgs):
         le=240,
         description="A pause longer than this starts a new session (default 30; others need windows of ≤ 92 days).",
     )
-    limit: int = Field(default=5, ge=1, le=20, description="How many longest sessions (1-20).")
+    limit: int = Field(default=5, ge=1, le=20, description="How many longest sessions.")
 
 
 class Session(BaseModel):
@@ -142,7 +142,7 @@ class Session(BaseModel):
 
 
 class TypicalLength(BaseModel):
-    key: int = Field(description="ISO weekday (1 = Monday) or local hour (0-23).")
+    key: int = Field(description="ISO weekday (1 = Monday) or local hour.")
     label: str
     sessions: int
     median_minutes: float

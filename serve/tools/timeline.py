@@ -23,7 +23,7 @@ from serve.tools.windows import Span, window_model
 
 class ArtistHistoryArgs(WindowArgs):
     artist: str = Field(min_length=1, max_length=200, description="The artist's name (or Spotify id).")
-    limit: int = Field(default=10, ge=1, le=50, description="How many top tracks (1-50).")
+    limit: int = Field(default=10, ge=1, le=50, description="How many top tracks.")
 
 
 class TrackHistoryArgs(WindowArgs):

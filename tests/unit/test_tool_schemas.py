@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from serve.mcp_server import INSTRUCTIONS
 from serve.tools.catalog import REGISTRY
+from serve.tools.errors import InvalidArguments
 from serve.tools.models import ArtistCount, SpotifyAlbum, TrackCount
 from serve.tools.registry import Tool
 from serve.tools.schemas import AUDIENCES, Audience
+from serve.tools.windows import Period
 
 TOOLS = REGISTRY.all()
 
@@ -45,8 +48,12 @@ def test_arguments_are_flat_valid_and_offer_user_id_to_the_admin_only(tool: Tool
     for node in _walk(schema):
         assert not isinstance(node.get("title"), str), node  # Pydantic's generated titles are dropped
         assert "default" not in node or node["default"] is not None, node
-    if "period" in schema["properties"]:
-        assert schema["properties"]["period"]["enum"][-1] == "all_time"  # the enum is written in place
+    period = schema["properties"].get("period")
+    if period is not None and "enum" not in period:  # the named windows: listed once, in the instructions
+        assert period == {"type": "string"}
+        assert all(name.value in INSTRUCTIONS for name in Period), "the instructions must list every period"
+        with pytest.raises(InvalidArguments, match="all_time"):  # a wrong name is refused with the valid ones
+            tool.parse_args({"period": "past_year"})
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda tool: tool.name)
@@ -80,8 +87,10 @@ def test_results_are_shapes_and_the_envelope_is_documented_once() -> None:
 def test_window_arguments_carry_no_words_but_keep_their_values() -> None:
     schema = REGISTRY.get("history.top_artists").input_schema("user")["properties"]
     assert "description" not in schema["days"] and "description" not in schema["period"]
-    assert schema["days"]["maximum"] == 36_600 and "this_month" in schema["period"]["enum"]
+    assert schema["days"]["maximum"] == 36_600 and schema["period"] == {"type": "string"}
     assert "description" in schema["limit"]
+    openapi = REGISTRY.get("history.top_artists").args_model.model_json_schema()  # OpenAPI keeps the enum
+    assert "this_month" in json.dumps(openapi)
 
 
 def test_answers_link_to_spotify_where_spotify_knows_the_item() -> None:

@@ -6,7 +6,7 @@ the largest cost of a bulk import); the importer locks the user row once per bat
 on app.users removes a deleted user's scrobbles. BRIN on `ingested_at` (rows arrive in that order), a
 byte-wise collated `record_key`.
 
-Revision ID: 0012_scrobbles
+Revision ID: 0008_scrobbles
 Revises: 0007_job_run_statuses
 Create Date: 2026-12-07 14:40:00
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0012_scrobbles"
+revision: str = "0008_scrobbles"
 down_revision: str | None = "0007_job_run_statuses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,8 +1,8 @@
 """Playlists written by the tools: app.playlist_writes (one row per write request, by idempotency key, with the
 progress of its additions) and app.track_name_lookups (searches for name-only tracks, never made twice)
 
-Revision ID: 0011_playlists
-Revises: 0012_scrobbles
+Revision ID: 0009_playlists
+Revises: 0008_scrobbles
 Create Date: 2026-12-07 14:40:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0011_playlists"
-down_revision: str | None = "0012_scrobbles"
+revision: str = "0009_playlists"
+down_revision: str | None = "0008_scrobbles"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
