@@ -62,15 +62,16 @@ SELECT {_COLUMN_LIST} FROM import_stage
 ON CONFLICT (user_id, record_key) DO NOTHING
 """
 
-_LOCAL_TRACKS: Final = """
-INSERT INTO raw.tracks (track_id, name, album_name, source)
-SELECT track_id, name, album_name, 'import_zip'
-FROM unnest($1::text[], $2::text[], $3::text[]) AS t (track_id, name, album_name)
-ORDER BY track_id  -- one lock order for concurrent imports sharing tracks: no deadlocks
-ON CONFLICT (track_id) DO NOTHING
-"""
-
+# Progress and the tracks without a Spotify URI in one round trip (a data-modifying CTE runs whatever the outer
+# statement reads). ORDER BY: one lock order for concurrent imports sharing tracks, so no deadlocks.
 _PROGRESS: Final = """
+WITH local_tracks AS (
+    INSERT INTO raw.tracks (track_id, name, album_name, source)
+    SELECT track_id, name, album_name, 'import_zip'
+    FROM unnest($6::text[], $7::text[], $8::text[]) AS t (track_id, name, album_name)
+    ORDER BY track_id
+    ON CONFLICT (track_id) DO NOTHING
+)
 UPDATE app.import_jobs SET
     records_ingested = coalesce(records_ingested, 0) + $2,
     earliest_played_at = least(earliest_played_at, $3),
@@ -81,26 +82,41 @@ RETURNING id
 """
 
 # `raw.export_records` has no row-level foreign key (checked per COPYed row it cost PostgreSQL ~40 % of the
-# import): this lock, taken once per batch, is what the key took per row. A user deleted meanwhile waits for
-# the batch to commit (its trigger then removes the rows); the next batch finds the user gone and stops.
-_LOCK_USER: Final = "SELECT 1 FROM app.users WHERE id = $1 FOR KEY SHARE"
+# import): the `FOR KEY SHARE` lock on the user, taken once per batch, is what the key took per row. A user
+# deleted meanwhile waits for the batch to commit (its trigger then removes the rows); the next batch finds
+# the user gone and stops. The same round trip asks whether any key of the batch's range is stored already:
+# keys start with the play's UTC time and an export is chronological, so on a first import this is an empty
+# range of the unique index, and the batch can be COPYed straight into the table.
+_LOCK_USER_AND_PROBE: Final = """
+SELECT
+    EXISTS (SELECT 1 FROM app.users WHERE id = $1 FOR KEY SHARE) AS user_exists,
+    EXISTS (
+        SELECT 1 FROM raw.export_records
+        WHERE user_id = $1 AND record_key >= $2 AND record_key <= $3
+    ) AS keys_taken
+"""
 
+_RECORD_KEY = itemgetter(2)
 _PLAYED_AT = itemgetter(3)
 _BRIN_INDEX: Final = "raw.ix_export_records_ingested_at"
 
 
 class _Loader:
-    """Lands batches. Fast path: COPY straight into `raw.export_records`; the first batch that hits the
-    unique key (a re-import, an overlapping export, a row repeated across batches) is redone through the
-    staging table with `ON CONFLICT DO NOTHING`, which the rest of the job then keeps using."""
+    """Lands batches, one transaction each, deciding per batch (set-based, never row by row in Python):
+    a batch whose keys are distinct and whose key range holds no stored row is COPYed straight into
+    `raw.export_records`; any other (a re-import, an overlapping export, a play repeated in the export) goes
+    through the staging table with `INSERT … ON CONFLICT DO NOTHING`. A unique violation on the direct path
+    (another writer landed the same key between the probe and the COPY) rolls the whole batch back, and it
+    is landed again through the staging table."""
 
     def __init__(self, connection: asyncpg.Connection, user_id: uuid.UUID, job_id: int, job_run_id: int) -> None:
         self._connection = connection
         self._user_id = user_id
         self._job_id = job_id
         self._job_run_id = job_run_id
-        self.direct = True
         self._staged = False
+        self.direct_batches = 0
+        self.staged_batches = 0
 
     async def _via_stage(self, rows: list[Row]) -> int:
         connection = self._connection
@@ -113,28 +129,34 @@ class _Loader:
         return int(status.rsplit(" ", 1)[-1])
 
     async def load(self, rows: list[Row]) -> int:
+        keys = list(map(_RECORD_KEY, rows))
+        # A batch is chronological within a file, but files of one export may overlap in time.
+        distinct = len(set(keys)) == len(keys)
+        try:
+            return await self._load(rows, min(keys), max(keys), direct=distinct)
+        except asyncpg.UniqueViolationError:
+            return await self._load(rows, "", "", direct=False)
+
+    async def _load(self, rows: list[Row], lowest: str, highest: str, *, direct: bool) -> int:
         connection = self._connection
-        inserted: int | None = None
         async with connection.transaction():
-            if await connection.fetchval(_LOCK_USER, self._user_id) is None:
+            probe = await connection.fetchrow(_LOCK_USER_AND_PROBE, self._user_id, lowest, highest)
+            assert probe is not None
+            if not probe["user_exists"]:
                 raise ImportRejected(
                     "the user was deleted while the import ran; nothing of this import was kept", reason="user_deleted"
                 )
-            if self.direct:
-                try:
-                    async with connection.transaction():  # a savepoint: a conflict undoes only this COPY
-                        await connection.copy_records_to_table(
-                            "export_records", schema_name="raw", records=rows, columns=COLUMNS
-                        )
-                    inserted = len(rows)
-                except asyncpg.UniqueViolationError:
-                    self.direct = False
-            if inserted is None:
+            if direct and not probe["keys_taken"]:
+                await connection.copy_records_to_table(
+                    "export_records", schema_name="raw", records=rows, columns=COLUMNS
+                )
+                inserted = len(rows)
+                self.direct_batches += 1
+            else:
                 inserted = await self._via_stage(rows)
+                self.staged_batches += 1
             local = {row[7]: row for row in rows if row[7] is not None and row[7].startswith("local:")}
-            if local:
-                ids = sorted(local)
-                await connection.execute(_LOCAL_TRACKS, ids, [local[i][8] for i in ids], [local[i][10] for i in ids])
+            ids = sorted(local)
             claimed = await connection.fetchval(
                 _PROGRESS,
                 self._job_id,
@@ -142,6 +164,9 @@ class _Loader:
                 min(rows, key=_PLAYED_AT)[3],
                 max(rows, key=_PLAYED_AT)[3],
                 self._job_run_id,
+                ids,
+                [local[i][8] for i in ids],
+                [local[i][10] for i in ids],
             )
             if claimed is None:
                 raise ImportRejected(
@@ -389,6 +414,12 @@ async def run_import(
         raw = await sa_connection.get_raw_connection()
         connection: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
         loader = _Loader(connection, job.user_id, job.id, job.job_run_id)
+        # The batches commit without waiting for their WAL to reach the disk: the job's outcome is recorded
+        # afterwards by `jobs.finish_success` with an ordinary commit, whose flush takes every earlier WAL
+        # record with it, so an import reported done is durable. A crash before that loses at most the
+        # last batches together with the progress they moved (same transactions), and the restarted job
+        # lands them again.
+        await connection.execute("SET synchronous_commit = off")
         producer.start()
         try:
             while True:
@@ -431,7 +462,7 @@ async def run_import(
             raise
         producer.stop.set()
         await asyncio.to_thread(producer.join)
-        await connection.execute("DROP TABLE IF EXISTS import_stage")
+        await connection.execute("DROP TABLE IF EXISTS import_stage; RESET synchronous_commit")
         await _summarize_ingested_at(connection)
     if progress_callback is not None:
         progress_callback(progress)
