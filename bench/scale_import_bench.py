@@ -139,6 +139,13 @@ def report(result: dict[str, Any]) -> list[str]:
         f"heaviest user {heaviest['records']:,.0f} records at {heaviest['records'] / heaviest['seconds']:,.0f} "
         f"records/s; median user {statistics.median(user['records'] for user in per_user):,.0f} records"
     )
+    # seconds = fixed + per_record × records, least squares over the users: what one import costs whatever its
+    # size (job, claim, plan, thread, BRIN summary, outcome) and what each record costs.
+    fit = statistics.linear_regression([user["records"] for user in per_user], [user["seconds"] for user in per_user])
+    lines.append(
+        f"per import: {fit.intercept * 1000:.0f} ms fixed + {fit.slope * 1e6:.2f} µs per record "
+        f"(= {1 / fit.slope:,.0f} records/s once started)"
+    )
     # The rate of successive groups of users (in import order), each at least a tenth of the rows: growth of
     # the table shows here.
     groups: list[str] = []
@@ -160,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exports", type=Path, default=None, help="where the generated exports are (or go)")
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--json", type=Path, default=None, help="also write the raw result here")
+    parser.add_argument("--report", type=Path, default=None, help="only print the report of a --json result")
     args = parser.parse_args(argv)
+    if args.report is not None:
+        for line in report(json.loads(args.report.read_text())):
+            print(line)
+        return 0
     if not args.database_url:
         print("give --database-url or TEST_DATABASE_URL (a PostgreSQL server; a fresh database is created)")
         return 2
