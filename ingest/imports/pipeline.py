@@ -124,8 +124,8 @@ class _Loader:
         self._job_id = job_id
         self._job_run_id = job_run_id
         self._staged = False
-        self.direct_batches = 0
-        self.staged_batches = 0
+        self.batches_direct = 0
+        self.batches_staged = 0
 
     async def _via_stage(self, rows: list[Row]) -> int:
         connection = self._connection
@@ -139,7 +139,7 @@ class _Loader:
 
     async def load(self, rows: list[Row]) -> int:
         keys = list(map(_RECORD_KEY, rows))
-        # A batch is chronological within a file, but files of one export may overlap in time.
+        # The same play twice in the batch (an export repeats rows) would break the unique key on the direct path.
         distinct = len(set(keys)) == len(keys)
         try:
             return await self._load(rows, min(keys), max(keys), direct=distinct)
@@ -160,10 +160,10 @@ class _Loader:
                     "export_records", schema_name="raw", records=rows, columns=COLUMNS
                 )
                 inserted = len(rows)
-                self.direct_batches += 1
+                self.batches_direct += 1
             else:
                 inserted = await self._via_stage(rows)
-                self.staged_batches += 1
+                self.batches_staged += 1
             local = {row[7]: row for row in rows if row[7] is not None and row[7].startswith("local:")}
             ids = sorted(local)
             claimed = await connection.fetchval(
@@ -262,6 +262,9 @@ class ImportResult:
     # The first skipped records that a person may want to fix (file, record number, why).
     skip_details: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Batches COPYed straight into the table / landed through the staging table (ON CONFLICT DO NOTHING).
+    batches_direct: int = 0
+    batches_staged: int = 0
 
     def stats(self) -> dict[str, Any]:
         """What goes into `job_runs.stats`."""
@@ -279,6 +282,8 @@ class ImportResult:
             "bytes_uncompressed": p.bytes_read,
             "seconds": round(self.seconds, 3),
             "records_per_second": round(p.records_read / self.seconds) if self.seconds > 0 else None,
+            "batches_direct": self.batches_direct,
+            "batches_staged": self.batches_staged,
         }
 
 
@@ -504,6 +509,7 @@ async def _run(
                     progress.records_read = message.records
                     progress.bytes_read = message.bytes_read
                     progress.files_done = message.files_done
+                    result.batches_direct, result.batches_staged = loader.batches_direct, loader.batches_staged
                 elif isinstance(message, _Done):
                     result.skipped = message.skipped
                     result.skip_details = message.skip_details

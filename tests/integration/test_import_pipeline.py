@@ -77,7 +77,8 @@ async def test_a_bad_record_after_direct_and_staged_batches_keeps_nothing(
     assert row["status"] == "error" and row["records_ingested"] == 0
     assert "Streaming_History_Audio_2024_2.json, record 121" in row["error_message"]
     assert "ms_played" in row["error_message"]
-    assert (await run_row(engine, row["job_run_id"]))["stats"]["rolled_back"] == inserted[-1]
+    stats = (await run_row(engine, row["job_run_id"]))["stats"]
+    assert stats["rolled_back"] == inserted[-1]
     assert await fetch(engine, "SELECT 1 FROM raw.export_records WHERE user_id = :u", u=user) == []
     assert await fetch(engine, "SELECT id, record_key FROM raw.export_records ORDER BY id") == bystander_rows
     # Nothing is left behind on the connection either: the pool's next import lands normally.
@@ -113,3 +114,6 @@ async def test_progress_reports_files_and_records_while_batches_commit(
     assert row["records_ingested"] == 4 * 230 and row["records_total"] == 5 * 230
     stats = (await run_row(engine, row["job_run_id"]))["stats"]
     assert (stats["files_processed"], stats["inserted"], stats["duplicates"]) == (5, 920, 230)
+    # 1,150 rows in batches of 100: the nine batches of new plays go straight in; the three that hold the last
+    # file's plays (all stored already) are staged.
+    assert (stats["batches_direct"], stats["batches_staged"]) == (9, 3)
