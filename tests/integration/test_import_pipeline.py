@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
-from ingest.imports import jobs
+from ingest.imports import jobs, pipeline
 from ingest.imports.pipeline import ImportProgress
 from ingest.imports.worker import execute_job
 from tests.fixtures.exports import build_zip, extended
@@ -117,3 +118,33 @@ async def test_progress_reports_files_and_records_while_batches_commit(
     # 1,150 rows in batches of 100: the nine batches of new plays go straight in; the three that hold the last
     # file's plays (all stored already) are staged.
     assert (stats["batches_direct"], stats["batches_staged"]) == (9, 3)
+
+
+async def test_a_key_landed_behind_the_probe_is_retried_through_the_staging_table(
+    engine: AsyncEngine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer landing the same keys between the probe and the COPY (simulated: a probe that never sees
+    stored keys) costs the batch one retry through the staging table, not the import."""
+    small = with_overrides(settings, IMPORT_BATCH_SIZE="100")
+    user = await create_user(engine)
+    path = build_zip(tmp_path / "export.zip", {AUDIO.format("2024"): _plays(1, 250)})
+    await queue_zip(engine, user, path)
+    first = await jobs.claim_job(engine, worker_id="w")
+    assert first is not None and (await execute_job(engine, small, first)).inserted == 250
+    before = await fetch(engine, "SELECT id, record_key FROM raw.export_records ORDER BY id")
+    monkeypatch.setattr(
+        pipeline,
+        "_LOCK_USER_AND_PROBE",
+        "SELECT EXISTS (SELECT 1 FROM app.users WHERE id = $1 FOR KEY SHARE) AS user_exists, "
+        "$2::text IS NULL AND $3::text IS NULL AS keys_taken",
+    )
+
+    again = await queue_zip(engine, user, path)
+    job = await jobs.claim_job(engine, worker_id="w", only_id=again)
+    assert job is not None
+    outcome = await execute_job(engine, small, job)
+
+    assert outcome.status == "success" and outcome.inserted == 0
+    assert await fetch(engine, "SELECT id, record_key FROM raw.export_records ORDER BY id") == before
+    stats = (await run_row(engine, (await job_row(engine, again))["job_run_id"]))["stats"]
+    assert (stats["duplicates"], stats["batches_direct"], stats["batches_staged"]) == (250, 0, 3)
