@@ -9,7 +9,7 @@ One ZIP per user (`user-000.zip` …, the layout of Spotify's "Download your dat
 
 - users: plays per user follow a Zipf law over the users (exponent 0.8 by default: with 100 users and 10M
   plays the heaviest has 1.23M, the median ~54k, the lightest ~31k); a heavier user also listens for more
-  years (1–12, a year per 40,000 plays) and more plays a day;
+  years (1–17, a year per 40,000 plays) and more plays a day;
 - catalogue: 200,000 tracks by 30,000 artists, global popularity Zipf-distributed; each user has a library
   (a few hundred to ~10,000 tracks drawn by global popularity) played with a Zipf law of their own, and 8 % of
   plays are discoveries drawn from the whole catalogue;
@@ -108,7 +108,8 @@ class UserHistory:
 
     def records(self, global_popularity: list[float]) -> Iterator[dict[str, Any]]:
         rng = random.Random(self.seed * 1_000_003 + self.index)
-        years = max(1.0, min(12.0, self.plays / 40_000))
+        # Up to 17 years (Spotify since 2009): the heaviest users then listen ~15 hours a day, not more than 24.
+        years = max(1.0, min(17.0, self.plays / 40_000))
         start = END - timedelta(days=365.25 * years)
         library_size = int(min(10_000, 300 + self.plays**0.75))
         library = [_draw(rng, global_popularity) for _ in range(library_size)]
