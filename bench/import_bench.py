@@ -3,6 +3,10 @@
     uv run python -m bench.import_bench --records 1000000 --files 60
     uv run python -m bench.import_bench --records 200000 --files 12 --repeat 5
 
+Each run first reads the same ZIP with the JSON parsers alone (no normalisation, no database; in a child
+process, wall time): ijson (`ijson.items`, the reference parse rate of issue 22) and the importer's own msgspec
+decoder; then imports it. It prints the import rate as a share of each parse rate of the same run.
+
 The export uses Spotify's real field names (including the sensitive ones the importer drops) with a
 realistic mix: ~88% tracks (a pool of 20k tracks, 3% without a URI), ~8% podcast episodes, some audiobook
 chapters, nulls, zero ms_played, repeated ts. Each run imports into a fresh database (migrated by the real
@@ -36,6 +40,8 @@ from core.db import create_engine
 from core.dburl import libpq_url, with_database
 from core.settings import load_settings
 from ingest.imports import jobs
+from ingest.imports.jsonstream import iter_array_typed
+from ingest.imports.normalize import ExtendedPlay
 from ingest.imports.worker import execute_job
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -123,6 +129,43 @@ def generate(path: Path, records: int, files: int, seed: int = 7) -> None:
                 "[\n" + ",\n".join(parts) + "\n]",
             )
         archive.writestr("Spotify Extended Streaming History/ReadMeFirst_ExtendedStreamingHistory.pdf", b"%PDF-1.4")
+
+
+def parse_rate(zip_path: Path, parser: str) -> dict[str, float]:
+    """Records per second (wall and CPU) of a JSON parser alone over the history members of the ZIP: the
+    ceiling an import of the same ZIP is compared with."""
+    import ijson
+
+    records = 0
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    with zipfile.ZipFile(zip_path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".json"):
+                continue
+            with archive.open(info) as member:
+                if parser == "ijson":
+                    for _ in ijson.items(member, "item", use_float=True, buf_size=256 * 1024):
+                        records += 1
+                else:
+                    for _ in iter_array_typed(member, ExtendedPlay):
+                        records += 1
+    seconds = time.perf_counter() - started
+    return {"records": records, "seconds": seconds, "cpu": time.process_time() - cpu_before}
+
+
+def _parse_child(zip_path: str, parser: str, queue: multiprocessing.Queue[dict[str, float]]) -> None:
+    queue.put(parse_rate(Path(zip_path), parser))
+
+
+def _in_child(target: Any, *args: object) -> dict[str, float]:
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[dict[str, float]] = context.Queue()
+    child = context.Process(target=target, args=(*args, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
 
 
 def _admin(server_url: str, statement: str) -> None:
@@ -249,17 +292,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"zip {zip_path.stat().st_size / 1e6:.1f} MB, uncompressed {uncompressed / 1e6:.1f} MB")
     results: list[dict[str, float]] = []
     for attempt in range(args.repeat):
-        queue: multiprocessing.Queue[dict[str, float]] = context.Queue()
-        child = context.Process(
-            target=_child, args=(args.database_url, str(zip_path), args.batch_size, args.parser, queue)
-        )
-        child.start()
-        result = queue.get()
-        child.join()
+        parsed = {name: _in_child(_parse_child, str(zip_path), name) for name in ("ijson", "msgspec")}
+        result = _in_child(_child, args.database_url, str(zip_path), args.batch_size, args.parser)
+        rate = result["records"] / result["seconds"]
+        for name, parse in parsed.items():
+            result[f"parse_{name}"] = parse["records"] / parse["seconds"]
+            result[f"ratio_{name}"] = rate / result[f"parse_{name}"]
         results.append(result)
         print(
-            f"run {attempt + 1}: {result['records']:,.0f} records read, {result['inserted']:,.0f} inserted in "
-            f"{result['seconds']:.2f}s = {result['records'] / result['seconds']:,.0f} records/s; "
+            f"run {attempt + 1}: parse alone ijson {result['parse_ijson']:,.0f} records/s, msgspec "
+            f"{result['parse_msgspec']:,.0f} records/s; import {result['records']:,.0f} records read, "
+            f"{result['inserted']:,.0f} inserted in {result['seconds']:.2f}s = {rate:,.0f} records/s "
+            f"(ratio {result['ratio_ijson']:.2f} of ijson, {result['ratio_msgspec']:.2f} of msgspec); "
             f"peak RSS {result['peak_rss_mb']:.0f} MB; CPU per record: importer "
             f"{result['python_cpu'] / result['records'] * 1e6:.1f} µs, PostgreSQL "
             f"{result['postgres_cpu'] / result['records'] * 1e6:.1f} µs; load average {os.getloadavg()[0]:.2f}"
@@ -274,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"median {statistics.median(rates):,.0f} records/s over {len(rates)} run(s) "
         f"(min {min(rates):,.0f}, max {max(rates):,.0f}); peak RSS max {max(r['peak_rss_mb'] for r in results):.0f} MB"
+    )
+    print(
+        f"median ratio import / parse alone (same run): {statistics.median(r['ratio_ijson'] for r in results):.2f} "
+        f"of ijson (median {statistics.median(r['parse_ijson'] for r in results):,.0f} records/s), "
+        f"{statistics.median(r['ratio_msgspec'] for r in results):.2f} of msgspec "
+        f"(median {statistics.median(r['parse_msgspec'] for r in results):,.0f} records/s)"
     )
     return 0
 
