@@ -66,6 +66,13 @@ class SpotifyNotConnected(ToolError):
     code = "spotify_not_connected"
 
 
+class WarehouseBuilding(ToolError):
+    """A mart the tool reads does not exist yet: the first warehouse build (or a full refresh) is under way."""
+
+    status_code = 503
+    code = "warehouse_building"
+
+
 class SpotifyUnavailable(ToolError):
     status_code = 503
     code = "spotify_unavailable"

@@ -15,16 +15,17 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
 from serve.api.request_input import InputError, parse_json
 from serve.tools import repository, schemas
-from serve.tools.errors import AccessDenied, InvalidArguments, UnknownTool, UnknownUser
+from serve.tools.errors import AccessDenied, InvalidArguments, UnknownTool, UnknownUser, WarehouseBuilding
 from serve.tools.models import ToolArgs
 from serve.tools.schemas import Audience
 from serve.tools.windows import user_zone
@@ -183,6 +184,20 @@ class Registry:
         return tool
 
     async def call(self, name: str, raw_args: Any, context: ToolContext) -> BaseModel:
+        try:
+            return await self._call(name, raw_args, context)
+        except DBAPIError as error:
+            if _sqlstate(error) not in _MART_MISSING:
+                raise
+            # The first build creates the marts one by one (and a new version may add one): a tool reading a mart
+            # not there yet says so and when to retry, instead of a 500.
+            raise WarehouseBuilding(
+                "the warehouse is being built (a table this answer needs is not there yet); try again in a minute",
+                details={"reason": "warehouse_building"},
+                headers={"Retry-After": "30"},
+            ) from None
+
+    async def _call(self, name: str, raw_args: Any, context: ToolContext) -> BaseModel:
         tool = self.get(name)
         args = tool.parse_args(coerce_arguments(raw_args))
         # Cacheable (history) tools look the user up in their own first query: no separate existence check.
@@ -197,6 +212,19 @@ class Registry:
         if key is not None:
             context.cache.put(key, result)
         return result
+
+
+# undefined_table, undefined_column (a mart of an older shape, before the build that adds the column).
+_MART_MISSING: Final = frozenset({"42P01", "42703"})
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    """PostgreSQL's SQLSTATE behind a SQLAlchemy error (asyncpg's error is the cause of the adapted one)."""
+    for candidate in (error.orig, getattr(error.orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
 
 
 async def _cache_key(context: ToolContext, tool: Tool, args: ToolArgs, user_id: UUID) -> tuple[object, ...] | None:

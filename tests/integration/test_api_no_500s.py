@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 
+from core.dburl import libpq_url
 from core.settings import Settings
 from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
@@ -278,3 +280,17 @@ def test_an_upload_file_name_with_control_characters_is_cleaned(base: str) -> No
     )
     assert response.status_code == 202, response.text
     assert response.json()["original_filename"] == "mydata.zip"
+
+
+def test_a_tool_whose_mart_is_not_built_yet_is_a_503_to_retry(base: str, user_token: str, database_url: str) -> None:
+    """During the first build the marts appear one by one: a tool reading one that is not there yet answers 503
+    with Retry-After (on /mcp/call and over MCP alike, through the one registry), never a 500; others still answer."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute("DROP TABLE marts.dim_artists CASCADE")
+    user = {"Authorization": f"Bearer {user_token}"}
+    response = httpx.post(f"{base}/mcp/call", json={"tool": "history.taste_summary", "args": {}}, headers=user)
+    assert response.status_code == 503, response.text
+    assert _error_of(response)["code"] == "warehouse_building"
+    assert int(response.headers["retry-after"]) > 0
+    still = httpx.post(f"{base}/mcp/call", json={"tool": "history.coverage", "args": {}}, headers=user)
+    assert still.status_code == 200, still.text  # the session was not left in a failed transaction
