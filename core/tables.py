@@ -105,6 +105,9 @@ users = Table(
     Column("email", Text, nullable=True),
     Column("display_name", Text, nullable=True),
     Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    # Set by a trigger (migration 0008) whenever `timezone` changes: the transform rebuilds the user's local-time
+    # marts when it is newer than its watermark.
+    Column("timezone_changed_at", DateTime(timezone=True), nullable=True),
     Column("status", Text, nullable=False, server_default=text("'active'")),
     _created_at(),
     _updated_at(),

@@ -1,7 +1,8 @@
 {#- Incremental support for int_plays_deduplicated.
 
     "Changed" listens are raw rows landed since the model's watermark (`ingested_at >= watermark`, see `ingested_watermark`), plus
-    the export listens of tracks whose metadata (artists, resolution) landed since then. A change can alter
+    the export listens of tracks whose metadata (artists, resolution) landed since then, plus the name-only
+    export listens whose (artist, title) resolution changed (int_track_name_resolutions.changed_at). A change can alter
     the dedupe of raw rows up to 2 × the match radius (tolerance + 1 minute) away (a new row steals a neighbour's partner), and deciding
     those needs rows up to 4 × it away. Changed rows are collapsed into per-user time ranges
     (islands) so that the model reads the raw tables by (user_id, played_at) index ranges. -#}
@@ -19,10 +20,23 @@
         union
         select local_track_id from {{ ref('stg_spotify_api__track_resolutions') }} where ingested_at >= {{ watermark }}
     )
+    union all
+    select export_name_keys.user_id, export_name_keys.played_at
+    from {{ ref('int_export_name_keys') }} as export_name_keys
+    inner join {{ ref('int_track_name_resolutions') }} as resolutions
+        on export_name_keys.name_key = resolutions.name_key
+    where resolutions.changed_at >= {{ watermark }}
     ) as changed_or_excluded
     {#- Users the runner excluded from this build change nothing; those it rebuilds change entirely. #}
     where {{ not_excluded_user('user_id') }}
     {{ rebuilt_users_listens_sql() }}
+{%- endmacro %}
+
+{#- Users whose time zone changed since the watermark (a trigger stamps app.users.timezone_changed_at): every
+    listen of theirs is recomputed, for its local date, hour and weekday. -#}
+{% macro zone_changed_users_sql(watermark) -%}
+    select user_id from {{ ref('stg_app__users') }}
+    where timezone_changed_at >= {{ watermark }} and {{ not_excluded_user('user_id') }}
 {%- endmacro %}
 
 {#- Disjoint per-user ranges [start, end] covering every changed listen ± radius_seconds. -#}
@@ -57,17 +71,25 @@
       mode 'none'   — nothing changed;
       mode 'ranges' — `context` ranges (changed ± 4 × match radius) are read, plays with a raw row in the
                       `core` ranges (changed ± 2 × match radius) are recomputed;
-      mode 'users'  — many changes (an import): every listen of the changed `users` is recomputed. -#}
+      mode 'users'  — many changes (an import), or a time zone changed: every listen of the changed `users`
+                      is recomputed. -#}
 {% macro incremental_dedupe_plan(watermark, match_radius) -%}
     {%- if not execute -%}
         {{- return({'mode': 'none', 'context': [], 'core': [], 'users': []}) -}}
     {%- endif -%}
+    {%- set zone_users = run_query(
+        "select distinct zone_users.user_id::text from (" ~ zone_changed_users_sql(watermark) ~ ") as zone_users"
+        ~ " where exists (select from " ~ this ~ " as plays where plays.user_id = zone_users.user_id)"
+    ).columns[0].values() | list -%}
     {%- set stats = run_query(
         "select count(*), coalesce(array_to_string(array_agg(distinct user_id::text), ','), '') from ("
         ~ changed_listens_sql(watermark) ~ ") as changed"
     ) -%}
     {%- set changed_rows = stats.columns[0].values()[0] | int -%}
     {%- set users = (stats.columns[1].values()[0] or '').split(',') | reject('equalto', '') | list -%}
+    {%- if zone_users | length > 0 -%}
+        {{- return({'mode': 'users', 'context': [], 'core': [], 'users': (users + zone_users) | unique | list}) -}}
+    {%- endif -%}
     {%- if changed_rows == 0 -%}
         {{- return({'mode': 'none', 'context': [], 'core': [], 'users': []}) -}}
     {%- endif -%}

@@ -66,3 +66,16 @@
     concat_ws('|', {{ normalize_name(artist_column) }}, {{ normalize_name(title_column) }})
 {%- endmacro %}
 
+
+{#- The post-hook of int_artists_played: drop artists that no (counted) play references any more. One anti-join
+    against the plays' artist ids (an index-only scan of int_plays_deduplicated's (user_id, primary_artist_id)). -#}
+{% macro delete_unplayed_artists() -%}
+    delete from {{ this }} as stored
+    where not exists (
+        select from {{ ref('int_plays_deduplicated') }} as plays
+        where plays.primary_artist_id = stored.artist_id
+        {%- if not var('include_incognito') %}
+            and not plays.is_incognito
+        {%- endif %}
+    )
+{%- endmacro %}

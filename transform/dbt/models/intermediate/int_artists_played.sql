@@ -1,12 +1,15 @@
 {#- Every primary artist referenced by plays (incognito ones only when `include_incognito`), with the name its
     latest listen carried. Kept incrementally like int_tracks_played, so dim_artists covers every
-    fct_plays.primary_artist_id without scanning all plays. -#}
+    fct_plays.primary_artist_id without re-reading every play's names. An artist no play references any more
+    (a name-only listen resolved to the Spotify artist later, issue 15) is removed after each run, so
+    dim_artists never lists one artist twice. -#}
 {{
     config(
         materialized='incremental',
         unique_key='artist_id',
         incremental_strategy='delete+insert',
         indexes=[{'columns': ['artist_id'], 'unique': True}],
+        post_hook=["{{ delete_unplayed_artists() }}"],
     )
 }}
 

@@ -3,7 +3,8 @@
 --   * `track_id`: the Spotify id, else the export's `local:` id; for episodes / audiobooks / video without an
 --     id in the export, `local:<md5(kind|title|show)>`.
 --   * The primary artist comes from the API's item, else from the enriched track's artists (position 0),
---     else a `local:` id made from the exported artist name.
+--     else, for a music listen known only by name, from the track any source knows under that normalised
+--     artist + title (int_track_name_resolutions), else a `local:` id made from the exported artist name.
 with api_plays as (
     select * from {{ ref('stg_spotify_api__plays') }}
 ),
@@ -31,6 +32,14 @@ resolutions as (
     select local_track_id, spotify_track_id
     from {{ ref('stg_spotify_api__track_resolutions') }}
     where resolution_status = 'resolved'
+),
+
+name_resolutions as (
+    select export_name_keys.export_record_id, resolutions.track_id, resolutions.artist_id, resolutions.artist_name
+    from {{ ref('int_export_name_keys') }} as export_name_keys
+    inner join {{ ref('int_track_name_resolutions') }} as resolutions
+        on export_name_keys.name_key = resolutions.name_key
+    where resolutions.track_id is not null
 ),
 
 unioned as (
@@ -102,9 +111,14 @@ select
     coalesce(
         unioned.primary_artist_id,
         primary_artists.artist_id,
+        name_resolutions.artist_id,
         case when unioned.content_kind = 'track' then {{ local_artist_id('unioned.primary_artist_name') }} end
     ) as primary_artist_id,
-    coalesce(unioned.primary_artist_name, primary_artists.artist_name) as primary_artist_name,
+    coalesce(
+        unioned.primary_artist_name,
+        primary_artists.artist_name,
+        case when name_resolutions.artist_id is not null then name_resolutions.artist_name end
+    ) as primary_artist_name,
     unioned.is_incognito,
     unioned.skipped,
     unioned.ingested_at
@@ -115,3 +129,5 @@ left join primary_artists
     on unioned.track_id = primary_artists.track_id
 left join resolutions
     on unioned.track_id = resolutions.local_track_id
+left join name_resolutions
+    on unioned.export_record_id = name_resolutions.export_record_id

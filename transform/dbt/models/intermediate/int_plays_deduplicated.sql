@@ -1,17 +1,22 @@
-{#- One row per real listen: API plays and export records merged across sources (DESIGN §4).
+{#- One row per real listen: raw rows of every source merged (DESIGN §4, docs/warehouse-contract.md).
 
-    An API play and an export record are the same listen when they are of the same user and content kind,
-    the same track (same id; or the export's `local:` id resolved to the API's id; or, when the export side
-    has no Spotify id, the same normalised artist + title) and their end times differ by at most
-    `dedupe_tolerance_seconds` (plus a minute for the account-data format, whose end times are truncated to
-    the minute). Each side is paired with its nearest candidate, and a pair is kept only when
-    each is the other's nearest (ties broken by raw id), so the result does not depend on arrival order.
-    A merged listen keeps the richer field of each side: the API's played_at (millisecond precision), track id
-    and context; the export's ms_played, skipped and incognito flag. Raw rows of one source that share
-    (user, played_at, track) are one listen too (the longest is kept).
+    1. Within one source, rows of the same (user, played_at, track) are one listen (the longest is kept).
+    2. An account-data record (StreamingHistory*.json: end time truncated to the minute, names only) and an
+       extended-history record of the same listen are one: same user and content kind, the same track (by id
+       where both have one, else by normalised artist + title), the extended `ts` in [endTime, endTime + 60 s)
+       and `ms_played` within `account_ms_tolerance`. The extended record is kept (it is the richer one).
+    3. An API play and an export record are the same listen when they are of the same user and content kind,
+       the same track (same id; or the export's `local:` id resolved to the API's id; or, when the export side
+       has no Spotify id, the same normalised artist + title) and the API's end time lies within
+       `dedupe_tolerance_seconds` of the export's end time, taken at the export's precision (for the account
+       format, of the minute [endTime, endTime + 60 s) it stands for).
+    In 2 and 3 each side is paired with its nearest candidate, and a pair is kept only when each is the other's
+    nearest (ties broken by raw id), so the result does not depend on arrival order. A merged listen keeps the
+    richer field of each side: the API's played_at (millisecond precision), track id and context; the export's
+    ms_played, skipped and incognito flag.
 
-    Incremental: only listens near a change are recomputed (macros/changed_listens.sql); the pre-hook deletes
-    the stored plays they replace. -#}
+    Incremental: only listens near a change are recomputed (macros/changed_listens.sql), or every listen of a
+    user whose time zone changed; the pre-hook deletes the stored plays they replace. -#}
 {{
     config(
         materialized='incremental',
@@ -34,6 +39,9 @@
 -- depends_on: {{ ref('stg_spotify_export__records') }}
 -- depends_on: {{ ref('stg_spotify_api__track_artists') }}
 -- depends_on: {{ ref('stg_spotify_api__track_resolutions') }}
+-- depends_on: {{ ref('int_export_name_keys') }}
+-- depends_on: {{ ref('int_track_name_resolutions') }}
+-- depends_on: {{ ref('stg_app__users') }}
 {#- How far apart the two sides of one listen can be: the tolerance, plus a minute for the account format. -#}
 {%- set tolerance = var('dedupe_tolerance_seconds') | int %}
 {%- set match_radius = tolerance + 60 %}
@@ -89,12 +97,111 @@ duplicate_export_records as (
     where duplicate_rank > 1
 ),
 
-listens_per_source as (
+distinct_listens as (
     select listens.*
     from listens
     left join duplicate_export_records
         on listens.export_record_id = duplicate_export_records.export_record_id
     where duplicate_export_records.export_record_id is null
+),
+
+-- Account-data records absorbed by the extended-history record of the same listen (rule 2). The account end
+-- time is a whole minute, so "ts in [endTime, endTime + 60 s)" is an equi-join on the extended ts's minute.
+account_keys as (
+    select
+        export_record_id,
+        user_id,
+        played_at,
+        content_kind,
+        ms_played,
+        is_core,
+        ingested_at,
+        case
+            when track_id not like 'local:%' then track_id
+            when resolved_track_id is not null then resolved_track_id
+            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
+        end as match_key
+    from distinct_listens
+    where listen_source = 'import_zip' and source_format = 'account'
+),
+
+extended_keys as (
+    select
+        export_record_id,
+        user_id,
+        played_at,
+        content_kind,
+        ms_played,
+        case
+            when track_id not like 'local:%' then track_id
+            when resolved_track_id is not null then resolved_track_id
+            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
+        end as match_key
+    from distinct_listens
+    where listen_source = 'import_zip' and source_format <> 'account'
+        and user_id in (select user_id from account_keys)
+    union
+    -- By name too, for account records without an id (names are normalised only for users who have any).
+    select
+        export_record_id,
+        user_id,
+        played_at,
+        content_kind,
+        ms_played,
+        'name:' || {{ match_name_key('primary_artist_name', 'track_name') }} as match_key
+    from distinct_listens
+    where listen_source = 'import_zip' and source_format <> 'account'
+        and user_id in (select user_id from account_keys where match_key like 'name:%')
+),
+
+account_candidate_pairs as (
+    select
+        account_keys.export_record_id as account_record_id,
+        extended_keys.export_record_id as extended_record_id,
+        abs(coalesce(account_keys.ms_played, 0) - coalesce(extended_keys.ms_played, 0)) as ms_gap,
+        extended_keys.played_at as extended_played_at
+    from account_keys
+    inner join extended_keys
+        on account_keys.user_id = extended_keys.user_id
+        and account_keys.match_key = extended_keys.match_key
+        and account_keys.content_kind = extended_keys.content_kind
+        and date_trunc('minute', account_keys.played_at) = date_trunc('minute', extended_keys.played_at)
+        and extended_keys.played_at >= account_keys.played_at
+        and extended_keys.played_at < account_keys.played_at + interval '60 seconds'
+    where abs(coalesce(account_keys.ms_played, 0) - coalesce(extended_keys.ms_played, 0))
+        <= {{ var('account_ms_tolerance') | int }}
+),
+
+absorbed_account_records as (
+    select ranked.account_record_id, ranked.extended_record_id, account_keys.ingested_at, account_keys.is_core
+    from (
+        select
+            account_record_id,
+            extended_record_id,
+            row_number() over (
+                partition by account_record_id order by ms_gap, extended_played_at, extended_record_id
+            ) as rank_for_account,
+            row_number() over (
+                partition by extended_record_id order by ms_gap, account_record_id
+            ) as rank_for_extended
+        from account_candidate_pairs
+    ) as ranked
+    inner join account_keys on ranked.account_record_id = account_keys.export_record_id
+    where ranked.rank_for_account = 1 and ranked.rank_for_extended = 1
+),
+
+listens_per_source as (
+    select
+        distinct_listens.*,
+        -- The extended record stands for the account record it absorbed too.
+        absorbed_by.ingested_at as absorbed_ingested_at,
+        coalesce(absorbed_by.is_core, false) as absorbed_is_core
+    from distinct_listens
+    left join absorbed_account_records as absorbed
+        on distinct_listens.export_record_id = absorbed.account_record_id
+    left join absorbed_account_records as absorbed_by
+        on distinct_listens.export_record_id = absorbed_by.extended_record_id
+    where absorbed.account_record_id is null
 ),
 
 api_listens as (
@@ -133,8 +240,12 @@ export_keys as (
         export_record_id,
         user_id,
         played_at,
+        -- The last instant the export's end time stands for: the account format's minute, else the time itself.
+        played_at + case
+            when source_format = 'account' then interval '60 seconds' - interval '1 microsecond'
+            else interval '0'
+        end as played_until,
         content_kind,
-        source_format,
         case
             when track_id not like 'local:%' then track_id
             when resolved_track_id is not null then resolved_track_id
@@ -166,17 +277,20 @@ candidate_pairs as (
     select
         api_keys.api_play_id,
         export_buckets.export_record_id,
-        abs(extract(epoch from api_keys.played_at - export_buckets.played_at)) as gap_seconds
+        greatest(
+            extract(epoch from export_buckets.played_at - api_keys.played_at),
+            extract(epoch from api_keys.played_at - export_buckets.played_until),
+            0
+        ) as gap_seconds
     from api_keys
     inner join export_buckets
         on api_keys.user_id = export_buckets.user_id
         and api_keys.match_key = export_buckets.match_key
         and floor(extract(epoch from api_keys.played_at) / {{ 2 * match_radius }}) = export_buckets.bucket
         and api_keys.content_kind = export_buckets.content_kind
-        -- The account-data format (StreamingHistory*.json) gives end times truncated to the minute.
-        and export_buckets.played_at between api_keys.played_at - interval '{{ tolerance }} seconds'
-            - case when export_buckets.source_format = 'account' then interval '60 seconds' else interval '0' end
-            and api_keys.played_at + interval '{{ tolerance }} seconds'
+        -- Within the tolerance of the export's end time at its precision (rule 3).
+        and api_keys.played_at between export_buckets.played_at - interval '{{ tolerance }} seconds'
+            and export_buckets.played_until + interval '{{ tolerance }} seconds'
 ),
 
 ranked_pairs as (
@@ -212,8 +326,9 @@ merged as (
         export_listens.is_incognito,
         api_listens.api_play_id,
         export_listens.export_record_id,
-        greatest(api_listens.ingested_at, export_listens.ingested_at) as ingested_at,
-        api_listens.is_core or export_listens.is_core as is_core
+        greatest(api_listens.ingested_at, export_listens.ingested_at, export_listens.absorbed_ingested_at)
+            as ingested_at,
+        api_listens.is_core or export_listens.is_core or export_listens.absorbed_is_core as is_core
     from matched_pairs
     inner join api_listens on matched_pairs.api_play_id = api_listens.api_play_id
     inner join export_listens on matched_pairs.export_record_id = export_listens.export_record_id
@@ -239,8 +354,8 @@ merged as (
         listens_per_source.is_incognito,
         listens_per_source.api_play_id,
         listens_per_source.export_record_id,
-        listens_per_source.ingested_at,
-        listens_per_source.is_core
+        greatest(listens_per_source.ingested_at, listens_per_source.absorbed_ingested_at) as ingested_at,
+        listens_per_source.is_core or listens_per_source.absorbed_is_core as is_core
     from listens_per_source
     left join matched_pairs as matched_api
         on listens_per_source.api_play_id = matched_api.api_play_id

@@ -4,6 +4,7 @@
         materialized='incremental',
         unique_key=['user_id', 'local_date'],
         incremental_strategy='delete+insert',
+        pre_hook=["{{ delete_emptied_days() }}"],
         indexes=[{'columns': ['user_id', 'local_date', 'content_kind'], 'unique': True}],
     )
 }}

@@ -5,6 +5,7 @@
         materialized='incremental',
         unique_key=['user_id', 'local_date'],
         incremental_strategy='delete+insert',
+        pre_hook=["{{ delete_emptied_days(tracks_only=true) }}"],
         indexes=[
             {'columns': ['user_id', 'local_date', 'track_id'], 'unique': True},
             {'columns': ['user_id', 'track_id']},

@@ -4,6 +4,7 @@
         materialized='incremental',
         unique_key=['user_id', 'local_date'],
         incremental_strategy='delete+insert',
+        pre_hook=["{{ delete_emptied_days(tracks_only=true) }}"],
         indexes=[{'columns': ['user_id', 'local_date', 'local_hour'], 'unique': True}],
     )
 }}

@@ -6,5 +6,6 @@ select
     id as user_id,
     display_name,
     timezone,
+    timezone_changed_at,
     status as user_status
 from source
