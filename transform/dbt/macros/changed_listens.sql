@@ -26,6 +26,23 @@
     inner join {{ ref('int_track_name_resolutions') }} as resolutions
         on export_name_keys.name_key = resolutions.name_key
     where resolutions.changed_at >= {{ watermark }}
+    union all
+    {#- Stored plays whose artist id is one a changed name → artist resolution gave or takes away (the listens'
+        raw rows lie at or within the match radius of played_at). Users × changed ids probe the
+        (user_id, primary_artist_id) index. #}
+    select plays.user_id, plays.played_at
+    from {{ ref('stg_app__users') }} as users
+    cross join (
+        select 'local:' || md5(artist_key) as artist_id
+        from {{ ref('int_artist_name_resolutions') }}
+        where changed_at >= {{ watermark }}
+        union
+        select previous_artist_id
+        from {{ ref('int_artist_name_resolutions') }}
+        where changed_at >= {{ watermark }} and previous_artist_id is not null
+    ) as changed_artists
+    inner join {{ this }} as plays
+        on plays.user_id = users.user_id and plays.primary_artist_id = changed_artists.artist_id
     ) as changed_or_excluded
     {#- Users the runner excluded from this build change nothing; those it rebuilds change entirely. #}
     where {{ not_excluded_user('user_id') }}

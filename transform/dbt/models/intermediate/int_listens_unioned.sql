@@ -4,7 +4,8 @@
 --     id in the export, `local:<md5(kind|title|show)>`.
 --   * The primary artist comes from the API's item, else from the enriched track's artists (position 0),
 --     else, for a music listen known only by name, from the track any source knows under that normalised
---     artist + title (int_track_name_resolutions), else a `local:` id made from the exported artist name.
+--     artist + title (int_track_name_resolutions), else from the one Spotify artist known under that name
+--     (int_artist_name_resolutions), else a `local:` id made from the exported artist name.
 with api_plays as (
     select * from {{ ref('stg_spotify_api__plays') }}
 ),
@@ -40,6 +41,12 @@ name_resolutions as (
     inner join {{ ref('int_track_name_resolutions') }} as resolutions
         on export_name_keys.name_key = resolutions.name_key
     where resolutions.track_id is not null
+),
+
+artist_name_resolutions as (
+    select artist_key, artist_id, artist_name
+    from {{ ref('int_artist_name_resolutions') }}
+    where artist_id is not null
 ),
 
 unioned as (
@@ -112,6 +119,7 @@ select
         unioned.primary_artist_id,
         primary_artists.artist_id,
         name_resolutions.artist_id,
+        artist_name_resolutions.artist_id,
         case when unioned.content_kind = 'track' then {{ local_artist_id('unioned.primary_artist_name') }} end
     ) as primary_artist_id,
     coalesce(
@@ -131,3 +139,7 @@ left join resolutions
     on unioned.track_id = resolutions.local_track_id
 left join name_resolutions
     on unioned.export_record_id = name_resolutions.export_record_id
+left join artist_name_resolutions
+    on unioned.listen_source = 'import_zip'
+    and unioned.content_kind = 'track'
+    and lower(unioned.primary_artist_name) = artist_name_resolutions.artist_key

@@ -41,6 +41,7 @@
 -- depends_on: {{ ref('stg_spotify_api__track_resolutions') }}
 -- depends_on: {{ ref('int_export_name_keys') }}
 -- depends_on: {{ ref('int_track_name_resolutions') }}
+-- depends_on: {{ ref('int_artist_name_resolutions') }}
 -- depends_on: {{ ref('stg_app__users') }}
 {#- How far apart the two sides of one listen can be: the tolerance, plus a minute for the account format. -#}
 {%- set tolerance = var('dedupe_tolerance_seconds') | int %}
