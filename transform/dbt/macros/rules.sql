@@ -67,15 +67,41 @@
 {%- endmacro %}
 
 
-{#- The post-hook of int_artists_played: drop artists that no (counted) play references any more. One anti-join
-    against the plays' artist ids (an index-only scan of int_plays_deduplicated's (user_id, primary_artist_id)). -#}
-{% macro delete_unplayed_artists() -%}
+{#- The post-hook of int_tracks_played and int_artists_played: drop the rows (`key`) that no play references any more
+    through `plays_column` — a name-only listen absorbed by the extended record of the same listen, or resolved to
+    a Spotify artist later (issue 15) — so the dimensions never list one track or artist twice. One anti-join
+    against int_plays_deduplicated (its (user_id, …) indexes serve it as an index-only scan). -#}
+{% macro delete_unplayed(key, plays_column) -%}
     delete from {{ this }} as stored
     where not exists (
         select from {{ ref('int_plays_deduplicated') }} as plays
-        where plays.primary_artist_id = stored.artist_id
+        where plays.{{ plays_column }} = stored.{{ key }}
         {%- if not var('include_incognito') %}
             and not plays.is_incognito
         {%- endif %}
     )
+{%- endmacro %}
+
+{#- The second post-hook of int_tracks_played: a stored `last_played_at` whose play is gone (deleted when the
+    listens around it were recomputed, e.g. an account record absorbed by the extended record of the same listen)
+    is set to the latest play left. Probes int_plays_deduplicated's (track_id, played_at) index per track. -#}
+{% macro refresh_last_played() -%}
+    update {{ this }} as stored
+    set last_played_at = latest.played_at
+    from (
+        select
+            stored.track_id,
+            (
+                select max(plays.played_at) from {{ ref('int_plays_deduplicated') }} as plays
+                where plays.track_id = stored.track_id
+                {%- if not var('include_incognito') %} and not plays.is_incognito{% endif %}
+            ) as played_at
+        from {{ this }} as stored
+        where not exists (
+            select from {{ ref('int_plays_deduplicated') }} as plays
+            where plays.track_id = stored.track_id and plays.played_at = stored.last_played_at
+            {%- if not var('include_incognito') %} and not plays.is_incognito{% endif %}
+        )
+    ) as latest
+    where stored.track_id = latest.track_id and latest.played_at is not null
 {%- endmacro %}

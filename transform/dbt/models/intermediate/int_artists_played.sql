@@ -9,7 +9,7 @@
         unique_key='artist_id',
         incremental_strategy='delete+insert',
         indexes=[{'columns': ['artist_id'], 'unique': True}],
-        post_hook=["{{ delete_unplayed_artists() }}"],
+        post_hook=["{{ delete_unplayed('artist_id', 'primary_artist_id') }}"],
     )
 }}
 

@@ -29,6 +29,7 @@
             {'columns': ['user_id', 'played_at']},
             {'columns': ['user_id', 'primary_artist_id']},
             {'columns': ['user_id', 'track_id']},
+            {'columns': ['track_id', 'played_at']},
             {'columns': ['user_id', 'local_date']},
             {'columns': ['transformed_at']},
         ],

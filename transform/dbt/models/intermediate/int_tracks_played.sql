@@ -1,13 +1,15 @@
 {#- Every track (or episode, audiobook chapter, video) that appears in plays (incognito ones only when
     `include_incognito`), with the names its latest
     listen carried and whether the API ever reported it. Kept incrementally: a run folds the plays transformed
-    since the last one into the stored row of each of their tracks. -#}
+    since the last one into the stored row of each of their tracks, and drops tracks no play references any more
+    (an account record's `local:` track once the extended record of the same listen absorbed it). -#}
 {{
     config(
         materialized='incremental',
         unique_key='track_id',
         incremental_strategy='delete+insert',
         indexes=[{'columns': ['track_id'], 'unique': True}],
+        post_hook=["{{ delete_unplayed('track_id', 'track_id') }}", "{{ refresh_last_played() }}"],
     )
 }}
 

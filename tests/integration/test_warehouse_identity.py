@@ -1,0 +1,233 @@
+"""The warehouse counts each listen once and each artist as one identity, whatever mix of sources and edits
+(issue 15 items 1, 2, 5 and the one-play repeat row), on a real PostgreSQL through the real import and landing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.marts.rankings import top_artists
+from core.marts.windows import Span
+from core.settings import Settings
+from tests.integration.warehouse_history import (
+    Listen,
+    Song,
+    account_record,
+    api_play,
+    at,
+    create_users,
+    differences,
+    execute,
+    extended_record,
+    import_zip,
+    land_api_plays,
+    marts,
+    rows,
+    transform,
+)
+
+ALICE = uuid.UUID("00000000-0000-0000-0000-00000000a11c")
+BOB = uuid.UUID("00000000-0000-0000-0000-000000000b0b")
+
+SONG = Song("4uLU6hMCjMI75M1A2tKUQC", "Blue Monday", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Power")
+OTHER = Song("1301WleyT98MSxVHPZCA6M", "Ceremony", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Singles")
+
+
+def _top_artist_names(database_url: str, user_id: uuid.UUID) -> list[str]:
+    """Top artists of all time as the tools and dashboards rank them (core/marts)."""
+    zone = ZoneInfo("UTC")
+    span = Span("all time", date(2006, 4, 23), date(2030, 1, 1), zone, date(2030, 1, 1))
+    query = top_artists(user_id, span, 50, all_time=True)
+    engine = create_sync_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as connection:
+            return [row.name for row in connection.execute(text(query.sql), dict(query.params))]
+    finally:
+        engine.dispose()
+
+
+async def test_both_exports_of_the_same_listens_count_once(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC"})
+    start = at("2026-03-02 08:00:07")
+    listens = [Listen(ALICE, start + timedelta(minutes=4 * n, seconds=n * 7), SONG, 200_000 + n) for n in range(9)]
+    # The person downloaded both exports of the same period; the account data has one listen more (the
+    # extended export is older) and one msPlayed off by a second (the two exports round differently).
+    extra = Listen(ALICE, at("2026-03-02 09:30:30"), OTHER, 150_000)
+    account = [account_record(listen, 1000 if n == 3 else 0) for n, listen in enumerate(listens)]
+    assert await import_zip(engine, settings, ALICE, tmp_path, extended_records=[extended_record(x) for x in listens])
+    assert await import_zip(engine, settings, ALICE, tmp_path, account_records=[*account, account_record(extra)])
+    await transform(database_url, full_refresh=True)
+
+    plays = rows(
+        database_url,
+        "select played_at, track_id, ms_played from marts.fct_plays where user_id = %(u)s order by played_at",
+        {"u": ALICE},
+    )
+    assert [(played_at, ms) for played_at, _, ms in plays[:9]] == [(x.ended, x.ms_played) for x in listens]
+    assert plays[:9] == [(x.ended, SONG.track_id, x.ms_played) for x in listens]  # the extended record is kept
+    assert len(plays) == 10 and plays[9][0] == at("2026-03-02 09:30:00")  # the account-only listen stays
+    daily = rows(database_url, "select plays, listens from marts.agg_daily_listening where user_id = %(u)s", {"u": ALICE})
+    assert daily == [(10, 10)]
+
+
+async def test_listens_in_one_minute_pair_by_duration_and_a_different_duration_stays_apart(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC"})
+    # A 12-second skip and a replay that both ended in the same minute: each account record pairs with the
+    # extended record of its own duration. At 10:05 the account record lasted far longer than the extended
+    # record of that minute: two different listens, both kept.
+    skip = Listen(ALICE, at("2026-03-02 10:00:05"), SONG, 12_000)
+    replay = Listen(ALICE, at("2026-03-02 10:00:50"), SONG, 45_000)
+    short = Listen(ALICE, at("2026-03-02 10:05:30"), SONG, 40_000)
+    long = Listen(ALICE, at("2026-03-02 10:05:59"), SONG, 150_000)
+    extended = [extended_record(skip), extended_record(replay), extended_record(short)]
+    assert await import_zip(engine, settings, ALICE, tmp_path, extended_records=extended)
+    account = [account_record(replay), account_record(skip), account_record(long)]
+    assert await import_zip(engine, settings, ALICE, tmp_path, account_records=account)
+    await transform(database_url, full_refresh=True)
+    plays = rows(
+        database_url,
+        "select played_at, ms_played, track_id like 'local:%%' from marts.fct_plays order by played_at, ms_played",
+    )
+    assert plays == [
+        (skip.ended, 12_000, False),
+        (replay.ended, 45_000, False),
+        (at("2026-03-02 10:05:00"), 150_000, True),
+        (short.ended, 40_000, False),
+    ]
+
+
+async def test_an_api_play_pairs_with_the_account_record_of_the_minute_it_ended_in(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC"})
+    # The same song twice: one listen ended at 12:00:50 (API and account data both have it), the next at
+    # 12:01:55 (account data only). The account record "12:00" stands for [12:00:00, 12:01:00): the API play
+    # lies inside it (gap 0), while "12:01" is 10 s from its start. Pairing on the truncated minute picked 12:01.
+    first = Listen(ALICE, at("2026-03-02 12:00:50"), SONG, 180_000)
+    second = Listen(ALICE, at("2026-03-02 12:01:55"), SONG, 60_000)
+    await land_api_plays(engine, ALICE, [api_play(first, 300)])
+    assert await import_zip(
+        engine, settings, ALICE, tmp_path, account_records=[account_record(first), account_record(second)]
+    )
+    await transform(database_url, full_refresh=True)
+    plays = rows(database_url, "select played_at, source, ms_played from marts.fct_plays order by played_at")
+    assert plays == [
+        (first.ended + timedelta(milliseconds=300), "both", 180_000),
+        (at("2026-03-02 12:01:00"), "import_zip", 60_000),
+    ]
+
+
+async def test_name_only_listens_take_the_artist_any_source_knows_also_when_it_arrives_later(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC", BOB: "UTC"})
+    # Alice only has account data (names); she listened to two songs of one artist and to Bob's favourite.
+    alice = [
+        Listen(ALICE, at("2026-03-01 09:00:10"), SONG, 200_000),
+        Listen(ALICE, at("2026-03-01 09:10:10"), OTHER, 200_000),
+        Listen(ALICE, at("2026-03-01 09:20:10"), SONG, 200_000),
+    ]
+    assert await import_zip(engine, settings, ALICE, tmp_path, account_records=[account_record(x) for x in alice])
+    await transform(database_url, full_refresh=True)
+    artist_ids = rows(database_url, "select distinct primary_artist_id from marts.fct_plays")
+    assert artist_ids == [("local:" + __import__("hashlib").md5(b"new order").hexdigest(),)]
+
+    # Later, Bob's collector polls a play of one of those songs: its (artist, title) → Spotify ids mapping now
+    # resolves every name-only listen of the artist (the other song through the artist's unique name).
+    await land_api_plays(engine, BOB, [api_play(Listen(BOB, at("2026-03-05 20:00:00"), SONG, 0))])
+    await transform(database_url)
+    alice_artists = rows(
+        database_url, "select distinct primary_artist_id from marts.fct_plays where user_id = %(u)s", {"u": ALICE}
+    )
+    assert alice_artists == [(SONG.artist_id,)]
+    names = _top_artist_names(database_url, ALICE)
+    assert names == ["New Order"]
+    assert rows(database_url, "select count(*) from marts.dim_artists where lower(name) = 'new order'") == [(1,)]
+    totals = rows(
+        database_url,
+        "select primary_artist_id, sum(plays) from marts.agg_daily_track_plays where user_id = %(u)s group by 1",
+        {"u": ALICE},
+    )
+    assert totals == [(SONG.artist_id, 3)]
+
+    incremental = marts(database_url)
+    await transform(database_url, full_refresh=True)
+    assert differences(incremental, marts(database_url)) == {}
+
+
+async def test_an_artist_name_two_spotify_artists_share_is_not_merged(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC", BOB: "UTC"})
+    twin_a = Song("6rqhFgbbKwnb9MLmUQDhG6", "Lithium", "6olE6TJLqED3rqDCT0FyPh", "Nirvana", "Nevermind")
+    twin_b = Song("3xKsf9qdS1CyvXSMEid6g8", "Rainbow Chaser", "5PokPZn11xzZXyXSfnvIM3", "Nirvana", "Single")
+    await land_api_plays(
+        engine,
+        BOB,
+        [api_play(Listen(BOB, at("2026-03-05 20:00:00"), twin_a, 0)), api_play(Listen(BOB, at("2026-03-05 20:05:00"), twin_b, 0))],
+    )
+    unknown = Song("x", "Sliver", "x", "Nirvana", "x")
+    assert await import_zip(
+        engine, settings, ALICE, tmp_path, account_records=[account_record(Listen(ALICE, at("2026-03-01 09:00:10"), unknown, 200_000))]
+    )
+    await transform(database_url, full_refresh=True)
+    assert rows(database_url, "select primary_artist_id like 'local:%%' from marts.fct_plays where user_id = %(u)s", {"u": ALICE}) == [(True,)]
+
+
+async def test_a_time_zone_change_rebuilds_the_local_marts_on_the_next_incremental_run(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC"})
+    listens = [Listen(ALICE, at("2026-03-02 22:30:00") + timedelta(hours=5 * n), SONG, 200_000) for n in range(6)]
+    assert await import_zip(engine, settings, ALICE, tmp_path, extended_records=[extended_record(x) for x in listens])
+    await transform(database_url, full_refresh=True)
+    utc_days = rows(database_url, "select local_date, plays from marts.agg_daily_listening order by 1")
+
+    execute(database_url, "update app.users set timezone = 'Pacific/Kiritimati' where id = %(u)s", {"u": ALICE})
+    await transform(database_url)
+    after = marts(database_url)
+    kiritimati_days = rows(database_url, "select local_date, plays from marts.agg_daily_listening order by 1")
+    assert kiritimati_days != utc_days
+    # +14 h: 22:30 UTC on the 2nd is 12:30 on the 3rd.
+    first = rows(database_url, "select local_date, local_hour from marts.fct_plays order by played_at limit 1")
+    assert first == [(date(2026, 3, 3), 12)]
+    assert sum(plays for _, plays in kiritimati_days) == 6
+    await transform(database_url, full_refresh=True)
+    assert differences(after, marts(database_url)) == {}
+
+
+@pytest.mark.parametrize("source", ["extended", "account", "api"])
+async def test_repeat_stats_have_a_row_for_a_user_with_exactly_one_play(
+    source: str, engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC", BOB: "UTC"})
+    # Bob's history is built first; Alice's single play arrives for a routine (incremental) run.
+    bob = [Listen(BOB, at("2026-03-01 10:00:00") + timedelta(minutes=5 * n), OTHER, 100_000) for n in range(2)]
+    assert await import_zip(engine, settings, BOB, tmp_path / "bob", extended_records=[extended_record(x) for x in bob])
+    await transform(database_url, full_refresh=True)
+    listen = Listen(ALICE, at("2026-03-02 10:00:00"), SONG, 200_000)
+    if source == "api":
+        await land_api_plays(engine, ALICE, [api_play(listen)])
+    else:
+        records = {f"{source}_records": [extended_record(listen) if source == "extended" else account_record(listen)]}
+        assert await import_zip(engine, settings, ALICE, tmp_path, **records)
+    await transform(database_url)
+    stats = rows(
+        database_url,
+        "select plays, unique_tracks, repeat_rate, top10_share, tracks_played_once, max_plays_single_track "
+        "from marts.fct_repeat_stats where user_id = %(u)s",
+        {"u": ALICE},
+    )
+    assert stats == [(1, 1, 0.0, 1.0, 1, 1)]

@@ -1,0 +1,193 @@
+"""Listening histories delivered the ways real ones arrive, for the warehouse's correctness tests (issue 15).
+
+A `Listen` is one real listen (end of playback to the second, the track, how long). It reaches the database as
+an extended-history record (a ZIP through the real import job), an account-data record (`endTime` truncated to
+the minute, names only; through the same import) and/or an API play (landed by the collector's `land_plays`,
+which also lands the track and its artists). The marts are read back whole, without the columns that only say
+when rows arrived (`ingested_at`, `transformed_at`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.dburl import libpq_url
+from core.settings import Settings
+from core.spotify.models import PlayHistory
+from ingest.imports import jobs
+from ingest.imports.worker import execute_job
+from ingest.landing import land_plays
+from tests.fixtures.exports import account_music, build_zip, extended
+from transform.runner import run_transform
+
+
+@dataclass(frozen=True, slots=True)
+class Song:
+    track_id: str
+    name: str
+    artist_id: str
+    artist: str
+    album: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    user_id: uuid.UUID
+    ended: datetime  # UTC, whole seconds (what the extended export says)
+    song: Song
+    ms_played: int
+
+
+def extended_record(listen: Listen) -> dict[str, Any]:
+    song = listen.song
+    return extended(
+        listen.ended.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        listen.ms_played,
+        track=song.name,
+        artist=song.artist,
+        album=song.album,
+        uri=f"spotify:track:{song.track_id}",
+    )
+
+
+def account_record(listen: Listen, ms_offset: int = 0) -> dict[str, Any]:
+    """The account-data record of the listen: end time truncated to the minute, no ids."""
+    return account_music(
+        listen.ended.strftime("%Y-%m-%d %H:%M"),
+        listen.ms_played + ms_offset,
+        artist=listen.song.artist,
+        track=listen.song.name,
+    )
+
+
+def api_play(listen: Listen, offset_ms: int = 0) -> PlayHistory:
+    """The recently-played item of the listen; `offset_ms` is how far the API's end time is from the export's."""
+    song = listen.song
+    return PlayHistory.model_validate(
+        {
+            "played_at": (listen.ended + timedelta(milliseconds=offset_ms)).isoformat(),
+            "track": {
+                "id": song.track_id,
+                "name": song.name,
+                "type": "track",
+                "uri": f"spotify:track:{song.track_id}",
+                "album": {"id": f"al{song.track_id}", "name": song.album},
+                "artists": [{"id": song.artist_id, "name": song.artist, "type": "artist"}],
+            },
+        }
+    )
+
+
+async def import_zip(
+    engine: AsyncEngine,
+    settings: Settings,
+    user_id: uuid.UUID,
+    directory: Path,
+    *,
+    extended_records: Sequence[dict[str, Any]] = (),
+    account_records: Sequence[dict[str, Any]] = (),
+) -> str:
+    """Import one export ZIP through the real import job; returns the job's status."""
+    members: dict[str, Any] = {}
+    if extended_records:
+        members["Spotify Extended Streaming History/Streaming_History_Audio_2026_0.json"] = list(extended_records)
+    if account_records:
+        members["Spotify Account Data/StreamingHistory_music_0.json"] = list(account_records)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = build_zip(directory / f"my_spotify_data_{uuid.uuid4().hex[:8]}.zip", members)
+    async with engine.begin() as connection:
+        job_id = await jobs.create_job(
+            connection,
+            user_id=user_id,
+            storage_path=path,
+            original_filename=path.name,
+            origin="cli",
+            file_size_bytes=path.stat().st_size,
+            file_sha256=None,
+        )
+    claimed = await jobs.claim_job(engine, worker_id="warehouse-tests", only_id=job_id)
+    assert claimed is not None
+    outcome = await execute_job(engine, settings, claimed)
+    return outcome.status
+
+
+async def land_api_plays(engine: AsyncEngine, user_id: uuid.UUID, plays: Sequence[PlayHistory]) -> None:
+    async with engine.begin() as connection:
+        await land_plays(connection, user_id, plays, None)
+
+
+def execute(database_url: str, sql: str, params: dict[str, Any] | None = None) -> None:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute(sql, params)
+
+
+def rows(database_url: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        return list(connection.execute(sql, params).fetchall())
+
+
+def create_users(database_url: str, zones: dict[uuid.UUID, str]) -> None:
+    for user_id, zone in zones.items():
+        execute(
+            database_url,
+            "insert into app.users (id, display_name, timezone) values (%(id)s, %(name)s, %(zone)s)",
+            {"id": user_id, "name": f"user {str(user_id)[-4:]}", "zone": zone},
+        )
+
+
+async def transform(database_url: str, *, full_refresh: bool = False) -> None:
+    outcome = await asyncio.to_thread(run_transform, database_url, full_refresh=full_refresh)
+    assert outcome.status == "success", outcome.error
+
+
+# Every mart, every column but those that say when rows arrived or were built.
+MARTS = {
+    "fct_plays": "select play_id, user_id, played_at, track_id, content_kind, ms_played, counts_as_play, source, "
+    "context_type, context_uri, track_name, album_name, primary_artist_id, primary_artist_name, local_date, "
+    "local_hour, local_weekday, skipped from marts.fct_plays order by play_id",
+    "agg_daily_listening": "select user_id, local_date, content_kind, plays, listens, ms_played, unique_tracks, "
+    "unique_artists from marts.agg_daily_listening order by 1, 2, 3",
+    "agg_daily_track_plays": "select user_id, local_date, track_id, primary_artist_id, plays, listens, ms_played "
+    "from marts.agg_daily_track_plays order by 1, 2, 3",
+    "agg_track_totals": "select user_id, track_id, primary_artist_id, single_primary_artist, plays, listens, "
+    "ms_played, first_local_date, last_local_date from marts.agg_track_totals order by 1, 2",
+    "agg_hourly_listening": "select user_id, local_date, local_weekday, local_hour, plays, ms_played "
+    "from marts.agg_hourly_listening order by 1, 2, 4",
+    "fct_listening_heatmap": "select user_id, local_weekday, local_hour, plays, ms_played "
+    "from marts.fct_listening_heatmap order by 1, 2, 3",
+    "fct_repeat_stats": "select * from marts.fct_repeat_stats order by 1",
+    "fct_coverage_daily": "select user_id, local_date, source, listens, first_played_at, last_played_at "
+    "from marts.fct_coverage_daily order by 1, 2, 3",
+    "dim_tracks": "select * from marts.dim_tracks order by track_id",
+    "dim_artists": "select * from marts.dim_artists order by artist_id",
+    "bridge_track_artists": "select * from marts.bridge_track_artists order by 1, 2",
+    "dim_users": "select * from marts.dim_users order by 1",
+}
+
+
+def marts(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    return {name: rows(database_url, sql) for name, sql in MARTS.items()}
+
+
+def differences(left: dict[str, list[tuple[Any, ...]]], right: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
+    """Per mart that differs: the rows only on the left and only on the right (readable failures)."""
+    found: dict[str, Any] = {}
+    for name in MARTS:
+        only_left = [row for row in left[name] if row not in right[name]]
+        only_right = [row for row in right[name] if row not in left[name]]
+        if only_left or only_right or len(left[name]) != len(right[name]):
+            found[name] = {"only_left": only_left[:5], "only_right": only_right[:5]}
+    return found
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
