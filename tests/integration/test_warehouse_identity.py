@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -76,7 +77,9 @@ async def test_both_exports_of_the_same_listens_count_once(
     assert [(played_at, ms) for played_at, _, ms in plays[:9]] == [(x.ended, x.ms_played) for x in listens]
     assert plays[:9] == [(x.ended, SONG.track_id, x.ms_played) for x in listens]  # the extended record is kept
     assert len(plays) == 10 and plays[9][0] == at("2026-03-02 09:30:00")  # the account-only listen stays
-    daily = rows(database_url, "select plays, listens from marts.agg_daily_listening where user_id = %(u)s", {"u": ALICE})
+    daily = rows(
+        database_url, "select plays, listens from marts.agg_daily_listening where user_id = %(u)s", {"u": ALICE}
+    )
     assert daily == [(10, 10)]
 
 
@@ -142,7 +145,7 @@ async def test_name_only_listens_take_the_artist_any_source_knows_also_when_it_a
     assert await import_zip(engine, settings, ALICE, tmp_path, account_records=[account_record(x) for x in alice])
     await transform(database_url, full_refresh=True)
     artist_ids = rows(database_url, "select distinct primary_artist_id from marts.fct_plays")
-    assert artist_ids == [("local:" + __import__("hashlib").md5(b"new order").hexdigest(),)]
+    assert artist_ids == [("local:" + hashlib.md5(b"new order").hexdigest(),)]
 
     # Later, Bob's collector polls a play of one of those songs: its (artist, title) → Spotify ids mapping now
     # resolves every name-only listen of the artist (the other song through the artist's unique name).
@@ -176,14 +179,25 @@ async def test_an_artist_name_two_spotify_artists_share_is_not_merged(
     await land_api_plays(
         engine,
         BOB,
-        [api_play(Listen(BOB, at("2026-03-05 20:00:00"), twin_a, 0)), api_play(Listen(BOB, at("2026-03-05 20:05:00"), twin_b, 0))],
+        [
+            api_play(Listen(BOB, at("2026-03-05 20:00:00"), twin_a, 0)),
+            api_play(Listen(BOB, at("2026-03-05 20:05:00"), twin_b, 0)),
+        ],
     )
     unknown = Song("x", "Sliver", "x", "Nirvana", "x")
     assert await import_zip(
-        engine, settings, ALICE, tmp_path, account_records=[account_record(Listen(ALICE, at("2026-03-01 09:00:10"), unknown, 200_000))]
+        engine,
+        settings,
+        ALICE,
+        tmp_path,
+        account_records=[account_record(Listen(ALICE, at("2026-03-01 09:00:10"), unknown, 200_000))],
     )
     await transform(database_url, full_refresh=True)
-    assert rows(database_url, "select primary_artist_id like 'local:%%' from marts.fct_plays where user_id = %(u)s", {"u": ALICE}) == [(True,)]
+    assert rows(
+        database_url,
+        "select primary_artist_id like 'local:%%' from marts.fct_plays where user_id = %(u)s",
+        {"u": ALICE},
+    ) == [(True,)]
 
 
 async def test_a_time_zone_change_rebuilds_the_local_marts_on_the_next_incremental_run(

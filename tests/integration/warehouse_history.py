@@ -87,6 +87,11 @@ def api_play(listen: Listen, offset_ms: int = 0) -> PlayHistory:
     )
 
 
+def _write_zip(directory: Path, members: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return build_zip(directory / f"my_spotify_data_{uuid.uuid4().hex[:8]}.zip", members)
+
+
 async def import_zip(
     engine: AsyncEngine,
     settings: Settings,
@@ -102,8 +107,7 @@ async def import_zip(
         members["Spotify Extended Streaming History/Streaming_History_Audio_2026_0.json"] = list(extended_records)
     if account_records:
         members["Spotify Account Data/StreamingHistory_music_0.json"] = list(account_records)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = build_zip(directory / f"my_spotify_data_{uuid.uuid4().hex[:8]}.zip", members)
+    path = await asyncio.to_thread(_write_zip, directory, members)
     async with engine.begin() as connection:
         job_id = await jobs.create_job(
             connection,
@@ -111,7 +115,7 @@ async def import_zip(
             storage_path=path,
             original_filename=path.name,
             origin="cli",
-            file_size_bytes=path.stat().st_size,
+            file_size_bytes=await asyncio.to_thread(lambda: path.stat().st_size),
             file_sha256=None,
         )
     claimed = await jobs.claim_job(engine, worker_id="warehouse-tests", only_id=job_id)
