@@ -25,9 +25,9 @@
 with named_artists as (
     select artist_id, artist_name from {{ ref('stg_spotify_api__artists') }}
     union
-    select primary_artist_id, primary_artist_name
-    from {{ ref('stg_spotify_api__plays') }}
-    where content_kind = 'track' and primary_artist_id is not null
+    select artist_id, artist_name
+    from {{ ref('int_name_candidates') }}
+    where artist_id <> ''
 ),
 
 resolved as (

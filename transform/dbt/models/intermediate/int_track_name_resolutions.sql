@@ -3,13 +3,13 @@
     primary artist from here, so one artist is one row whichever export a listen came from (issue 15).
 
     Sources of the (artist, title) → track mapping, any user's: API plays (the item names its track and
-    artists), tracks described by the API (raw.tracks with their position-0 artist), and extended-history
-    records that carry a Spotify track URI. A track's primary artist is the one the API listed for it
+    artists) and extended-history records that carry a Spotify track URI (both through int_name_candidates),
+    and tracks described by the API (raw.tracks with their position-0 artist). A track's primary artist is the one the API listed for it
     (raw.track_artists), else the one an API play named. When several tracks share a key (one recording under
     several URIs), the one with a known artist wins, then the smallest id, so the answer does not depend on
     the order rows arrived in.
 
-    Incremental: every run recomputes the mapping (a scan of distinct names, not of listens) and writes only the
+    Incremental: every run recomputes the mapping from the candidates (one row per distinct name and track) and writes only the
     keys whose answer changed, stamped `changed_at`; int_plays_deduplicated recomputes the listens of those keys
     (macros/changed_listens.sql). A key no source knows any more (its only source was a deleted user's)
     is written with a null track, so the listens it resolved are recomputed too. -#}
@@ -25,11 +25,15 @@
     )
 }}
 
-with api_track_artists as (
-    select distinct on (track_id) track_id, primary_artist_id as artist_id, primary_artist_name as artist_name
-    from {{ ref('stg_spotify_api__plays') }}
-    where content_kind = 'track' and track_id is not null and primary_artist_id is not null
-    order by track_id, primary_artist_id, primary_artist_name
+with candidates as (
+    select * from {{ ref('int_name_candidates') }}
+),
+
+api_track_artists as (
+    select distinct on (track_id) track_id, artist_id, artist_name
+    from candidates
+    where artist_id <> ''
+    order by track_id, artist_id, artist_name
 ),
 
 listed_track_artists as (
@@ -39,28 +43,14 @@ listed_track_artists as (
     where track_artists.position = 0
 ),
 
--- Distinct (artist, title, track) first: the names are normalised once per distinct triple, not per listen.
-named_tracks as (
-    select primary_artist_name as artist_name, track_name, track_id
-    from {{ ref('stg_spotify_api__plays') }}
-    where content_kind = 'track' and track_id is not null
+-- raw.tracks with their listed primary artist are evidence too (few rows: normalised every run).
+keyed_tracks as (
+    select distinct name_key, track_id from candidates
     union
-    select listed_track_artists.artist_name, tracks.track_name, tracks.track_id
+    select {{ match_name_key('listed_track_artists.artist_name', 'tracks.track_name') }}, tracks.track_id
     from {{ ref('stg_spotify_api__tracks') }} as tracks
     inner join listed_track_artists on tracks.track_id = listed_track_artists.track_id
-    union
-    select artist_name, track_name, coalesce(nullif(spotify_uri_id, ''), track_id)
-    from {{ ref('stg_spotify_export__records') }}
-    where content_kind = 'track'
-        and coalesce(nullif(spotify_uri_id, ''), track_id) not like 'local:%'
-),
-
-keyed_tracks as (
-    select distinct
-        {{ match_name_key('named_tracks.artist_name', 'named_tracks.track_name') }} as name_key,
-        named_tracks.track_id
-    from named_tracks
-    where named_tracks.track_name is not null and named_tracks.artist_name is not null
+    where tracks.track_name is not null and listed_track_artists.artist_name is not null
 ),
 
 resolved as (
