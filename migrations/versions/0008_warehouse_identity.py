@@ -2,7 +2,7 @@
 incremental transform rebuilds that user's zone-dependent marts (local dates, hours, weekdays)
 
 Revision ID: 0008_warehouse_identity
-Revises: 0007_job_run_statuses
+Revises: 0009_playlists
 Create Date: 2026-12-07 14:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_warehouse_identity"
-down_revision: str | None = "0007_job_run_statuses"
+down_revision: str | None = "0009_playlists"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
