@@ -1,7 +1,7 @@
 """app.users.timezone_changed_at: when the user's time zone last changed, set by a trigger, so the next
 incremental transform rebuilds that user's zone-dependent marts (local dates, hours, weekdays)
 
-Revision ID: 0008_warehouse_identity
+Revision ID: 0010_warehouse_identity
 Revises: 0009_playlists
 Create Date: 2026-12-07 14:30:00
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_warehouse_identity"
+revision: str = "0010_warehouse_identity"
 down_revision: str | None = "0009_playlists"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
