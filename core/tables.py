@@ -53,7 +53,9 @@ SYNC_STATUSES = ("idle", "importing", "initial_sync", "polling", "error", "pause
 JOB_TYPES = ("import_zip", "initial_sync", "poll", "enrich", "transform", "purge_logs")
 # interrupted: stopped by a signal mid-run; abandoned: left running by a process that was killed.
 JOB_STATUSES = ("running", "success", "error", "partial", "interrupted", "abandoned")
-IMPORT_STATUSES = ("pending", "running", "success", "error", "partial")
+# preview: queued for the collector to preview (nothing imported); previewed: the preview is stored and waits for
+# the person to confirm (→ pending) or discard (→ discarded, the file deleted). See ingest/imports/preview_jobs.py.
+IMPORT_STATUSES = ("pending", "running", "success", "error", "partial", "preview", "previewed", "discarded")
 # `listenbrainz` / `lastfm`: scrobbles (ingest.imports.scrobbles); `mixed`: more than one kind in one file.
 IMPORT_FORMATS = ("endsong", "streaming_history", "mixed", "listenbrainz", "lastfm")
 SCROBBLE_SOURCES = ("listenbrainz", "lastfm")
@@ -256,6 +258,8 @@ import_jobs = Table(
     Column("job_run_id", BigInteger, ForeignKey(f"{APP_SCHEMA}.job_runs.id", ondelete="SET NULL"), nullable=True),
     # Liveness of the worker running it: a stale heartbeat means the worker died and the job is retaken.
     Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    # What importing the file would do (ingest.imports.preview.ImportPreview.as_json()), for `previewed` jobs.
+    Column("preview", JSONB, nullable=True),
     CheckConstraint(_in("status", IMPORT_STATUSES), name="status"),
     CheckConstraint(f"format_detected IS NULL OR {_in('format_detected', IMPORT_FORMATS)}", name="format_detected"),
     Index(None, "user_id", text("uploaded_at DESC")),

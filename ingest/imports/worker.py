@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.log import log_context
 from core.settings import Settings
-from ingest.imports import jobs, watch
+from ingest.imports import jobs, preview_jobs, watch
 from ingest.imports.errors import ImportRejected
 from ingest.imports.pipeline import ImportResult, ProgressCallback, run_import
 from ingest.imports.scrobble_pipeline import run_scrobble_import
@@ -130,13 +130,15 @@ async def _after(
 
 
 async def process_pending_imports(engine: AsyncEngine, settings: Settings, *, worker_id: str) -> int:
-    """Scan IMPORT_WATCH_DIR, then run every claimable import job. Returns the records inserted."""
+    """Scan IMPORT_WATCH_DIR, preview the uploads waiting for a preview (`preview_jobs`), then run every claimable
+    import job. Returns the records inserted."""
     if settings.import_watch_dir is not None:
         watch_dir: Path = settings.import_watch_dir.expanduser().resolve()
         try:
             await watch.scan_watch_dir(engine, watch_dir)
         except OSError as error:
             logger.error("cannot scan IMPORT_WATCH_DIR %s: %s", watch_dir, error)
+    await preview_jobs.process_pending_previews(engine, settings)
     inserted = 0
     while True:
         job = await jobs.claim_job(engine, worker_id=worker_id)

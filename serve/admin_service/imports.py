@@ -1,4 +1,5 @@
-"""Import jobs: an upload's progress, its owner's name, its run's stats and the warehouse build after it."""
+"""Import jobs: an upload's progress, its owner's name, its run's stats and the warehouse build after it; the preview
+step of an upload (confirm or discard a previewed job, issue 21)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Text, case, cast, func, literal, select
+from sqlalchemy import Text, case, cast, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import page_of
@@ -35,6 +36,12 @@ class ImportJob(BaseModel):
     latest_played_at: datetime | None
     error_message: str | None
     job_run_id: int | None
+    preview: dict[str, Any] | None = Field(
+        default=None,
+        description="status `previewed` (and after): what importing the file does — formats found, records per "
+        "file, date range, new vs already known per source, skipped and why (as `spotify-mcp import --dry-run "
+        "--json` prints it)",
+    )
     user_name: str = Field(description="the user's display name (else Spotify user id, e-mail or id)")
     stats: dict[str, Any] = Field(
         default_factory=dict, description="what the import's job run recorded (records read, new plays, duplicates, …)"
@@ -70,6 +77,7 @@ def import_job_of(row: Any) -> ImportJob:
         latest_played_at=row.latest_played_at,
         error_message=row.error_message,
         job_run_id=row.job_run_id,
+        preview=row.preview,
         user_name=row.user_name,
         stats=dict(row.run_stats or {}),
         warehouse=WAREHOUSE_STATES.get(row.warehouse_status or "waiting") if row.status == "success" else None,
@@ -132,6 +140,7 @@ IMPORT_COLUMNS = [
     import_jobs.c.latest_played_at,
     import_jobs.c.error_message,
     import_jobs.c.job_run_id,
+    import_jobs.c.preview,
     *import_job_context(),
 ]
 
@@ -164,3 +173,41 @@ async def get_import_job(session: AsyncSession, import_job_id: int) -> ImportJob
     if row is None:
         raise ServiceError("not_found", f"no import job with id {import_job_id}")
     return import_job_of(row)
+
+
+async def _refuse(session: AsyncSession, import_job_id: int, action: str) -> ServiceError:
+    """Why `action` cannot apply to this job: it does not exist, or its status does not allow it."""
+    status = await session.scalar(select(import_jobs.c.status).where(import_jobs.c.id == import_job_id))
+    if status is None:
+        return ServiceError("not_found", f"no import job with id {import_job_id}")
+    why = {
+        "preview": "its preview is not ready yet (the collector reads the file); try again in a moment",
+        "discarded": "it was discarded and its file deleted; upload the file again",
+    }.get(status, "it was not uploaded for a preview, or its preview was already answered")
+    return ServiceError("conflict", f"cannot {action} import job {import_job_id} (status `{status}`): {why}")
+
+
+async def confirm_import_job(session: AsyncSession, import_job_id: int) -> None:
+    """A previewed job becomes `pending`: the collector imports it as any upload (the caller commits and wakes it)."""
+    confirmed = await session.scalar(
+        update(import_jobs)
+        .where(import_jobs.c.id == import_job_id, import_jobs.c.status == "previewed")
+        .values(status="pending", started_at=None, finished_at=None, heartbeat_at=None)
+        .returning(import_jobs.c.id)
+    )
+    if confirmed is None:
+        raise await _refuse(session, import_job_id, "import")
+
+
+async def discard_import_job(session: AsyncSession, import_job_id: int) -> str:
+    """A job waiting for or showing its preview ends `discarded`; returns its stored file's path (the caller deletes
+    it after committing)."""
+    path = await session.scalar(
+        update(import_jobs)
+        .where(import_jobs.c.id == import_job_id, import_jobs.c.status.in_(("preview", "previewed")))
+        .values(status="discarded", finished_at=func.now(), heartbeat_at=None)
+        .returning(import_jobs.c.storage_path)
+    )
+    if path is None:
+        raise await _refuse(session, import_job_id, "discard")
+    return str(path)

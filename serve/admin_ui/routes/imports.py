@@ -16,7 +16,7 @@ from serve.admin_ui.web import call, is_htmx, message, render
 
 router = APIRouter()
 
-IMPORT_STATUSES = ("pending", "running", "success", "error", "partial")
+IMPORT_STATUSES = ("pending", "running", "success", "error", "partial", "preview", "previewed", "discarded")
 
 
 async def import_list(request: Request, offset: int = 0, status: str | None = None) -> dict[str, Any]:

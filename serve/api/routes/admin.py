@@ -39,7 +39,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")]
 type UserStatus = Literal["active", "paused", "needs_reauth", "disabled"]
 type JobType = Literal["import_zip", "initial_sync", "poll", "enrich", "transform", "purge_logs"]
 type JobStatus = Literal["running", "success", "error", "partial", "interrupted", "abandoned"]
-type ImportStatus = Literal["pending", "running", "success", "error", "partial"]
+type ImportStatus = Literal["pending", "running", "success", "error", "partial", "preview", "previewed", "discarded"]
 type LogService = Literal["api", "collector", "frontend", "transform", "dashboards", "cli"]
 type LogLevel = Literal["debug", "info", "warning", "error"]
 

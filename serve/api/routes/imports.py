@@ -30,7 +30,7 @@ from pathlib import Path, PurePath
 from typing import Annotated, Final
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from python_multipart.exceptions import MultipartParseError
@@ -42,8 +42,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import tables
 from core.settings import Settings
 from core.wakeup import wake_collector
+from serve.admin_service import imports as import_service
+from serve.admin_service.common import ServiceError
 from serve.api.deps import AdminDep, SessionDep, SettingsDep
-from serve.api.errors import AppError, NotFound, PayloadTooLarge, Unprocessable
+from serve.api.errors import AppError, Conflict, NotFound, PayloadTooLarge, Unprocessable
+from serve.bounds import RowId
 
 router = APIRouter(tags=["imports"])
 logger = logging.getLogger("serve.api.imports")
@@ -120,7 +123,8 @@ async def sweep_uploads(settings: Settings, engine: AsyncEngine) -> list[Path]:
                 status = {str(row.storage_path): str(row.status) for row in rows}
             for path in stored:
                 state = status.get(str(path))
-                if state in ("pending", "running"):
+                # A previewed upload waits for its person (the collector discards it after a day, deleting it).
+                if state in ("pending", "running", "preview", "previewed"):
                     continue
                 if state is None and now - (await anyio.Path(path).stat()).st_mtime < _ORPHAN_GRACE_SECONDS:
                     continue
@@ -142,7 +146,10 @@ class UnsupportedMediaType(AppError):
 class ImportJob(BaseModel):
     id: int = Field(description="Import job id.")
     user_id: uuid.UUID
-    status: str = Field(description="`pending` until a collector takes it, then running|success|error|partial.")
+    status: str = Field(
+        description="`pending` until a collector takes it, then running|success|error|partial; with `preview=true`: "
+        "`preview` until the collector has previewed it, then `previewed` (confirm or discard it)."
+    )
     origin: str = Field(description="`upload` for this endpoint.")
     original_filename: str | None
     file_size_bytes: int
@@ -218,7 +225,10 @@ def _boundary(request: Request) -> bytes:
         "Multipart upload (field `file`) of the ZIP from Spotify's *Download your data* (extended streaming "
         "history or account data), a ListenBrainz export (ZIP, or its older .json) or Last.fm scrobbles "
         "(.csv/.json). The file is stored and a pending import job is returned; the collector "
-        "imports it. Larger than IMPORT_MAX_ZIP_SIZE_MB: 413."
+        "imports it. With `preview=true` nothing is imported yet: the collector previews the file (job status "
+        "`preview`, then `previewed` with the preview in GET /admin/import-jobs/{id}), and the import runs once "
+        "confirmed (POST /admin/import-jobs/{id}/confirm) or the file is deleted (…/discard). "
+        "Larger than IMPORT_MAX_ZIP_SIZE_MB: 413."
     ),
     openapi_extra={
         "requestBody": {
@@ -241,6 +251,9 @@ async def upload_export_zip(
     _admin: AdminDep,
     session: SessionDep,
     settings: SettingsDep,
+    preview: Annotated[
+        bool, Query(description="preview first: nothing is imported until the job is confirmed (or discarded)")
+    ] = False,
 ) -> ImportJob:
     exists = (await session.execute(select(tables.users.c.id).where(tables.users.c.id == user_id))).first()
     if exists is None:
@@ -314,6 +327,7 @@ async def upload_export_zip(
                         storage_path=str(stored),
                         original_filename=state.filename,
                         origin="upload",
+                        status="preview" if preview else "pending",
                         file_size_bytes=size,
                         file_sha256=digest.hexdigest(),
                     )
@@ -339,6 +353,48 @@ async def upload_export_zip(
         file_sha256=row["file_sha256"],
         uploaded_at=row["uploaded_at"],
     )
+
+
+def _service_error(error: ServiceError) -> AppError:
+    return NotFound(error.message) if error.kind == "not_found" else Conflict(error.message)
+
+
+@router.post(
+    "/admin/import-jobs/{import_job_id}/confirm",
+    response_model=import_service.ImportJob,
+    summary="Import a previewed upload",
+    description="A `previewed` job becomes `pending` and the collector imports it. 409 when the job is not "
+    "previewed (still being previewed, already answered, or not uploaded for a preview).",
+)
+async def confirm_import(import_job_id: RowId, _admin: AdminDep, session: SessionDep) -> import_service.ImportJob:
+    try:
+        await import_service.confirm_import_job(session, import_job_id)
+    except ServiceError as error:
+        raise _service_error(error) from None
+    await wake_collector(await session.connection(), "import")  # delivered when this commits
+    await session.commit()
+    return await import_service.get_import_job(session, import_job_id)
+
+
+@router.post(
+    "/admin/import-jobs/{import_job_id}/discard",
+    response_model=import_service.ImportJob,
+    summary="Discard an upload waiting for or showing its preview",
+    description="The job ends `discarded` and its stored file is deleted; nothing was imported. 409 when the job "
+    "is not in `preview` or `previewed`.",
+)
+async def discard_import(
+    import_job_id: RowId, _admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> import_service.ImportJob:
+    try:
+        stored = Path(await import_service.discard_import_job(session, import_job_id))
+    except ServiceError as error:
+        raise _service_error(error) from None
+    await session.commit()
+    if stored.parent == settings.effective_upload_dir:  # only an upload of ours, never a path elsewhere
+        with contextlib.suppress(FileNotFoundError):
+            await anyio.Path(stored).unlink()
+    return await import_service.get_import_job(session, import_job_id)
 
 
 def _feed(parser: MultipartParser, chunk: bytes | None) -> None:
