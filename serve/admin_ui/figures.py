@@ -154,6 +154,15 @@ def import_stage(job: Mapping[str, Any]) -> ImportStage:
     read, total = int(job.get("records_ingested") or 0), int(job.get("records_total") or 0)
     if status == "pending":
         return ImportStage("checking", 2, "Uploaded; waiting for the collector to open the file…", None, False)
+    # The preview step (issue 21): the file is read but nothing is written until the person chooses.
+    if status == "preview":
+        return ImportStage("checking", 2, "Uploaded; the collector is reading the file to preview it…", None, False)
+    if status == "previewed":
+        detail = "Previewed: nothing is imported until you choose Import (or Discard to delete the file)."
+        return ImportStage("checking", 2, detail, None, True)
+    if status == "discarded":
+        why = job.get("error_message") or "discarded"
+        return ImportStage("checking", 2, f"Not imported ({why}); the uploaded file was deleted.", None, True)
     if status == "running" and not total:
         return ImportStage(
             "checking", 2, "Checking the file: finding the history files and counting records…", None, False

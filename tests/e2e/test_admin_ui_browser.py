@@ -270,6 +270,7 @@ def test_zip_upload_shows_its_stages_until_done(
     _nav(page, "Imports")
     page.get_by_label("User").select_option(stack.user_id)
     page.get_by_label("Export ZIP").set_input_files(str(export))
+    page.get_by_label("Preview first").uncheck()  # straight to the import (the preview has its own test)
     page.get_by_role("button", name="Upload").click()
     progress = page.locator(".progress-box[data-stage]")
     expect(progress).to_be_visible()
@@ -313,6 +314,71 @@ def test_zip_upload_shows_its_stages_until_done(
     expect(jobs).not_to_contain_text("{")
     _nav(page, "Users")
     expect(page.locator("#users-table")).to_contain_text("success")
+    context.close()
+
+
+def _raw_rows(database_url: str) -> dict[str, int]:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        counts = {}
+        for table in ("raw.export_records", "raw.scrobbles"):
+            row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert row is not None
+            counts[table] = int(row[0])
+    return counts
+
+
+def test_upload_with_preview_shows_what_it_would_add_then_imports_when_confirmed(
+    stack: Stack, browser: Browser, tmp_path: Path, settings: Settings
+) -> None:
+    """The default upload previews first: the collector reads the file and writes nothing; the page shows the
+    formats, records per file, dates and new vs already known; Import runs it, Discard deletes it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    _login(page, stack.ui)
+    export = tmp_path / "my_spotify_data.zip"
+    records = write_demo_export(export, days=20)
+    before = _raw_rows(stack.database_url)
+    _nav(page, "Imports")
+    expect(page.get_by_label("Preview first")).to_be_checked()
+    page.get_by_label("User").select_option(stack.user_id)
+    page.get_by_label("Export ZIP").set_input_files(str(export))
+    page.get_by_role("button", name="Upload").click()
+    progress = page.locator(".progress-box[data-stage]")
+    expect(progress).to_have_attribute("data-status", "preview")
+    expect(progress).to_contain_text("reading the file to preview it")
+    with ImportWorker(stack.database_url, settings):
+        expect(progress).to_have_attribute("data-status", "previewed", timeout=60_000)
+        preview = progress.locator("section.preview")
+        expect(preview).to_contain_text("nothing has been imported yet")
+        expect(preview.locator('[data-figure="records"]')).to_have_text(f"{records:,}")
+        expect(preview.locator('[data-source="spotify_export"] [data-figure="known"]')).to_have_text("0")
+        expect(preview.locator("table")).to_contain_text("Streaming_History_Audio")
+        expect(preview).not_to_contain_text("{")
+        _shot(page, "06-imports-previewed")
+        assert _raw_rows(stack.database_url) == before  # the preview wrote nothing
+        table = page.locator("#imports-table")
+        expect(table.get_by_role("button", name=re.compile("Review the preview"))).to_be_visible()
+        preview.get_by_role("button", name="Import", exact=True).click()
+        expect(progress).to_have_attribute("data-stage", "warehouse", timeout=60_000)
+    expect(progress).to_contain_text("Imported")
+    after = _raw_rows(stack.database_url)
+    assert after["raw.export_records"] > before["raw.export_records"]
+    _shot(page, "07-imports-confirmed")
+
+    # The same file again, previewed: everything is already known; Discard deletes it and imports nothing.
+    page.get_by_label("Export ZIP").set_input_files(str(export))
+    page.get_by_role("button", name="Upload").click()
+    again = page.locator(".progress-box[data-stage]")
+    with ImportWorker(stack.database_url, settings):
+        expect(again).to_have_attribute("data-status", "previewed", timeout=60_000)
+    expect(again.locator('[data-source="spotify_export"] [data-figure="new"]')).to_have_text("0")
+    page.once("dialog", lambda dialog: dialog.accept())
+    again.get_by_role("button", name="Discard").click()
+    expect(again).to_have_attribute("data-status", "discarded")
+    expect(again).to_contain_text("the uploaded file was deleted")
+    assert _raw_rows(stack.database_url) == after
+    assert not any(settings.effective_upload_dir.glob("*.zip"))
     context.close()
 
 

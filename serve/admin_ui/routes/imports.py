@@ -38,7 +38,13 @@ async def imports_page(request: Request, _: SessionDep, offset: int = 0, status:
 
 
 @router.post("/imports", response_class=HTMLResponse)
-async def upload(request: Request, _: SessionDep, user_id: Annotated[str, Form()], file: UploadFile) -> HTMLResponse:
+async def upload(
+    request: Request,
+    _: SessionDep,
+    user_id: Annotated[str, Form()],
+    file: UploadFile,
+    preview: Annotated[bool, Form()] = False,
+) -> HTMLResponse:
     if not user_id:
         return message(request, "Choose the user the export belongs to.", kind="error", status_code=422)
     if not file.filename:
@@ -56,6 +62,7 @@ async def upload(request: Request, _: SessionDep, user_id: Annotated[str, Form()
         request,
         "POST",
         f"/admin/users/{target_user}/imports/zip",
+        params={"preview": "true"} if preview else None,
         files={"file": (file.filename, file.file, file.content_type or "application/zip")},
         timeout_seconds=600.0,
     )
@@ -88,4 +95,15 @@ async def import_progress(request: Request, import_job_id: int, _: SessionDep) -
     response = render(request, "imports/_import_progress.html", {"job": job})
     if import_stage(job).finished:  # the list below shows the outcome too
         response.headers["HX-Trigger"] = "imports-changed"
+    return response
+
+
+@router.post("/imports/{import_job_id}/{choice}", response_class=HTMLResponse)
+async def import_choice(request: Request, import_job_id: int, choice: str, _: SessionDep) -> HTMLResponse:
+    """The answer to a preview: `confirm` (the collector imports the file) or `discard` (the file is deleted)."""
+    if choice not in ("confirm", "discard"):
+        return message(request, f"unknown choice {choice}: confirm or discard", kind="error", status_code=404)
+    job = await call(request, "POST", f"/admin/import-jobs/{import_job_id}/{choice}")
+    response = render(request, "imports/_import_progress.html", {"job": job})
+    response.headers["HX-Trigger"] = "imports-changed"
     return response
