@@ -8,12 +8,17 @@ The endpoint only stores the file and creates the `app.import_jobs` row (`pendin
 import has ended (the ZIP holds IP addresses, which are never kept). serve never imports ingest (DESIGN §3),
 so the row is written here with the shared tables. Messages name the file as the person named it.
 
+With `?preview=true` the row starts `preview` instead: the collector previews the file (ingest.imports.preview_jobs;
+nothing written to raw) and the job waits `previewed` until `…/confirm` (→ `pending`, imported as any upload) or
+`…/discard` (→ `discarded`, the file deleted here).
+
 Files: UPLOAD_DIR is created 0700 and every upload is written 0600 from its first byte (`O_CREAT` with the
 mode, never a chmod after the fact). An upload in progress is `.upload-<random>.part`, held under an
 exclusive `flock` until it is renamed to its final name, so that `sweep_uploads` (run when the API starts)
 can tell the part files of interrupted uploads (no lock: the process that wrote them is gone) from those
 another API process is still writing, and removes only the former — with stored ZIPs whose import job has
-ended (the collector stopped between finishing a job and deleting its file) or that no job refers to.
+ended (the collector stopped between finishing a job and deleting its file) or that no job refers to. Files of
+jobs waiting for or showing a preview are kept (the collector discards a preview left a day, deleting its file).
 """
 
 from __future__ import annotations
