@@ -10,6 +10,7 @@ import pytest
 from core import tables
 from core.settings import Settings
 from serve.admin_ui import session
+from serve.admin_ui.figures import import_stage
 from serve.admin_ui.formatting import fmt_bytes, fmt_duration, fmt_time, percent
 from serve.admin_ui.proxy import _forward_cookies
 from serve.api.routes import admin
@@ -111,3 +112,13 @@ def test_streamlit_runs_behind_the_proxy_path_on_loopback() -> None:
     assert "/" + options["--server.baseUrlPath"] == PROXY_PREFIX
     assert options["--server.address"] == "127.0.0.1" and options["--server.port"] == "8599"
     assert options["--server.headless"] == "true" and options["--browser.gatherUsageStats"] == "false"
+
+
+@pytest.mark.parametrize("status", tables.IMPORT_STATUSES)
+def test_every_import_status_has_a_stage_and_only_waiting_ones_keep_polling(status: str) -> None:
+    """A status without its own branch would fall through to "Done: … in the warehouse" (the preview step's
+    statuses included): the page must neither claim an import that never ran nor poll a job nobody will touch."""
+    stage = import_stage({"status": status, "records_ingested": 0, "records_total": 0, "warehouse": "built"})
+    assert stage.finished == (status not in ("pending", "running", "preview"))
+    if status != "success":
+        assert not stage.detail.startswith("Done"), (status, stage.detail)
