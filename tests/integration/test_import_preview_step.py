@@ -19,6 +19,7 @@ from serve.api.app import create_app
 from serve.api.routes.imports import sweep_uploads
 from tests.conftest import ADMIN_TOKEN
 from tests.fixtures import exports
+from tests.fixtures.exports import scrobbles as sx
 from tests.fixtures.exports.helpers import create_user, fetch, job_row
 from tests.live_server import live_server
 
@@ -155,3 +156,27 @@ async def test_previews_are_kept_by_the_sweep_and_forgotten_ones_discarded_after
     assert expired["status"] == "discarded" and "within 24 hours" in expired["error_message"]
     assert not _exists(paths[old["id"]])
     assert (await job_row(engine, fresh["id"]))["status"] == "previewed" and _exists(paths[fresh["id"]])
+
+
+async def test_a_scrobbles_preview_names_its_skips_and_the_confirmed_import_adds_what_it_said(
+    engine: AsyncEngine, settings: Settings, database_url: str
+) -> None:
+    user = await create_user(engine)
+    weeks = [(f"2023-03-0{day}T20:00:00", "Artist", "Album", f"Track {day}") for day in range(1, 8)]
+    csv = sx.lastfm_csv([*weeks, weeks[0], (0, "A", "B", "C")]).encode()
+    with live_server(create_app(settings, database_url)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            job = await _upload(client, user, "scrobbles-alice-1.csv", csv)
+            await process_pending_imports(engine, settings, worker_id="collector")
+            preview = (await client.get(f"/admin/import-jobs/{job['id']}", headers=AUTH)).json()["preview"]
+            assert preview["format_detected"] == "lastfm" and preview["times_are"] == "start"
+            assert [(s["source"], s["new"], s["known"], s["repeated"]) for s in preview["sources"]] == [
+                ("lastfm", 7, 0, 1)
+            ]
+            assert preview["skipped"] == {"out_of_range": 1} and "record 9" in preview["skip_details"][0]
+            assert await _raw_counts(engine) == {"raw.export_records": 0, "raw.scrobbles": 0}
+            confirmed = await client.post(f"/admin/import-jobs/{job['id']}/confirm", headers=AUTH)
+            assert confirmed.status_code == 200, confirmed.text
+    await process_pending_imports(engine, settings, worker_id="collector")
+    assert (await job_row(engine, job["id"]))["status"] == "success"
+    assert (await _raw_counts(engine))["raw.scrobbles"] == preview["sources"][0]["new"]
