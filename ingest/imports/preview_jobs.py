@@ -14,6 +14,7 @@ only runs at its start), and its file deleted: an export holds personal data nob
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -57,6 +58,7 @@ _FAILED = text(
     "UPDATE app.import_jobs SET status = 'error', error_message = :message, finished_at = now(), heartbeat_at = now() "
     "WHERE id = :id AND status = 'preview'"
 )
+_BEAT = text("UPDATE app.import_jobs SET heartbeat_at = now() WHERE id = :id AND status = 'preview'")
 _EXPIRE = text(
     "UPDATE app.import_jobs SET status = 'discarded', error_message = :message, heartbeat_at = now() "
     "WHERE status = 'previewed' AND finished_at < now() - make_interval(secs => :kept) RETURNING id, storage_path"
@@ -86,33 +88,56 @@ async def _claim(engine: AsyncEngine) -> _PreviewJob | None:
     return _PreviewJob(int(row.id), row.user_id, Path(row.storage_path), row.original_filename)
 
 
+async def _beat(engine: AsyncEngine, job_id: int) -> None:
+    """Keep the claim fresh while a long preview reads (another collector would otherwise take it over)."""
+    while True:
+        await asyncio.sleep(STALE_AFTER.total_seconds() / 4)
+        async with engine.begin() as connection:
+            await connection.execute(_BEAT, {"id": job_id})
+
+
 async def preview_job(engine: AsyncEngine, settings: Settings, job: _PreviewJob) -> str:
-    """Preview one claimed job; returns its new status (`previewed` or `error`)."""
+    """Preview one claimed job; returns its new status (`previewed`, `error`, or `discarded` when the person
+    discarded it meanwhile)."""
     name = job.original_filename or job.storage_path.name
     message: str | None = None
     with log_context(user_id=job.user_id, import_job_id=job.id):
+        beating = asyncio.create_task(_beat(engine, job.id))
         try:
             preview = await preview_import(engine, settings, job.storage_path, name=name, user_id=job.user_id)
         except ImportRejected as rejected:
             message = rejected.message
+        except FileNotFoundError:
+            # Discarded (its file deleted) before the preview opened it: the job is no longer ours to end.
+            logger.info("import job %s: %s was deleted before its preview (discarded)", job.id, name)
+            message = f"{name} was deleted before its preview"
         except Exception as error:
             logger.exception("preview of import job %s failed unexpectedly", job.id)
             message = f"unexpected error while previewing {name}: {type(error).__name__}: {error}"
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed beat only loses freshness
+                await beating
         async with engine.begin() as connection:
             if message is None:
-                await connection.execute(
+                stored = await connection.execute(
                     _PREVIEWED,
                     {"id": job.id, "preview": json.dumps(preview.as_json()), "format": preview.format_detected},
                 )
-                logger.info(
-                    "import job %s previewed: %s, %s records (%s)",
-                    job.id,
-                    name,
-                    preview.records,
-                    ", ".join(f"{s.source}: {s.new} new, {s.known} known" for s in preview.sources) or "nothing",
-                )
-                return "previewed"
-            await connection.execute(_FAILED, {"id": job.id, "message": redact_text(message)})
+            else:
+                stored = await connection.execute(_FAILED, {"id": job.id, "message": redact_text(message)})
+        if stored.rowcount == 0:  # discarded meanwhile (the API deleted its file): nothing left to record
+            logger.info("import job %s was discarded while its preview ran", job.id)
+            return "discarded"
+        if message is None:
+            logger.info(
+                "import job %s previewed: %s, %s records (%s)",
+                job.id,
+                name,
+                preview.records,
+                ", ".join(f"{s.source}: {s.new} new, {s.known} known" for s in preview.sources) or "nothing",
+            )
+            return "previewed"
         logger.error("import job %s refused at its preview: %s", job.id, message)
         _delete_upload(settings, job.storage_path)
         return "error"

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
+from ingest.imports import preview_jobs
 from ingest.imports.worker import process_pending_imports
 from serve.api.app import create_app
 from serve.api.routes.imports import sweep_uploads
@@ -180,3 +181,20 @@ async def test_a_scrobbles_preview_names_its_skips_and_the_confirmed_import_adds
     await process_pending_imports(engine, settings, worker_id="collector")
     assert (await job_row(engine, job["id"]))["status"] == "success"
     assert (await _raw_counts(engine))["raw.scrobbles"] == preview["sources"][0]["new"]
+
+
+async def test_a_preview_discarded_while_it_runs_stays_discarded(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    user = await create_user(engine)
+    data = exports.extended_export(tmp_path / "export.zip").read_bytes()
+    with live_server(create_app(settings, database_url)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            job = await _upload(client, user, "export.zip", data)
+            claimed = await preview_jobs._claim(engine)  # the collector has taken it …
+            assert claimed is not None and claimed.id == job["id"]
+            dropped = await client.post(f"/admin/import-jobs/{job['id']}/discard", headers=AUTH)  # … and it goes
+            assert dropped.status_code == 200
+    assert await preview_jobs.preview_job(engine, settings, claimed) == "discarded"
+    row = await job_row(engine, job["id"])
+    assert row["status"] == "discarded" and row["preview"] is None and row["error_message"] is None
