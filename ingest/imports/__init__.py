@@ -8,5 +8,6 @@ filter, identity, idempotency key), `loader` COPYs batches into PostgreSQL while
 
 ListenBrainz and Last.fm exports (issue 21): `sources` tells what a file holds (by content) and opens scrobble
 files with the same caps, `scrobble_formats` parses them, `scrobbles` turns a record into a `raw.scrobbles` row,
-`scrobble_pipeline` lands them; `preview` says what any import would do without writing (`import --dry-run`).
+`scrobble_pipeline` lands them; `preview` says what any import would do without writing (`import --dry-run`), and
+`preview_jobs` runs it for uploads sent with `?preview=true` (the admin UI's "Preview first").
 """
