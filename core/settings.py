@@ -175,7 +175,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(default=None, description="Admin bearer token (token mode).")
     admin_username: str = Field(default="admin", description="Admin user name (basic mode).")
     admin_password: SecretStr | None = Field(default=None, description="Admin password (basic mode).")
-    upload_dir: Path | None = Field(default=None, description="Where uploaded ZIPs are kept. Default: HOME/uploads.")
+    upload_dir: Path | None = Field(
+        default=None,
+        description="Where uploads wait for their import (or for the answer to a preview, a day at most). "
+        "Default: HOME/uploads.",
+    )
     oauth_max_registrations_per_hour: int = Field(
         default=30,
         ge=1,
