@@ -2,8 +2,8 @@
 preview), `previewed` (the preview is stored, waiting for the person) and `discarded`; the preview itself in
 `import_jobs.preview` (JSONB)
 
-Revision ID: 0010_import_preview
-Revises: 0009_playlists
+Revision ID: 0011_import_preview
+Revises: 0010_warehouse_identity
 Create Date: 2026-12-07 15:45:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0010_import_preview"
-down_revision: str | None = "0009_playlists"
+revision: str = "0011_import_preview"
+down_revision: str | None = "0010_warehouse_identity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
