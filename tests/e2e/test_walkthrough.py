@@ -73,12 +73,17 @@ def _start(install: Install, *extra: str, log_name: str) -> subprocess.Popen[byt
     )
 
 
-def _wait_healthy(install: Install, process: subprocess.Popen[bytes]) -> float:
+def _wait_healthy(install: Install, process: subprocess.Popen[bytes], log_name: str) -> float:
+    """Until the services answer and `up` has said so — what a person waits for before using it. (Ctrl-C before
+    `up` prints that it is running is a stop during start-up, which exits 130 by design.)"""
     started = time.monotonic()
     while time.monotonic() - started < STARTUP_LIMIT_SECONDS:
         assert process.poll() is None, f"`up` exited early with {process.returncode}; see {ARTIFACTS}"
         try:
-            if all(httpx.get(f"{base}/healthz", timeout=2).status_code == 200 for base in (install.api, install.ui)):
+            answering = all(
+                httpx.get(f"{base}/healthz", timeout=2).status_code == 200 for base in (install.api, install.ui)
+            )
+            if answering and "spotify-mcp is running." in (ARTIFACTS / log_name).read_text():
                 return time.monotonic() - started
         except httpx.HTTPError:
             pass
@@ -123,7 +128,7 @@ def test_up_demo_answers_then_stops_cleanly_and_keeps_its_data(install: Install)
     chromium()  # the walkthrough ends in the browser: know before starting anything that there is one
     process = _start(install, "--demo", log_name="up-demo.log")
     try:
-        seconds = _wait_healthy(install, process)
+        seconds = _wait_healthy(install, process, "up-demo.log")
         print(f"\n`spotify-mcp up --demo` healthy with answers after {seconds:.1f}s")
         users = httpx.get(f"{install.api}/admin/users", headers=install.admin_headers(), timeout=10).json()["items"]
         demo = next(user for user in users if user["display_name"] == "Demo listener")
@@ -161,7 +166,7 @@ def test_up_demo_answers_then_stops_cleanly_and_keeps_its_data(install: Install)
 
     again = _start(install, log_name="up-restart.log")
     try:
-        _wait_healthy(install, again)
+        _wait_healthy(install, again, "up-restart.log")
         after = _taste_summary(install, demo["id"])
         assert (after["plays"], after["unique_tracks"]) == (summary["plays"], summary["unique_tracks"])
     finally:
