@@ -175,6 +175,17 @@ MARTS = {
     "dim_artists": "select * from marts.dim_artists order by artist_id",
     "bridge_track_artists": "select * from marts.bridge_track_artists order by 1, 2",
     "dim_users": "select * from marts.dim_users order by 1",
+    # The story marts (issue 18), incremental per user / per month.
+    "agg_monthly_artist_plays": "select user_id, month_start, artist_id, plays, ms_played, rank, artists "
+    "from marts.agg_monthly_artist_plays order by 1, 2, 3",
+    "agg_monthly_track_plays": "select user_id, month_start, track_id, artist_id, plays, ms_played, rank, tracks "
+    "from marts.agg_monthly_track_plays order by 1, 2, 3",
+    "agg_first_plays": "select user_id, subject_kind, subject_id, artist_id, first_date, last_date, plays, "
+    "ms_played, days_played, first_week_plays from marts.agg_first_plays order by 1, 2, 3",
+    "fct_listening_streaks": "select user_id, subject_kind, subject_id, start_date, end_date, days "
+    "from marts.fct_listening_streaks order by 1, 2, 3, 4",
+    "fct_listening_sessions": "select user_id, started_at, ended_at, minutes, local_date, local_weekday, "
+    "local_hour, plays, listens, ms_played, tracks from marts.fct_listening_sessions order by 1, 2",
 }
 
 

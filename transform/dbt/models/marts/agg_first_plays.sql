@@ -3,29 +3,42 @@
     days with a play, and the plays of the first 7 days (first_date .. first_date + 6: "love at first sight").
     Subjects with listens but no play (only skips) are left out.
     Read by history.discoveries ("first heard in a window" is an index range on first_date), history.recap and
-    the artist and track histories. A table: aggregates over agg_daily_track_plays. -#}
+    the artist and track histories. Aggregates over agg_daily_track_plays, incremental: a run recomputes the
+    users of its changed plays (macros/story_changes.sql). -#}
 {{
     config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook=["{{ delete_recomputed_story_rows('user') }}"],
         indexes=[
             {'columns': ['user_id', 'subject_kind', 'subject_id'], 'unique': True},
             {'columns': ['user_id', 'subject_kind', 'first_date']},
         ]
     )
 }}
+-- depends_on: {{ ref('fct_plays') }} (the changed plays name what a run recomputes)
 
-with days as (
+with daily as (
+    select * from {{ ref('agg_daily_track_plays') }}
+    {%- if is_incremental() %}
+    where user_id in ({{ story_changed_users_sql() }})
+    {%- endif %}
+),
+
+days as (
     select user_id, 'track'::text as subject_kind, track_id as subject_id, primary_artist_id as artist_id,
-           local_date, plays, ms_played
-    from {{ ref('agg_daily_track_plays') }}
+           local_date, plays, ms_played, transformed_at
+    from daily
     union all
-    select user_id, 'artist'::text, primary_artist_id, primary_artist_id, local_date, plays, ms_played
-    from {{ ref('agg_daily_track_plays') }}
+    select user_id, 'artist'::text, primary_artist_id, primary_artist_id, local_date, plays, ms_played,
+           transformed_at
+    from daily
     where primary_artist_id is not null
 ),
 
 per_day as (
     select user_id, subject_kind, subject_id, max(artist_id) as artist_id, local_date,
-           sum(plays)::bigint as plays, sum(ms_played)::bigint as ms_played
+           sum(plays)::bigint as plays, sum(ms_played)::bigint as ms_played, max(transformed_at) as transformed_at
     from days
     group by user_id, subject_kind, subject_id, local_date
 ),
@@ -47,7 +60,8 @@ select
     sum(d.plays)::bigint as plays,
     sum(d.ms_played)::bigint as ms_played,
     (count(*) filter (where d.plays > 0))::integer as days_played,
-    (coalesce(sum(d.plays) filter (where d.local_date <= f.first_date + 6), 0))::bigint as first_week_plays
+    (coalesce(sum(d.plays) filter (where d.local_date <= f.first_date + 6), 0))::bigint as first_week_plays,
+    max(d.transformed_at) as transformed_at
 from per_day d
 join firsts f using (user_id, subject_kind, subject_id)
 group by d.user_id, d.subject_kind, d.subject_id, f.first_date

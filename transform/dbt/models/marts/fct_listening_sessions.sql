@@ -3,9 +3,13 @@
     unknown length start at their end. Per session: start and end instants, the local day, weekday and hour of
     its first listen (the user's zone, as fct_plays has them), plays (the play rule), listens, listening time and
     distinct tracks. Read by history.sessions (longest sessions, typical length by weekday and hour).
-    A table: one window pass over fct_plays. -#}
+    One window pass over fct_plays, incremental: a run recomputes the users of its changed plays
+    (macros/story_changes.sql). -#}
 {{
     config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook=["{{ delete_recomputed_story_rows('user') }}"],
         indexes=[
             {'columns': ['user_id', 'started_at']},
             {'columns': ['user_id', 'local_date']},
@@ -17,9 +21,12 @@
 with listens as (
     select
         user_id, played_at, track_id, ms_played, counts_as_play, local_date, local_weekday, local_hour,
-        played_at - make_interval(secs => coalesce(ms_played, 0) / 1000.0) as started_at
+        played_at - make_interval(secs => coalesce(ms_played, 0) / 1000.0) as started_at, transformed_at
     from {{ ref('fct_plays') }}
     where content_kind = 'track'
+    {%- if is_incremental() %}
+        and user_id in ({{ story_changed_users_sql() }})
+    {%- endif %}
 ),
 
 marked as (
@@ -51,6 +58,7 @@ select
     (count(*) filter (where counts_as_play))::integer as plays,
     count(*)::integer as listens,
     coalesce(sum(ms_played), 0)::bigint as ms_played,
-    count(distinct track_id)::integer as tracks
+    count(distinct track_id)::integer as tracks,
+    max(transformed_at) as transformed_at
 from numbered
 group by user_id, session_number

@@ -2,35 +2,52 @@
     artist (each day's primary artist) and per track. Every overall run is kept; artist and track runs of at least
     2 days. A run ending on the user's last day with data may still be going on.
     Read by history.streaks (longest: index on days; current: index on end_date) and history.recap.
-    A table: gaps-and-islands over the daily aggregates. -#}
+    Gaps-and-islands over the daily aggregates, incremental: a run recomputes the users of its changed plays
+    (macros/story_changes.sql). -#}
 {{
     config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook=["{{ delete_recomputed_story_rows('user') }}"],
         indexes=[
             {'columns': ['user_id', 'subject_kind', 'days']},
             {'columns': ['user_id', 'subject_kind', 'end_date']},
         ]
     )
 }}
+-- depends_on: {{ ref('fct_plays') }} (the changed plays name what a run recomputes)
 
-with days as (
-    select user_id, 'all'::text as subject_kind, null::text as subject_id, local_date
+with daily_tracks as (
+    select * from {{ ref('agg_daily_track_plays') }}
+    where plays > 0
+    {%- if is_incremental() %}
+        and user_id in ({{ story_changed_users_sql() }})
+    {%- endif %}
+),
+
+days as (
+    select user_id, 'all'::text as subject_kind, null::text as subject_id, local_date, transformed_at
     from {{ ref('agg_daily_listening') }}
     where content_kind = 'track' and plays > 0
+    {%- if is_incremental() %}
+        and user_id in ({{ story_changed_users_sql() }})
+    {%- endif %}
     union all
-    select distinct user_id, 'artist'::text, primary_artist_id, local_date
-    from {{ ref('agg_daily_track_plays') }}
-    where plays > 0 and primary_artist_id is not null
+    select user_id, 'artist'::text, primary_artist_id, local_date, max(transformed_at)
+    from daily_tracks
+    where primary_artist_id is not null
+    group by user_id, primary_artist_id, local_date
     union all
-    select user_id, 'track'::text, track_id, local_date
-    from {{ ref('agg_daily_track_plays') }}
-    where plays > 0
+    select user_id, 'track'::text, track_id, local_date, transformed_at
+    from daily_tracks
 ),
 
 numbered as (
     select
         user_id, subject_kind, subject_id, local_date,
         local_date - (row_number() over (partition by user_id, subject_kind, subject_id order by local_date))::integer
-            as run
+            as run,
+        transformed_at
     from days
 )
 
@@ -40,7 +57,8 @@ select
     subject_id,
     min(local_date) as start_date,
     max(local_date) as end_date,
-    count(*)::integer as days
+    count(*)::integer as days,
+    max(transformed_at) as transformed_at
 from numbered
 group by user_id, subject_kind, subject_id, run
 having count(*) >= 2 or subject_kind = 'all'
