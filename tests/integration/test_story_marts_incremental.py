@@ -62,6 +62,17 @@ def _built_at(database_url: str, user_id: uuid.UUID) -> dict[str, list[tuple[obj
     }
 
 
+def _january_built(database_url: str) -> list[tuple[object, ...]]:
+    """When the growing user's January rows of the monthly track mart and of the sessions were built."""
+    return rows(
+        database_url,
+        "select transformed_at from marts.agg_monthly_track_plays where user_id = %(u)s "
+        "and month_start = '2026-01-01' union all select transformed_at from marts.fct_listening_sessions "
+        "where user_id = %(u)s and started_at < '2026-02-01' order by 1",
+        {"u": GROWING},
+    )
+
+
 async def test_a_poll_recomputes_its_user_and_months_only_and_equals_a_full_refresh(
     engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
@@ -81,12 +92,8 @@ async def test_a_poll_recomputes_its_user_and_months_only_and_equals_a_full_refr
     await transform(database_url, full_refresh=True)
     before = _story(database_url)
     untouched_built = _built_at(database_url, UNTOUCHED)
-    january_built = rows(
-        database_url,
-        "select transformed_at from marts.agg_monthly_track_plays where user_id = %(u)s and month_start = "
-        "'2026-01-01' order by 1",
-        {"u": GROWING},
-    )
+    january_built = _january_built(database_url)
+    assert len(january_built) == 2 + 3  # two tracks, three days' sessions
 
     # A poll for one user: the next day in February (the streak goes on to 3 days), twice a song never heard
     # before (a new first play; a song heard before would land its metadata again and recompute its January plays).
@@ -114,17 +121,10 @@ async def test_a_poll_recomputes_its_user_and_months_only_and_equals_a_full_refr
         {"u": GROWING},
     )
     assert streak == [("2026-01-10", 3), ("2026-02-20", 3)]
-    # Only what the poll touched was rebuilt: the other user's rows and the earlier month stay as they were.
+    # Only what the poll touched was rebuilt: the other user's rows, the earlier month and the sessions more than a
+    # day before the poll stay as they were.
     assert _built_at(database_url, UNTOUCHED) == untouched_built
-    assert (
-        rows(
-            database_url,
-            "select transformed_at from marts.agg_monthly_track_plays where user_id = %(u)s and month_start = "
-            "'2026-01-01' order by 1",
-            {"u": GROWING},
-        )
-        == january_built
-    )
+    assert _january_built(database_url) == january_built
 
     await transform(database_url, full_refresh=True)
     assert differences(incremental, marts(database_url)) == {}

@@ -16,16 +16,57 @@
     where transformed_at > {{ incremental_watermark('transformed_at') }}
 {%- endmacro %}
 
-{#- The pre-hook of a story mart: remove what the run recomputes (`by` 'month' or 'user'), so that a month or a
-    user left without plays leaves no rows behind. -#}
+{#- The pre-hook of a story mart: remove what the run recomputes (`by` 'month', 'streak', 'session' or 'user'), so that a
+    month or a user left without plays leaves no rows behind. -#}
 {% macro delete_recomputed_story_rows(by) -%}
     {%- if is_incremental() -%}
         {%- if by == 'month' -%}
             delete from {{ this }} where (user_id, month_start) in ({{ story_changed_months_sql() }})
+        {%- elif by == 'streak' -%}
+            delete from {{ this }} as stored
+            using ({{ story_streak_edges_sql() }}) as edges
+            where stored.user_id = edges.user_id and stored.end_date >= edges.edge
+        {%- elif by == 'session' -%}
+            delete from {{ this }} as stored
+            using ({{ story_session_cuts_sql() }}) as cuts
+            where stored.user_id = cuts.user_id and stored.ended_at > cuts.cut
         {%- else -%}
             delete from {{ this }} where user_id in ({{ story_changed_users_sql() }})
         {%- endif -%}
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- Sessions change only from a changed play on: per user with changed plays, `cut` is the end of the last stored
+    session that ended more than a day plus the session gap before the earliest changed listen started (a merge
+    moves a listen by minutes, never a day), or -infinity. Sessions ending after the cut are recomputed from the
+    plays after it; the first of those starts a session (the stored one before ended at the cut, and the next
+    listen had started more than the gap after it). The cut reads only stored sessions ending before the bound,
+    which the pre-hook keeps, so the pre-hook and the model agree on it. -#}
+{% macro story_session_cuts_sql() -%}
+    select
+        changed.user_id,
+        coalesce(
+            (select max(stored.ended_at) from {{ this }} as stored
+             where stored.user_id = changed.user_id and stored.ended_at < changed.bound),
+            '-infinity'::timestamptz
+        ) as cut
+    from (
+        select
+            user_id,
+            min(played_at - make_interval(secs => coalesce(ms_played, 0) / 1000.0)) - interval '1 day'
+                - make_interval(mins => {{ var('session_gap_minutes', 30) }}) as bound
+        from {{ ref('fct_plays') }}
+        where transformed_at > {{ incremental_watermark('transformed_at') }}
+        group by user_id
+    ) as changed
+{%- endmacro %}
+
+{#- Per user with changed plays, the day before the earliest changed day (changed_days_sql already widens by a
+    day): days before it are the same as in the stored runs, so runs ending before it stand. -#}
+{% macro story_streak_edges_sql() -%}
+    select changed_days.user_id, min(changed_days.local_date) - 1 as edge
+    from ({{ changed_days_sql(ref('fct_plays'), incremental_watermark('transformed_at')) }}) as changed_days
+    group by changed_days.user_id
 {%- endmacro %}

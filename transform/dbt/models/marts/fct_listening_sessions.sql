@@ -3,13 +3,13 @@
     unknown length start at their end. Per session: start and end instants, the local day, weekday and hour of
     its first listen (the user's zone, as fct_plays has them), plays (the play rule), listens, listening time and
     distinct tracks. Read by history.sessions (longest sessions, typical length by weekday and hour).
-    One window pass over fct_plays, incremental: a run recomputes the users of its changed plays
-    (macros/story_changes.sql). -#}
+    One window pass over fct_plays, incremental: a run recomputes the sessions of its users from a day before their
+    earliest changed listen on (macros/story_changes.sql). -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_recomputed_story_rows('user') }}"],
+        pre_hook=["{{ delete_recomputed_story_rows('session') }}"],
         indexes=[
             {'columns': ['user_id', 'started_at']},
             {'columns': ['user_id', 'local_date']},
@@ -20,13 +20,14 @@
 
 with listens as (
     select
-        user_id, played_at, track_id, ms_played, counts_as_play, local_date, local_weekday, local_hour,
+        plays.user_id, played_at, track_id, ms_played, counts_as_play, local_date, local_weekday, local_hour,
         played_at - make_interval(secs => coalesce(ms_played, 0) / 1000.0) as started_at, transformed_at
-    from {{ ref('fct_plays') }}
-    where content_kind = 'track'
+    from {{ ref('fct_plays') }} as plays
     {%- if is_incremental() %}
-        and user_id in ({{ story_changed_users_sql() }})
+    inner join ({{ story_session_cuts_sql() }}) as cuts
+        on plays.user_id = cuts.user_id and plays.played_at > cuts.cut
     {%- endif %}
+    where content_kind = 'track'
 ),
 
 marked as (
