@@ -27,8 +27,10 @@
             using ({{ story_streak_edges_sql() }}) as edges
             where stored.user_id = edges.user_id and stored.end_date >= edges.edge
         {%- elif by == 'session' -%}
+            {#- Materialized: the cut is a subquery per user, never to be re-run per stored row. #}
+            with cuts as materialized ({{ story_session_cuts_sql() }})
             delete from {{ this }} as stored
-            using ({{ story_session_cuts_sql() }}) as cuts
+            using cuts
             where stored.user_id = cuts.user_id and stored.ended_at > cuts.cut
         {%- else -%}
             delete from {{ this }} where user_id in ({{ story_changed_users_sql() }})

@@ -18,14 +18,21 @@
     )
 }}
 
-with listens as (
+with
+{%- if is_incremental() %}
+{#- Materialized: the cut is a subquery per user, never to be re-run per play. #}
+cuts as materialized (
+    {{ story_session_cuts_sql() }}
+),
+{%- endif %}
+
+listens as (
     select
         plays.user_id, played_at, track_id, ms_played, counts_as_play, local_date, local_weekday, local_hour,
         played_at - make_interval(secs => coalesce(ms_played, 0) / 1000.0) as started_at, transformed_at
     from {{ ref('fct_plays') }} as plays
     {%- if is_incremental() %}
-    inner join ({{ story_session_cuts_sql() }}) as cuts
-        on plays.user_id = cuts.user_id and plays.played_at > cuts.cut
+    inner join cuts on plays.user_id = cuts.user_id and plays.played_at > cuts.cut
     {%- endif %}
     where content_kind = 'track'
 ),
