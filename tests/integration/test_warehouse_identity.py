@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.marts.rankings import top_artists
+from core.marts.rankings import top_artists, top_tracks
 from core.marts.windows import Span
 from core.settings import Settings
 from tests.integration.warehouse_history import (
@@ -25,6 +26,7 @@ from tests.integration.warehouse_history import (
     api_play,
     at,
     create_users,
+    delete_user,
     differences,
     execute,
     extended_record,
@@ -42,17 +44,28 @@ SONG = Song("4uLU6hMCjMI75M1A2tKUQC", "Blue Monday", "0aTTeHIhOqGNvxGVWvHBR6", "
 OTHER = Song("1301WleyT98MSxVHPZCA6M", "Ceremony", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Singles")
 
 
-def _top_artist_names(database_url: str, user_id: uuid.UUID) -> list[str]:
-    """Top artists of all time as the tools and dashboards rank them (core/marts)."""
-    zone = ZoneInfo("UTC")
-    span = Span("all time", date(2006, 4, 23), date(2030, 1, 1), zone, date(2030, 1, 1))
-    query = top_artists(user_id, span, 50, all_time=True)
+ALL_TIME = Span("all time", date(2006, 4, 23), date(2030, 1, 1), ZoneInfo("UTC"), date(2030, 1, 1))
+
+
+def _ranked(database_url: str, sql: str, params: dict[str, object]) -> list[Any]:
     engine = create_sync_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.connect() as connection:
-            return [row.name for row in connection.execute(text(query.sql), dict(query.params))]
+            return list(connection.execute(text(sql), params))
     finally:
         engine.dispose()
+
+
+def _top_artist_names(database_url: str, user_id: uuid.UUID) -> list[str]:
+    """Top artists of all time as the tools and dashboards rank them (core/marts)."""
+    query = top_artists(user_id, ALL_TIME, 50, all_time=True)
+    return [row.name for row in _ranked(database_url, query.sql, dict(query.params))]
+
+
+def _top_tracks(database_url: str, user_id: uuid.UUID) -> list[Any]:
+    """Top tracks of all time as the tools and dashboards rank them (core/marts)."""
+    query = top_tracks(user_id, ALL_TIME, 50, all_time=True)
+    return _ranked(database_url, query.sql, dict(query.params))
 
 
 async def test_both_exports_of_the_same_listens_count_once(
@@ -106,7 +119,8 @@ async def test_listens_in_one_minute_pair_by_duration_and_a_different_duration_s
     assert plays == [
         (skip.ended, 12_000, False),
         (replay.ended, 45_000, False),
-        (at("2026-03-02 10:05:00"), 150_000, True),
+        # The account-only listen is the same song (its extended records name the track): the Spotify id.
+        (at("2026-03-02 10:05:00"), 150_000, False),
         (short.ended, 40_000, False),
     ]
 
@@ -168,6 +182,90 @@ async def test_name_only_listens_take_the_artist_any_source_knows_also_when_it_a
     incremental = marts(database_url)
     await transform(database_url, full_refresh=True)
     assert differences(incremental, marts(database_url)) == {}
+
+
+async def test_a_song_heard_by_name_and_by_id_is_one_row_in_top_tracks_also_when_the_id_arrives_later(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC"})
+    # Alice's account data (names only) has three listens of SONG and one of OTHER; later her collector polls
+    # two more plays of SONG (other days): one song, one row, five plays.
+    by_name = [Listen(ALICE, at(f"2026-03-0{day} 09:00:10"), SONG, 200_000) for day in (1, 2, 3)]
+    other = Listen(ALICE, at("2026-03-04 09:00:10"), OTHER, 200_000)
+    assert await import_zip(
+        engine, settings, ALICE, tmp_path, account_records=[account_record(x) for x in [*by_name, other]]
+    )
+    await transform(database_url, full_refresh=True)
+    by_id = [Listen(ALICE, at(f"2026-03-1{day} 20:00:00"), SONG, 0) for day in (1, 2)]
+    await land_api_plays(engine, ALICE, [api_play(listen) for listen in by_id])
+    await transform(database_url)
+
+    ranked = _top_tracks(database_url, ALICE)
+    assert [(row.name, row.plays) for row in ranked] == [("Blue Monday", 5), ("Ceremony", 1)]
+    assert rows(database_url, "select distinct track_id from marts.fct_plays where track_name = 'Blue Monday'") == [
+        (SONG.track_id,)
+    ]
+    # OTHER is known by name only: it keeps its `local:` id, under the artist SONG resolved.
+    assert rows(
+        database_url,
+        "select track_id like 'local:%%', primary_artist_id from marts.fct_plays where track_name = 'Ceremony'",
+    ) == [(True, SONG.artist_id)]
+    incremental = marts(database_url)
+    await transform(database_url, full_refresh=True)
+    assert differences(incremental, marts(database_url)) == {}
+
+
+async def test_a_title_two_spotify_tracks_share_keeps_its_local_id(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC", BOB: "UTC"})
+    # Two Spotify tracks carry "New Order – Blue Monday" (the single and the album cut): a name-only listen is
+    # not assigned to either by guesswork.
+    single = Song("5uLU6hMCjMI75M1A2tKUQD", "Blue Monday", SONG.artist_id, "New Order", "Blue Monday")
+    await land_api_plays(
+        engine,
+        BOB,
+        [
+            api_play(Listen(BOB, at("2026-03-05 20:00:00"), SONG, 0)),
+            api_play(Listen(BOB, at("2026-03-05 20:10:00"), single, 0)),
+        ],
+    )
+    listen = Listen(ALICE, at("2026-03-01 09:00:10"), SONG, 200_000)
+    assert await import_zip(engine, settings, ALICE, tmp_path, account_records=[account_record(listen)])
+    await transform(database_url, full_refresh=True)
+    assert rows(
+        database_url,
+        "select track_id like 'local:%%', primary_artist_id from marts.fct_plays where user_id = %(u)s",
+        {"u": ALICE},
+    ) == [(True, SONG.artist_id)]
+
+
+async def test_deleting_the_user_whose_plays_resolved_names_gives_the_marts_of_a_full_refresh(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC", BOB: "UTC"})
+    # Alice has account data only; Bob's extended history (track URIs) is the only source of the
+    # (artist, title) → id mapping (an API play would also describe the track in the shared catalogue, raw.tracks,
+    # which stays: Spotify's metadata, not Bob's).
+    alice = [Listen(ALICE, at(f"2026-03-0{day} 09:00:10"), SONG, 200_000) for day in (1, 2)]
+    assert await import_zip(engine, settings, ALICE, tmp_path, account_records=[account_record(x) for x in alice])
+    bob = Listen(BOB, at("2026-03-05 20:00:00"), SONG, 200_000)
+    assert await import_zip(engine, settings, BOB, tmp_path, extended_records=[extended_record(bob)])
+    await transform(database_url, full_refresh=True)
+    assert rows(database_url, "select distinct track_id from marts.fct_plays where user_id = %(u)s", {"u": ALICE}) == [
+        (SONG.track_id,)
+    ]
+
+    await delete_user(engine, BOB, settings.effective_upload_dir)
+    await transform(database_url)
+    after_deletion = marts(database_url)
+    # Nothing of Bob's is left to resolve Alice's names: her listens are name-only again, as a fresh build says.
+    assert rows(
+        database_url,
+        "select distinct track_id like 'local:%%', primary_artist_id like 'local:%%' from marts.fct_plays",
+    ) == [(True, True)]
+    await transform(database_url, full_refresh=True)
+    assert differences(after_deletion, marts(database_url)) == {}
 
 
 async def test_an_artist_name_two_spotify_artists_share_is_not_merged(

@@ -1,7 +1,11 @@
 """Property (issue 15): any mix of the same listens — delivered as extended export, account export and API plays,
-imported in random order, in pieces, re-imported, with time zones changed in between and incremental transforms
-at random points — gives exactly the marts of one clean delivery transformed once (every mart compared), and
+imported in random order, in pieces, re-imported, with time zones changed in between, a third user who imported
+exports and was deleted somewhere in between (serve.user_deletion), and incremental transforms at random points —
+gives exactly the marts of one clean delivery of the remaining users transformed once (every mart compared), and
 those marts count every listen once and every artist under one id.
+
+The deleted user delivers exports only: an API play also describes its track in the shared catalogue (raw.tracks,
+Spotify's metadata, which a deletion keeps), so a clean delivery without them could not know it.
 
 Seeded random histories rather than hypothesis: each example costs several dbt runs (seconds each), so a few
 rich examples beat many small ones. `WAREHOUSE_PROPERTY_SEEDS=1,2,3,...` runs more of them.
@@ -35,6 +39,7 @@ from tests.integration.warehouse_history import (
     api_play,
     at,
     create_users,
+    delete_user,
     differences,
     execute,
     extended_record,
@@ -51,6 +56,8 @@ USERS = {
     uuid.UUID("00000000-0000-0000-0000-0000000000a1"): "Europe/Berlin",
     uuid.UUID("00000000-0000-0000-0000-0000000000b2"): "America/New_York",
 }
+# Imports exports (whose track URIs resolve other users' name-only listens), then is deleted.
+DELETED = uuid.UUID("00000000-0000-0000-0000-0000000000c3")
 OTHER_ZONES = ["UTC", "Asia/Tokyo", "Pacific/Kiritimati", "America/Los_Angeles"]
 
 CATALOG = [
@@ -63,11 +70,11 @@ CATALOG = [
 ]
 
 
-def _history(rng: random.Random) -> list[Listen]:
+def _history(rng: random.Random, users: Sequence[uuid.UUID]) -> list[Listen]:
     """30 listens per user over a few days, at least two minutes apart (so no two listens of one user share a
     minute), some of them skips (< 30 s), crossing midnight in every zone used."""
     listens: list[Listen] = []
-    for user_id in USERS:
+    for user_id in users:
         moment = at("2026-02-27 20:00:00") + timedelta(seconds=rng.randrange(3600))
         for _ in range(30):
             moment += timedelta(minutes=rng.randrange(2, 400), seconds=rng.randrange(60))
@@ -76,9 +83,11 @@ def _history(rng: random.Random) -> list[Listen]:
     return listens
 
 
-def _deliveries(rng: random.Random, listens: Sequence[Listen]) -> dict[str, list[tuple[Listen, Any]]]:
+def _deliveries(
+    rng: random.Random, listens: Sequence[Listen], kinds: Sequence[str] = ("extended", "account", "api")
+) -> dict[str, list[tuple[Listen, Any]]]:
     """Which source has which listen: every listen at least once, often two or three times."""
-    found: dict[str, list[tuple[Listen, Any]]] = {"extended": [], "account": [], "api": []}
+    found: dict[str, list[tuple[Listen, Any]]] = {name: [] for name in kinds}
     for listen in listens:
         sources = [name for name in found if rng.random() < 0.55] or [rng.choice(list(found))]
         for name in sources:
@@ -142,23 +151,36 @@ async def test_any_mix_order_and_edits_give_the_marts_of_one_clean_delivery(
     tmp_path: Path,
 ) -> None:
     rng = random.Random(seed)
-    listens = _history(rng)
+    listens = _history(rng, list(USERS))
     deliveries = _deliveries(rng, listens)
+    deleted_deliveries = _deliveries(rng, _history(rng, [DELETED]), ("extended", "account"))
 
     # The messy way: users start in other zones, every source arrives in pieces in random order, one ZIP is
     # imported twice, zones change (to a wrong one, then to the final one), transforms run in between.
-    create_users(database_url, {user_id: rng.choice(OTHER_ZONES) for user_id in USERS})
+    create_users(database_url, {user_id: rng.choice(OTHER_ZONES) for user_id in [*USERS, DELETED]})
     steps: list[tuple[str, uuid.UUID, list[tuple[Listen, Any]]]] = []
-    for source, delivered in deliveries.items():
-        for user_id in USERS:
+    for source, delivered in [*deliveries.items(), *deleted_deliveries.items()]:
+        for user_id in [*USERS, DELETED]:
             mine = [item for item in delivered if item[0].user_id == user_id]
+            if not mine:
+                continue
             steps += [(source, user_id, piece) for piece in _pieces(rng, mine, 2 if source != "api" else 3) if piece]
     steps.append(rng.choice([step for step in steps if step[0] != "api"]))  # a re-import of one ZIP
     steps += [("zone", user_id, []) for user_id in USERS for _ in range(2)]
     rng.shuffle(steps)
+    # The deletion comes after the user's first import, somewhere in the second half; what they would have
+    # delivered after it never arrives.
+    first_import = min(number for number, step in enumerate(steps) if step[1] == DELETED)
+    steps.insert(rng.randrange(max(first_import + 1, len(steps) // 2), len(steps) + 1), ("delete", DELETED, []))
+    deleted = False
     zone_changes: Counter[uuid.UUID] = Counter()
     for number, (source, user_id, items) in enumerate(steps):
-        if source == "zone":
+        if user_id == DELETED and deleted:
+            continue
+        if source == "delete":
+            await delete_user(engine, DELETED, settings.effective_upload_dir)
+            deleted = True
+        elif source == "zone":
             zone_changes[user_id] += 1
             final = zone_changes[user_id] == 2
             zone = USERS[user_id] if final else rng.choice(OTHER_ZONES)

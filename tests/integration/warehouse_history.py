@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.dburl import libpq_url
 from core.settings import Settings
@@ -26,6 +26,7 @@ from core.spotify.models import PlayHistory
 from ingest.imports import jobs
 from ingest.imports.worker import execute_job
 from ingest.landing import land_plays
+from serve.user_deletion import delete_user as delete_user_rows
 from tests.fixtures.exports import account_music, build_zip, extended
 from transform.runner import run_transform
 
@@ -146,6 +147,12 @@ def create_users(database_url: str, zones: dict[uuid.UUID, str]) -> None:
             "insert into app.users (id, display_name, timezone) values (%(id)s, %(name)s, %(zone)s)",
             {"id": user_id, "name": f"user {str(user_id)[-4:]}", "zone": zone},
         )
+
+
+async def delete_user(engine: AsyncEngine, user_id: uuid.UUID, upload_dir: Path) -> None:
+    """Delete the user as DELETE /admin/users/{id} does (serve.user_deletion), committed."""
+    async with AsyncSession(engine) as session, session.begin():
+        assert await delete_user_rows(session, user_id, upload_dir=upload_dir) is not None
 
 
 async def transform(database_url: str, *, full_refresh: bool = False) -> None:

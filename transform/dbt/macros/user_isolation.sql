@@ -55,3 +55,11 @@
     where user_id in ({{ _user_list('rebuild_users') }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- The rows an incremental model keyed by user reads on this run: those landed since `since`, plus every row of
+    the users the runner rebuilds (their warehouse rows were emptied), never those of excluded users. -#}
+{%- macro landed_since_or_rebuilt(since, user_column='user_id', ingested_column='ingested_at') -%}
+    ({{ ingested_column }} >= {{ since }}
+    {%- if var('rebuild_users', []) | length > 0 %} or {{ user_column }} in ({{ _user_list('rebuild_users') }}){% endif -%}
+    ) and {{ not_excluded_user(user_column) }}
+{%- endmacro %}

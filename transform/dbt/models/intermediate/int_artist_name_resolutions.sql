@@ -26,7 +26,7 @@ with named_artists as (
     select artist_id, artist_name from {{ ref('stg_spotify_api__artists') }}
     union
     select artist_id, artist_name
-    from {{ ref('int_name_candidates') }}
+    from {{ ref('int_name_evidence') }}
     where artist_id <> ''
 ),
 

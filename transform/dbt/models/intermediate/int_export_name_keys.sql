@@ -28,5 +28,7 @@ where content_kind = 'track'
     and coalesce(spotify_uri_id, '') = ''
     and track_name is not null
 {%- if is_incremental() %}
-    and ingested_at >= {{ incremental_watermark('ingested_watermark') }}
+    and {{ landed_since_or_rebuilt(incremental_watermark('ingested_watermark')) }}
+{%- else %}
+    and {{ not_excluded_user('user_id') }}
 {%- endif %}

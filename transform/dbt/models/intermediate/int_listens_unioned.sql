@@ -1,6 +1,8 @@
 -- Every listen from both sources in one shape: one row per raw row, nothing merged yet.
 --   * `listen_source`: `spotify_api` (recently-played) or `import_zip` (the data export).
---   * `track_id`: the Spotify id, else the export's `local:` id; for episodes / audiobooks / video without an
+--   * `track_id`: the Spotify id; for a music listen known only by name, the one Spotify track any source knows
+--     under its normalised artist + title (int_track_name_resolutions.unambiguous_track_id); else the export's
+--     `local:` id; for episodes / audiobooks / video without an
 --     id in the export, `local:<md5(kind|title|show)>`.
 --   * The primary artist comes from the API's item, else from the enriched track's artists (position 0),
 --     else, for a music listen known only by name, from the track any source knows under that normalised
@@ -36,7 +38,11 @@ resolutions as (
 ),
 
 name_resolutions as (
-    select export_name_keys.export_record_id, resolutions.track_id, resolutions.artist_id, resolutions.artist_name
+    select
+        export_name_keys.export_record_id,
+        resolutions.unambiguous_track_id,
+        resolutions.artist_id,
+        resolutions.artist_name
     from {{ ref('int_export_name_keys') }} as export_name_keys
     inner join {{ ref('int_track_name_resolutions') }} as resolutions
         on export_name_keys.name_key = resolutions.name_key
@@ -107,7 +113,8 @@ select
     unioned.export_record_id,
     unioned.user_id,
     unioned.played_at,
-    unioned.track_id,
+    -- A name-only music listen is a play of the one Spotify track any source knows under its artist + title.
+    coalesce(name_resolutions.unambiguous_track_id, unioned.track_id) as track_id,
     resolutions.spotify_track_id as resolved_track_id,
     unioned.content_kind,
     unioned.ms_played,
