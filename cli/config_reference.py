@@ -10,7 +10,7 @@ from core.settings import Settings
 
 HEADER = """# Configuration reference
 
-Generated from `core/settings.py` by `spotify-mcp config-reference` (a test fails when this file is out of
+Generated from `core/settings/model.py` by `spotify-mcp config-reference` (a test fails when this file is out of
 date). Every variable is optional for local use: without `DATABASE_URL` and `TOKEN_ENCRYPTION_KEY`,
 spotify-mcp runs an embedded PostgreSQL and generates its secrets into `SPOTIFY_MCP_HOME/secrets.json`.
 With `DATABASE_URL` set (production), `TOKEN_ENCRYPTION_KEY` and the admin secret of the chosen

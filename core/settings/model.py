@@ -1,72 +1,25 @@
-"""Every setting of the system, typed and validated once at start.
-
-Names follow the client's spec (§8) so that `.env` files written for it keep working; the rest are ours
-and documented in `.env.example`. `load_settings()` is the only entry point: it returns a frozen
-`Settings` or raises `SettingsError` whose message is one line naming the variable and the fix.
-
-Local mode: when neither `DATABASE_URL` nor `TOKEN_ENCRYPTION_KEY` is given, the process is a single-box
-install. Its secrets (encryption key, admin token and password) are generated once into
-`$SPOTIFY_MCP_HOME/secrets.json` (mode 0600) and reused on every start.
+"""The `Settings` model: every variable, its default, its bounds and the rules between them, and the values
+derived from them (one place for each default that depends on another).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
-import re
-import secrets
-import types
-import typing
 import zoneinfo
-from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 from cryptography.fernet import Fernet
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, create_model, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from core import secrets_file
-
-SECRETS_FILE_NAME = secrets_file.FILE_NAME
-
-# How to fix each variable that can be wrong, shown in the one-line error.
-FIX_HINTS: dict[str, str] = {
-    "TOKEN_ENCRYPTION_KEY": (
-        "set it to one or more Fernet keys separated by commas (newest first); generate one with `spotify-mcp gen-key`"
-    ),
-    "DATABASE_URL": "use a URL like postgresql://user:password@host:5432/dbname, or unset it for the embedded database",
-    "ADMIN_AUTH_MODE": "use `token` or `basic`",
-    "FRONTEND_AUTH_MODE": "use `token` or `basic`",
-    "ADMIN_TOKEN": (
-        "set ADMIN_TOKEN to a long random string (e.g. `openssl rand -hex 32`), "
-        "or unset TOKEN_ENCRYPTION_KEY and DATABASE_URL for local mode"
-    ),
-    "ADMIN_PASSWORD": "set ADMIN_PASSWORD when ADMIN_AUTH_MODE=basic",
-    "TRUSTED_PROXIES": "list the addresses or networks of your reverse proxies, comma-separated, e.g. 10.0.0.2,::1",
-    "DEFAULT_TIMEZONE": "use an IANA time-zone name such as Europe/Berlin or UTC",
-    "SPOTIFY_REDIRECT_URI": (
-        "Spotify accepts only https redirect URIs or loopback IPs: use http://127.0.0.1:<port>/auth/callback "
-        "locally, https://<your host>/auth/callback elsewhere (never `localhost`)"
-    ),
-    "NOTIFY_URLS": (
-        "give Apprise URLs (ntfy://, slack://, discord://, mailto://, json://…) separated by commas or new lines, "
-        'or as a JSON list (["ntfy://…", "mailto://…"]) when a URL itself holds a comma'
-    ),
-    "SPOTIFY_POLLING_RESERVE": "keep it below SPOTIFY_REQUEST_BUDGET (e.g. a fifth of it)",
-    "COLLECTOR_MIN_INTERVAL_SECONDS": "keep it at most COLLECTOR_MAX_INTERVAL_SECONDS",
-}
+from core.settings.errors import FieldError
 
 
 class AuthMode(StrEnum):
     token = "token"
     basic = "basic"
-
-
-class SettingsError(Exception):
-    """A setting is missing or invalid. `str()` is a single line meant for a person."""
 
 
 def _split_csv(value: Any) -> Any:
@@ -96,7 +49,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Only what `load_settings` passes: it reads the environment itself (case-insensitive, empty as unset,
-        collections decoded by `_decode`). pydantic-settings' own environment source would read the same
+        collections decoded by `environment.decode`). pydantic-settings' own environment source would read the same
         variables again and refuse any list that is not JSON before `load_settings` could decode it."""
         del settings_cls, env_settings, dotenv_settings, file_secret_settings
         return (init_settings,)
@@ -356,13 +309,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Self:
         if self.spotify_polling_reserve >= self.spotify_request_budget:
-            raise _FieldError(
+            raise FieldError(
                 "SPOTIFY_POLLING_RESERVE",
                 f"({self.spotify_polling_reserve}) must be less than SPOTIFY_REQUEST_BUDGET "
                 f"({self.spotify_request_budget})",
             )
         if self.collector_min_interval_seconds > self.collector_max_interval_seconds:
-            raise _FieldError(
+            raise FieldError(
                 "COLLECTOR_MIN_INTERVAL_SECONDS",
                 f"({self.collector_min_interval_seconds}) is more than COLLECTOR_MAX_INTERVAL_SECONDS "
                 f"({self.collector_max_interval_seconds})",
@@ -374,11 +327,11 @@ class Settings(BaseSettings):
         if self.local_mode:
             return self
         if not self.token_encryption_key:
-            raise _FieldError("TOKEN_ENCRYPTION_KEY", "is required when DATABASE_URL is set")
+            raise FieldError("TOKEN_ENCRYPTION_KEY", "is required when DATABASE_URL is set")
         if self.admin_auth_mode is AuthMode.token and self.admin_token is None:
-            raise _FieldError("ADMIN_TOKEN", "is required when ADMIN_AUTH_MODE=token outside local mode")
+            raise FieldError("ADMIN_TOKEN", "is required when ADMIN_AUTH_MODE=token outside local mode")
         if self.admin_auth_mode is AuthMode.basic and self.admin_password is None:
-            raise _FieldError("ADMIN_PASSWORD", "is required when ADMIN_AUTH_MODE=basic")
+            raise FieldError("ADMIN_PASSWORD", "is required when ADMIN_AUTH_MODE=basic")
         return self
 
     # Set by `load_settings` (never from the environment) when it filled in generated local secrets.
@@ -428,124 +381,3 @@ class Settings(BaseSettings):
 
     def __repr__(self) -> str:  # SecretStr already masks values; keep repr short for logs.
         return f"Settings(home={self.home}, local_mode={self.local_mode})"
-
-
-class _FieldError(ValueError):
-    def __init__(self, env_name: str, problem: str) -> None:
-        super().__init__(f"{env_name} {problem}")
-        self.env_name = env_name
-        self.problem = problem
-
-
-def _one_line(error: ValidationError) -> str:
-    """Turn pydantic's multi-line report into one line naming the variable and its fix."""
-    first = error.errors()[0]
-    location = first.get("loc") or ()
-    ctx_error = (first.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, _FieldError):
-        env_name, problem = ctx_error.env_name, ctx_error.problem
-    else:
-        env_name = str(location[0]).upper() if location else "configuration"
-        message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
-        problem = f"is invalid: {message}"
-    hint = FIX_HINTS.get(env_name)
-    more = f" (and {len(error.errors()) - 1} more problem(s))" if len(error.errors()) > 1 else ""
-    return f"{env_name} {problem}{more}" + (f" — {hint}" if hint else "")
-
-
-def _local_secrets(home: Path) -> dict[str, str]:
-    """Read, or create once, the generated secrets of a local install (file mode 0600)."""
-    return secrets_file.ensure(
-        home,
-        {
-            "TOKEN_ENCRYPTION_KEY": lambda: Fernet.generate_key().decode(),
-            "ADMIN_TOKEN": lambda: secrets.token_urlsafe(32),
-            "ADMIN_PASSWORD": lambda: secrets.token_urlsafe(16),
-            "SESSION_SECRET": lambda: secrets.token_urlsafe(32),
-        },
-    )
-
-
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Validate the environment into `Settings`; in local mode fill in generated secrets.
-
-    Raises `SettingsError` with a single human line on any problem.
-    """
-    env = dict(os.environ if environ is None else environ)
-    try:
-        settings = Settings.model_validate(_settings_input(env))
-    except ValidationError as error:
-        raise SettingsError(_one_line(error)) from None
-    if not settings.local_mode:
-        return settings
-    generated = _local_secrets(settings.home)
-    overrides: dict[str, Any] = {
-        "token_encryption_key": generated["TOKEN_ENCRYPTION_KEY"],
-        "session_secret": env.get("SESSION_SECRET") or generated["SESSION_SECRET"],
-        "admin_token": env.get("ADMIN_TOKEN") or generated["ADMIN_TOKEN"],
-        "admin_password": env.get("ADMIN_PASSWORD") or generated["ADMIN_PASSWORD"],
-        "secrets_generated": True,
-    }
-    try:
-        merged = _settings_input(env) | overrides
-        return Settings.model_validate(merged)
-    except ValidationError as error:
-        raise SettingsError(_one_line(error)) from None
-
-
-def load_some_settings(names: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Only the named settings, with `Settings`' defaults and field constraints (ports in range, …), for commands
-    such as `healthcheck` that must work without the secrets and never generate any. Model-level rules and field
-    validators are not applied: name only plain fields."""
-    fields: dict[str, Any] = {
-        name: (Settings.model_fields[name].annotation, Settings.model_fields[name]) for name in names
-    }
-    model = create_model("SomeSettings", **fields)
-    given = _settings_input(dict(os.environ if environ is None else environ))
-    try:
-        return model.model_validate({key: value for key, value in given.items() if key in fields}).model_dump()
-    except ValidationError as error:
-        raise SettingsError(_one_line(error)) from None
-
-
-def _settings_input(env: dict[str, str]) -> dict[str, Any]:
-    """Pick our variables out of an environment mapping (case-insensitive), empty strings as unset, and decode
-    the values of list- and mapping-typed settings (`_decode`)."""
-    names = set(Settings.model_fields) - {"secrets_generated"}
-    return {
-        key.lower(): _decode(key.lower(), value) for key, value in env.items() if key.lower() in names and value != ""
-    }
-
-
-_SEPARATORS = re.compile(r"[,\n]")
-
-
-def _is_collection(annotation: Any) -> bool:
-    """list/set/tuple/dict, also inside `Annotated[...]` or `X | None`."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _is_collection(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return any(_is_collection(arg) for arg in typing.get_args(annotation) if arg is not type(None))
-    return origin in (list, set, frozenset, tuple, dict)
-
-
-def _decode(name: str, value: str) -> Any:
-    """An environment variable is one string; a collection-typed setting is decoded from it by one rule for all:
-    a JSON array or object (`["a", "b"]`), or else items separated by commas or new lines. Settings that parse
-    their own strings opt out with `NoDecode`."""
-    field = Settings.model_fields[name]
-    opted_out = any(meta is NoDecode or isinstance(meta, NoDecode) for meta in field.metadata)
-    if opted_out or not _is_collection(field.annotation):
-        return value
-    stripped = value.strip()
-    if stripped.startswith(("[", "{")):
-        try:
-            return json.loads(stripped)
-        except json.JSONDecodeError as error:
-            hint = FIX_HINTS.get(name.upper())
-            raise SettingsError(
-                f"{name.upper()} is invalid: it starts like JSON but is not valid JSON ({error.msg} at character "
-                f"{error.pos})" + (f" — {hint}" if hint else "")
-            ) from None
-    return [item.strip() for item in _SEPARATORS.split(stripped) if item.strip()]
