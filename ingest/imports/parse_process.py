@@ -40,7 +40,7 @@ _STOP_GRACE_SECONDS: Final = 5.0
 
 _CONTEXT: Final = multiprocessing.get_context("forkserver")
 # What every child needs, imported once in the fork server rather than in each child.
-_CONTEXT.set_forkserver_preload(["ingest.imports.pipeline", "ingest.imports.scrobble_pipeline"])
+_CONTEXT.set_forkserver_preload(["ingest.imports.producers"])
 
 
 @dataclass(frozen=True, slots=True)

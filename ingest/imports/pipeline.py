@@ -16,24 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections import Counter
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Final
 
-from asyncpg.pgproto import pgproto
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.play_time import latest_allowed
 from core.settings import Settings
 from ingest.imports import jobs
-from ingest.imports.archive import ArchivePlan, iter_member_records, open_archive, plan_archive
-from ingest.imports.errors import ImportRejected
-from ingest.imports.formats import format_detected, is_extended
+from ingest.imports.archive import ArchivePlan, open_archive, plan_archive
 from ingest.imports.loader import Rows, Target, land
-from ingest.imports.normalize import COLUMNS, Normalizer, Row, play_type
-from ingest.imports.parse_process import Batch, Done, ParseProcess, Plan, Put
+from ingest.imports.normalize import COLUMNS
+from ingest.imports.parse_process import ParseProcess
+from ingest.imports.producers import produce_export
 from ingest.imports.results import ImportProgress, ImportResult, ProgressCallback
 from ingest.imports.tuning import import_tuning
 
@@ -106,91 +100,6 @@ def _target() -> Target:
         extra=_local_tracks,
         brin_index="raw.ix_export_records_ingested_at",
     )
-
-
-def produce_export(
-    put: Put,
-    stop: Event,
-    path: Path,
-    name: str,
-    plan: ArchivePlan,
-    user_id: uuid.UUID,
-    job_id: int,
-    *,
-    max_zip_bytes: int,
-    max_records: int,
-    batch_size: int,
-    store_optional: bool,
-    parser: str,
-) -> None:
-    """Read the planned members of the ZIP and `put` its batches (in the parse process); False from `put`
-    or `stop` set: the import is being stopped."""
-    with open_archive(path, max_zip_bytes=max_zip_bytes, name=name) as archive:
-        progress = ImportProgress(
-            files_total=len(plan.members),
-            bytes_total=plan.total_uncompressed,
-            format_detected=format_detected(member.kind for member in plan.members),
-        )
-        if not put(Plan(progress, [member.name for member in plan.members], len(plan.ignored))):
-            return
-        skipped: Counter[str] = Counter()
-        extended_type = play_type(store_optional)
-        # asyncpg's own UUID type (a uuid.UUID) is encoded by COPY without a round trip through `.bytes`:
-        # ~0.4 µs less per row.
-        user = pgproto.UUID(user_id.bytes)
-        batch: list[Row] = []
-        records = 0
-        latest = latest_allowed()  # one bound for the whole import
-        skip_details: list[str] = []
-        for member in plan.members:
-            normalize = Normalizer(
-                user_id=user,
-                import_job_id=job_id,
-                member=member.name,
-                kind=member.kind,
-                store_optional=store_optional,
-                latest=latest,
-                skip_details=skip_details,  # shared: at most MAX_SKIP_DETAILS for the whole import
-            ).normalize
-            member_records = iter_member_records(
-                archive,
-                member,
-                plan,
-                parser=parser,
-                element_type=extended_type if is_extended(member.kind) else None,
-            )
-            for index, record in enumerate(member_records):
-                records += 1
-                if records > max_records:
-                    raise ImportRejected(
-                        f"the export holds more than {max_records:,} records (IMPORT_MAX_RECORDS; reached in "
-                        f"{member.name}, record {index + 1}); nothing was kept. Raise IMPORT_MAX_RECORDS or "
-                        "split the export",
-                        reason="too_many_records",
-                        member=member.name,
-                        record=index + 1,
-                    )
-                row = normalize(record, index)
-                if type(row) is tuple:
-                    batch.append(row)
-                    if len(batch) >= batch_size:
-                        if not put(Batch(batch, records, plan.bytes_read, plan.members_done)):
-                            return
-                        batch = []
-                else:
-                    skipped[str(row)] += 1
-                if not records & 1023 and stop.is_set():  # skipped records send no batch: look now and then
-                    return
-        if batch and not put(Batch(batch, records, plan.bytes_read, plan.members_done)):
-            return
-        if records == 0:
-            raise ImportRejected(
-                "the history files in the ZIP hold no plays at all ("
-                + ", ".join(member.name for member in plan.members[:5])
-                + "); request a new export from Spotify once you have listening history",
-                reason="empty_export",
-            )
-        put(Done(dict(skipped), skip_details, records, plan.bytes_read))
 
 
 def _plan(path: Path, name: str, max_zip_bytes: int) -> ArchivePlan:
