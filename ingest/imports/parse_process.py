@@ -133,6 +133,7 @@ class ParseProcess:
         self._process = _CONTEXT.Process(
             target=_child_main, args=(produce, args, kwargs or {}, self._messages, self._stop), name=name, daemon=True
         )
+        self.exitcode: int | None = None  # once stopped: 0 when the child ended by itself, negative when killed
 
     def start(self) -> None:
         self._process.start()
@@ -172,6 +173,7 @@ class ParseProcess:
             if self._process.is_alive():
                 self._process.kill()
                 await asyncio.to_thread(self._process.join)
+            self.exitcode = self._process.exitcode
             self._process.close()
         self._messages.close()
         with contextlib.suppress(Exception):
