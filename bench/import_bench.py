@@ -234,10 +234,7 @@ async def _import(database_url: str, zip_path: Path, batch_size: int, parser: st
             "records": outcome.result.progress.records_read,
             "inserted": outcome.inserted,
             "seconds": seconds,
-            # The parse process's CPU and peak RSS (not in this process's figures); 0 before it existed.
-            "python_cpu": python_cpu + getattr(outcome.result, "parser_cpu_seconds", 0.0),
-            "parser_cpu": getattr(outcome.result, "parser_cpu_seconds", 0.0),
-            "parser_rss_mb": getattr(outcome.result, "parser_peak_rss_mb", 0.0),
+            "python_cpu": python_cpu,
             "postgres_cpu": postgres_cpu,
         }
     finally:
@@ -254,8 +251,7 @@ def run_once(server_url: str, zip_path: Path, batch_size: int, parser: str = "ms
     finally:
         _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Both processes of the import: the importing one and the parse process (`ingest.imports.parse_process`).
-    return result | {"importer_rss_mb": peak_kb / 1024, "peak_rss_mb": peak_kb / 1024 + result["parser_rss_mb"]}
+    return result | {"peak_rss_mb": peak_kb / 1024}
 
 
 def _child(
@@ -308,10 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['parse_msgspec']:,.0f} records/s; import {result['records']:,.0f} records read, "
             f"{result['inserted']:,.0f} inserted in {result['seconds']:.2f}s = {rate:,.0f} records/s "
             f"(ratio {result['ratio_ijson']:.2f} of ijson, {result['ratio_msgspec']:.2f} of msgspec); "
-            f"peak RSS {result['peak_rss_mb']:.0f} MB ({result['importer_rss_mb']:.0f} importing + "
-            f"{result['parser_rss_mb']:.0f} parse process); CPU per record: importer "
-            f"{result['python_cpu'] / result['records'] * 1e6:.1f} µs (parse process "
-            f"{result['parser_cpu'] / result['records'] * 1e6:.1f}), PostgreSQL "
+            f"peak RSS {result['peak_rss_mb']:.0f} MB; CPU per record: importer "
+            f"{result['python_cpu'] / result['records'] * 1e6:.1f} µs, PostgreSQL "
             f"{result['postgres_cpu'] / result['records'] * 1e6:.1f} µs; load average {os.getloadavg()[0]:.2f}"
         )
     rates = [result["records"] / result["seconds"] for result in results]

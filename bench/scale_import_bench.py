@@ -51,7 +51,7 @@ async def _import_all(database_url: str, exports: Path, entries: list[dict[str, 
     )
     engine = create_engine(database_url, application_name="scale-import-bench")
     per_user: list[dict[str, float]] = []
-    python_cpu = postgres_cpu = parser_cpu = parser_rss_mb = 0.0
+    python_cpu = postgres_cpu = 0.0
     try:
         for entry in entries:
             path = exports / entry["zip"]
@@ -79,9 +79,6 @@ async def _import_all(database_url: str, exports: Path, entries: list[dict[str, 
             outcome = await execute_job(engine, settings, job)
             seconds = time.perf_counter() - started
             python_cpu += time.process_time() - cpu_before
-            # The parse process (`ingest.imports.parse_process`): its CPU and memory are not this process's.
-            parser_cpu += getattr(outcome.result, "parser_cpu_seconds", 0.0)
-            parser_rss_mb = max(parser_rss_mb, getattr(outcome.result, "parser_peak_rss_mb", 0.0))
             pg_after = _backend_cpu(await _backend_pids(engine))
             postgres_cpu += sum(used - pg_before.get(pid, 0.0) for pid, used in pg_after.items())
             if outcome.status != "success" or outcome.result is None:
@@ -106,9 +103,7 @@ async def _import_all(database_url: str, exports: Path, entries: list[dict[str, 
         await engine.dispose()
     return {
         "per_user": per_user,
-        "python_cpu": python_cpu + parser_cpu,
-        "parser_cpu": parser_cpu,
-        "parser_rss_mb": parser_rss_mb,
+        "python_cpu": python_cpu,
         "postgres_cpu": postgres_cpu,
         "table_bytes": int(size["table_bytes"]),
         "rows": int(size["rows"]),
@@ -136,10 +131,8 @@ def report(result: dict[str, Any]) -> list[str]:
     lines = [
         f"{len(per_user)} users, {records:,} records ({result['rows']:,} rows landed, table + indexes "
         f"{result['table_bytes'] / 1e9:.2f} GB) in {seconds:.1f}s = {records / seconds:,.0f} records/s; "
-        f"peak RSS {result['peak_rss_mb']:.0f} MB importing + {result.get('parser_rss_mb', 0):.0f} MB parse process; "
-        f"CPU per record: importer {result['python_cpu'] / records * 1e6:.1f} µs (parse process "
-        f"{result.get('parser_cpu', 0) / records * 1e6:.1f}), "
-        f"PostgreSQL {result['postgres_cpu'] / records * 1e6:.1f} µs"
+        f"peak RSS {result['peak_rss_mb']:.0f} MB; CPU per record: importer "
+        f"{result['python_cpu'] / records * 1e6:.1f} µs, PostgreSQL {result['postgres_cpu'] / records * 1e6:.1f} µs"
     ]
     heaviest = max(per_user, key=lambda user: user["records"])
     lines.append(

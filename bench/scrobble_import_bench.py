@@ -156,10 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"run {attempt + 1}: {result['records']:,.0f} records read, {result['inserted']:,.0f} inserted in "
             f"{result['seconds']:.2f}s = {result['records'] / result['seconds']:,.0f} records/s; "
-            f"peak RSS {result['peak_rss_mb']:.0f} MB ({result['importer_rss_mb']:.0f} importing + "
-            f"{result['parser_rss_mb']:.0f} parse process); CPU per record: importer "
-            f"{result['python_cpu'] / result['records'] * 1e6:.1f} µs (parse process "
-            f"{result['parser_cpu'] / result['records'] * 1e6:.1f}), PostgreSQL "
+            f"peak RSS {result['peak_rss_mb']:.0f} MB; CPU per record: importer "
+            f"{result['python_cpu'] / result['records'] * 1e6:.1f} µs, PostgreSQL "
             f"{result['postgres_cpu'] / result['records'] * 1e6:.1f} µs; load average {os.getloadavg()[0]:.2f}"
         )
     rates = [result["records"] / result["seconds"] for result in results]
