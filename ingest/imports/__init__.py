@@ -2,7 +2,7 @@
 
 Pipeline: `archive` opens and checks the ZIP (caps, hostile members), `formats` tells which members are
 streaming history and of which kind, `normalize` turns each record into one `raw.export_records` row (privacy
-filter, identity, idempotency key), `producers` cut batches in a child process (`parse_process`) while
+filter, identity, idempotency key), `producers` cut batches on a thread (`parse_thread`) while
 `loader` COPYs them into PostgreSQL, `jobs` keeps `app.import_jobs` / `app.job_runs` current, `watch` takes
 files from IMPORT_WATCH_DIR and `worker.process_pending_imports` is what the collector's run loop calls.
 

@@ -13,12 +13,3 @@ class ImportRejected(Exception):
         self.reason = reason
         self.member = member
         self.record = record
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Keyword-only arguments: the default (`cls(*args)`) could not rebuild it after pickling (the parse
-        # process sends it to the importing process, `parse_process`).
-        return (_rebuild, (self.message, self.reason, self.member, self.record), self.__dict__)
-
-
-def _rebuild(message: str, reason: str, member: str | None, record: int | None) -> ImportRejected:
-    return ImportRejected(message, reason=reason, member=member, record=record)

@@ -10,8 +10,8 @@ violation on the direct path (another writer landed the same key between the pro
 batch back, and it is landed again through the staging table. The same transaction moves the job's progress
 (records ingested, earliest/latest play, heartbeat), so what `import_jobs` says is always what is committed.
 
-`land` is the importing side of a run: it starts the parse process (`parse_process`), loads each batch it
-sends, reports progress and heartbeats, and on any failure or cancellation stops the child and closes the
+`land` is the event loop's side of a run: it starts the parse thread (`parse_thread`), loads each batch it
+sends, reports progress and heartbeats, and on any failure or cancellation stops the thread and closes the
 connection (which may be mid-transaction). Batches commit without waiting for the disk (see `land`).
 """
 
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.imports import jobs
 from ingest.imports.errors import ImportRejected
-from ingest.imports.parse_process import Batch, Done, Failed, ParseProcess, Plan
+from ingest.imports.parse_thread import Batch, Done, Failed, ParseThread, Plan
 from ingest.imports.results import ImportResult, ProgressCallback
 
 logger = logging.getLogger("ingest.imports")
@@ -157,11 +157,11 @@ async def land(
     engine: AsyncEngine,
     job: jobs.ClaimedJob,
     target: Target,
-    parser: ParseProcess,
+    parser: ParseThread,
     result: ImportResult,
     progress_callback: ProgressCallback | None,
 ) -> None:
-    """Start the parse process and land what it sends until it is done (or fails); fills in `result`."""
+    """Start the parse thread and land what it sends until it is done (or fails); fills in `result`."""
     progress = result.progress
     async with engine.connect() as sa_connection:
         raw = await sa_connection.get_raw_connection()
@@ -197,8 +197,6 @@ async def land(
                 elif isinstance(message, Done):
                     result.skipped = message.skipped
                     result.skip_details = message.skip_details
-                    result.parser_cpu_seconds = message.cpu_seconds
-                    result.parser_peak_rss_mb = message.peak_rss_mb
                     progress.records_read = message.records
                     progress.bytes_read = message.bytes_read
                     progress.files_done = progress.files_total

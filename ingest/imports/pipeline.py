@@ -1,12 +1,13 @@
 """Run one claimed import of a Spotify export ZIP into `raw.export_records`.
 
-Two processes share the work: a child (`parse_process`) reads the ZIP, parses (msgspec or the standard
+Parsing and loading overlap: a thread (`parse_thread`) reads the ZIP, parses (msgspec or the standard
 library, see `jsonstream`) and normalises (`normalize`) records into batches of IMPORT_BATCH_SIZE rows
-(`produce_export`); this process lands each batch in its own transaction (`loader`: COPY straight in, or
-through a staging table with ON CONFLICT DO NOTHING), moving the job's progress in the same transaction.
-The ZIP is checked and planned here before the child starts (`plan_archive`: caps, hostile members, which
-files are history), so a refused ZIP never starts a process. Memory is bounded by the queue between the
-two (two batches waiting, one loading) and the batch being built, whatever the size of the export.
+(`producers.produce_export`); the event loop lands each batch in its own transaction (`loader`: COPY straight
+in, or through a staging table with ON CONFLICT DO NOTHING), moving the job's progress in the same
+transaction. The ZIP is checked and planned (`plan_archive`: caps, hostile members, which files are history)
+before the thread starts. Memory is bounded by the queue between the two (two batches waiting, one loading)
+and the batch being built, whatever the size of the export. The garbage collector and the GIL's switch
+interval are tuned meanwhile (`tuning`).
 
 Atomicity: each batch is committed, so progress is real; a failed import is rolled back as a whole by
 `jobs.finish_error` (every row of the job, by `import_job_id`).
@@ -26,7 +27,7 @@ from ingest.imports import jobs
 from ingest.imports.archive import ArchivePlan, open_archive, plan_archive
 from ingest.imports.loader import Rows, Target, land
 from ingest.imports.normalize import COLUMNS
-from ingest.imports.parse_process import ParseProcess
+from ingest.imports.parse_thread import ParseThread
 from ingest.imports.producers import produce_export
 from ingest.imports.results import ImportProgress, ImportResult, ProgressCallback
 from ingest.imports.tuning import import_tuning
@@ -122,7 +123,7 @@ async def run_import(
     name = job.original_filename or job.storage_path.name
     max_zip_bytes = settings.import_max_zip_size_mb * 1024 * 1024
     plan = await asyncio.to_thread(_plan, job.storage_path, name, max_zip_bytes)
-    process = ParseProcess(
+    producer = ParseThread(
         produce_export,
         (job.storage_path, name, plan, job.user_id, job.id),
         kwargs={
@@ -136,7 +137,7 @@ async def run_import(
     )
     result = ImportResult(progress=ImportProgress())
     with _import_tuning():
-        await land(engine, job, _target(), process, result, progress_callback)
+        await land(engine, job, _target(), producer, result, progress_callback)
     if progress_callback is not None:
         progress_callback(result.progress)
     result.seconds = time.monotonic() - started

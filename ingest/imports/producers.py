@@ -1,11 +1,11 @@
-"""What the parse process runs (`parse_process`): read an export, normalise its records and cut batches.
+"""What the parse thread runs (`parse_thread`): read an export, normalise its records and cut batches.
 
 `produce_export` (Spotify ZIP, already planned by `pipeline`) and `produce_scrobbles` (ListenBrainz / Last.fm)
 `put` a `Plan`, then `Batch`es of IMPORT_BATCH_SIZE rows, then `Done`; `put` returning False or `stop` set
 means the import is being stopped. `iter_scrobble_rows` is shared with the preview.
 
-Kept apart from the pipelines on purpose: this module imports only the parsing side (no SQLAlchemy, no
-settings), so the fork server and each parse process stay small (~35 MB instead of ~100 MB).
+Kept apart from the pipelines (which hold the database side: targets, loading, the job) so that the parsing
+side of an import is one module, free of SQLAlchemy and settings.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Protocol
 
 from asyncpg.pgproto import pgproto
 
@@ -25,7 +23,7 @@ from ingest.imports.archive import ArchivePlan, iter_member_records, open_archiv
 from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import format_detected, is_extended
 from ingest.imports.normalize import Normalizer, Row, play_type
-from ingest.imports.parse_process import Batch, Done, Plan, Put
+from ingest.imports.parse_thread import Batch, Done, Plan, Put, StopFlag
 from ingest.imports.results import ImportProgress
 from ingest.imports.scrobble_formats import rows_of, source_of
 from ingest.imports.scrobbles import ScrobbleBuilder, ScrobbleRow
@@ -34,7 +32,7 @@ from ingest.imports.sources import ScrobbleFile, ScrobbleSource
 
 def produce_export(
     put: Put,
-    stop: Event,
+    stop: StopFlag,
     path: Path,
     name: str,
     plan: ArchivePlan,
@@ -47,7 +45,7 @@ def produce_export(
     store_optional: bool,
     parser: str,
 ) -> None:
-    """Read the planned members of the ZIP and `put` its batches (in the parse process); False from `put`
+    """Read the planned members of the ZIP and `put` its batches (on the parse thread); False from `put`
     or `stop` set: the import is being stopped."""
     with open_archive(path, max_zip_bytes=max_zip_bytes, name=name) as archive:
         progress = ImportProgress(
@@ -117,10 +115,6 @@ def produce_export(
         put(Done(dict(skipped), skip_details, records, plan.bytes_read))
 
 
-class _Stop(Protocol):
-    def is_set(self) -> bool: ...
-
-
 @dataclass(frozen=True, slots=True)
 class FileDone:
     """Yielded by `iter_scrobble_rows` after each file: what it held."""
@@ -143,7 +137,7 @@ def iter_scrobble_rows(
     max_records: int,
     skipped: Counter[str],
     skip_details: list[str],
-    stop: _Stop | None = None,
+    stop: StopFlag | None = None,
 ) -> Iterator[ScrobbleRow | FileDone]:
     """Every row of every file (skips counted in `skipped`, described in `skip_details`), a `FileDone` after
     each file. Raises `ImportRejected` for a file that cannot be read or past IMPORT_MAX_RECORDS."""
@@ -182,7 +176,7 @@ def iter_scrobble_rows(
 
 def produce_scrobbles(
     put: Put,
-    stop: Event,
+    stop: StopFlag,
     path: Path,
     name: str,
     user_id: uuid.UUID,
@@ -192,7 +186,7 @@ def produce_scrobbles(
     max_records: int,
     batch_size: int,
 ) -> None:
-    """Read the scrobble files and `put` their batches (in the parse process); False from `put` or `stop`
+    """Read the scrobble files and `put` their batches (on the parse thread); False from `put` or `stop`
     set: the import is being stopped."""
     skipped: Counter[str] = Counter()
     details: list[str] = []

@@ -38,10 +38,6 @@ class ImportResult:
     # Batches COPYed straight into the table / landed through the staging table (ON CONFLICT DO NOTHING).
     batches_direct: int = 0
     batches_staged: int = 0
-    # The parsing process (`parse_process`): its CPU time and peak RSS, which the importing process's own
-    # figures do not include (for the benchmarks).
-    parser_cpu_seconds: float = 0.0
-    parser_peak_rss_mb: float = 0.0
 
     def stats(self) -> dict[str, Any]:
         """What goes into `job_runs.stats`."""

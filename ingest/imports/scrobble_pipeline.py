@@ -1,8 +1,8 @@
 """Run one claimed import of ListenBrainz / Last.fm scrobbles into `raw.scrobbles`.
 
-The Spotify importer's machinery (`pipeline`) with scrobble rows: a child process (`parse_process`) reads and
+The Spotify importer's machinery (`pipeline`) with scrobble rows: a thread (`parse_thread`) reads and
 normalises the files into batches of IMPORT_BATCH_SIZE rows (`iter_scrobble_rows`, shared with the preview;
-`produce_scrobbles`) and this process lands each batch in its own transaction with the one loader (`loader`,
+`produce_scrobbles`) and the event loop lands each batch in its own transaction with the one loader (`loader`,
 `Target` below: COPY straight into `raw.scrobbles` when the batch's key range is free, else through a temp
 table with `INSERT … ON CONFLICT (user_id, record_key) DO NOTHING`), moving the job's progress in the same
 transaction. Memory is bounded by the queue (two batches waiting, one loading).
@@ -19,7 +19,7 @@ from core.settings import Settings
 from ingest.imports import jobs
 from ingest.imports.errors import ImportRejected
 from ingest.imports.loader import Target, land
-from ingest.imports.parse_process import ParseProcess
+from ingest.imports.parse_thread import ParseThread
 from ingest.imports.producers import FileDone, format_of, iter_scrobble_rows, produce_scrobbles
 from ingest.imports.results import ImportProgress, ImportResult, ProgressCallback
 from ingest.imports.scrobbles import COLUMNS
@@ -85,7 +85,7 @@ async def run_scrobble_import(
     caller records the outcome, as for `pipeline.run_import`."""
     started = time.monotonic()
     name = job.original_filename or job.storage_path.name
-    process = ParseProcess(
+    producer = ParseThread(
         produce_scrobbles,
         (job.storage_path, name, job.user_id, job.id),
         kwargs={
@@ -97,7 +97,7 @@ async def run_scrobble_import(
     )
     result = ImportResult(progress=ImportProgress())
     with import_tuning():
-        await land(engine, job, _TARGET, process, result, progress_callback)
+        await land(engine, job, _TARGET, producer, result, progress_callback)
     progress = result.progress
     if progress.inserted + progress.duplicates == 0:
         raise nothing_readable(name, progress.records_read, result.skip_details)

@@ -4,10 +4,10 @@
   alive, so with the default threshold a young collection ran every ~2,000 rows and the old generation was
   rescanned over and over: ~1.3 µs of the importer's ~5 µs per record (bench/README.md). Collections run every
   this many allocations instead; cyclic garbage of other code is still collected, a little later.
-- The thread that receives the parsed batches (`parse_process`) holds the GIL while it unpickles one; the event
-  loop thread, woken by PostgreSQL's answer (several per batch), waits for the switch interval (5 ms by default)
-  before it gets the GIL back, and the server idles meanwhile. A shorter interval keeps PostgreSQL fed (median
-  +20 % records/s in an A/B on the loaded machine when parsing ran on a thread of this process).
+- The parsing thread (`parse_thread`) holds the GIL while it works; the event loop thread, woken by
+  PostgreSQL's answer (several per batch), waits for the switch interval (5 ms by default) before it gets the
+  GIL back, and the server idles meanwhile. A shorter interval keeps PostgreSQL fed (median +20 % records/s in
+  an A/B on the loaded machine, same CPU per record).
 
 Both are process-wide: changed when the first import of the process starts, restored after the last ends.
 """
