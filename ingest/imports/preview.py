@@ -29,7 +29,8 @@ from ingest.imports.archive import iter_member_records, open_archive, plan_archi
 from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import format_detected, is_extended
 from ingest.imports.normalize import Normalizer, play_type
-from ingest.imports.scrobble_pipeline import FileDone, format_of, iter_scrobble_rows, nothing_readable
+from ingest.imports.producers import FileDone, format_of, iter_scrobble_rows
+from ingest.imports.scrobble_pipeline import nothing_readable
 from ingest.imports.scrobbles import ScrobbleRow
 from ingest.imports.sources import ScrobbleSource, detect
 
