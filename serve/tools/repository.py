@@ -195,12 +195,20 @@ async def totals(session: AsyncSession, user_id: UUID, span: Span) -> Totals:
 
 
 async def window_summary(
-    session: AsyncSession, user_id: UUID, span: Span, limit: int, *, all_time: bool = False, albums: bool = False
+    session: AsyncSession,
+    user_id: UUID,
+    span: Span,
+    limit: int,
+    *,
+    all_time: bool = False,
+    albums: bool = False,
+    years: rankings.Years | None = None,
 ) -> WindowSummary:
     """Unique counts, repeat figures and the top tracks and artists (and with `albums` the top albums) of a window,
     aggregated once. `all_time`: the window covers all of the user's data, so the per-track totals come from the
-    all-time mart."""
-    row = await _one(session, rankings.window_summary(user_id, span, limit, all_time=all_time, albums=albums))
+    all-time mart; `years`: its whole calendar years come from the yearly mart."""
+    query = rankings.window_summary(user_id, span, limit, all_time=all_time, albums=albums, years=years)
+    row = await _one(session, query)
     return WindowSummary(
         plays=int(row["plays"]),
         unique_tracks=int(row["unique_tracks"]),
