@@ -243,11 +243,14 @@ def cold_days(index: int) -> dict[str, Any]:
     return {"days": 60 + index % 60, "limit": index // 60 % 50 + 1}
 
 
-async def measure_face(base: str, face: str, seconds: float) -> dict[str, Any]:
+async def measure_face(base: str, face: str, seconds: float, *, stories_only: bool = False) -> dict[str, Any]:
     """One face against a freshly started API (an empty result cache)."""
     caller: Caller = via_call if face == "mcp_call" else via_mcp
     await asyncio.sleep(5)  # let the cache warmer finish its start-up pass (it warms the default arguments)
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    if stories_only:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+            return {"story_cold": await story_latency(client, caller)}
     summary_90: dict[str, Any] = {"days": 90}
     all_time: dict[str, Any] = {"period": "all_time"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
@@ -317,6 +320,7 @@ def main() -> int:
     parser.add_argument("--dbt", action="store_true", help="build the marts with the real transform from raw rows")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", default=None, help="name of a database kept by an earlier run (--keep)")
+    parser.add_argument("--stories", action="store_true", help="measure only the story tools (cold), both faces")
     args = parser.parse_args()
     if not args.server_url:
         parser.error("--server-url (or TEST_DATABASE_URL) is required")
@@ -334,7 +338,8 @@ def main() -> int:
         for face in ("mcp_call", "mcp_tools_call"):
             port = free_port()
             process = start_api(url, port, args.workers)
-            report[face] = asyncio.run(measure_face(f"http://127.0.0.1:{port}", face, args.seconds))
+            base = f"http://127.0.0.1:{port}"
+            report[face] = asyncio.run(measure_face(base, face, args.seconds, stories_only=args.stories))
             process.terminate()
             process.wait(timeout=10)
             process = None
