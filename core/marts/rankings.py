@@ -108,10 +108,12 @@ ALL_TIME_ARTISTS = """
 @dataclass(frozen=True, slots=True)
 class Years:
     """The whole calendar years of a window (`first` and `last` are their 1 Januaries), read from the yearly mart;
-    the window's other days, before `first` and after `last`'s year, come from the per-day rows."""
+    the window's other days, before `first` (`head`) and after `last`'s year (`tail`), from the per-day rows."""
 
     first: date
     last: date
+    head: bool
+    tail: bool
 
     def params(self) -> dict[str, Param]:
         return {
@@ -120,6 +122,45 @@ class Years:
             "head_end": self.first - timedelta(days=1),
             "tail_start": date(self.last.year + 1, 1, 1),
         }
+
+    def rows_sql(self) -> str:
+        """The window's rows as per-day rows would give them: track_id, primary_artist_id, plays, ms_played (rows
+        without a play included, so listening time adds up). The per-day parts are left out when empty: over a
+        union the planner cannot estimate the number of tracks (it guesses 200 and then joins the dimension track
+        by track), over the yearly mart alone it can."""
+        parts = [
+            """SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_yearly_track_plays
+               WHERE user_id = :u AND year_start BETWEEN :y0 AND :y1"""
+        ]
+        if self.head:
+            parts.append(
+                """SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_daily_track_plays
+                   WHERE user_id = :u AND local_date BETWEEN :s AND :head_end"""
+            )
+        if self.tail:
+            parts.append(
+                """SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_daily_track_plays
+                   WHERE user_id = :u AND local_date BETWEEN :tail_start AND :e"""
+            )
+        return "\n UNION ALL\n".join(parts)
+
+    def tracks_sql(self) -> str:
+        """Per-track totals (track_id, artist_id, plays, ms), as `WINDOW_TRACKS`."""
+        return f"""
+            SELECT track_id, max(primary_artist_id) AS artist_id, sum(plays)::bigint AS plays,
+                   sum(ms_played)::bigint AS ms
+            FROM ({self.rows_sql()}) r
+            GROUP BY track_id
+            HAVING sum(plays) > 0"""
+
+    def artists_sql(self) -> str:
+        """Per-artist totals (artist_id, plays, ms), as `WINDOW_ARTISTS`."""
+        return f"""
+            SELECT primary_artist_id AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
+            FROM ({self.rows_sql()}) r
+            WHERE primary_artist_id IS NOT NULL
+            GROUP BY primary_artist_id
+            HAVING sum(plays) > 0"""
 
 
 def whole_years(span: Span, last_date: date | None) -> Years | None:
@@ -132,35 +173,8 @@ def whole_years(span: Span, last_date: date | None) -> Years | None:
     last = end.year if reaches_end or end == date(end.year, 12, 31) else end.year - 1
     if first > last:
         return None
-    return Years(date(first, 1, 1), date(last, 1, 1))
+    return Years(date(first, 1, 1), date(last, 1, 1), head=start.year < first, tail=end.year > last)
 
-
-# The window's rows as per-day rows would give them (track_id, primary_artist_id, plays, ms_played): its whole years
-# from the yearly mart (rows without a play included, so listening time adds up), the days before and after them
-# from the daily aggregate (`:s`..`:e`, `Years.params`).
-_YEARS_ROWS = """
-    SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_yearly_track_plays
-    WHERE user_id = :u AND year_start BETWEEN :y0 AND :y1
-    UNION ALL
-    SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_daily_track_plays
-    WHERE user_id = :u AND local_date BETWEEN :s AND :head_end
-    UNION ALL
-    SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_daily_track_plays
-    WHERE user_id = :u AND local_date BETWEEN :tail_start AND :e
-"""
-YEARS_TRACKS = f"""
-    SELECT track_id, max(primary_artist_id) AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
-    FROM ({_YEARS_ROWS}) r
-    GROUP BY track_id
-    HAVING sum(plays) > 0
-"""
-YEARS_ARTISTS = f"""
-    SELECT primary_artist_id AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
-    FROM ({_YEARS_ROWS}) r
-    WHERE primary_artist_id IS NOT NULL
-    GROUP BY primary_artist_id
-    HAVING sum(plays) > 0
-"""
 
 # Plays-per-track histogram edges: a bucket holds tracks with `low <= plays <= high` (None: no upper end).
 PLAYS_PER_TRACK_BUCKETS: tuple[tuple[int, int | None], ...] = (
@@ -182,7 +196,7 @@ def track_totals(all_time: bool, years: Years | None = None) -> str:
     its parameters)."""
     if all_time:
         return ALL_TIME_TRACKS
-    return WINDOW_TRACKS if years is None else YEARS_TRACKS
+    return WINDOW_TRACKS if years is None else years.tracks_sql()
 
 
 def artist_totals(all_time: bool, years: Years | None = None) -> str:
@@ -190,7 +204,7 @@ def artist_totals(all_time: bool, years: Years | None = None) -> str:
     parameters)."""
     if all_time:
         return ALL_TIME_ARTISTS
-    return WINDOW_ARTISTS if years is None else YEARS_ARTISTS
+    return WINDOW_ARTISTS if years is None else years.artists_sql()
 
 
 def window_params(user_id: UUID, span: Span, years: Years | None = None) -> dict[str, Param]:
