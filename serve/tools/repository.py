@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.marts import clusters as cluster_queries
 from core.marts import compare, listening, rankings
+from core.marts.listening import Coverage
 from core.marts.sql import Query
 from core.marts.windows import Bounds, Span
 
@@ -270,9 +271,24 @@ async def heatmap_cells(session: AsyncSession, user_id: UUID, span: Span | None)
     return [(int(row["weekday"]), int(row["hour"]), int(row["plays"])) for row in rows]
 
 
-async def coverage_days(session: AsyncSession, user_id: UUID, span: Span) -> list[tuple[date, str, int]]:
-    rows = await _rows(session, listening.coverage_days(user_id, span))
-    return [(row["local_date"], str(row["source"]), int(row["listens"])) for row in rows]
+async def coverage(session: AsyncSession, user_id: UUID, span: Span, history_starts: date | None) -> Coverage:
+    """How complete the window is, summarized by the database (`listening.coverage_summary`)."""
+    row = await _one(session, listening.coverage_summary(user_id, span))
+    sources = [
+        listening.SourceDays(source=str(item["source"]), days_with_data=int(item["days"]), listens=int(item["listens"]))
+        for item in _json_list(row["sources"])
+    ]
+    gaps = [
+        listening.Gap(
+            start_date=date.fromisoformat(item["start_date"]),
+            end_date=date.fromisoformat(item["end_date"]),
+            days=int(item["days"]),
+        )
+        for item in _json_list(row["gaps"])
+    ]
+    return listening.coverage_figures(
+        span, history_starts, int(row["days"]), row["first_date"], row["last_date"], sources, gaps
+    )
 
 
 async def audio_profile(

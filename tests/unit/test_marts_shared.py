@@ -191,7 +191,8 @@ def test_whole_years_of_a_window_read_from_the_yearly_mart() -> None:
     assert years(date(2022, 3, 1), date(2025, 12, 31), NOV_5) == (date(2023, 1, 1), date(2025, 1, 1))
     assert years(date(2024, 2, 1), date(2024, 11, 30), NOV_5) is None
     found = rankings.whole_years(make_span("w", date(2022, 3, 1), date(2025, 6, 30), BERLIN, NOV_5), NOV_5)
-    assert found is not None and (found.head, found.tail) == (True, True) and found.params() == {
+    assert found is not None and (found.head, found.tail) == (True, True)
+    assert found.params() == {
         "y0": date(2023, 1, 1),
         "y1": date(2024, 1, 1),
         "head_end": date(2022, 12, 31),
