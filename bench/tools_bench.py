@@ -11,6 +11,10 @@ Creates a database beside the server URL, migrates it, creates the contract's ma
 - throughput: 4 concurrent clients for a fixed time on both faces.
 
 Prints a JSON report and the Markdown table used in bench/README.md.
+
+`--stories` measures only the story tools (cold, both faces). `--compare-with CHECKOUT` (with `--reuse`) starts a
+second API from another checkout (e.g. `git archive main | tar -x -C /tmp/main`) beside this one's and sends each
+story call to both in turn: on a shared machine, two runs one after the other differ by more than the code does.
 """
 
 from __future__ import annotations
