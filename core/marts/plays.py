@@ -122,44 +122,31 @@ def album_tracks(user_id: UUID, album: str) -> Query:
 def find_subjects(user_id: UUID, kind: SubjectKind, text: str, limit: int, *, artist_id: str | None = None) -> Query:
     """subject_id, name, artist_id, artist_name, plays of the user's artists or tracks whose id is `text` or whose
     name contains it (case-insensitive), exact names first, then most played; tracks optionally of one artist."""
-    # The dimension's names are searched first (one pass over them, then an index probe into agg_first_plays per
-    # match) rather than joining every subject of the user to the dimension: a title search in a 50,000-track
-    # history names ~1,000 matches, not 50,000 subjects. Subjects without a dimension row (the contract says none,
-    # but a warehouse mid-rebuild may have some) are named from their plays as everywhere else. Only the `limit`
-    # best get the names of the shown columns.
+    # Only subjects whose id or dimension name matches (or that have no dimension row, named from their plays) get
+    # names: naming every artist or track of a large history would cost far more than the search.
     if kind == "artist":
-        dim, dim_id, names = "dim_artists", "artist_id", ARTIST_NAMES
-        ids = "f.subject_id AS artist_id"
-        artist_filter = ""
-        columns = "u.artist_id, u.plays, u.ms, u.name"
+        source = """(SELECT f.subject_id AS artist_id, f.plays, f.ms_played AS ms
+                     FROM marts.agg_first_plays f
+                     LEFT JOIN marts.dim_artists d ON d.artist_id = f.subject_id
+                     WHERE f.user_id = :u AND f.subject_kind = 'artist'
+                       AND (d.artist_id IS NULL OR f.subject_id = :q OR strpos(lower(d.name), lower(:q)) > 0))"""
+        named = ARTIST_NAMES.format(source=source)
         select = "n.artist_id AS subject_id, n.name, n.artist_id, n.name AS artist_name, n.plays"
     else:
-        dim, dim_id, names = "dim_tracks", "track_id", TRACK_NAMES
-        ids = "f.subject_id AS track_id, f.artist_id"
-        artist_filter = "AND (CAST(:artist AS text) IS NULL OR f.artist_id = :artist)"
-        columns = "u.track_id, u.artist_id, u.plays, u.ms, u.name"
+        source = """(SELECT f.subject_id AS track_id, f.artist_id, f.plays, f.ms_played AS ms
+                     FROM marts.agg_first_plays f
+                     LEFT JOIN marts.dim_tracks d ON d.track_id = f.subject_id
+                     WHERE f.user_id = :u AND f.subject_kind = 'track'
+                       AND (CAST(:artist AS text) IS NULL OR f.artist_id = :artist)
+                       AND (d.track_id IS NULL OR f.subject_id = :q OR strpos(lower(d.name), lower(:q)) > 0))"""
+        named = TRACK_NAMES.format(source=source)
         select = "n.track_id AS subject_id, n.name, n.artist_id, n.artist_name, n.plays"
-    undescribed = f"""SELECT {ids}, f.plays, f.ms_played AS ms FROM marts.agg_first_plays f
-                       WHERE f.user_id = :u AND f.subject_kind = '{kind}' {artist_filter}
-                         AND NOT EXISTS (SELECT 1 FROM marts.{dim} d WHERE d.{dim_id} = f.subject_id)"""
-    matches = f"""
-        SELECT {ids}, f.plays, f.ms_played AS ms, d.name
-        FROM marts.{dim} d
-        JOIN marts.agg_first_plays f ON f.user_id = :u AND f.subject_kind = '{kind}' AND f.subject_id = d.{dim_id}
-        WHERE (d.{dim_id} = :q OR strpos(lower(d.name), lower(:q)) > 0) {artist_filter}
-        UNION ALL
-        SELECT {columns} FROM ({names.format(source="undescribed")}) u
-        WHERE u.{kind}_id = :q OR strpos(lower(u.name), lower(:q)) > 0"""
-    best = f"""(SELECT * FROM ({matches}) m
-                ORDER BY (m.{kind}_id = :q) DESC, (lower(m.name) = lower(:q)) DESC, m.plays DESC, m.{kind}_id
-                LIMIT :limit)"""
-    # MATERIALIZED: the subjects without a dimension row are found before any name is looked up (else the planner
-    # names every subject to filter on the name first).
     return Query(
         f"""
-        WITH undescribed AS MATERIALIZED ({undescribed})
-        SELECT {select} FROM ({names.format(source=best)}) n
+        SELECT {select} FROM ({named}) n
+        WHERE n.{kind}_id = :q OR strpos(lower(n.name), lower(:q)) > 0
         ORDER BY (n.{kind}_id = :q) DESC, (lower(n.name) = lower(:q)) DESC, n.plays DESC, n.{kind}_id
+        LIMIT :limit
         """,
         {"u": user_id, "q": text.strip(), "limit": limit, "artist": artist_id},
     )

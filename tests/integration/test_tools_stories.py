@@ -141,8 +141,8 @@ async def test_artist_history_first_play_months_ranks_and_eras(
 async def test_subjects_without_a_dimension_row_are_found_by_the_names_on_their_plays(
     engine: AsyncEngine, settings: Settings, database_url: str
 ) -> None:
-    """The name search reads the dimensions first; an artist or track missing from them (a local artist of the
-    fixtures, a track whose row was dropped) is still found, by the name its plays carry."""
+    """An artist or track missing from the dimensions (a local artist of the fixtures, a track whose row was
+    dropped) is still found by the name its plays carry."""
     user_id = add_user(database_url, "Europe/Berlin")
     create_marts(database_url)
     listens = [Listen(_at(date(2026, 11, 1), 20, minute), "local:t9", "local:a9") for minute in (0, 4)]
