@@ -29,6 +29,7 @@ from core.dburl import libpq_url, with_database
 STORY_MARTS = (
     "agg_monthly_artist_plays",
     "agg_monthly_track_plays",
+    "agg_yearly_track_plays",
     "agg_first_plays",
     "fct_listening_streaks",
     "fct_listening_sessions",

@@ -11,6 +11,10 @@ Creates a database beside the server URL, migrates it, creates the contract's ma
 - throughput: 4 concurrent clients for a fixed time on both faces.
 
 Prints a JSON report and the Markdown table used in bench/README.md.
+
+`--stories` measures only the story tools (cold, both faces). `--compare-with CHECKOUT` (with `--reuse`) starts a
+second API from another checkout (e.g. `git archive main | tar -x -C /tmp/main`) beside this one's and sends each
+story call to both in turn: on a shared machine, two runs one after the other differ by more than the code does.
 """
 
 from __future__ import annotations
@@ -126,7 +130,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_api(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_api(url: str, port: int, workers: int, root: Path = ROOT) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -137,7 +141,7 @@ def start_api(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     }
     command = [sys.executable, "-m", "uvicorn", "bench.tools_bench:app_from_env", "--factory", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    process = subprocess.Popen(command, env=env, cwd=root)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -243,11 +247,14 @@ def cold_days(index: int) -> dict[str, Any]:
     return {"days": 60 + index % 60, "limit": index // 60 % 50 + 1}
 
 
-async def measure_face(base: str, face: str, seconds: float) -> dict[str, Any]:
+async def measure_face(base: str, face: str, seconds: float, *, stories_only: bool = False) -> dict[str, Any]:
     """One face against a freshly started API (an empty result cache)."""
     caller: Caller = via_call if face == "mcp_call" else via_mcp
     await asyncio.sleep(5)  # let the cache warmer finish its start-up pass (it warms the default arguments)
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    if stories_only:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+            return {"story_cold": await story_latency(client, caller)}
     summary_90: dict[str, Any] = {"days": 90}
     all_time: dict[str, Any] = {"period": "all_time"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
@@ -307,6 +314,55 @@ async def story_latency(client: httpx.AsyncClient, caller: Caller, n: int = 20) 
     return found
 
 
+async def story_pairs(bases: tuple[str, str], face: str, n: int = 20) -> dict[str, dict[str, dict[str, float]]]:
+    """The story calls on two APIs at once (this checkout and another), each call's arguments sent to one then the
+    other, so both answer under the same load: on a machine shared with other work, runs one after the other
+    differ by more than the code does."""
+    caller: Caller = via_call if face == "mcp_call" else via_mcp
+    await asyncio.sleep(5)  # let each cache warmer finish its start-up pass
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    async with (
+        httpx.AsyncClient(base_url=bases[0], headers=headers, timeout=60) as this,
+        httpx.AsyncClient(base_url=bases[1], headers=headers, timeout=60) as other,
+    ):
+        for client in (this, other):
+            await caller(client, "history.coverage", {"days": 7})  # warm the connection pools
+        for name, (tool, arguments, limit_max) in STORY_CALLS.items():
+            args_for = varied(arguments, limit_max) if limit_max > 1 else other_track
+            samples: dict[str, list[float]] = {"this": [], "other": []}
+            for index in range(n):
+                order = (("this", this), ("other", other)) if index % 2 == 0 else (("other", other), ("this", this))
+                for side, client in order:
+                    started = time.perf_counter()
+                    await caller(client, tool, args_for(index))
+                    samples[side].append((time.perf_counter() - started) * 1000)
+            found[name] = {
+                side: {"p50_ms": round(statistics.median(values), 1), "p95_ms": round(percentile(values, 0.95), 1)}
+                for side, values in samples.items()
+            }
+            found[name]["ratio_p50"] = {
+                "other_over_this": round(found[name]["other"]["p50_ms"] / found[name]["this"]["p50_ms"], 2)
+            }
+    return found
+
+
+def compare_with(url: str, other_root: Path, workers: int) -> dict[str, Any]:
+    """The story tools, cold, on this checkout and on `other_root` (e.g. main), interleaved, on both faces."""
+    report: dict[str, Any] = {}
+    for face in ("mcp_call", "mcp_tools_call"):
+        ports = (free_port(), free_port())
+        processes = [start_api(url, ports[0], workers), start_api(url, ports[1], workers, other_root)]
+        try:
+            bases = (f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
+            report[face] = asyncio.run(story_pairs(bases, face))
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=10)
+    return report
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server-url", default=os.environ.get("TEST_DATABASE_URL"), required=False)
@@ -317,6 +373,13 @@ def main() -> int:
     parser.add_argument("--dbt", action="store_true", help="build the marts with the real transform from raw rows")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", default=None, help="name of a database kept by an earlier run (--keep)")
+    parser.add_argument("--stories", action="store_true", help="measure only the story tools (cold), both faces")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. of main): its API and this one's answer the story calls interleaved",
+    )
     args = parser.parse_args()
     if not args.server_url:
         parser.error("--server-url (or TEST_DATABASE_URL) is required")
@@ -330,11 +393,24 @@ def main() -> int:
             prepare_with_dbt(url, args.plays, args.timezone)
         elif args.reuse is None:
             prepare(url, args.plays, args.timezone)
+        if args.compare_with is not None:
+            print(
+                json.dumps(
+                    {
+                        "this": str(ROOT),
+                        "other": str(args.compare_with),
+                        **compare_with(url, args.compare_with, args.workers),
+                    },
+                    indent=2,
+                )
+            )
+            return 0
         report: dict[str, Any] = {}
         for face in ("mcp_call", "mcp_tools_call"):
             port = free_port()
             process = start_api(url, port, args.workers)
-            report[face] = asyncio.run(measure_face(f"http://127.0.0.1:{port}", face, args.seconds))
+            base = f"http://127.0.0.1:{port}"
+            report[face] = asyncio.run(measure_face(base, face, args.seconds, stories_only=args.stories))
             process.terminate()
             process.wait(timeout=10)
             process = None

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
+from core.marts import rankings
 from core.marts.plays import SubjectKind
 from core.marts.rankings import ARTIST_NAMES, TRACK_NAMES
 from core.marts.sql import Query
+from core.marts.windows import Span
 
 # Slow burns are looked for among the window's most played artists.
 SLOW_BURN_CANDIDATES = 200
@@ -83,16 +85,16 @@ def love_at_first_sight(user_id: UUID, kind: SubjectKind, start: date, end: date
     )
 
 
-def slow_burns(user_id: UUID, start: date, end: date, known_before: date, limit: int) -> Query:
+def slow_burns(
+    user_id: UUID, span: Span, known_before: date, limit: int, *, years: rankings.Years | None = None
+) -> Query:
     """artist_id, plays (in the window), ms, name, first_date, first_week_plays of the window's most played
-    artists first played before `known_before` (long before the window)."""
+    artists first played before `known_before` (long before the window); `years`: the window's whole calendar
+    years (`rankings.whole_years`), read from the yearly mart."""
     source = f"""(
         SELECT w.artist_id, w.plays, w.ms, f.first_date, f.first_week_plays
-        FROM (SELECT primary_artist_id AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
-              FROM marts.agg_daily_track_plays
-              WHERE user_id = :u AND local_date BETWEEN :s AND :e AND primary_artist_id IS NOT NULL
-              GROUP BY primary_artist_id HAVING sum(plays) > 0
-              ORDER BY plays DESC, ms DESC, primary_artist_id LIMIT {SLOW_BURN_CANDIDATES}) w
+        FROM ({rankings.artist_totals(False, years)}
+              ORDER BY plays DESC, ms DESC, artist_id LIMIT {SLOW_BURN_CANDIDATES}) w
         JOIN marts.agg_first_plays f
           ON f.user_id = :u AND f.subject_kind = 'artist' AND f.subject_id = w.artist_id
         WHERE f.first_date < :before
@@ -100,5 +102,5 @@ def slow_burns(user_id: UUID, start: date, end: date, known_before: date, limit:
     named = ARTIST_NAMES.format(source=source).replace("SELECT x.", "SELECT x.first_date, x.first_week_plays, x.", 1)
     return Query(
         named + " ORDER BY x.plays DESC, x.ms DESC, x.artist_id",
-        {"u": user_id, "s": start, "e": end, "before": known_before, "limit": limit},
+        {**rankings.window_params(user_id, span, years), "before": known_before, "limit": limit},
     )

@@ -216,7 +216,6 @@ def summarize_coverage(rows: list[tuple[date, str, int]], span: Span, history_st
     """How complete a window is, from its `coverage_days` rows: days with data so far, per source, the largest
     gaps, and whether the figures can be presented as a full picture."""
     elapsed_end = min(span.end_date, span.today)
-    days_elapsed = span.days_elapsed
     days = sorted({day for day, _, _ in rows})
     per_source: dict[str, tuple[set[date], int]] = {}
     for day, source, listens in rows:
@@ -228,11 +227,66 @@ def summarize_coverage(rows: list[tuple[date, str, int]], span: Span, history_st
         for source, (seen, total) in sorted(per_source.items())
     ]
     gaps = _gaps(set(days), span.start_date, elapsed_end)
+    first, last = (days[0], days[-1]) if days else (None, None)
+    return coverage_figures(span, history_starts, len(days), first, last, sources, gaps[:LARGEST_GAPS])
+
+
+# How many of the largest gaps a coverage answer lists.
+LARGEST_GAPS = 5
+
+
+def coverage_summary(user_id: UUID, span: Span) -> Query:
+    """One row, what `summarize_coverage` needs from the window's `coverage_days` rows, computed by the database
+    (an all-time window at 1,000,000 plays has ~7,000 of them): days (with data), first_date, last_date, sources
+    (json list of source, days, listens) and gaps (json list of the LARGEST_GAPS longest runs of days without data
+    up to today: start_date, end_date, days; longest first, then earliest)."""
+    return Query(
+        f"""
+        WITH rows AS (
+            SELECT local_date, source, listens FROM marts.fct_coverage_daily
+            WHERE user_id = :u AND local_date BETWEEN :s AND :e
+        ),
+        present AS (SELECT DISTINCT local_date FROM rows WHERE local_date <= :x),
+        edges AS (
+            SELECT local_date, lag(local_date) OVER (ORDER BY local_date) AS previous
+            FROM (SELECT local_date FROM present UNION ALL SELECT CAST(:x AS date) + 1) AS d
+        ),
+        gaps AS (
+            SELECT coalesce(previous + 1, CAST(:s AS date)) AS start_date, local_date - 1 AS end_date,
+                   local_date - coalesce(previous + 1, CAST(:s AS date)) AS days
+            FROM edges
+        )
+        SELECT (SELECT count(DISTINCT local_date) FROM rows) AS days,
+               (SELECT min(local_date) FROM rows) AS first_date, (SELECT max(local_date) FROM rows) AS last_date,
+               (SELECT json_agg(t ORDER BY t.source)
+                FROM (SELECT source, count(DISTINCT local_date) AS days, sum(listens)::bigint AS listens
+                      FROM rows GROUP BY source) t
+               ) AS sources,
+               (SELECT json_agg(g ORDER BY g.days DESC, g.start_date)
+                FROM (SELECT * FROM gaps WHERE days > 0 ORDER BY days DESC, start_date LIMIT {LARGEST_GAPS}) g
+               ) AS gaps
+        """,
+        {"u": user_id, "s": span.start_date, "e": span.end_date, "x": min(span.end_date, span.today)},
+    )
+
+
+def coverage_figures(
+    span: Span,
+    history_starts: date | None,
+    days_with_data: int,
+    first_data_date: date | None,
+    last_data_date: date | None,
+    sources: list[SourceDays],
+    largest_gaps: list[Gap],
+) -> Coverage:
+    """The coverage answer from the window's counts (from its rows or `coverage_summary`): the ratio, whether it
+    is complete, and the note saying so."""
+    days_elapsed = span.days_elapsed
     starts_before_history = history_starts is None or span.start_date < history_starts
-    longest = gaps[0].days if gaps else 0
+    longest = largest_gaps[0].days if largest_gaps else 0
     complete = days_elapsed > 0 and not starts_before_history and longest <= LONG_GAP_DAYS
-    ratio = round(len(days) / days_elapsed, 4) if days_elapsed else 0.0
-    notes: list[str] = [f"Listens on {len(days)} of {days_elapsed} days so far."]
+    ratio = round(days_with_data / days_elapsed, 4) if days_elapsed else 0.0
+    notes: list[str] = [f"Listens on {days_with_data} of {days_elapsed} days so far."]
     if days_elapsed == 0:
         notes = ["The window has not started yet."]
     if starts_before_history and history_starts is not None and days_elapsed:
@@ -240,7 +294,7 @@ def summarize_coverage(rows: list[tuple[date, str, int]], span: Span, history_st
             f"The history starts on {history_starts.isoformat()}, after the window starts: totals are partial."
         )
     if longest > LONG_GAP_DAYS:
-        gap = gaps[0]
+        gap = largest_gaps[0]
         notes.append(
             f"Longest gap: {gap.days} days ({gap.start_date.isoformat()} to {gap.end_date.isoformat()}), either no "
             "listening or data not collected."
@@ -251,13 +305,13 @@ def summarize_coverage(rows: list[tuple[date, str, int]], span: Span, history_st
     return Coverage(
         window_days=span.days,
         days_elapsed=days_elapsed,
-        days_with_data=len(days),
+        days_with_data=days_with_data,
         coverage_ratio=ratio,
-        first_data_date=days[0] if days else None,
-        last_data_date=days[-1] if days else None,
+        first_data_date=first_data_date,
+        last_data_date=last_data_date,
         history_starts=history_starts,
         sources=sources,
-        largest_gaps=gaps[:5],
+        largest_gaps=largest_gaps,
         complete=complete,
         note=" ".join(notes),
     )

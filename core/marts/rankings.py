@@ -1,6 +1,8 @@
 """Top tracks and artists, unique counts and repeat figures of a window.
 
 Window queries read the daily aggregate `agg_daily_track_plays` (a 90-day answer reads a few thousand rows);
+windows holding whole calendar years read those years from `agg_yearly_track_plays` and only the remaining days
+from the daily aggregate (`whole_years`; a year is ~35,000 rows there, ~90,000 per-day rows, at 1,000,000 plays);
 all-time answers (`all_time=True`: the window covers every day of the user's data, see
 `windows.reads_all_time_marts`) read `agg_track_totals` instead — one row per track, not one per day, with the
 same answer. Only tracks and artists with at least one play (the play rule) are ranked or counted. Names come
@@ -10,9 +12,10 @@ from the dimensions, falling back to the names denormalised on `fct_plays` only 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from uuid import UUID
 
-from core.marts.sql import Query
+from core.marts.sql import Param, Query
 from core.marts.windows import Span
 
 TRACK_NAMES = """
@@ -101,6 +104,78 @@ ALL_TIME_ARTISTS = """
     HAVING sum(plays) > 0
 """
 
+
+@dataclass(frozen=True, slots=True)
+class Years:
+    """The whole calendar years of a window (`first` and `last` are their 1 Januaries), read from the yearly mart;
+    the window's other days, before `first` (`head`) and after `last`'s year (`tail`), from the per-day rows."""
+
+    first: date
+    last: date
+    head: bool
+    tail: bool
+
+    def params(self) -> dict[str, Param]:
+        return {
+            "y0": self.first,
+            "y1": self.last,
+            "head_end": self.first - timedelta(days=1),
+            "tail_start": date(self.last.year + 1, 1, 1),
+        }
+
+    def rows_sql(self) -> str:
+        """The window's rows as per-day rows would give them: track_id, primary_artist_id, plays, ms_played (rows
+        without a play included, so listening time adds up). The per-day parts are left out when empty: over a
+        union the planner cannot estimate the number of tracks (it guesses 200 and then joins the dimension track
+        by track), over the yearly mart alone it can."""
+        parts = [
+            """SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_yearly_track_plays
+               WHERE user_id = :u AND year_start BETWEEN :y0 AND :y1"""
+        ]
+        if self.head:
+            parts.append(
+                """SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_daily_track_plays
+                   WHERE user_id = :u AND local_date BETWEEN :s AND :head_end"""
+            )
+        if self.tail:
+            parts.append(
+                """SELECT track_id, primary_artist_id, plays, ms_played FROM marts.agg_daily_track_plays
+                   WHERE user_id = :u AND local_date BETWEEN :tail_start AND :e"""
+            )
+        return "\n UNION ALL\n".join(parts)
+
+    def tracks_sql(self) -> str:
+        """Per-track totals (track_id, artist_id, plays, ms), as `WINDOW_TRACKS`."""
+        return f"""
+            SELECT track_id, max(primary_artist_id) AS artist_id, sum(plays)::bigint AS plays,
+                   sum(ms_played)::bigint AS ms
+            FROM ({self.rows_sql()}) r
+            GROUP BY track_id
+            HAVING sum(plays) > 0"""
+
+    def artists_sql(self) -> str:
+        """Per-artist totals (artist_id, plays, ms), as `WINDOW_ARTISTS`."""
+        return f"""
+            SELECT primary_artist_id AS artist_id, sum(plays)::bigint AS plays, sum(ms_played)::bigint AS ms
+            FROM ({self.rows_sql()}) r
+            WHERE primary_artist_id IS NOT NULL
+            GROUP BY primary_artist_id
+            HAVING sum(plays) > 0"""
+
+
+def whole_years(span: Span, last_date: date | None) -> Years | None:
+    """The calendar years wholly inside the window, or None. The year of the window's end counts when the user has
+    no data after the end (`last_date`, their last day with data, is on or before it): "this year" so far is then
+    the whole year's row. Sums over the years and the remaining days equal the sums over the window's days."""
+    start, end = span.start_date, span.end_date
+    first = start.year if start == date(start.year, 1, 1) else start.year + 1
+    reaches_end = last_date is not None and last_date <= end
+    last = end.year if reaches_end or end == date(end.year, 12, 31) else end.year - 1
+    if first > last:
+        return None
+    return Years(date(first, 1, 1), date(last, 1, 1), head=start.year < first, tail=end.year > last)
+
+
 # Plays-per-track histogram edges: a bucket holds tracks with `low <= plays <= high` (None: no upper end).
 PLAYS_PER_TRACK_BUCKETS: tuple[tuple[int, int | None], ...] = (
     (1, 1),
@@ -116,26 +191,40 @@ PLAYS_PER_TRACK_BUCKETS: tuple[tuple[int, int | None], ...] = (
 )
 
 
-def track_totals(all_time: bool) -> str:
-    """The SQL of per-track totals (track_id, artist_id, plays, ms) of a window (`:u`, `:s`, `:e`)."""
-    return ALL_TIME_TRACKS if all_time else WINDOW_TRACKS
+def track_totals(all_time: bool, years: Years | None = None) -> str:
+    """The SQL of per-track totals (track_id, artist_id, plays, ms) of a window (`:u`, `:s`, `:e`, and with `years`
+    its parameters)."""
+    if all_time:
+        return ALL_TIME_TRACKS
+    return WINDOW_TRACKS if years is None else years.tracks_sql()
 
 
-def artist_totals(all_time: bool) -> str:
-    """The SQL of per-artist totals (artist_id, plays, ms) of a window (`:u`, `:s`, `:e`)."""
-    return ALL_TIME_ARTISTS if all_time else WINDOW_ARTISTS
+def artist_totals(all_time: bool, years: Years | None = None) -> str:
+    """The SQL of per-artist totals (artist_id, plays, ms) of a window (`:u`, `:s`, `:e`, and with `years` its
+    parameters)."""
+    if all_time:
+        return ALL_TIME_ARTISTS
+    return WINDOW_ARTISTS if years is None else years.artists_sql()
 
 
-def window_summary(user_id: UUID, span: Span, limit: int, *, all_time: bool, albums: bool = False) -> Query:
+def window_params(user_id: UUID, span: Span, years: Years | None = None) -> dict[str, Param]:
+    """The parameters of a window's totals."""
+    return {"u": user_id, "s": span.start_date, "e": span.end_date, **(years.params() if years else {})}
+
+
+def window_summary(
+    user_id: UUID, span: Span, limit: int, *, all_time: bool, albums: bool = False, years: Years | None = None
+) -> Query:
     """One row: plays, unique_tracks, unique_artists, once (tracks played once), maxp (most plays of one
     track), top10 (plays of the 10 most played tracks), top_tracks and top_artists (json lists of `limit`);
     with `albums`, also top_albums (json list of `limit`: album, artist_name, plays, ms, tracks — the figure of
-    `recap.top_albums`, from the same per-track totals instead of a second pass over the window)."""
+    `recap.top_albums`, from the same per-track totals instead of a second pass over the window). `years`: the
+    window's whole years (`whole_years`), read from the yearly mart."""
     album_column = (
         f",\n            (SELECT json_agg(b) FROM ({ALBUMS.format(source='p')}) b) AS top_albums" if albums else ""
     )
     sql = f"""
-        WITH p AS MATERIALIZED ({track_totals(all_time)}),
+        WITH p AS MATERIALIZED ({track_totals(all_time, years)}),
         a AS MATERIALIZED (
             SELECT artist_id, sum(plays)::bigint AS plays, sum(ms)::bigint AS ms
             FROM p WHERE artist_id IS NOT NULL GROUP BY artist_id
@@ -159,7 +248,7 @@ def window_summary(user_id: UUID, span: Span, limit: int, *, all_time: bool, alb
              FROM ({ARTIST_NAMES.format(source="ta")}) n) AS top_artists{album_column}
         FROM s
     """
-    return Query(sql, {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit})
+    return Query(sql, {**window_params(user_id, span, years), "limit": limit})
 
 
 def top_artists(user_id: UUID, span: Span, limit: int, *, all_time: bool) -> Query:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from core.marts import discoveries as queries
 from core.marts import plays as play_queries
+from core.marts import rankings
 from core.marts.listening import minutes
 from core.marts.plays import SubjectKind
 from core.marts.windows import make_span
@@ -95,9 +96,12 @@ async def discoveries(context: ToolContext, args: DiscoveriesArgs, user_id: UUID
     slow: list[Found] = []
     if not covers_all_history(scope, window):
         before = s - timedelta(days=args.slow_burn_days)
+        years = rankings.whole_years(window, scope.bounds.last_date)
         slow = [
             _found("artist", row)
-            for row in await repo.fetch_all(session, queries.slow_burns(user_id, s, e, before, args.limit))
+            for row in await repo.fetch_all(
+                session, queries.slow_burns(user_id, window, before, args.limit, years=years)
+            )
         ]
     return Discoveries(
         window=window_model(window),

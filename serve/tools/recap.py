@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from core.marts import compare as comparing
 from core.marts import discoveries as discovery_queries
+from core.marts import rankings
 from core.marts import recap as queries
 from core.marts import windows as shared_windows
 from core.marts.listening import minutes
@@ -126,8 +127,10 @@ async def recap(context: ToolContext, args: RecapArgs, user_id: UUID) -> Recap:
     await require_story_marts(context)
     window = recap_window(scope, args)
     session = context.session
+    all_time = reads_all_time_marts(scope, window)
+    years = None if all_time else rankings.whole_years(window, scope.bounds.last_date)
     summary = await repo.window_summary(
-        session, user_id, window, args.limit, all_time=reads_all_time_marts(scope, window), albums=True
+        session, user_id, window, args.limit, all_time=all_time, albums=True, years=years
     )
     totals = await repo.totals(session, user_id, window)
     albums = summary.top_albums

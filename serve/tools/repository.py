@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.marts import clusters as cluster_queries
 from core.marts import compare, listening, rankings
+from core.marts.listening import Coverage
 from core.marts.sql import Query
 from core.marts.windows import Bounds, Span
 
@@ -195,12 +196,20 @@ async def totals(session: AsyncSession, user_id: UUID, span: Span) -> Totals:
 
 
 async def window_summary(
-    session: AsyncSession, user_id: UUID, span: Span, limit: int, *, all_time: bool = False, albums: bool = False
+    session: AsyncSession,
+    user_id: UUID,
+    span: Span,
+    limit: int,
+    *,
+    all_time: bool = False,
+    albums: bool = False,
+    years: rankings.Years | None = None,
 ) -> WindowSummary:
     """Unique counts, repeat figures and the top tracks and artists (and with `albums` the top albums) of a window,
     aggregated once. `all_time`: the window covers all of the user's data, so the per-track totals come from the
-    all-time mart."""
-    row = await _one(session, rankings.window_summary(user_id, span, limit, all_time=all_time, albums=albums))
+    all-time mart; `years`: its whole calendar years come from the yearly mart."""
+    query = rankings.window_summary(user_id, span, limit, all_time=all_time, albums=albums, years=years)
+    row = await _one(session, query)
     return WindowSummary(
         plays=int(row["plays"]),
         unique_tracks=int(row["unique_tracks"]),
@@ -262,9 +271,24 @@ async def heatmap_cells(session: AsyncSession, user_id: UUID, span: Span | None)
     return [(int(row["weekday"]), int(row["hour"]), int(row["plays"])) for row in rows]
 
 
-async def coverage_days(session: AsyncSession, user_id: UUID, span: Span) -> list[tuple[date, str, int]]:
-    rows = await _rows(session, listening.coverage_days(user_id, span))
-    return [(row["local_date"], str(row["source"]), int(row["listens"])) for row in rows]
+async def coverage(session: AsyncSession, user_id: UUID, span: Span, history_starts: date | None) -> Coverage:
+    """How complete the window is, summarized by the database (`listening.coverage_summary`)."""
+    row = await _one(session, listening.coverage_summary(user_id, span))
+    sources = [
+        listening.SourceDays(source=str(item["source"]), days_with_data=int(item["days"]), listens=int(item["listens"]))
+        for item in _json_list(row["sources"])
+    ]
+    gaps = [
+        listening.Gap(
+            start_date=date.fromisoformat(item["start_date"]),
+            end_date=date.fromisoformat(item["end_date"]),
+            days=int(item["days"]),
+        )
+        for item in _json_list(row["gaps"])
+    ]
+    return listening.coverage_figures(
+        span, history_starts, int(row["days"]), row["first_date"], row["last_date"], sources, gaps
+    )
 
 
 async def audio_profile(

@@ -9,7 +9,6 @@ from datetime import date, datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from core.marts import listening
 from core.marts import windows as shared_windows
 from core.marts.listening import minutes as _minutes
 from core.marts.rankings import share as _share
@@ -95,8 +94,7 @@ def reads_all_time_marts(scope: Scope, window: Span) -> bool:
 
 
 async def coverage_of(context: ToolContext, scope: Scope, window: Span) -> CoverageStats:
-    rows = await repo.coverage_days(context.session, scope.user_id, window)
-    found = listening.summarize_coverage(rows, window, scope.bounds.first_date)
+    found = await repo.coverage(context.session, scope.user_id, window, scope.bounds.first_date)
     return CoverageStats(
         window_days=found.window_days,
         days_elapsed=found.days_elapsed,

@@ -19,8 +19,8 @@ from serve.tools.models import WindowArgs, spotify_link
 from serve.tools.registry import ToolContext
 from serve.tools.scope import Scope
 
-STORY_MARTS = ("agg_first_plays", "agg_monthly_artist_plays", "agg_monthly_track_plays", "fct_listening_streaks",
-               "fct_listening_sessions")  # fmt: skip
+STORY_MARTS = ("agg_first_plays", "agg_monthly_artist_plays", "agg_monthly_track_plays", "agg_yearly_track_plays",
+               "fct_listening_streaks", "fct_listening_sessions")  # fmt: skip
 MATCHES = 5
 
 

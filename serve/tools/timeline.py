@@ -16,7 +16,7 @@ from core.marts.listening import minutes
 from serve.tools import repository as repo
 from serve.tools.models import AnswerMeta, TrackCount, WindowArgs
 from serve.tools.registry import ToolContext
-from serve.tools.scope import Scope, coverage_of, open_scope, track_counts, window_of
+from serve.tools.scope import Scope, coverage_of, covers_all_history, open_scope, track_counts, window_of
 from serve.tools.subjects import Play, Subject, all_time_unless_given, find_subject, play, require_story_marts
 from serve.tools.windows import Span, window_model
 
@@ -109,11 +109,16 @@ async def _history(
         )
         for item in found
     ]
-    totals = await repo.fetch_one(
-        session,
-        play_queries.subject_totals(scope.user_id, subject.kind, subject.id, window.start_date, window.end_date),
-    )
-    plays, ms = (int(totals["plays"]), int(totals["ms"])) if totals else (0, 0)
+    if firsts is not None and covers_all_history(scope, window):
+        # The window holds every day of the history: the all-time totals of agg_first_plays are the sum of the
+        # window's per-day rows (same answer, no pass over them).
+        plays, ms = int(firsts["plays"]), int(firsts["ms_played"])
+    else:
+        totals = await repo.fetch_one(
+            session,
+            play_queries.subject_totals(scope.user_id, subject.kind, subject.id, window.start_date, window.end_date),
+        )
+        plays, ms = (int(totals["plays"]), int(totals["ms"])) if totals else (0, 0)
     tracks: list[TrackCount] = []
     if subject.kind == "artist":
         top = await repo.fetch_all(session, artist_queries.top_tracks(scope.user_id, subject.id, window, limit))

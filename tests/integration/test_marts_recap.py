@@ -15,7 +15,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from core.dburl import libpq_url
-from core.marts import artists, recap
+from core.marts import artists, rankings, recap
 from core.marts.sql import Query, render
 from core.marts.windows import Grain, make_span
 from tests.fixtures.marts import Listen, add_user, create_marts, load_listens
@@ -137,3 +137,41 @@ def test_one_artist(marts: tuple[psycopg.Connection[Any], UUID]) -> None:
     assert sum(row["plays"] for row in monthly) == 42 and sum(row["days"] for row in monthly) == 90
     top = rows(connection, artists.top_tracks(user, "a4", last_30, 5))
     assert [(row["track_id"], row["plays"]) for row in top] == [("t4", 10), ("t5", 10)]
+
+
+def test_whole_years_from_the_yearly_mart_give_the_per_day_answers(database_url: str) -> None:
+    """Totals of windows holding whole calendar years, read from agg_yearly_track_plays plus the remaining days,
+    equal those of the per-day rows: top lists, albums, unique counts, per-artist totals. The history adds a track
+    whose primary artist changes within a year and one with only a skip in the year after its plays (a row
+    without a play in the yearly mart, whose listening time still counts)."""
+    create_marts(database_url)
+    user = add_user(database_url, "Europe/Berlin", "years")
+    extra = [Listen(at(TODAY - timedelta(days=ago), 7), "t1", "a5") for ago in (10, 250, 330)]
+    extra += [Listen(at(date(2025, 12, 20), 6), "t6", "a5"), Listen(at(date(2025, 12, 21), 6), "t6", "a5")]
+    extra += [Listen(at(date(2026, 2, 2), 6), "t6", "a5", ms_played=4_000)]
+    load_listens(database_url, user, "Europe/Berlin", history() + extra, NAMES)
+    windows = [
+        (date(2026, 1, 1), TODAY),  # this year so far: the whole year 2026
+        (TODAY - timedelta(days=364), TODAY),  # 365 days: 2026 and the end of 2025
+        (date(2025, 10, 1), TODAY),  # all the history: 2026 and the end of 2025
+        (date(2025, 12, 1), date(2026, 10, 31)),  # no whole year
+    ]
+    with psycopg.connect(libpq_url(database_url), autocommit=True, row_factory=dict_row) as connection:
+        connection.execute("UPDATE marts.dim_tracks SET album_name = 'Album ' || track_id")
+        read_years = 0
+        for start, end in windows:
+            window = make_span("w", start, end, ZONE, TODAY)
+            years = rankings.whole_years(window, TODAY)
+            read_years += years is not None
+            for limit in (3, 20):
+                by_years = rankings.window_summary(user, window, limit, all_time=False, albums=True, years=years)
+                by_days = rankings.window_summary(user, window, limit, all_time=False, albums=True)
+                assert rows(connection, by_years) == rows(connection, by_days), (start, end, limit)
+            order = " ORDER BY artist_id"
+            artists_by_years = Query(
+                rankings.artist_totals(False, years) + order, rankings.window_params(user, window, years)
+            )
+            artists_by_days = Query(rankings.artist_totals(False) + order, rankings.window_params(user, window))
+            found = rows(connection, artists_by_years)
+            assert found == rows(connection, artists_by_days) and found, (start, end)
+        assert read_years == 3

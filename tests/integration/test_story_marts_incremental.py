@@ -40,6 +40,7 @@ NEW_SONG = Song("3n3Ppam7vgaVa1iaRUc9Lp", "Mr. Brightside", "0C0XlULifJtAgn6ZNCW
 STORY_MARTS = (
     "agg_monthly_artist_plays",
     "agg_monthly_track_plays",
+    "agg_yearly_track_plays",
     "agg_first_plays",
     "fct_listening_streaks",
     "fct_listening_sessions",

@@ -14,9 +14,11 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from core.dburl import libpq_url
 from core.settings import Settings
 from serve.tools.catalog import REGISTRY
 from serve.tools.errors import InvalidArguments
@@ -134,6 +136,28 @@ async def test_artist_history_first_play_months_ranks_and_eras(
     track = await call(engine, settings, "history.track_history", track="sofia", start="2026-11-01", end="2026-11-05")
     assert track["subject"]["artist_name"] == "Clairo" and track["plays"] == 8 and track["first_week_plays"] == 8
     assert [(m["month"], m["plays"], m["rank"], m["of"]) for m in track["months"]] == [("2026-11", 8, 1, 1)]
+
+
+async def test_subjects_without_a_dimension_row_are_found_by_the_names_on_their_plays(
+    engine: AsyncEngine, settings: Settings, database_url: str
+) -> None:
+    """An artist or track missing from the dimensions (a local artist of the fixtures, a track whose row was
+    dropped) is still found by the name its plays carry."""
+    user_id = add_user(database_url, "Europe/Berlin")
+    create_marts(database_url)
+    listens = [Listen(_at(date(2026, 11, 1), 20, minute), "local:t9", "local:a9") for minute in (0, 4)]
+    listens.append(Listen(_at(date(2026, 11, 2), 20, 0), "c1", "artC"))
+    load_listens(database_url, user_id, "Europe/Berlin", listens, {"local:t9": "Night Swim", "local:a9": "Local Hero"})
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute("DELETE FROM marts.dim_tracks WHERE track_id = 'local:t9'")
+    record_transform(database_url, NOW - timedelta(minutes=5))
+    artist = await call(engine, settings, "history.artist_history", artist="local hero")
+    assert (artist["subject"]["id"], artist["subject"]["name"], artist["plays"]) == ("local:a9", "Local Hero", 2)
+    track = await call(engine, settings, "history.track_history", track="SWIM")
+    assert (track["subject"]["id"], track["subject"]["name"], track["subject"]["artist_name"]) == (
+        "local:t9", "Night Swim", "Local Hero",
+    )  # fmt: skip
+    assert track["plays"] == 2 and track["subject"]["other_matches"] == []
 
 
 async def test_recap_of_a_year_compares_the_same_days_of_the_year_before(

@@ -187,6 +187,8 @@ MARTS = {
     "from marts.agg_monthly_artist_plays order by 1, 2, 3",
     "agg_monthly_track_plays": "select user_id, month_start, track_id, artist_id, plays, ms_played, rank, tracks "
     "from marts.agg_monthly_track_plays order by 1, 2, 3",
+    "agg_yearly_track_plays": "select user_id, year_start, track_id, primary_artist_id, plays, listens, ms_played "
+    "from marts.agg_yearly_track_plays order by 1, 2, 3, 4",
     "agg_first_plays": "select user_id, subject_kind, subject_id, artist_id, first_date, last_date, plays, "
     "ms_played, days_played, first_week_plays from marts.agg_first_plays order by 1, 2, 3",
     "fct_listening_streaks": "select user_id, subject_kind, subject_id, start_date, end_date, days "

@@ -171,3 +171,30 @@ def test_clusters_in_words() -> None:
     assert clusters.describe_distinguishing({"hour_profile": "late night", "weekday": "weekend"}) == (
         "late night, weekend"
     )
+
+
+def test_whole_years_of_a_window_read_from_the_yearly_mart() -> None:
+    def years(start: date, end: date, last: date | None) -> tuple[date, date] | None:
+        found = rankings.whole_years(make_span("w", start, end, BERLIN, NOV_5), last)
+        return None if found is None else (found.first, found.last)
+
+    # This year so far is the whole year when nothing lies after today; not when later days hold data.
+    assert years(date(2026, 1, 1), NOV_5, NOV_5) == (date(2026, 1, 1), date(2026, 1, 1))
+    this_year = rankings.whole_years(make_span("w", date(2026, 1, 1), NOV_5, BERLIN, NOV_5), NOV_5)
+    assert this_year is not None and (this_year.head, this_year.tail) == (False, False)
+    assert "agg_daily_track_plays" not in this_year.tracks_sql()  # the yearly rows alone: estimable by the planner
+    assert years(date(2026, 1, 1), NOV_5, date(2026, 12, 1)) is None
+    assert years(date(2026, 1, 1), NOV_5, None) is None
+    # 365 days: the year in progress, the days of the year before from the per-day rows.
+    assert years(date(2025, 11, 6), NOV_5, NOV_5) == (date(2026, 1, 1), date(2026, 1, 1))
+    # Whole years in the middle of a range; a range inside one year has none.
+    assert years(date(2022, 3, 1), date(2025, 12, 31), NOV_5) == (date(2023, 1, 1), date(2025, 1, 1))
+    assert years(date(2024, 2, 1), date(2024, 11, 30), NOV_5) is None
+    found = rankings.whole_years(make_span("w", date(2022, 3, 1), date(2025, 6, 30), BERLIN, NOV_5), NOV_5)
+    assert found is not None and (found.head, found.tail) == (True, True)
+    assert found.params() == {
+        "y0": date(2023, 1, 1),
+        "y1": date(2024, 1, 1),
+        "head_end": date(2022, 12, 31),
+        "tail_start": date(2025, 1, 1),
+    }
