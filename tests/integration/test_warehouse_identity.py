@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.marts.rankings import top_artists, top_tracks
 from core.marts.windows import Span
 from core.settings import Settings
+from core.spotify.client import SpotifyClient
+from ingest.resolve import ResolutionStats, resolve_local_tracks
 from tests.integration.warehouse_history import (
     Listen,
     Song,
@@ -210,6 +213,69 @@ async def test_a_song_heard_by_name_and_by_id_is_one_row_in_top_tracks_also_when
         database_url,
         "select track_id like 'local:%%', primary_artist_id from marts.fct_plays where track_name = 'Ceremony'",
     ) == [(True, SONG.artist_id)]
+    incremental = marts(database_url)
+    await transform(database_url, full_refresh=True)
+    assert differences(incremental, marts(database_url)) == {}
+
+
+class _NoTokens:
+    """The resolver settles names from the catalogue here: asking Spotify for a token is a test failure."""
+
+    async def access_token(self) -> str:
+        raise AssertionError("no Spotify request expected")
+
+    async def refreshed_access_token(self) -> str:
+        raise AssertionError("no Spotify request expected")
+
+
+async def _resolve_from_catalogue(engine: AsyncEngine) -> ResolutionStats:
+    """One resolver cycle without searches (ingest.resolve): names settled from tracks already fetched."""
+    stats = ResolutionStats()
+    async with httpx.AsyncClient() as http:
+        await resolve_local_tracks(engine, SpotifyClient(http, _NoTokens()), 0, stats)
+    return stats
+
+
+async def test_listens_resolved_to_a_spotify_track_take_its_id_and_artist_also_when_the_resolution_arrives_later(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC", BOB: "UTC"})
+    # Alice's account data names "Blue Monday - 2016 Remaster": no source knows that exact artist + title, so
+    # only the resolver (raw.track_resolutions) can tell it is the Blue Monday her collector polled. Two Spotify
+    # artists are called "New Order" (Bob polled the other), so the artist name alone resolves nothing either.
+    remaster = Song("x", "Blue Monday - 2016 Remaster", "x", "New Order", "x")
+    by_name = [Listen(ALICE, at(f"2026-03-0{day} 09:00:10"), remaster, 200_000) for day in (1, 2)]
+    assert await import_zip(engine, settings, ALICE, tmp_path, account_records=[account_record(x) for x in by_name])
+    namesake = Song("7gKyb2WDpVtDR1cYTvqHUu", "Temptation", "1namesakeArtistNewOrder", "New Order", "Other")
+    await land_api_plays(engine, BOB, [api_play(Listen(BOB, at("2026-03-05 20:00:00"), namesake, 0))])
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-10 20:00:00"), SONG, 0))])
+    await transform(database_url, full_refresh=True)
+    assert [row.plays for row in _top_tracks(database_url, ALICE)] == [2, 1]  # one song under two ids
+
+    # The resolver settles the name against the catalogue (Alice's polled play described SONG); the next routine
+    # run gives her listens SONG's id, artist and album everywhere downstream.
+    stats = await _resolve_from_catalogue(engine)
+    assert (stats.resolved, stats.searched) == (1, 0)
+    await transform(database_url)
+    ranked = _top_tracks(database_url, ALICE)
+    assert [(row.track_id, row.plays) for row in ranked] == [(SONG.track_id, 3)]
+    assert _top_artist_names(database_url, ALICE) == ["New Order"]
+    assert rows(
+        database_url,
+        "select distinct track_id, track_name, album_name, primary_artist_id from marts.fct_plays "
+        "where user_id = %(u)s",
+        {"u": ALICE},
+    ) == [(SONG.track_id, SONG.name, SONG.album, SONG.artist_id)]
+    assert rows(
+        database_url,
+        "select track_id, primary_artist_id, plays from marts.agg_track_totals where user_id = %(u)s",
+        {"u": ALICE},
+    ) == [(SONG.track_id, SONG.artist_id, 3)]
+    assert rows(
+        database_url,
+        "select artist_id, plays from marts.agg_monthly_artist_plays where user_id = %(u)s",
+        {"u": ALICE},
+    ) == [(SONG.artist_id, 3)]
     incremental = marts(database_url)
     await transform(database_url, full_refresh=True)
     assert differences(incremental, marts(database_url)) == {}
