@@ -409,3 +409,40 @@ async def test_repeat_stats_have_a_row_for_a_user_with_exactly_one_play(
         {"u": ALICE},
     )
     assert stats == [(1, 1, 0.0, 1.0, 1, 1)]
+
+
+_TRACK_TIME_INDEXES = """
+    select ix.indexrelid::regclass::text
+    from pg_index as ix
+    where ix.indrelid = 'intermediate.int_plays_deduplicated'::regclass
+        and array(
+            select attribute.attname::text
+            from unnest(ix.indkey) with ordinality as key(attnum, position)
+            inner join pg_attribute as attribute on attribute.attrelid = ix.indrelid and attribute.attnum = key.attnum
+            order by key.position
+        ) = array['track_id', 'played_at']
+"""
+
+
+async def test_the_track_time_index_of_the_plays_is_kept_by_incremental_runs_and_created_when_missing(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC"})
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-01 09:00:10"), SONG, 0))])
+    await transform(database_url, full_refresh=True)
+    built = rows(database_url, _TRACK_TIME_INDEXES)
+    assert len(built) == 1
+    # A routine run leaves the index as it is (the same relation, not dropped and built again)...
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-02 09:00:10"), SONG, 0))])
+    await transform(database_url)
+    assert rows(database_url, _TRACK_TIME_INDEXES) == built
+    # ...and creates it on a table that lacks it (built before the index was configured), once.
+    execute(database_url, f"drop index {built[0][0]}")
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-03 09:00:10"), SONG, 0))])
+    await transform(database_url)
+    recreated = rows(database_url, _TRACK_TIME_INDEXES)
+    assert len(recreated) == 1
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-04 09:00:10"), SONG, 0))])
+    await transform(database_url)
+    assert rows(database_url, _TRACK_TIME_INDEXES) == recreated
+    assert rows(database_url, "select count(*) from marts.fct_plays") == [(4,)]
