@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
@@ -20,8 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.marts.rankings import top_artists, top_tracks
 from core.marts.windows import Span
 from core.settings import Settings
-from core.spotify.client import SpotifyClient
-from ingest.resolve import ResolutionStats, resolve_local_tracks
 from tests.integration.warehouse_history import (
     Listen,
     Song,
@@ -36,6 +33,7 @@ from tests.integration.warehouse_history import (
     import_zip,
     land_api_plays,
     marts,
+    resolve_from_catalogue,
     rows,
     transform,
 )
@@ -218,24 +216,6 @@ async def test_a_song_heard_by_name_and_by_id_is_one_row_in_top_tracks_also_when
     assert differences(incremental, marts(database_url)) == {}
 
 
-class _NoTokens:
-    """The resolver settles names from the catalogue here: asking Spotify for a token is a test failure."""
-
-    async def access_token(self) -> str:
-        raise AssertionError("no Spotify request expected")
-
-    async def refreshed_access_token(self) -> str:
-        raise AssertionError("no Spotify request expected")
-
-
-async def _resolve_from_catalogue(engine: AsyncEngine) -> ResolutionStats:
-    """One resolver cycle without searches (ingest.resolve): names settled from tracks already fetched."""
-    stats = ResolutionStats()
-    async with httpx.AsyncClient() as http:
-        await resolve_local_tracks(engine, SpotifyClient(http, _NoTokens()), 0, stats)
-    return stats
-
-
 async def test_listens_resolved_to_a_spotify_track_take_its_id_and_artist_also_when_the_resolution_arrives_later(
     engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
@@ -254,7 +234,7 @@ async def test_listens_resolved_to_a_spotify_track_take_its_id_and_artist_also_w
 
     # The resolver settles the name against the catalogue (Alice's polled play described SONG); the next routine
     # run gives her listens SONG's id, artist and album everywhere downstream.
-    stats = await _resolve_from_catalogue(engine)
+    stats = await resolve_from_catalogue(engine)
     assert (stats.resolved, stats.searched) == (1, 0)
     await transform(database_url)
     ranked = _top_tracks(database_url, ALICE)
