@@ -76,3 +76,42 @@ def test_constraints_refuse_bad_rows(database_url: str) -> None:
             "SELECT (SELECT count(*) FROM raw.api_plays) + (SELECT count(*) FROM raw.export_records)"
         ).fetchone()
         assert remaining == (0,)
+
+
+def _relations(url: str, schemas: tuple[str, ...]) -> dict[str, str]:
+    with psycopg.connect(libpq_url(url)) as connection:
+        rows = connection.execute(
+            "SELECT n.nspname || '.' || c.relname, c.relkind::text FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'v')",
+            (list(schemas),),
+        ).fetchall()
+    return {str(name): str(kind) for name, kind in rows}
+
+
+def test_0012_drops_the_relations_of_renamed_models_and_nothing_else(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url, "0011_import_preview")
+    # What a warehouse built before the renames holds: the old names beside the current ones.
+    with psycopg.connect(libpq_url(empty_database_url), autocommit=True) as connection:
+        for statement in (
+            "CREATE SCHEMA staging",
+            "CREATE SCHEMA intermediate",
+            "CREATE TABLE intermediate.int_name_candidates (name_key text, track_id text)",
+            "CREATE TABLE intermediate.int_name_evidence (name_key text, track_id text)",
+            "CREATE VIEW staging.stg_spotify__listens_out_of_contract AS SELECT 1 AS x",
+            "CREATE VIEW staging.stg_spotify__out_of_contract_listens AS SELECT 1 AS x",
+        ):
+            connection.execute(statement)
+    migrate.upgrade(empty_database_url)
+    assert _relations(empty_database_url, ("staging", "intermediate")) == {
+        "intermediate.int_name_evidence": "r",
+        "staging.stg_spotify__out_of_contract_listens": "v",
+    }
+    # Down and up again: nothing to restore, and a database without the relations (or schemas) migrates too.
+    migrate.downgrade(empty_database_url, "0011_import_preview")
+    migrate.upgrade(empty_database_url)
+    with psycopg.connect(libpq_url(empty_database_url), autocommit=True) as connection:
+        connection.execute("DROP SCHEMA staging CASCADE")
+        connection.execute("DROP SCHEMA intermediate CASCADE")
+    migrate.downgrade(empty_database_url, "0011_import_preview")
+    migrate.upgrade(empty_database_url)
+    assert migrate.current_revision(empty_database_url) == "0012_drop_orphaned_relations"

@@ -33,6 +33,7 @@ from tests.integration.warehouse_history import (
     import_zip,
     land_api_plays,
     marts,
+    resolve_from_catalogue,
     rows,
     transform,
 )
@@ -215,6 +216,51 @@ async def test_a_song_heard_by_name_and_by_id_is_one_row_in_top_tracks_also_when
     assert differences(incremental, marts(database_url)) == {}
 
 
+async def test_listens_resolved_to_a_spotify_track_take_its_id_and_artist_also_when_the_resolution_arrives_later(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC", BOB: "UTC"})
+    # Alice's account data names "Blue Monday - 2016 Remaster": no source knows that exact artist + title, so
+    # only the resolver (raw.track_resolutions) can tell it is the Blue Monday her collector polled. Two Spotify
+    # artists are called "New Order" (Bob polled the other), so the artist name alone resolves nothing either.
+    remaster = Song("x", "Blue Monday - 2016 Remaster", "x", "New Order", "x")
+    by_name = [Listen(ALICE, at(f"2026-03-0{day} 09:00:10"), remaster, 200_000) for day in (1, 2)]
+    assert await import_zip(engine, settings, ALICE, tmp_path, account_records=[account_record(x) for x in by_name])
+    namesake = Song("7gKyb2WDpVtDR1cYTvqHUu", "Temptation", "1namesakeArtistNewOrder", "New Order", "Other")
+    await land_api_plays(engine, BOB, [api_play(Listen(BOB, at("2026-03-05 20:00:00"), namesake, 0))])
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-10 20:00:00"), SONG, 0))])
+    await transform(database_url, full_refresh=True)
+    assert [row.plays for row in _top_tracks(database_url, ALICE)] == [2, 1]  # one song under two ids
+
+    # The resolver settles the name against the catalogue (Alice's polled play described SONG); the next routine
+    # run gives her listens SONG's id, artist and album everywhere downstream.
+    stats = await resolve_from_catalogue(engine)
+    assert (stats.resolved, stats.searched) == (1, 0)
+    await transform(database_url)
+    ranked = _top_tracks(database_url, ALICE)
+    assert [(row.track_id, row.plays) for row in ranked] == [(SONG.track_id, 3)]
+    assert _top_artist_names(database_url, ALICE) == ["New Order"]
+    assert rows(
+        database_url,
+        "select distinct track_id, track_name, album_name, primary_artist_id from marts.fct_plays "
+        "where user_id = %(u)s",
+        {"u": ALICE},
+    ) == [(SONG.track_id, SONG.name, SONG.album, SONG.artist_id)]
+    assert rows(
+        database_url,
+        "select track_id, primary_artist_id, plays from marts.agg_track_totals where user_id = %(u)s",
+        {"u": ALICE},
+    ) == [(SONG.track_id, SONG.artist_id, 3)]
+    assert rows(
+        database_url,
+        "select artist_id, plays from marts.agg_monthly_artist_plays where user_id = %(u)s",
+        {"u": ALICE},
+    ) == [(SONG.artist_id, 3)]
+    incremental = marts(database_url)
+    await transform(database_url, full_refresh=True)
+    assert differences(incremental, marts(database_url)) == {}
+
+
 async def test_a_title_two_spotify_tracks_share_keeps_its_local_id(
     engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
@@ -343,3 +389,40 @@ async def test_repeat_stats_have_a_row_for_a_user_with_exactly_one_play(
         {"u": ALICE},
     )
     assert stats == [(1, 1, 0.0, 1.0, 1, 1)]
+
+
+_TRACK_TIME_INDEXES = """
+    select ix.indexrelid::regclass::text
+    from pg_index as ix
+    where ix.indrelid = 'intermediate.int_plays_deduplicated'::regclass
+        and array(
+            select attribute.attname::text
+            from unnest(ix.indkey) with ordinality as key(attnum, position)
+            inner join pg_attribute as attribute on attribute.attrelid = ix.indrelid and attribute.attnum = key.attnum
+            order by key.position
+        ) = array['track_id', 'played_at']
+"""
+
+
+async def test_the_track_time_index_of_the_plays_is_kept_by_incremental_runs_and_created_when_missing(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    create_users(database_url, {ALICE: "UTC"})
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-01 09:00:10"), SONG, 0))])
+    await transform(database_url, full_refresh=True)
+    built = rows(database_url, _TRACK_TIME_INDEXES)
+    assert len(built) == 1
+    # A routine run leaves the index as it is (the same relation, not dropped and built again)...
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-02 09:00:10"), SONG, 0))])
+    await transform(database_url)
+    assert rows(database_url, _TRACK_TIME_INDEXES) == built
+    # ...and creates it on a table that lacks it (built before the index was configured), once.
+    execute(database_url, f"drop index {built[0][0]}")
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-03 09:00:10"), SONG, 0))])
+    await transform(database_url)
+    recreated = rows(database_url, _TRACK_TIME_INDEXES)
+    assert len(recreated) == 1
+    await land_api_plays(engine, ALICE, [api_play(Listen(ALICE, at("2026-03-04 09:00:10"), SONG, 0))])
+    await transform(database_url)
+    assert rows(database_url, _TRACK_TIME_INDEXES) == recreated
+    assert rows(database_url, "select count(*) from marts.fct_plays") == [(4,)]

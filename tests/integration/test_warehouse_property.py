@@ -7,12 +7,18 @@ those marts count every listen once and every artist under one id.
 The deleted user delivers exports only: an API play also describes its track in the shared catalogue (raw.tracks,
 Spotify's metadata, which a deletion keeps), so a clean delivery without them could not know it.
 
+One song's account-data title carries a suffix ("Temptation - 2019 Remaster") that no other source shows: only
+the resolver (ingest.resolve, settling it against the catalogue, where a search had put the track) makes those
+listens plays of the Spotify track. It runs at a random point and once at the end, as the collector's cycles
+do, and once in the clean delivery.
+
 Seeded random histories rather than hypothesis: each example costs several dbt runs (seconds each), so a few
 rich examples beat many small ones. `WAREHOUSE_PROPERTY_SEEDS=1,2,3,...` runs more of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import secrets
@@ -45,7 +51,9 @@ from tests.integration.warehouse_history import (
     extended_record,
     import_zip,
     land_api_plays,
+    land_in_catalogue,
     marts,
+    resolve_from_catalogue,
     rows,
     transform,
 )
@@ -68,6 +76,9 @@ CATALOG = [
     Song("2takcwOaAZWiXQijPHIx7B", "Time", "4tZwfgrHOc3mvqYlEYSvVi", "Pink Floyd", "Dark Side"),
     Song("3n3Ppam7vgaVa1iaRUc9Lp", "Mr. Brightside", "0C0XlULifJtAgn6ZNCW2eu", "The Killers", "Hot Fuss"),
 ]
+# Known to the catalogue from the start; its account-data title has a suffix only the resolver sees through.
+REMASTERED = Song("5ZLkc5RY1NM4FtGWEd6HOE", "Temptation", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Substance")
+CATALOG.append(REMASTERED)
 
 
 def _history(rng: random.Random, users: Sequence[uuid.UUID]) -> list[Listen]:
@@ -95,7 +106,12 @@ def _deliveries(
                 found[name].append((listen, extended_record(listen)))
             elif name == "account":
                 # The two exports may round msPlayed differently, by up to a second.
-                found[name].append((listen, account_record(listen, rng.randrange(-1000, 1001))))
+                named = listen
+                if listen.song == REMASTERED:
+                    named = dataclasses.replace(
+                        listen, song=dataclasses.replace(REMASTERED, name=f"{REMASTERED.name} - 2019 Remaster")
+                    )
+                found[name].append((listen, account_record(named, rng.randrange(-1000, 1001))))
             else:  # the API's end time has milliseconds and lies a moment after the export's
                 found[name].append((listen, api_play(listen, rng.randrange(0, 2500))))
     return found
@@ -127,6 +143,7 @@ async def _deliver_cleanly(
     create_users(database_url, USERS)
     engine = create_engine(database_url, application_name="spotify-mcp tests (clean delivery)")
     try:
+        await land_in_catalogue(engine, [REMASTERED])
         for user_id in USERS:
             extended = [record for listen, record in deliveries["extended"] if listen.user_id == user_id]
             account = [record for listen, record in deliveries["account"] if listen.user_id == user_id]
@@ -135,6 +152,7 @@ async def _deliver_cleanly(
             )
             plays: list[PlayHistory] = [play for listen, play in deliveries["api"] if listen.user_id == user_id]
             await land_api_plays(engine, user_id, plays)
+        await resolve_from_catalogue(engine)
     finally:
         await engine.dispose()
     await transform(database_url, full_refresh=True)
@@ -158,6 +176,7 @@ async def test_any_mix_order_and_edits_give_the_marts_of_one_clean_delivery(
     # The messy way: users start in other zones, every source arrives in pieces in random order, one ZIP is
     # imported twice, zones change (to a wrong one, then to the final one), transforms run in between.
     create_users(database_url, {user_id: rng.choice(OTHER_ZONES) for user_id in [*USERS, DELETED]})
+    await land_in_catalogue(engine, [REMASTERED])
     steps: list[tuple[str, uuid.UUID, list[tuple[Listen, Any]]]] = []
     for source, delivered in [*deliveries.items(), *deleted_deliveries.items()]:
         for user_id in [*USERS, DELETED]:
@@ -167,6 +186,7 @@ async def test_any_mix_order_and_edits_give_the_marts_of_one_clean_delivery(
             steps += [(source, user_id, piece) for piece in _pieces(rng, mine, 2 if source != "api" else 3) if piece]
     steps.append(rng.choice([step for step in steps if step[0] != "api"]))  # a re-import of one ZIP
     steps += [("zone", user_id, []) for user_id in USERS for _ in range(2)]
+    steps.append(("resolve", next(iter(USERS)), []))
     rng.shuffle(steps)
     # The deletion comes after the user's first import, somewhere in the second half; what they would have
     # delivered after it never arrives.
@@ -180,6 +200,8 @@ async def test_any_mix_order_and_edits_give_the_marts_of_one_clean_delivery(
         if source == "delete":
             await delete_user(engine, DELETED, settings.effective_upload_dir)
             deleted = True
+        elif source == "resolve":
+            await resolve_from_catalogue(engine)
         elif source == "zone":
             zone_changes[user_id] += 1
             final = zone_changes[user_id] == 2
@@ -193,6 +215,7 @@ async def test_any_mix_order_and_edits_give_the_marts_of_one_clean_delivery(
             assert await import_zip(engine, settings, user_id, tmp_path / f"step{number}", **{key: records})
         if rng.random() < 0.5:
             await transform(database_url)
+    await resolve_from_catalogue(engine)
     await transform(database_url)
     messy = marts(database_url)
 

@@ -3,7 +3,8 @@
 A `Listen` is one real listen (end of playback to the second, the track, how long). It reaches the database as
 an extended-history record (a ZIP through the real import job), an account-data record (`endTime` truncated to
 the minute, names only; through the same import) and/or an API play (landed by the collector's `land_plays`,
-which also lands the track and its artists). The marts are read back whole, without the columns that only say
+which also lands the track and its artists). The resolver (ingest.resolve) settles name-only tracks against the
+catalogue without searching. The marts are read back whole, without the columns that only say
 when rows arrived (`ingested_at`, `transformed_at`).
 """
 
@@ -17,15 +18,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.dburl import libpq_url
 from core.settings import Settings
+from core.spotify.client import SpotifyClient
 from core.spotify.models import PlayHistory
 from ingest.imports import jobs
 from ingest.imports.worker import execute_job
-from ingest.landing import land_plays
+from ingest.landing import land_catalog, land_plays
+from ingest.resolve import ResolutionStats, resolve_local_tracks
 from serve.user_deletion import delete_user as delete_user_rows
 from tests.fixtures.exports import account_music, build_zip, extended
 from transform.runner import run_transform
@@ -128,6 +132,34 @@ async def import_zip(
 async def land_api_plays(engine: AsyncEngine, user_id: uuid.UUID, plays: Sequence[PlayHistory]) -> None:
     async with engine.begin() as connection:
         await land_plays(connection, user_id, plays, None)
+
+
+async def land_in_catalogue(engine: AsyncEngine, songs: Sequence[Song]) -> None:
+    """Spotify's metadata of the songs (raw.tracks, raw.track_artists), as a search or any user's poll fetched it:
+    shared, not a user's listen."""
+    now = at("2026-01-01 00:00:00")
+    async with engine.begin() as connection:
+        plays = [api_play(Listen(uuid.UUID(int=0), now, song, 0)) for song in songs]
+        await land_catalog(connection, [play.track for play in plays if play.track is not None])
+
+
+class _NoTokens:
+    """The resolver settles names from the catalogue here: asking Spotify for a token is a test failure."""
+
+    async def access_token(self) -> str:
+        raise AssertionError("no Spotify request expected")
+
+    async def refreshed_access_token(self) -> str:
+        raise AssertionError("no Spotify request expected")
+
+
+async def resolve_from_catalogue(engine: AsyncEngine) -> ResolutionStats:
+    """One resolver cycle without searches (ingest.resolve): the `local:` tracks whose name a track already
+    fetched matches are settled (raw.track_resolutions); the rest stay pending."""
+    stats = ResolutionStats()
+    async with httpx.AsyncClient() as http:
+        await resolve_local_tracks(engine, SpotifyClient(http, _NoTokens()), 0, stats)
+    return stats
 
 
 def execute(database_url: str, sql: str, params: dict[str, Any] | None = None) -> None:

@@ -1,7 +1,8 @@
 {#- Incremental support for int_plays_deduplicated.
 
     "Changed" listens are raw rows landed since the model's watermark (`ingested_at >= watermark`, see `ingested_watermark`), plus
-    the export listens of tracks whose metadata (artists, resolution) landed since then, plus the name-only
+    the export listens of tracks whose metadata (artists, resolution, the resolved track's artists) landed since
+    then, plus the name-only
     export listens whose (artist, title) resolution changed (int_track_name_resolutions.changed_at). A change can alter
     the dedupe of raw rows up to 2 × the match radius (tolerance + 1 minute) away (a new row steals a neighbour's partner), and deciding
     those needs rows up to 4 × it away. Changed rows are collapsed into per-user time ranges
@@ -19,6 +20,13 @@
         select track_id from {{ ref('stg_spotify_api__track_artists') }} where ingested_at >= {{ watermark }}
         union
         select local_track_id from {{ ref('stg_spotify_api__track_resolutions') }} where ingested_at >= {{ watermark }}
+        union
+        {#- A resolved listen takes its Spotify track's artists (int_listens_unioned): they may land later. #}
+        select resolutions.local_track_id
+        from {{ ref('stg_spotify_api__track_resolutions') }} as resolutions
+        inner join {{ ref('stg_spotify_api__track_artists') }} as track_artists
+            on resolutions.spotify_track_id = track_artists.track_id
+        where track_artists.ingested_at >= {{ watermark }} and resolutions.resolution_status = 'resolved'
     )
     union all
     select export_name_keys.user_id, export_name_keys.played_at

@@ -1,10 +1,14 @@
 -- Every listen from both sources in one shape: one row per raw row, nothing merged yet.
 --   * `listen_source`: `spotify_api` (recently-played) or `import_zip` (the data export).
 --   * `track_id`: the Spotify id; for a music listen known only by name, the one Spotify track any source knows
---     under its normalised artist + title (int_track_name_resolutions.unambiguous_track_id); else the export's
---     `local:` id; for episodes / audiobooks / video without an
---     id in the export, `local:<md5(kind|title|show)>`.
---   * The primary artist comes from the API's item, else from the enriched track's artists (position 0),
+--     under its normalised artist + title (int_track_name_resolutions.unambiguous_track_id), else the Spotify
+--     track the resolver settled its `local:` id on (raw.track_resolutions, status `resolved`); else the
+--     export's `local:` id; for episodes / audiobooks / video without an
+--     id in the export, `local:<md5(kind|title|show)>`. One song is one id in every mart downstream.
+--   * A listen whose `local:` id resolved takes the names the catalogue (raw.tracks) has for its Spotify track
+--     (title, album), as an API play of that track does; other listens keep the names their source gave.
+--   * The primary artist comes from the API's item, else from the enriched track's artists (position 0) of the
+--     listen's track (after resolution),
 --     else, for a music listen known only by name, from the track any source knows under that normalised
 --     artist + title (int_track_name_resolutions), else from the one Spotify artist known under that name
 --     (int_artist_name_resolutions), else a `local:` id made from the exported artist name.
@@ -104,49 +108,73 @@ unioned as (
         skipped,
         ingested_at
     from export_records
+),
+
+-- The track each listen is of: its own id, else the Spotify track its `local:` id resolved to (by name
+-- evidence first, the resolver's search or catalogue match second).
+identified as (
+    select
+        unioned.*,
+        coalesce(name_resolutions.unambiguous_track_id, resolutions.spotify_track_id, unioned.track_id)
+            as listen_track_id,
+        resolutions.spotify_track_id as resolved_track_id,
+        name_resolutions.artist_id as name_artist_id,
+        name_resolutions.artist_name as name_artist_name
+    from unioned
+    left join resolutions
+        on unioned.track_id = resolutions.local_track_id
+    left join name_resolutions
+        on unioned.export_record_id = name_resolutions.export_record_id
 )
 
 select
-    unioned.listen_source,
-    unioned.source_format,
-    unioned.api_play_id,
-    unioned.export_record_id,
-    unioned.user_id,
-    unioned.played_at,
-    -- A name-only music listen is a play of the one Spotify track any source knows under its artist + title.
-    coalesce(name_resolutions.unambiguous_track_id, unioned.track_id) as track_id,
-    resolutions.spotify_track_id as resolved_track_id,
-    unioned.content_kind,
-    unioned.ms_played,
-    unioned.context_type,
-    unioned.context_uri,
-    coalesce(unioned.track_name, tracks.track_name) as track_name,
-    coalesce(unioned.album_name, tracks.album_name) as album_name,
+    identified.listen_source,
+    identified.source_format,
+    identified.api_play_id,
+    identified.export_record_id,
+    identified.user_id,
+    identified.played_at,
+    identified.listen_track_id as track_id,
+    identified.resolved_track_id,
+    identified.content_kind,
+    identified.ms_played,
+    identified.context_type,
+    identified.context_uri,
+    -- A resolved listen is named as the catalogue names its track (an account export's "Song - 2016 Remaster"
+    -- and the API's "Song" are one track, one name).
+    case
+        when identified.listen_track_id <> identified.track_id then coalesce(tracks.track_name, identified.track_name)
+        else coalesce(identified.track_name, tracks.track_name)
+    end as track_name,
+    case
+        when identified.listen_track_id <> identified.track_id then coalesce(tracks.album_name, identified.album_name)
+        else coalesce(identified.album_name, tracks.album_name)
+    end as album_name,
     coalesce(
-        unioned.primary_artist_id,
+        identified.primary_artist_id,
         primary_artists.artist_id,
-        name_resolutions.artist_id,
+        identified.name_artist_id,
         artist_name_resolutions.artist_id,
-        case when unioned.content_kind = 'track' then {{ local_artist_id('unioned.primary_artist_name') }} end
+        case when identified.content_kind = 'track' then {{ local_artist_id('identified.primary_artist_name') }} end
     ) as primary_artist_id,
-    coalesce(
-        unioned.primary_artist_name,
-        primary_artists.artist_name,
-        case when name_resolutions.artist_id is not null then name_resolutions.artist_name end
-    ) as primary_artist_name,
-    unioned.is_incognito,
-    unioned.skipped,
-    unioned.ingested_at
-from unioned
+    case
+        when identified.listen_track_id <> identified.track_id and primary_artists.artist_name is not null
+            then primary_artists.artist_name
+        else coalesce(
+            identified.primary_artist_name,
+            primary_artists.artist_name,
+            case when identified.name_artist_id is not null then identified.name_artist_name end
+        )
+    end as primary_artist_name,
+    identified.is_incognito,
+    identified.skipped,
+    identified.ingested_at
+from identified
 left join tracks
-    on unioned.track_id = tracks.track_id
+    on identified.listen_track_id = tracks.track_id
 left join primary_artists
-    on unioned.track_id = primary_artists.track_id
-left join resolutions
-    on unioned.track_id = resolutions.local_track_id
-left join name_resolutions
-    on unioned.export_record_id = name_resolutions.export_record_id
+    on identified.listen_track_id = primary_artists.track_id
 left join artist_name_resolutions
-    on unioned.listen_source = 'import_zip'
-    and unioned.content_kind = 'track'
-    and lower(unioned.primary_artist_name) = artist_name_resolutions.artist_key
+    on identified.listen_source = 'import_zip'
+    and identified.content_kind = 'track'
+    and lower(identified.primary_artist_name) = artist_name_resolutions.artist_key

@@ -18,7 +18,9 @@
 
 {%- set since = incremental_watermark('ingested_watermark') if is_incremental() else none %}
 
-with named_tracks as (
+-- Materialized: otherwise PostgreSQL pushes `name_key is not null` below the union into both scans and
+-- normalises every raw row (twice), not each distinct row once (200k listens: 3.7 s → 1.9 s, EXPLAIN ANALYZE).
+with named_tracks as materialized (
     select user_id, primary_artist_name as artist_name, track_name, track_id,
         coalesce(primary_artist_id, '') as artist_id, primary_artist_name as spotify_artist_name
     from {{ ref('stg_spotify_api__plays') }}

@@ -24,6 +24,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         pre_hook=["set local work_mem = '128MB'", "{{ delete_recomputed_plays() }}"],
+        post_hook=["{{ create_missing_indexes() }}"],
         indexes=[
             {'columns': ['play_id'], 'unique': True},
             {'columns': ['user_id', 'played_at']},
