@@ -148,8 +148,8 @@ def add_new_api_plays(database_url: str, user_id: UUID, count: int, *, after: da
         )
 
 
-def _median(values: list[float]) -> float:
-    return round(statistics.median(values), 2)
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 2) if values else None  # None: not measured (`--repeat 0`)
 
 
 def _loadavg() -> str | None:
@@ -275,8 +275,12 @@ def main() -> None:
             "clusters_standard_windows_median": _median(clusters),
             "clusters_one_year_on_demand_seconds": [round(value, 2) for value in on_demand],
             "clusters_one_year_on_demand_median": _median(on_demand),
-            "clusters_one_year_on_demand_min_max": [round(min(on_demand), 2), round(max(on_demand), 2)],
-            "clusters_found": [(c.window_name, c.feature_set, c.k) for c in windows if c.cluster_id == 0],
+            "clusters_one_year_on_demand_min_max": [round(min(on_demand), 2), round(max(on_demand), 2)]
+            if on_demand
+            else None,
+            "clusters_found": [(c.window_name, c.feature_set, c.k) for c in windows if c.cluster_id == 0]
+            if clusters
+            else None,
             "measured_at": datetime.now(UTC).isoformat(),
             "loadavg_after": _loadavg(),
         }
