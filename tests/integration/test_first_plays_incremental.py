@@ -5,7 +5,6 @@ the mart equals a full refresh."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
