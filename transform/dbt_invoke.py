@@ -67,7 +67,7 @@ class DbtRun:
     success: bool
     seconds: float
     nodes: tuple[NodeResult, ...] = field(default_factory=tuple)
-    # Before the first node started: start-up, parsing (or the manifest's copy), the graph; None without nodes.
+    # Before the first node started: start-up, parsing (unless the manifest was reused), the graph; None if no node.
     setup_seconds: float | None = None
     manifest_reused: bool = False
 
@@ -249,11 +249,13 @@ def invoke(
             common += ["--vars", json.dumps(dict(variables))]
         started = time.perf_counter()
         first_node = _FirstNode()
+        # Builds only: other commands (docs generate) want the files a parse writes into target/.
+        cached = command[0] == "build"
         key = _ManifestCache.key(database_url, variables)
-        manifest = _manifest_cache.get(key)
+        manifest = _manifest_cache.get(key) if cached else None
         reused = manifest is not None
         with _session_options("-c jit=off"):
-            if manifest is None:
+            if manifest is None and cached:
                 parsed = dbtRunner().invoke([*GLOBAL_FLAGS, "parse", *common])
                 if parsed.success and isinstance(parsed.result, Manifest):
                     manifest = parsed.result
