@@ -255,14 +255,19 @@ def invoke(
         manifest = _manifest_cache.get(key) if cached else None
         reused = manifest is not None
         with _session_options("-c jit=off"):
+            parsed: dbtRunnerResult | None = None
             if manifest is None and cached:
                 parsed = dbtRunner().invoke([*GLOBAL_FLAGS, "parse", *common])
                 if parsed.success and isinstance(parsed.result, Manifest):
                     manifest = parsed.result
                     _manifest_cache.put(key, manifest)
-            # Without a manifest (parsing failed), dbt parses again and reports the error as the command's.
-            runner = dbtRunner(manifest=manifest, callbacks=[first_node, *callbacks])
-            result = runner.invoke([*GLOBAL_FLAGS, *command, *common])
+            if parsed is not None and manifest is None:
+                # The parse failed (a project error, or interrupted by a signal dbt turned into a failure): that
+                # is the command's failure, not a reason to build anyway.
+                result = parsed
+            else:
+                runner = dbtRunner(manifest=manifest, callbacks=[first_node, *callbacks])
+                result = runner.invoke([*GLOBAL_FLAGS, *command, *common])
         seconds = time.perf_counter() - started
         if target_dir is not None:
             shutil.copytree(work / "target", target_dir, dirs_exist_ok=True)
