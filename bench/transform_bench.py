@@ -10,6 +10,11 @@ Creates a scratch database next to the given one, migrates it, generates the his
 - one window on demand: `compute_clusters()` over the last 365 days.
 Results go to stdout and `bench/results/transform.json`. The scratch database is dropped at the end.
 
+`--collector-paths N` also times N routine runs (each after 50 new API plays, from the plays' commit to the run's
+end) the two ways the collector can start them, alternating: a new `python -m transform` process per run
+(`run_in_process`, what the collector did before) and the long-lived `transform.worker.TransformWorker` (what it
+does now; its first run, which starts the process and parses the project, is reported apart).
+
 `--keep` keeps the scratch database (its name is printed); `--reuse NAME` measures on such a kept database again
 instead of generating a new one (it is never dropped). `--clusters-only` skips the full and incremental runs and
 times only the clusters (standard windows, one year on demand); on a new database it runs one transform first to
@@ -19,6 +24,7 @@ build the marts (not timed). Clusters-only results go to `bench/results/transfor
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import secrets
 import statistics
@@ -142,8 +148,8 @@ def add_new_api_plays(database_url: str, user_id: UUID, count: int, *, after: da
         )
 
 
-def _median(values: list[float]) -> float:
-    return round(statistics.median(values), 2)
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 2) if values else None  # None: not measured (`--repeat 0`)
 
 
 def _loadavg() -> str | None:
@@ -151,6 +157,36 @@ def _loadavg() -> str | None:
         return Path("/proc/loadavg").read_text().strip()
     except OSError:
         return None
+
+
+async def _collector_paths(url: str, runs: int, after: datetime) -> tuple[dict[str, object], datetime]:
+    """Routine runs after a 50-play poll, started as the collector starts them: a process per run, or the worker."""
+    from transform.process import run_in_process
+    from transform.worker import TransformWorker
+
+    per_run: list[float] = []
+    worker_runs: list[float] = []
+    worker = TransformWorker(url)
+    try:
+        for index in range(runs + 1):
+            for path in ("process", "worker"):
+                if path == "process" and index == runs:
+                    continue
+                add_new_api_plays(url, BENCH_USER, 50, after=after)  # committed when it returns
+                after += timedelta(hours=3)
+                started = time.perf_counter()
+                status = await (run_in_process(url) if path == "process" else worker.run())
+                assert status == "success", status
+                (per_run if path == "process" else worker_runs).append(time.perf_counter() - started)
+    finally:
+        await worker.close()
+    return {
+        "process_per_run_seconds": [round(value, 2) for value in per_run],
+        "process_per_run_median": _median(per_run),
+        "worker_first_run_seconds": round(worker_runs[0], 2),
+        "worker_warm_seconds": [round(value, 2) for value in worker_runs[1:]],
+        "worker_warm_median": _median(worker_runs[1:]),
+    }, after
 
 
 def main() -> None:
@@ -161,6 +197,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", metavar="NAME", help="measure on this kept bench database (never dropped)")
     parser.add_argument("--clusters-only", action="store_true", help="time only the clusters")
+    parser.add_argument("--collector-paths", type=int, default=0, metavar="N", help="time N runs per collector path")
     args = parser.parse_args()
 
     from transform.clusters import compute_clusters, compute_standard_windows
@@ -217,6 +254,8 @@ def main() -> None:
             started = time.perf_counter()
             compute_clusters(url, BENCH_USER, now - timedelta(days=365), now)
             on_demand.append(time.perf_counter() - started)
+        if args.collector_paths:
+            results["collector_paths"], after = asyncio.run(_collector_paths(url, args.collector_paths, after))
         with psycopg.connect(libpq_url(url)) as connection:
             row = connection.execute("select count(*) from marts.fct_plays").fetchone()
             results["fct_plays_rows"] = row[0] if row else None
@@ -236,8 +275,12 @@ def main() -> None:
             "clusters_standard_windows_median": _median(clusters),
             "clusters_one_year_on_demand_seconds": [round(value, 2) for value in on_demand],
             "clusters_one_year_on_demand_median": _median(on_demand),
-            "clusters_one_year_on_demand_min_max": [round(min(on_demand), 2), round(max(on_demand), 2)],
-            "clusters_found": [(c.window_name, c.feature_set, c.k) for c in windows if c.cluster_id == 0],
+            "clusters_one_year_on_demand_min_max": [round(min(on_demand), 2), round(max(on_demand), 2)]
+            if on_demand
+            else None,
+            "clusters_found": [(c.window_name, c.feature_set, c.k) for c in windows if c.cluster_id == 0]
+            if clusters
+            else None,
             "measured_at": datetime.now(UTC).isoformat(),
             "loadavg_after": _loadavg(),
         }

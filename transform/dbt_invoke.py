@@ -8,6 +8,10 @@
   stale copy only costs a full parse.
 - dbt keeps process-global state, so invocations in one process are serialised by a lock.
 - JIT is switched off for dbt's sessions (PGOPTIONS): compiling costs seconds per big-looking query.
+- The parsed manifest is kept in the process (`_ManifestCache`) and handed to the next invocation with the same
+  database, vars and project files (`dbtRunner(manifest=…)`): loading and checking the partial-parse file took
+  2–5 s per invocation, paid twice per transform (the build and the cluster marts). A long-lived process
+  (`python -m transform --serve`, transform.worker) keeps it across runs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.contracts.graph.manifest import Manifest
 
 from core.dburl import connection_fields
 
@@ -62,9 +67,52 @@ class DbtRun:
     success: bool
     seconds: float
     nodes: tuple[NodeResult, ...] = field(default_factory=tuple)
+    # Before the first node started: start-up, parsing (unless the manifest was reused), the graph; None if no node.
+    setup_seconds: float | None = None
+    manifest_reused: bool = False
 
     def failures(self) -> list[NodeResult]:
         return [node for node in self.nodes if node.status in {"error", "fail", "runtime error"}]
+
+
+def project_hash() -> str:
+    """A hash of the dbt project's files (models, macros, tests, dbt_project.yml): the same hash, the same parse."""
+    digest = hashlib.sha256()
+    for path in sorted(PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(PROJECT_DIR)
+        if path.is_file() and relative.parts[0] in {"models", "macros", "tests", "dbt_project.yml"}:
+            digest.update(str(relative).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class _ManifestCache:
+    """Parsed manifests of this process, by database, vars and project files. Vars are part of the key: some are
+    rendered at parse time (tests' `where`). A few entries at most (routine, full refresh, an isolation retry).
+
+    The manifest itself is handed on, not a copy: dbt renders every node it runs again from its raw code (the
+    project has no ephemeral models, whose compiled form dbt would keep), and a copy through pickle loses the
+    manifest's lookups."""
+
+    LIMIT: Final = 4
+
+    def __init__(self) -> None:
+        self._manifests: dict[str, Manifest] = {}
+
+    @staticmethod
+    def key(database_url: str, variables: Mapping[str, object] | None) -> str:
+        return f"{_cache_dir(database_url, variables).name}|{project_hash()}"
+
+    def get(self, key: str) -> Manifest | None:
+        return self._manifests.get(key)
+
+    def put(self, key: str, manifest: Manifest) -> None:
+        if key not in self._manifests and len(self._manifests) >= self.LIMIT:
+            self._manifests.pop(next(iter(self._manifests)))
+        self._manifests[key] = manifest
+
+
+_manifest_cache = _ManifestCache()
 
 
 def profile_yaml(database_url: str, *, threads: int = 2, schema: str = "marts") -> str:
@@ -162,6 +210,17 @@ def _node_results(result: dbtRunnerResult) -> tuple[NodeResult, ...]:
     return tuple(nodes)
 
 
+class _FirstNode:
+    """A dbt event callback noting when the first node started (what came before is dbt's set-up)."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def __call__(self, message: Any) -> None:
+        if self.at is None and message.info.name in {"NodeStart", "LogStartLine"}:
+            self.at = time.perf_counter()
+
+
 def invoke(
     database_url: str,
     command: Sequence[str],
@@ -175,9 +234,8 @@ def invoke(
     `target_dir`, when given, receives a copy of the run's target/ (docs, manifest) before the workspace is
     removed. `callbacks` receive every dbt event (transform.progress turns them into progress)."""
 
-    args = list(command)
     with _dbt_lock, _workspace(database_url, variables) as work:
-        args += [
+        common = [
             "--project-dir",
             str(PROJECT_DIR),
             "--profiles-dir",
@@ -188,14 +246,39 @@ def invoke(
             str(work / "logs"),
         ]
         if variables:
-            args += ["--vars", json.dumps(dict(variables))]
+            common += ["--vars", json.dumps(dict(variables))]
         started = time.perf_counter()
+        first_node = _FirstNode()
+        # Builds only: other commands (docs generate) want the files a parse writes into target/.
+        cached = command[0] == "build"
+        key = _ManifestCache.key(database_url, variables)
+        manifest = _manifest_cache.get(key) if cached else None
+        reused = manifest is not None
         with _session_options("-c jit=off"):
-            result = dbtRunner(callbacks=list(callbacks)).invoke([*GLOBAL_FLAGS, *args])
+            parsed: dbtRunnerResult | None = None
+            if manifest is None and cached:
+                parsed = dbtRunner().invoke([*GLOBAL_FLAGS, "parse", *common])
+                if parsed.success and isinstance(parsed.result, Manifest):
+                    manifest = parsed.result
+                    _manifest_cache.put(key, manifest)
+            if parsed is not None and manifest is None:
+                # The parse failed (a project error, or interrupted by a signal dbt turned into a failure): that
+                # is the command's failure, not a reason to build anyway.
+                result = parsed
+            else:
+                runner = dbtRunner(manifest=manifest, callbacks=[first_node, *callbacks])
+                result = runner.invoke([*GLOBAL_FLAGS, *command, *common])
         seconds = time.perf_counter() - started
         if target_dir is not None:
             shutil.copytree(work / "target", target_dir, dirs_exist_ok=True)
-        run = DbtRun(command=" ".join(command), success=result.success, seconds=seconds, nodes=_node_results(result))
+        run = DbtRun(
+            command=" ".join(command),
+            success=result.success,
+            seconds=seconds,
+            nodes=_node_results(result),
+            setup_seconds=None if first_node.at is None else first_node.at - started,
+            manifest_reused=reused,
+        )
         if not result.success:
             failures = run.failures()
             if failures:

@@ -12,6 +12,9 @@ outright (SIGKILL, OOM, power loss) leaves its row `running`: the next transform
 and so knows no other is running, marks every such row `abandoned`; `abandon_orphaned_runs()` does the same at a
 service's start when no transform holds the lock.
 
+The collector keeps one such process for its life instead (`--serve FD`, transform.worker): dbt stays imported
+and its project parsed between runs.
+
 Exit codes of the child: 0 success, 1 failed, 3 skipped (another process held the lock past `--wait`),
 4 partial (built without the users whose data fails the build; transform.isolation), 130 interrupted.
 """
@@ -48,7 +51,7 @@ EXIT_CODES: Final[dict[ProcessStatus, int]] = {
     "partial": 4,
     "interrupted": 130,
 }
-_STATUS_OF_EXIT: Final = {code: status for status, code in EXIT_CODES.items()}
+STATUS_OF_EXIT: Final = {code: status for status, code in EXIT_CODES.items()}
 # How long a stopping parent waits for an interrupted child to record its run before killing it.
 STOP_GRACE_SECONDS: Final = 15.0
 
@@ -122,24 +125,24 @@ async def run_in_process(
         env={**os.environ, "DATABASE_URL": database_url},
         stdin=asyncio.subprocess.DEVNULL,
     )
-    stopper = asyncio.create_task(_terminate_when(stop, process)) if stop is not None else None
+    stopper = asyncio.create_task(terminate_when(stop, process)) if stop is not None else None
     try:
         code = await process.wait()
     except asyncio.CancelledError:
-        await _terminate(process)
+        await terminate(process)
         raise
     finally:
         if stopper is not None:
             stopper.cancel()
-    return _STATUS_OF_EXIT.get(code, "error")
+    return STATUS_OF_EXIT.get(code, "error")
 
 
-async def _terminate_when(stop: asyncio.Event, process: asyncio.subprocess.Process) -> None:
+async def terminate_when(stop: asyncio.Event, process: asyncio.subprocess.Process) -> None:
     await stop.wait()
-    await _terminate(process)
+    await terminate(process)
 
 
-async def _terminate(process: asyncio.subprocess.Process) -> None:
+async def terminate(process: asyncio.subprocess.Process) -> None:
     if process.returncode is not None:
         return
     process.terminate()
@@ -157,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--full-refresh", action="store_true", help="rebuild every model from the raw tables")
     parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a transform holding the lock")
+    parser.add_argument(
+        "--serve", type=int, metavar="FD", help="stay and run a transform per request on stdin (transform.worker)"
+    )
     args = parser.parse_args(argv)
     database_url = os.environ.get("DATABASE_URL")
     if not database_url:
@@ -167,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     sink = configure_logging("transform", level=os.environ.get("LOG_LEVEL", "INFO"), database_url=database_url)
     try:
         with interrupt_on_signals() as stop:
+            if args.serve is not None:
+                from transform.worker import serve
+
+                return serve(database_url, args.serve, stop)
             from transform.runner import run_transform
 
             outcome = run_transform(database_url, full_refresh=args.full_refresh, wait_seconds=args.wait, stop=stop)

@@ -16,7 +16,6 @@ went on lose the rows it wrote for them before it ends (transform.warehouse_purg
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -33,7 +32,8 @@ from psycopg.types.json import Jsonb
 from core.dburl import libpq_url
 from core.log import log_context
 from transform import clusters, isolation
-from transform.dbt_invoke import PROJECT_DIR, DbtError, DbtRun, invoke
+from transform.dbt_invoke import DbtError, DbtRun, invoke
+from transform.dbt_invoke import project_hash as project_hash  # when it equals the last run's, views stand
 from transform.process import ADVISORY_LOCK_KEY as ADVISORY_LOCK_KEY  # defined there; callers import it here too
 from transform.process import mark_abandoned
 from transform.progress import ProgressCallback, TransformEvent, dbt_callbacks, emit
@@ -90,6 +90,9 @@ def _run_stats(run: DbtRun) -> dict[str, Any]:
     tests = [node for node in run.nodes if node.resource_type in {"test", "unit_test"}]
     return {
         "seconds": round(run.seconds, 2),
+        # dbt's own share: start-up and the manifest (parsed, or the process's copy reused) before the first node
+        "setup_seconds": None if run.setup_seconds is None else round(run.setup_seconds, 2),
+        "manifest_reused": run.manifest_reused,
         "models": len(models),
         "tests": len(tests),
         "rows": {node.unique_id.rsplit(".", 1)[-1]: node.rows_affected for node in models if node.rows_affected},
@@ -107,17 +110,6 @@ FULL_SCAN_TESTS: Final = "resource_type:test,tag:full_scan"
 
 
 VIEWS: Final = "config.materialized:view"
-
-
-def project_hash() -> str:
-    """A hash of the dbt project's files: when it equals the last successful run's, views need no rebuild."""
-    digest = hashlib.sha256()
-    for path in sorted(PROJECT_DIR.rglob("*")):
-        relative = path.relative_to(PROJECT_DIR)
-        if path.is_file() and relative.parts[0] in {"models", "macros", "tests", "dbt_project.yml"}:
-            digest.update(str(relative).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _last_project_hash(connection: psycopg.Connection[Any]) -> str | None:

@@ -21,7 +21,8 @@ from core.settings import Settings, SettingsError, load_settings
 from ingest.collector import Collector, new_worker_id
 from ingest.imports.worker import process_pending_imports
 from ingest.jobs import abandon_orphaned_jobs
-from transform.process import abandon_orphaned_runs, run_in_process
+from transform.process import abandon_orphaned_runs
+from transform.worker import TransformWorker
 
 
 def _positive_seconds(value: str) -> float:
@@ -62,10 +63,13 @@ async def run_collector(settings: Settings, url: str, *, once: bool, tick: float
 
     stopping = asyncio.Event()
 
+    # In a child process: dbt would hold this loop's GIL for seconds (heartbeats, imports, polls all wait), and
+    # a stop request interrupts it there (recorded as interrupted) instead of waiting for it to finish. One child
+    # for the collector's life: dbt stays imported and parsed between runs (transform.worker).
+    transformer = TransformWorker(url)
+
     async def transform_step() -> None:
-        # In a child process: dbt would hold this loop's GIL for seconds (heartbeats, imports, polls all wait), and
-        # a stop request interrupts it there (recorded as interrupted) instead of waiting for it to finish.
-        status = await run_in_process(url, stop=stopping)
+        status = await transformer.run(stop=stopping)
         if status == "interrupted" and stopping.is_set():
             return  # we stopped it; its job run says interrupted
         if status in ("error", "interrupted"):
@@ -97,6 +101,7 @@ async def run_collector(settings: Settings, url: str, *, once: bool, tick: float
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
     finally:
+        await transformer.close()
         await engine.dispose()
 
 

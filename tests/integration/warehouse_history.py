@@ -222,7 +222,8 @@ MARTS = {
     "agg_yearly_track_plays": "select user_id, year_start, track_id, primary_artist_id, plays, listens, ms_played "
     "from marts.agg_yearly_track_plays order by 1, 2, 3, 4",
     "agg_first_plays": "select user_id, subject_kind, subject_id, artist_id, first_date, last_date, plays, "
-    "ms_played, days_played, first_week_plays from marts.agg_first_plays order by 1, 2, 3",
+    "ms_played, days_played, first_week_plays, first_listen_date, last_listen_date from marts.agg_first_plays "
+    "order by 1, 2, 3",
     "fct_listening_streaks": "select user_id, subject_kind, subject_id, start_date, end_date, days "
     "from marts.fct_listening_streaks order by 1, 2, 3, 4",
     "fct_listening_sessions": "select user_id, started_at, ended_at, minutes, local_date, local_weekday, "

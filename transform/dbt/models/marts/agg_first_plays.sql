@@ -3,13 +3,16 @@
     days with a play, and the plays of the first 7 days (first_date .. first_date + 6: "love at first sight").
     Subjects with listens but no play (only skips) are left out.
     Read by history.discoveries ("first heard in a window" is an index range on first_date), history.recap and
-    the artist and track histories. Aggregates over agg_daily_track_plays, incremental: a run recomputes the
-    users of its changed plays (macros/story_changes.sql). -#}
+    the artist and track histories. first_listen_date .. last_listen_date spans every day with a listen (skips
+    included): what an incremental run needs to know which stored subjects a change touches. Aggregates over
+    agg_daily_track_plays, incremental: a run recomputes only the (user, subject)s with a listen on a changed
+    day, before or after the change (macros/first_plays_changes.sql). -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_recomputed_story_rows('user') }}"],
+        on_schema_change='append_new_columns',
+        pre_hook=["{{ delete_touched_first_plays() }}"],
         indexes=[
             {'columns': ['user_id', 'subject_kind', 'subject_id'], 'unique': True},
             {'columns': ['user_id', 'subject_kind', 'first_date']},
@@ -18,22 +21,25 @@
 }}
 -- depends_on: {{ ref('fct_plays') }} (the changed plays name what a run recomputes)
 
-with daily as (
-    select * from {{ ref('agg_daily_track_plays') }}
+with days as (
+    select daily.user_id, 'track'::text as subject_kind, daily.track_id as subject_id,
+           daily.primary_artist_id as artist_id, daily.local_date, daily.plays, daily.ms_played, daily.transformed_at
+    from {{ ref('agg_daily_track_plays') }} as daily
     {%- if is_incremental() %}
-    where user_id in ({{ story_changed_users_sql() }})
+    where (daily.user_id, daily.track_id) in (
+        select user_id, subject_id from {{ first_plays_touched_relation() }} where subject_kind = 'track'
+    )
     {%- endif %}
-),
-
-days as (
-    select user_id, 'track'::text as subject_kind, track_id as subject_id, primary_artist_id as artist_id,
-           local_date, plays, ms_played, transformed_at
-    from daily
     union all
-    select user_id, 'artist'::text, primary_artist_id, primary_artist_id, local_date, plays, ms_played,
-           transformed_at
-    from daily
-    where primary_artist_id is not null
+    select daily.user_id, 'artist'::text, daily.primary_artist_id, daily.primary_artist_id, daily.local_date,
+           daily.plays, daily.ms_played, daily.transformed_at
+    from {{ ref('agg_daily_track_plays') }} as daily
+    where daily.primary_artist_id is not null
+    {%- if is_incremental() %}
+        and (daily.user_id, daily.primary_artist_id) in (
+            select user_id, subject_id from {{ first_plays_touched_relation() }} where subject_kind = 'artist'
+        )
+    {%- endif %}
 ),
 
 per_day as (
@@ -61,6 +67,8 @@ select
     sum(d.ms_played)::bigint as ms_played,
     (count(*) filter (where d.plays > 0))::integer as days_played,
     (coalesce(sum(d.plays) filter (where d.local_date <= f.first_date + 6), 0))::bigint as first_week_plays,
+    min(d.local_date) as first_listen_date,
+    max(d.local_date) as last_listen_date,
     max(d.transformed_at) as transformed_at
 from per_day d
 join firsts f using (user_id, subject_kind, subject_id)
