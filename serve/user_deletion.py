@@ -4,7 +4,8 @@ The database part is one transaction (the caller's unit of work): the user's war
 transform's schemas with a `user_id` column, found in the catalogue: transform.warehouse_purge), their log lines,
 and the user row, whose foreign keys cascade to everything else of theirs in `app` and `raw` (Spotify and API
 tokens, OAuth grants, codes, tokens and sign-in links, sync checkpoints, job runs, import jobs, notifications, API
-plays; export records through the `users_delete_export_records` trigger). Requests to Spotify keep their row
+plays; export records through the `users_delete_export_records` trigger), and the `local:` tracks only their
+export named (raw.tracks). Requests to Spotify keep their row
 (the budget spent stays spent) without the link to the user. Files are removed only after the transaction
 committed (`remove_files`), so a rolled-back deletion never leaves a user whose pending import lost its file.
 
@@ -60,6 +61,16 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID, *, upload_dir: 
         {"id": str(user_id)},
     )
     await session.execute(text("delete from app.users where id = :id"), {"id": user_id})
+    # The names the user's export registered as `local:` tracks (raw.tracks, for the resolver and the catalogue)
+    # go too when no other user's export names the same track: they were read from this user's files, and a
+    # registration nobody's listening refers to would stay in dim_tracks as a track no clean import has. One
+    # anti-join over the export records; a deletion is rare. Resolutions stay: they hold ids, not names.
+    await session.execute(
+        text(
+            "delete from raw.tracks as t where t.track_id like 'local:%' and not exists "
+            "(select from raw.export_records as e where e.track_id = t.track_id)"
+        )
+    )
     return DeletedUser(user_id, warehouse_rows, files)
 
 

@@ -170,3 +170,44 @@ def test_rows_a_running_transform_writes_for_a_user_deleted_meanwhile_are_remove
     assert outcome.status == "success", outcome.error
     assert _rows_of(database_url, GONE) == {}
     assert "marts.agg_daily_listening" in _rows_of(database_url, KEPT)
+
+
+def test_local_tracks_only_the_deleted_users_export_named_go_with_them(
+    database_url: str, settings: Settings, api: httpx.Client
+) -> None:
+    """An account export registers its name-only tracks in raw.tracks (`local:` ids). After the deletion, the ones
+    no other user's export names are gone, from raw and from dim_tracks; a shared one and Spotify's rows stay.
+    (The warehouse property test found the leftover: a clean import of the same history has no such track.)"""
+    upload_dir = settings.effective_upload_dir
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    _seed(database_url, GONE, upload_dir / "gone.zip")
+    _seed(database_url, KEPT, upload_dir / "kept.zip")
+    owned = {GONE: ["local:only-gone", "local:shared"], KEPT: ["local:shared"]}
+    for track_id in ("local:only-gone", "local:shared"):
+        _execute(
+            database_url,
+            "insert into raw.tracks (track_id, name, album_name, source) values (%(t)s, %(t)s, '', 'import_zip')",
+            {"t": track_id},
+        )
+    for user_id, track_ids in owned.items():
+        for number, track_id in enumerate(track_ids):
+            _execute(
+                database_url,
+                "insert into raw.export_records (user_id, record_key, played_at, ms_played, content_kind, "
+                "source_format, track_id, track_name, artist_name) values (%(id)s, %(key)s, %(at)s, 200000, "
+                "'track', 'account', %(t)s, %(t)s, 'Someone')",
+                {"id": user_id, "key": f"a{number}", "at": f"2026-04-0{number + 1} 10:00:00+00", "t": track_id},
+            )
+    built = run_transform(database_url, full_refresh=True)
+    assert built.status == "success", built.error
+
+    assert api.delete(f"/admin/users/{GONE}", headers=AUTH).status_code == 204
+    routine = run_transform(database_url)
+    assert routine.status == "success", routine.error
+
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        raw_ids = {str(row[0]) for row in connection.execute("select track_id from raw.tracks").fetchall()}
+        dim_ids = {str(row[0]) for row in connection.execute("select track_id from marts.dim_tracks").fetchall()}
+    assert "local:only-gone" not in raw_ids and "local:only-gone" not in dim_ids
+    assert "local:shared" in raw_ids
+    assert {"local:shared", "T1"} <= dim_ids
