@@ -328,6 +328,7 @@ merged as (
     select
         api_listens.user_id,
         api_listens.played_at,
+        api_listens.played_at as played_until,
         export_listens.played_at as export_played_at,
         api_listens.track_id,
         api_listens.content_kind,
@@ -356,6 +357,11 @@ merged as (
     select
         listens_per_source.user_id,
         listens_per_source.played_at,
+        -- The last instant the end time stands for (the account format's minute), as in export_keys.
+        listens_per_source.played_at + case
+            when listens_per_source.source_format = 'account' then interval '60 seconds' - interval '1 microsecond'
+            else interval '0'
+        end as played_until,
         case when listens_per_source.listen_source = 'import_zip' then listens_per_source.played_at end
             as export_played_at,
         listens_per_source.track_id,
@@ -451,6 +457,7 @@ spotify_keys as (
         listen_key,
         user_id,
         played_at,
+        played_until,
         track_id,
         {{ match_name_key('primary_artist_name', 'track_name') }} as name_key,
         coalesce(ms_played, catalogue_duration_ms) as duration_ms
@@ -462,10 +469,13 @@ scrobble_candidate_pairs as (
     select
         spotify_keys.listen_key,
         scrobbles.scrobble_id,
-        -- How far the scrobble's start is from where the Spotify listen began.
-        min(abs(
+        -- How far the scrobble's start is from where the Spotify listen began (at the end time's precision).
+        min(greatest(
             extract(epoch from spotify_keys.played_at - scrobbles.started_at)
-            - coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0
+                - coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0,
+            coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0
+                - extract(epoch from spotify_keys.played_until - scrobbles.started_at),
+            0
         )) as gap_seconds
     from spotify_keys
     inner join scrobbles_per_listen as scrobbles
@@ -478,7 +488,7 @@ scrobble_candidate_pairs as (
                 else spotify_keys.name_key = scrobbles.name_key
             end
         )
-        and spotify_keys.played_at >= scrobbles.started_at
+        and spotify_keys.played_until >= scrobbles.started_at
         and spotify_keys.played_at <= scrobbles.started_at
             + (coalesce(spotify_keys.duration_ms, scrobbles.ms_played) + {{ 1000 * scrobble_tolerance }})
                 * interval '1 millisecond'
@@ -514,6 +524,7 @@ with_scrobbles as (
     select
         scrobbles.user_id,
         scrobbles.played_at,
+        scrobbles.played_at as played_until,
         null::timestamptz as export_played_at,
         scrobbles.track_id,
         scrobbles.content_kind,
