@@ -131,7 +131,7 @@ async def import_scrobbles(
     lastfm: Sequence[tuple[int, str, str, str]] = (),
 ) -> list[str]:
     """Import a ListenBrainz export ZIP and / or a Last.fm CSV through the real import job; their statuses."""
-    directory.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     statuses: list[str] = []
     if listenbrainz:
         months: dict[str, list[dict[str, Any]] | str] = {}
@@ -258,8 +258,8 @@ async def transform(database_url: str, *, full_refresh: bool = False) -> None:
 # Every mart, every column but those that say when rows arrived or were built.
 MARTS = {
     "fct_plays": "select play_id, user_id, played_at, track_id, content_kind, ms_played, counts_as_play, source, "
-    "ms_played_estimated, scrobble_sources, context_type, context_uri, track_name, album_name, primary_artist_id, primary_artist_name, local_date, "
-    "local_hour, local_weekday, skipped from marts.fct_plays order by play_id",
+    "ms_played_estimated, scrobble_sources, context_type, context_uri, track_name, album_name, primary_artist_id, "
+    "primary_artist_name, local_date, local_hour, local_weekday, skipped from marts.fct_plays order by play_id",
     "agg_daily_listening": "select user_id, local_date, content_kind, plays, listens, ms_played, unique_tracks, "
     "unique_artists from marts.agg_daily_listening order by 1, 2, 3",
     "agg_daily_track_plays": "select user_id, local_date, track_id, primary_artist_id, plays, listens, ms_played "
