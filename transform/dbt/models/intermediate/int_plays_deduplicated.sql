@@ -394,28 +394,66 @@ merged as (
 -- ----- Scrobbles (rules 4 and 5) -----------------------------------------------------------------------------
 {%- set scrobble_tolerance = var('scrobble_tolerance_seconds') | int %}
 {%- set pair_tolerance = var('scrobble_pair_tolerance_seconds') | int %}
+{#- Matching windows longer than this less a minute (a track of two hours) are cut to it, so that time buckets of this
+    width make the range matches equi-joins (as export_buckets does for rule 3). -#}
+{%- set scrobble_window = 7200 %}
 
 scrobble_listens as (
     select * from distinct_listens where listen_source = 'scrobble'
 ),
 
--- Rule 4: the same listen scrobbled to both services. Offered by Spotify id and by name, as either may be missing.
-scrobble_pair_candidates as (
-    select
-        listenbrainz.scrobble_id as kept_id,
-        lastfm.scrobble_id as absorbed_id,
-        min(abs(extract(epoch from listenbrainz.started_at - lastfm.started_at))) as gap_seconds
-    from scrobble_listens as listenbrainz
-    inner join scrobble_listens as lastfm
+-- A Last.fm scrobble's start lies within the pair tolerance of the ListenBrainz one's: it is in one of the (at most
+-- two) buckets of twice that width that [start - tolerance, start + tolerance] touches.
+listenbrainz_buckets as (
+    select scrobble_id, user_id, name_key, track_id, started_at,
+        floor((extract(epoch from started_at) - {{ pair_tolerance }}) / {{ 2 * pair_tolerance + 1 }}) as bucket
+    from scrobble_listens
+    where source_format = 'listenbrainz'
+    union
+    select scrobble_id, user_id, name_key, track_id, started_at,
+        floor((extract(epoch from started_at) + {{ pair_tolerance }}) / {{ 2 * pair_tolerance + 1 }})
+    from scrobble_listens
+    where source_format = 'listenbrainz'
+),
+
+lastfm_buckets as (
+    select scrobble_id, user_id, name_key, track_id, started_at,
+        floor(extract(epoch from started_at) / {{ 2 * pair_tolerance + 1 }}) as bucket
+    from scrobble_listens
+    where source_format = 'lastfm'
+),
+
+-- Rule 4: the same listen scrobbled to both services, recognised by Spotify id or by name (either may be
+-- missing). Two equi-joins rather than one join on an `or`, which PostgreSQL could only answer per user pair.
+scrobble_pair_keys as (
+    select listenbrainz.scrobble_id as kept_id, lastfm.scrobble_id as absorbed_id
+    from listenbrainz_buckets as listenbrainz
+    inner join lastfm_buckets as lastfm
         on listenbrainz.user_id = lastfm.user_id
-        and (
-            listenbrainz.name_key = lastfm.name_key
-            or (listenbrainz.track_id = lastfm.track_id and listenbrainz.track_id not like 'local:%')
-        )
+        and listenbrainz.bucket = lastfm.bucket
+        and listenbrainz.name_key = lastfm.name_key
+    where lastfm.started_at between listenbrainz.started_at - interval '{{ pair_tolerance }} seconds'
+        and listenbrainz.started_at + interval '{{ pair_tolerance }} seconds'
+    union
+    select listenbrainz.scrobble_id, lastfm.scrobble_id
+    from listenbrainz_buckets as listenbrainz
+    inner join lastfm_buckets as lastfm
+        on listenbrainz.user_id = lastfm.user_id
+        and listenbrainz.bucket = lastfm.bucket
+        and listenbrainz.track_id = lastfm.track_id
+    where listenbrainz.track_id not like 'local:%'
         and lastfm.started_at between listenbrainz.started_at - interval '{{ pair_tolerance }} seconds'
             and listenbrainz.started_at + interval '{{ pair_tolerance }} seconds'
-    where listenbrainz.source_format = 'listenbrainz' and lastfm.source_format = 'lastfm'
-    group by 1, 2
+),
+
+scrobble_pair_candidates as (
+    select
+        pairs.kept_id,
+        pairs.absorbed_id,
+        abs(extract(epoch from listenbrainz.started_at - lastfm.started_at)) as gap_seconds
+    from scrobble_pair_keys as pairs
+    inner join scrobble_listens as listenbrainz on pairs.kept_id = listenbrainz.scrobble_id
+    inner join scrobble_listens as lastfm on pairs.absorbed_id = lastfm.scrobble_id
 ),
 
 absorbed_scrobbles as (
@@ -460,39 +498,64 @@ spotify_keys as (
         played_until,
         track_id,
         {{ match_name_key('primary_artist_name', 'track_name') }} as name_key,
-        coalesce(ms_played, catalogue_duration_ms) as duration_ms
+        coalesce(ms_played, catalogue_duration_ms) as duration_ms,
+        -- The listen's end (to the end of the minute an account record stands for) lies in the bucket of the
+        -- scrobble's start or the next one: matching windows are cut to a bucket less that minute.
+        floor(extract(epoch from played_until) / {{ scrobble_window }}) as bucket
     from spotify_listens
     where content_kind = 'track' and user_id in (select user_id from scrobbles_per_listen)
 ),
 
+scrobble_buckets as (
+    select scrobble_id, user_id, track_id, name_key,
+        floor(extract(epoch from started_at) / {{ scrobble_window }}) as bucket
+    from scrobbles_per_listen
+    union all
+    select scrobble_id, user_id, track_id, name_key,
+        floor(extract(epoch from started_at) / {{ scrobble_window }}) + 1
+    from scrobbles_per_listen
+),
+
+-- The same track: by Spotify id when both sides have one, else by normalised artist + title (two equi-joins).
+scrobble_track_pairs as (
+    select spotify_keys.listen_key, scrobbles.scrobble_id
+    from spotify_keys
+    inner join scrobble_buckets as scrobbles
+        on spotify_keys.user_id = scrobbles.user_id
+        and spotify_keys.bucket = scrobbles.bucket
+        and spotify_keys.track_id = scrobbles.track_id
+    where spotify_keys.track_id not like 'local:%'
+    union all
+    select spotify_keys.listen_key, scrobbles.scrobble_id
+    from spotify_keys
+    inner join scrobble_buckets as scrobbles
+        on spotify_keys.user_id = scrobbles.user_id
+        and spotify_keys.bucket = scrobbles.bucket
+        and spotify_keys.name_key = scrobbles.name_key
+    where spotify_keys.track_id like 'local:%' or scrobbles.track_id like 'local:%'
+),
+
 scrobble_candidate_pairs as (
     select
-        spotify_keys.listen_key,
-        scrobbles.scrobble_id,
+        pairs.listen_key,
+        pairs.scrobble_id,
         -- How far the scrobble's start is from where the Spotify listen began (at the end time's precision).
-        min(greatest(
+        greatest(
             extract(epoch from spotify_keys.played_at - scrobbles.started_at)
                 - coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0,
             coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0
                 - extract(epoch from spotify_keys.played_until - scrobbles.started_at),
             0
-        )) as gap_seconds
-    from spotify_keys
-    inner join scrobbles_per_listen as scrobbles
-        on spotify_keys.user_id = scrobbles.user_id
-        and (
-            -- By Spotify id when both have one, else by normalised artist + title.
-            case
-                when spotify_keys.track_id not like 'local:%' and scrobbles.track_id not like 'local:%'
-                    then spotify_keys.track_id = scrobbles.track_id
-                else spotify_keys.name_key = scrobbles.name_key
-            end
+        ) as gap_seconds
+    from scrobble_track_pairs as pairs
+    inner join spotify_keys on pairs.listen_key = spotify_keys.listen_key
+    inner join scrobbles_per_listen as scrobbles on pairs.scrobble_id = scrobbles.scrobble_id
+    where spotify_keys.played_until >= scrobbles.started_at
+        and spotify_keys.played_at <= scrobbles.started_at + least(
+            (coalesce(spotify_keys.duration_ms, scrobbles.ms_played) + {{ 1000 * scrobble_tolerance }})
+                * interval '1 millisecond',
+            interval '{{ scrobble_window - 60 }} seconds'
         )
-        and spotify_keys.played_until >= scrobbles.started_at
-        and spotify_keys.played_at <= scrobbles.started_at
-            + (coalesce(spotify_keys.duration_ms, scrobbles.ms_played) + {{ 1000 * scrobble_tolerance }})
-                * interval '1 millisecond'
-    group by 1, 2
 ),
 
 scrobble_matches as (
