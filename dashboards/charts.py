@@ -26,8 +26,10 @@ LABEL_LIMIT_PX = 320
 # (and then Vega drops every other name); fit the width only and let the height follow the number of bars.
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 NO_DATA = "no data"
-COVERAGE_STATES = [NO_DATA, "export", "Spotify API", "export + API"]
-COVERAGE_COLOURS = ["#e4e6ea", "#6baed6", "#74c476", "#238b45"]
+COVERAGE_STATES = [NO_DATA, "export", "Spotify API", "export + API", "scrobbles only"]
+COVERAGE_COLOURS = ["#e4e6ea", "#6baed6", "#74c476", "#238b45", "#fdae6b"]
+SPOTIFY_SOURCES = ["import_zip", "spotify_api"]
+SCROBBLE_SOURCES = ["listenbrainz", "lastfm"]
 
 
 def _day_text(day: date) -> str:
@@ -231,17 +233,25 @@ def plays_histogram(frame: pl.DataFrame) -> alt.LayerChart:
 
 
 def coverage_days(rows: pl.DataFrame, span: Span) -> pl.DataFrame:
-    """Every day of the window up to today with its state (no data, export, Spotify API, both) and listens."""
+    """Every day of the window up to today with its state (no data, export, Spotify API, both, or only scrobbles
+    from Last.fm / ListenBrainz) and listens (a listen several sources delivered counts for each)."""
     last = min(span.end_date, span.today)
     days = pl.DataFrame({"local_date": pl.date_range(span.start_date, last, "1d", eager=True)})
     per_day = rows.group_by("local_date").agg(
-        pl.col("source").sort().str.join("+").alias("sources"), pl.col("listens").sum().alias("listens")
+        pl.col("source").filter(pl.col("source").is_in(SPOTIFY_SOURCES)).sort().str.join("+").alias("sources"),
+        pl.col("source").is_in(SCROBBLE_SOURCES).any().alias("scrobbled"),
+        pl.col("listens").sum().alias("listens"),
     )
     states = {"import_zip": "export", "spotify_api": "Spotify API", "import_zip+spotify_api": "export + API"}
     return (
         days.join(per_day, on="local_date", how="left")
         .with_columns(
-            pl.col("sources").replace_strict(states, default=NO_DATA).alias("state"),
+            pl.when(pl.col("sources").is_in(list(states)))
+            .then(pl.col("sources").replace_strict(states, default=NO_DATA))
+            .when(pl.col("scrobbled"))
+            .then(pl.lit("scrobbles only"))
+            .otherwise(pl.lit(NO_DATA))
+            .alias("state"),
             pl.col("listens").fill_null(0),
         )
         .with_columns(

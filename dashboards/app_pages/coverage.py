@@ -8,7 +8,12 @@ import streamlit as st
 from core.marts.windows import Period, date_range_text
 from dashboards import charts, common, figures
 
-SOURCES = {"import_zip": "Spotify export (ZIP)", "spotify_api": "Spotify API (polled)"}
+SOURCES = {
+    "import_zip": "Spotify export (ZIP)",
+    "spotify_api": "Spotify API (polled)",
+    "listenbrainz": "ListenBrainz (scrobbles)",
+    "lastfm": "Last.fm (scrobbles)",
+}
 
 st.title("Coverage")
 listener = (

@@ -1,5 +1,6 @@
-"""Property (issue 15): any mix of the same listens — delivered as extended export, account export and API plays,
-imported in random order, in pieces, re-imported, with time zones changed in between, a third user who imported
+"""Property (issues 15, 21): any mix of the same listens — delivered as extended export, account export, API plays
+and scrobbles (a ListenBrainz listen, a Last.fm scrobble or both, recording when the listen started), imported in
+random order, in pieces, re-imported, with time zones changed in between, a third user who imported
 exports and was deleted somewhere in between (serve.user_deletion), and incremental transforms at random points —
 gives exactly the marts of one clean delivery of the remaining users transformed once (every mart compared), and
 those marts count every listen once and every artist under one id.
@@ -49,9 +50,12 @@ from tests.integration.warehouse_history import (
     differences,
     execute,
     extended_record,
+    import_scrobbles,
     import_zip,
     land_api_plays,
     land_in_catalogue,
+    lastfm_scrobble,
+    listenbrainz_listen,
     marts,
     resolve_from_catalogue,
     rows,
@@ -69,12 +73,12 @@ DELETED = uuid.UUID("00000000-0000-0000-0000-0000000000c3")
 OTHER_ZONES = ["UTC", "Asia/Tokyo", "Pacific/Kiritimati", "America/Los_Angeles"]
 
 CATALOG = [
-    Song("4uLU6hMCjMI75M1A2tKUQC", "Blue Monday", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Power"),
-    Song("1301WleyT98MSxVHPZCA6M", "Ceremony", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Singles"),
-    Song("7ouMYWpwJ422jRcDASZB7P", "Café del Mar", "3ETLPQkcEd7z4k3IbZmXMq", "Energy 52", "Café"),
-    Song("0VjIjW4GlUZAMYd2vXMi3b", "Blinding Lights", "1Xyo4u8uXC1ZmMpatF05PJ", "The Weeknd", "After Hours"),
-    Song("2takcwOaAZWiXQijPHIx7B", "Time", "4tZwfgrHOc3mvqYlEYSvVi", "Pink Floyd", "Dark Side"),
-    Song("3n3Ppam7vgaVa1iaRUc9Lp", "Mr. Brightside", "0C0XlULifJtAgn6ZNCW2eu", "The Killers", "Hot Fuss"),
+    Song("4uLU6hMCjMI75M1A2tKUQC", "Blue Monday", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Power", 449_000),
+    Song("1301WleyT98MSxVHPZCA6M", "Ceremony", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Singles", 264_000),
+    Song("7ouMYWpwJ422jRcDASZB7P", "Café del Mar", "3ETLPQkcEd7z4k3IbZmXMq", "Energy 52", "Café", 444_000),
+    Song("0VjIjW4GlUZAMYd2vXMi3b", "Blinding Lights", "1Xyo4u8uXC1ZmMpatF05PJ", "The Weeknd", "After Hours", 200_000),
+    Song("2takcwOaAZWiXQijPHIx7B", "Time", "4tZwfgrHOc3mvqYlEYSvVi", "Pink Floyd", "Dark Side", 413_000),
+    Song("3n3Ppam7vgaVa1iaRUc9Lp", "Mr. Brightside", "0C0XlULifJtAgn6ZNCW2eu", "The Killers", "Hot Fuss", 222_000),
 ]
 # Known to the catalogue from the start; its account-data title has a suffix only the resolver sees through.
 REMASTERED = Song("5ZLkc5RY1NM4FtGWEd6HOE", "Temptation", "0aTTeHIhOqGNvxGVWvHBR6", "New Order", "Substance")
@@ -82,28 +86,46 @@ CATALOG.append(REMASTERED)
 
 
 def _history(rng: random.Random, users: Sequence[uuid.UUID]) -> list[Listen]:
-    """30 listens per user over a few days, at least two minutes apart (so no two listens of one user share a
-    minute), some of them skips (< 30 s), crossing midnight in every zone used."""
+    """30 listens per user over a few days, each starting at least two minutes after the previous one ended (so no
+    two listens of one user share a minute), some of them skips (< 30 s), none longer than its track, crossing
+    midnight in every zone used."""
     listens: list[Listen] = []
     for user_id in users:
         moment = at("2026-02-27 20:00:00") + timedelta(seconds=rng.randrange(3600))
         for _ in range(30):
-            moment += timedelta(minutes=rng.randrange(2, 400), seconds=rng.randrange(60))
-            ms = rng.choice([rng.randrange(3_000, 29_000), rng.randrange(60_000, 320_000)])
-            listens.append(Listen(user_id, moment, rng.choice(CATALOG), ms))
+            song = rng.choice(CATALOG)
+            ms = rng.choice([rng.randrange(3_000, 29_000), rng.randrange(60_000, song.duration_ms + 1)])
+            moment += timedelta(minutes=rng.randrange(2, 400), seconds=rng.randrange(60), milliseconds=ms)
+            moment = moment.replace(microsecond=0)
+            listens.append(Listen(user_id, moment, song, ms))
     return listens
 
 
 def _deliveries(
-    rng: random.Random, listens: Sequence[Listen], kinds: Sequence[str] = ("extended", "account", "api")
+    rng: random.Random, listens: Sequence[Listen], kinds: Sequence[str] = ("extended", "account", "api", "scrobble")
 ) -> dict[str, list[tuple[Listen, Any]]]:
-    """Which source has which listen: every listen at least once, often two or three times."""
+    """Which source has which listen: every listen at least once, often two or three times. Scrobblers record no
+    skips; a scrobbled listen goes to ListenBrainz, Last.fm or both (whose start times differ by a second or two)."""
     found: dict[str, list[tuple[Listen, Any]]] = {name: [] for name in kinds}
     for listen in listens:
-        sources = [name for name in found if rng.random() < 0.55] or [rng.choice(list(found))]
+        offered = [name for name in found if name != "scrobble" or listen.ms_played >= 30_000]
+        sources = [name for name in offered if rng.random() < 0.55] or [rng.choice(offered)]
         for name in sources:
             if name == "extended":
                 found[name].append((listen, extended_record(listen)))
+            elif name == "scrobble":
+                services = rng.choice([("listenbrainz",), ("lastfm",), ("listenbrainz", "lastfm")])
+                found[name].append(
+                    (
+                        listen,
+                        (
+                            [listenbrainz_listen(listen)] if "listenbrainz" in services else [],
+                            [lastfm_scrobble(listen, rng.choice([-2, -1, 1, 2]) if len(services) == 2 else 0)]
+                            if "lastfm" in services
+                            else [],
+                        ),
+                    )
+                )
             elif name == "account":
                 # The two exports may round msPlayed differently, by up to a second.
                 named = listen
@@ -122,6 +144,20 @@ def _pieces[T](rng: random.Random, items: Sequence[T], count: int) -> list[list[
     rng.shuffle(shuffled)
     cuts = sorted(rng.sample(range(len(shuffled) + 1), count - 1))
     return [shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(shuffled)], strict=True)]
+
+
+async def _import_scrobbles(
+    engine: AsyncEngine,
+    settings: Settings,
+    user_id: uuid.UUID,
+    directory: Path,
+    items: Sequence[tuple[list[dict[str, Any]], list[tuple[int, str, str, str]]]],
+) -> None:
+    """A ListenBrainz export and a Last.fm CSV of the scrobble deliveries `items`, through the real import job."""
+    listenbrainz = [record for records, _ in items for record in records]
+    lastfm = [row for _, rows_ in items for row in rows_]
+    statuses = await import_scrobbles(engine, settings, user_id, directory, listenbrainz=listenbrainz, lastfm=lastfm)
+    assert statuses and set(statuses) == {"success"}, statuses
 
 
 @contextmanager
@@ -152,6 +188,13 @@ async def _deliver_cleanly(
             )
             plays: list[PlayHistory] = [play for listen, play in deliveries["api"] if listen.user_id == user_id]
             await land_api_plays(engine, user_id, plays)
+            await _import_scrobbles(
+                engine,
+                settings,
+                user_id,
+                directory,
+                [item for listen, item in deliveries["scrobble"] if listen.user_id == user_id],
+            )
         await resolve_from_catalogue(engine)
     finally:
         await engine.dispose()
@@ -209,6 +252,8 @@ async def test_any_mix_order_and_edits_give_the_marts_of_one_clean_delivery(
             execute(database_url, "update app.users set timezone = %(z)s where id = %(u)s", {"z": zone, "u": user_id})
         elif source == "api":
             await land_api_plays(engine, user_id, [play for _, play in items])
+        elif source == "scrobble":
+            await _import_scrobbles(engine, settings, user_id, tmp_path / f"step{number}", [item for _, item in items])
         else:
             records = [record for _, record in items]
             key = "extended_records" if source == "extended" else "account_records"

@@ -2,9 +2,11 @@
 
 A `Listen` is one real listen (end of playback to the second, the track, how long). It reaches the database as
 an extended-history record (a ZIP through the real import job), an account-data record (`endTime` truncated to
-the minute, names only; through the same import) and/or an API play (landed by the collector's `land_plays`,
-which also lands the track and its artists). The resolver (ingest.resolve) settles name-only tracks against the
-catalogue without searching. The marts are read back whole, without the columns that only say
+the minute, names only; through the same import), an API play (landed by the collector's `land_plays`, which
+also lands the track, its length and its artists) and/or a scrobble (issue 21: a ListenBrainz listen with the
+Spotify id and the track's length, or a Last.fm scrobble with names only, through the same import job), which
+says when the listen STARTED: its end minus how long it played. The resolver (ingest.resolve) settles name-only
+tracks against the catalogue without searching. The marts are read back whole, without the columns that only say
 when rows arrived (`ingested_at`, `transformed_at`).
 """
 
@@ -32,6 +34,7 @@ from ingest.landing import land_catalog, land_plays
 from ingest.resolve import ResolutionStats, resolve_local_tracks
 from serve.user_deletion import delete_user as delete_user_rows
 from tests.fixtures.exports import account_music, build_zip, extended
+from tests.fixtures.exports import scrobbles as scrobble_files
 from transform.runner import run_transform
 
 
@@ -42,6 +45,7 @@ class Song:
     artist_id: str
     artist: str
     album: str
+    duration_ms: int = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +90,64 @@ def api_play(listen: Listen, offset_ms: int = 0) -> PlayHistory:
                 "type": "track",
                 "uri": f"spotify:track:{song.track_id}",
                 "album": {"id": f"al{song.track_id}", "name": song.album},
+                "duration_ms": song.duration_ms,
                 "artists": [{"id": song.artist_id, "name": song.artist, "type": "artist"}],
             },
         }
     )
+
+
+def scrobble_start(listen: Listen) -> int:
+    """When the listen started, epoch seconds, as a scrobbler records it: its end minus how long it played."""
+    return int((listen.ended - timedelta(milliseconds=listen.ms_played)).timestamp())
+
+
+def listenbrainz_listen(listen: Listen, offset_s: int = 0) -> dict[str, Any]:
+    """The ListenBrainz listen of the listen: start time, names, the Spotify id and the track's length."""
+    song = listen.song
+    return scrobble_files.listen(
+        scrobble_start(listen) + offset_s,
+        artist=song.artist,
+        track=song.name,
+        release=song.album,
+        spotify_id=song.track_id,
+        duration_ms=song.duration_ms,
+    )
+
+
+def lastfm_scrobble(listen: Listen, offset_s: int = 0) -> tuple[int, str, str, str]:
+    """The Last.fm scrobble of the listen (a row of the export tool's CSV): start time and names only."""
+    song = listen.song
+    return (scrobble_start(listen) + offset_s, song.artist, song.album, song.name)
+
+
+async def import_scrobbles(
+    engine: AsyncEngine,
+    settings: Settings,
+    user_id: uuid.UUID,
+    directory: Path,
+    *,
+    listenbrainz: Sequence[dict[str, Any]] = (),
+    lastfm: Sequence[tuple[int, str, str, str]] = (),
+) -> list[str]:
+    """Import a ListenBrainz export ZIP and / or a Last.fm CSV through the real import job; their statuses."""
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    statuses: list[str] = []
+    if listenbrainz:
+        months: dict[str, list[dict[str, Any]] | str] = {}
+        for record in listenbrainz:
+            started = datetime.fromtimestamp(record["listened_at"], UTC)
+            month = months.setdefault(f"{started.year}/{started.month}", [])
+            assert isinstance(month, list)
+            month.append(record)
+        path = directory / f"listenbrainz_someone_{uuid.uuid4().hex[:8]}.zip"
+        await asyncio.to_thread(scrobble_files.listenbrainz_zip, path, months)
+        statuses.append(await _import_path(engine, settings, user_id, path))
+    if lastfm:
+        path = directory / f"scrobbles-someone-{uuid.uuid4().hex[:8]}.csv"
+        await asyncio.to_thread(path.write_text, scrobble_files.lastfm_csv(list(lastfm)))
+        statuses.append(await _import_path(engine, settings, user_id, path))
+    return statuses
 
 
 def _write_zip(directory: Path, members: dict[str, Any]) -> Path:
@@ -113,6 +171,11 @@ async def import_zip(
     if account_records:
         members["Spotify Account Data/StreamingHistory_music_0.json"] = list(account_records)
     path = await asyncio.to_thread(_write_zip, directory, members)
+    return await _import_path(engine, settings, user_id, path)
+
+
+async def _import_path(engine: AsyncEngine, settings: Settings, user_id: uuid.UUID, path: Path) -> str:
+    """Run one import job of `path` for the user through the real worker; returns the job's status."""
     async with engine.begin() as connection:
         job_id = await jobs.create_job(
             connection,
@@ -195,8 +258,8 @@ async def transform(database_url: str, *, full_refresh: bool = False) -> None:
 # Every mart, every column but those that say when rows arrived or were built.
 MARTS = {
     "fct_plays": "select play_id, user_id, played_at, track_id, content_kind, ms_played, counts_as_play, source, "
-    "context_type, context_uri, track_name, album_name, primary_artist_id, primary_artist_name, local_date, "
-    "local_hour, local_weekday, skipped from marts.fct_plays order by play_id",
+    "ms_played_estimated, scrobble_sources, context_type, context_uri, track_name, album_name, primary_artist_id, "
+    "primary_artist_name, local_date, local_hour, local_weekday, skipped from marts.fct_plays order by play_id",
     "agg_daily_listening": "select user_id, local_date, content_kind, plays, listens, ms_played, unique_tracks, "
     "unique_artists from marts.agg_daily_listening order by 1, 2, 3",
     "agg_daily_track_plays": "select user_id, local_date, track_id, primary_artist_id, plays, listens, ms_played "

@@ -67,7 +67,9 @@ class Freshness(BaseModel):
 
 
 class SourceCoverage(BaseModel):
-    source: str = Field(description="`spotify_api` (polled) or `import_zip` (Spotify export).")
+    source: str = Field(
+        description="`spotify_api` (polled), `import_zip` (Spotify export), `listenbrainz` or `lastfm` (scrobbles)."
+    )
     days_with_data: int
     listens: int
 

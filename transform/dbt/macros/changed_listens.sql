@@ -35,6 +35,25 @@
         on export_name_keys.name_key = resolutions.name_key
     where resolutions.changed_at >= {{ watermark }}
     union all
+    {#- Scrobbles landed, whose name resolution changed, or whose track's catalogue length (their estimated
+        duration) landed: their users are recomputed whole (see incremental_dedupe_plan). #}
+    select user_id, started_at from {{ ref('stg_scrobbles__listens') }} where ingested_at >= {{ watermark }}
+    union all
+    select scrobble_name_keys.user_id, scrobble_name_keys.started_at
+    from {{ ref('int_scrobble_name_keys') }} as scrobble_name_keys
+    inner join {{ ref('int_track_name_resolutions') }} as resolutions
+        on scrobble_name_keys.name_key = resolutions.name_key
+    where resolutions.changed_at >= {{ watermark }}
+        or resolutions.unambiguous_track_id in (
+            select track_id from {{ ref('stg_spotify_api__tracks') }} where ingested_at >= {{ watermark }}
+        )
+    union all
+    select scrobbles.user_id, scrobbles.started_at
+    from {{ ref('stg_scrobbles__listens') }} as scrobbles
+    where scrobbles.track_id in (
+        select track_id from {{ ref('stg_spotify_api__tracks') }} where ingested_at >= {{ watermark }}
+    )
+    union all
     {#- Stored plays whose artist id is one a changed name → artist resolution gave or takes away (the listens'
         raw rows lie at or within the match radius of played_at). Users × changed ids probe the
         (user_id, primary_artist_id) index. #}
@@ -96,8 +115,9 @@
       mode 'none'   — nothing changed;
       mode 'ranges' — `context` ranges (changed ± 4 × match radius) are read, plays with a raw row in the
                       `core` ranges (changed ± 2 × match radius) are recomputed;
-      mode 'users'  — many changes (an import), or a time zone changed: every listen of the changed `users`
-                      is recomputed. -#}
+      mode 'users'  — many changes (an import), a time zone changed, or a changed user has scrobbles (a
+                      scrobble's match window is a track long, not a radius): every listen of the changed
+                      `users` is recomputed. -#}
 {% macro incremental_dedupe_plan(watermark, match_radius) -%}
     {%- if not execute -%}
         {{- return({'mode': 'none', 'context': [], 'core': [], 'users': []}) -}}
@@ -117,6 +137,15 @@
     {%- endif -%}
     {%- if changed_rows == 0 -%}
         {{- return({'mode': 'none', 'context': [], 'core': [], 'users': []}) -}}
+    {%- endif -%}
+    {%- set quoted_users = [] -%}
+    {%- for user_id in users -%}{%- do quoted_users.append("'" ~ user_id ~ "'::uuid") -%}{%- endfor -%}
+    {%- set scrobbling = run_query(
+        "select exists (select from " ~ ref('stg_scrobbles__listens') ~ " where user_id in ("
+        ~ quoted_users | join(', ') ~ "))"
+    ).columns[0].values()[0] -%}
+    {%- if scrobbling -%}
+        {{- return({'mode': 'users', 'context': [], 'core': [], 'users': users}) -}}
     {%- endif -%}
     {%- set ranges = {} -%}
     {%- for name, radius in [('context', 4 * match_radius), ('core', 2 * match_radius)] -%}

@@ -105,3 +105,10 @@
     ) as latest
     where stored.track_id = latest.track_id and latest.played_at is not null
 {%- endmacro %}
+
+{#- How long a scrobble's listen is taken to have lasted (a scrobble marks its start and says nothing of its length):
+    the track's catalogue duration, else the length the scrobble service reported, else var
+    `scrobble_default_duration_ms`. -#}
+{% macro scrobble_duration_ms(catalogue_column, source_column) -%}
+    coalesce({{ catalogue_column }}, {{ source_column }}, {{ var('scrobble_default_duration_ms') | int }})
+{%- endmacro %}

@@ -53,6 +53,9 @@
     union all
     select user_id, played_at from {{ ref('stg_spotify_export__records') }}
     where user_id in ({{ _user_list('rebuild_users') }})
+    union all
+    select user_id, started_at from {{ ref('stg_scrobbles__listens') }}
+    where user_id in ({{ _user_list('rebuild_users') }})
     {%- endif -%}
 {%- endmacro %}
 

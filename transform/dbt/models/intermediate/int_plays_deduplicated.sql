@@ -10,13 +10,24 @@
        has no Spotify id, the same normalised artist + title) and the API's end time lies within
        `dedupe_tolerance_seconds` of the export's end time, taken at the export's precision (for the account
        format, of the minute [endTime, endTime + 60 s) it stands for).
-    In 2 and 3 each side is paired with its nearest candidate, and a pair is kept only when each is the other's
+    4. A ListenBrainz listen and a Last.fm scrobble are the same listen when they are of the same user and track
+       (same Spotify id, or same normalised artist + title) and start within `scrobble_pair_tolerance_seconds`;
+       the ListenBrainz one is kept (it may carry a Spotify id and the track's length).
+    5. A scrobble (it marks the START of a listen) and a Spotify listen (the result of 1-3: an API play, an export
+       record, or both merged; it marks the END) are the same listen when they are of the same user and track (by
+       Spotify id when both have one, else by normalised artist + title) and the Spotify end time minus the
+       scrobble's start lies in [0, duration + `scrobble_tolerance_seconds`], duration being the Spotify record's
+       ms_played, else the track's catalogue length, else the scrobble's estimated length. The Spotify listen is
+       kept; `scrobble_sources` names the services that also recorded it.
+    A scrobble left alone is a play of its own (`source` `listenbrainz` | `lastfm`, ms_played estimated, see
+    int_listens_unioned).
+    In 2 to 5 each side is paired with its nearest candidate, and a pair is kept only when each is the other's
     nearest (ties broken by raw id), so the result does not depend on arrival order. A merged listen keeps the
     richer field of each side: the API's played_at (millisecond precision), track id and context; the export's
     ms_played, skipped and incognito flag.
 
     Incremental: only listens near a change are recomputed (macros/changed_listens.sql), or every listen of a
-    user whose time zone changed; the pre-hook deletes the stored plays they replace. -#}
+    user whose time zone changed or who has scrobbles (their matching windows are a track long); the pre-hook deletes the stored plays they replace. -#}
 {{
     config(
         materialized='incremental',
@@ -45,6 +56,9 @@
 -- depends_on: {{ ref('int_track_name_resolutions') }}
 -- depends_on: {{ ref('int_artist_name_resolutions') }}
 -- depends_on: {{ ref('stg_app__users') }}
+-- depends_on: {{ ref('stg_scrobbles__listens') }}
+-- depends_on: {{ ref('int_scrobble_name_keys') }}
+-- depends_on: {{ ref('stg_spotify_api__tracks') }}
 {#- How far apart the two sides of one listen can be: the tolerance, plus a minute for the account format. -#}
 {%- set tolerance = var('dedupe_tolerance_seconds') | int %}
 {%- set match_radius = tolerance + 60 %}
@@ -314,11 +328,13 @@ merged as (
     select
         api_listens.user_id,
         api_listens.played_at,
+        api_listens.played_at as played_until,
         export_listens.played_at as export_played_at,
         api_listens.track_id,
         api_listens.content_kind,
         export_listens.ms_played,
         'both' as source,
+        coalesce(api_listens.catalogue_duration_ms, export_listens.catalogue_duration_ms) as catalogue_duration_ms,
         api_listens.context_type,
         api_listens.context_uri,
         coalesce(api_listens.track_name, export_listens.track_name) as track_name,
@@ -341,12 +357,18 @@ merged as (
     select
         listens_per_source.user_id,
         listens_per_source.played_at,
+        -- The last instant the end time stands for (the account format's minute), as in export_keys.
+        listens_per_source.played_at + case
+            when listens_per_source.source_format = 'account' then interval '60 seconds' - interval '1 microsecond'
+            else interval '0'
+        end as played_until,
         case when listens_per_source.listen_source = 'import_zip' then listens_per_source.played_at end
             as export_played_at,
         listens_per_source.track_id,
         listens_per_source.content_kind,
         listens_per_source.ms_played,
         listens_per_source.listen_source as source,
+        listens_per_source.catalogue_duration_ms,
         listens_per_source.context_type,
         listens_per_source.context_uri,
         listens_per_source.track_name,
@@ -366,6 +388,233 @@ merged as (
         on listens_per_source.export_record_id = matched_export.export_record_id
     where matched_api.api_play_id is null
         and matched_export.export_record_id is null
+        and listens_per_source.listen_source <> 'scrobble'
+),
+
+-- ----- Scrobbles (rules 4 and 5) -----------------------------------------------------------------------------
+{%- set scrobble_tolerance = var('scrobble_tolerance_seconds') | int %}
+{%- set pair_tolerance = var('scrobble_pair_tolerance_seconds') | int %}
+{#- Matching windows longer than this less a minute (a track of two hours) are cut to it, so that time buckets of this
+    width make the range matches equi-joins (as export_buckets does for rule 3). -#}
+{%- set scrobble_window = 7200 %}
+
+scrobble_listens as (
+    select * from distinct_listens where listen_source = 'scrobble'
+),
+
+-- A Last.fm scrobble's start lies within the pair tolerance of the ListenBrainz one's: it is in one of the (at most
+-- two) buckets of twice that width that [start - tolerance, start + tolerance] touches.
+listenbrainz_buckets as (
+    select scrobble_id, user_id, name_key, track_id, started_at,
+        floor((extract(epoch from started_at) - {{ pair_tolerance }}) / {{ 2 * pair_tolerance + 1 }}) as bucket
+    from scrobble_listens
+    where source_format = 'listenbrainz'
+    union
+    select scrobble_id, user_id, name_key, track_id, started_at,
+        floor((extract(epoch from started_at) + {{ pair_tolerance }}) / {{ 2 * pair_tolerance + 1 }})
+    from scrobble_listens
+    where source_format = 'listenbrainz'
+),
+
+lastfm_buckets as (
+    select scrobble_id, user_id, name_key, track_id, started_at,
+        floor(extract(epoch from started_at) / {{ 2 * pair_tolerance + 1 }}) as bucket
+    from scrobble_listens
+    where source_format = 'lastfm'
+),
+
+-- Rule 4: the same listen scrobbled to both services, recognised by Spotify id or by name (either may be
+-- missing). Two equi-joins rather than one join on an `or`, which PostgreSQL could only answer per user pair.
+scrobble_pair_keys as (
+    select listenbrainz.scrobble_id as kept_id, lastfm.scrobble_id as absorbed_id
+    from listenbrainz_buckets as listenbrainz
+    inner join lastfm_buckets as lastfm
+        on listenbrainz.user_id = lastfm.user_id
+        and listenbrainz.bucket = lastfm.bucket
+        and listenbrainz.name_key = lastfm.name_key
+    where lastfm.started_at between listenbrainz.started_at - interval '{{ pair_tolerance }} seconds'
+        and listenbrainz.started_at + interval '{{ pair_tolerance }} seconds'
+    union
+    select listenbrainz.scrobble_id, lastfm.scrobble_id
+    from listenbrainz_buckets as listenbrainz
+    inner join lastfm_buckets as lastfm
+        on listenbrainz.user_id = lastfm.user_id
+        and listenbrainz.bucket = lastfm.bucket
+        and listenbrainz.track_id = lastfm.track_id
+    where listenbrainz.track_id not like 'local:%'
+        and lastfm.started_at between listenbrainz.started_at - interval '{{ pair_tolerance }} seconds'
+            and listenbrainz.started_at + interval '{{ pair_tolerance }} seconds'
+),
+
+scrobble_pair_candidates as (
+    select
+        pairs.kept_id,
+        pairs.absorbed_id,
+        abs(extract(epoch from listenbrainz.started_at - lastfm.started_at)) as gap_seconds
+    from scrobble_pair_keys as pairs
+    inner join scrobble_listens as listenbrainz on pairs.kept_id = listenbrainz.scrobble_id
+    inner join scrobble_listens as lastfm on pairs.absorbed_id = lastfm.scrobble_id
+),
+
+absorbed_scrobbles as (
+    select ranked.kept_id, ranked.absorbed_id, absorbed.ingested_at, absorbed.is_core
+    from (
+        select
+            candidates.*,
+            row_number() over (partition by kept_id order by gap_seconds, absorbed_id) as rank_for_kept,
+            row_number() over (partition by absorbed_id order by gap_seconds, kept_id) as rank_for_absorbed
+        from scrobble_pair_candidates as candidates
+    ) as ranked
+    inner join scrobble_listens as absorbed on ranked.absorbed_id = absorbed.scrobble_id
+    where ranked.rank_for_kept = 1 and ranked.rank_for_absorbed = 1
+),
+
+scrobbles_per_listen as (
+    select
+        scrobble_listens.*,
+        case when absorbed_by.kept_id is not null then 'lastfm,listenbrainz' else scrobble_listens.source_format end
+            as scrobble_sources,
+        greatest(scrobble_listens.ingested_at, absorbed_by.ingested_at) as merged_ingested_at,
+        scrobble_listens.is_core or coalesce(absorbed_by.is_core, false) as merged_is_core
+    from scrobble_listens
+    left join absorbed_scrobbles as absorbed on scrobble_listens.scrobble_id = absorbed.absorbed_id
+    left join absorbed_scrobbles as absorbed_by on scrobble_listens.scrobble_id = absorbed_by.kept_id
+    where absorbed.absorbed_id is null
+),
+
+-- Rule 5: the Spotify listens of users with scrobbles, with how long each lasted and its name key.
+spotify_listens as (
+    select
+        merged.*,
+        coalesce('api:' || merged.api_play_id, 'export:' || merged.export_record_id) as listen_key
+    from merged
+),
+
+spotify_keys as (
+    select
+        listen_key,
+        user_id,
+        played_at,
+        played_until,
+        track_id,
+        {{ match_name_key('primary_artist_name', 'track_name') }} as name_key,
+        coalesce(ms_played, catalogue_duration_ms) as duration_ms,
+        -- The listen's end (to the end of the minute an account record stands for) lies in the bucket of the
+        -- scrobble's start or the next one: matching windows are cut to a bucket less that minute.
+        floor(extract(epoch from played_until) / {{ scrobble_window }}) as bucket
+    from spotify_listens
+    where content_kind = 'track' and user_id in (select user_id from scrobbles_per_listen)
+),
+
+scrobble_buckets as (
+    select scrobble_id, user_id, track_id, name_key,
+        floor(extract(epoch from started_at) / {{ scrobble_window }}) as bucket
+    from scrobbles_per_listen
+    union all
+    select scrobble_id, user_id, track_id, name_key,
+        floor(extract(epoch from started_at) / {{ scrobble_window }}) + 1
+    from scrobbles_per_listen
+),
+
+-- The same track: by Spotify id when both sides have one, else by normalised artist + title (two equi-joins).
+scrobble_track_pairs as (
+    select spotify_keys.listen_key, scrobbles.scrobble_id
+    from spotify_keys
+    inner join scrobble_buckets as scrobbles
+        on spotify_keys.user_id = scrobbles.user_id
+        and spotify_keys.bucket = scrobbles.bucket
+        and spotify_keys.track_id = scrobbles.track_id
+    where spotify_keys.track_id not like 'local:%'
+    union all
+    select spotify_keys.listen_key, scrobbles.scrobble_id
+    from spotify_keys
+    inner join scrobble_buckets as scrobbles
+        on spotify_keys.user_id = scrobbles.user_id
+        and spotify_keys.bucket = scrobbles.bucket
+        and spotify_keys.name_key = scrobbles.name_key
+    where spotify_keys.track_id like 'local:%' or scrobbles.track_id like 'local:%'
+),
+
+scrobble_candidate_pairs as (
+    select
+        pairs.listen_key,
+        pairs.scrobble_id,
+        -- How far the scrobble's start is from where the Spotify listen began (at the end time's precision).
+        greatest(
+            extract(epoch from spotify_keys.played_at - scrobbles.started_at)
+                - coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0,
+            coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0
+                - extract(epoch from spotify_keys.played_until - scrobbles.started_at),
+            0
+        ) as gap_seconds
+    from scrobble_track_pairs as pairs
+    inner join spotify_keys on pairs.listen_key = spotify_keys.listen_key
+    inner join scrobbles_per_listen as scrobbles on pairs.scrobble_id = scrobbles.scrobble_id
+    where spotify_keys.played_until >= scrobbles.started_at
+        and spotify_keys.played_at <= scrobbles.started_at + least(
+            (coalesce(spotify_keys.duration_ms, scrobbles.ms_played) + {{ 1000 * scrobble_tolerance }})
+                * interval '1 millisecond',
+            interval '{{ scrobble_window - 60 }} seconds'
+        )
+),
+
+scrobble_matches as (
+    select ranked.listen_key, ranked.scrobble_id
+    from (
+        select
+            *,
+            row_number() over (partition by listen_key order by gap_seconds, scrobble_id) as rank_for_spotify,
+            row_number() over (partition by scrobble_id order by gap_seconds, listen_key) as rank_for_scrobble
+        from scrobble_candidate_pairs
+    ) as ranked
+    where ranked.rank_for_spotify = 1 and ranked.rank_for_scrobble = 1
+),
+
+with_scrobbles as (
+    select
+        spotify_listens.*,
+        false as ms_played_estimated,
+        scrobbles.scrobble_sources,
+        scrobbles.scrobble_id,
+        greatest(spotify_listens.ingested_at, scrobbles.merged_ingested_at) as merged_ingested_at,
+        spotify_listens.is_core or coalesce(scrobbles.merged_is_core, false) as merged_is_core
+    from spotify_listens
+    left join scrobble_matches on spotify_listens.listen_key = scrobble_matches.listen_key
+    left join scrobbles_per_listen as scrobbles on scrobble_matches.scrobble_id = scrobbles.scrobble_id
+
+    union all
+
+    select
+        scrobbles.user_id,
+        scrobbles.played_at,
+        scrobbles.played_at as played_until,
+        null::timestamptz as export_played_at,
+        scrobbles.track_id,
+        scrobbles.content_kind,
+        scrobbles.ms_played,
+        scrobbles.source_format as source,
+        scrobbles.catalogue_duration_ms,
+        null as context_type,
+        null as context_uri,
+        scrobbles.track_name,
+        scrobbles.album_name,
+        scrobbles.primary_artist_id,
+        scrobbles.primary_artist_name,
+        scrobbles.skipped,
+        scrobbles.is_incognito,
+        null::bigint as api_play_id,
+        null::bigint as export_record_id,
+        scrobbles.merged_ingested_at as ingested_at,
+        scrobbles.merged_is_core as is_core,
+        'scrobble:' || scrobbles.scrobble_id as listen_key,
+        true as ms_played_estimated,
+        scrobbles.scrobble_sources,
+        scrobbles.scrobble_id,
+        scrobbles.merged_ingested_at,
+        scrobbles.merged_is_core
+    from scrobbles_per_listen as scrobbles
+    left join scrobble_matches on scrobbles.scrobble_id = scrobble_matches.scrobble_id
+    where scrobble_matches.scrobble_id is null
 ),
 
 users as (
@@ -381,7 +630,9 @@ final as (
         merged.track_id,
         merged.content_kind,
         merged.ms_played,
+        merged.ms_played_estimated,
         merged.source,
+        merged.scrobble_sources,
         merged.context_type,
         merged.context_uri,
         merged.track_name,
@@ -395,12 +646,13 @@ final as (
         merged.is_incognito,
         merged.api_play_id,
         merged.export_record_id,
-        merged.ingested_at,
+        merged.scrobble_id,
+        merged.merged_ingested_at as ingested_at,
         {{ ingested_watermark_expression() }} as ingested_watermark,
         now() as transformed_at
-    from merged
+    from with_scrobbles as merged
     inner join users on merged.user_id = users.user_id
-    where merged.is_core
+    where merged.merged_is_core
 )
 
 select * from final

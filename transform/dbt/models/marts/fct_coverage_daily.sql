@@ -1,5 +1,6 @@
-{#- Which local days have data from which source. A merged listen (`both`) counts for each source. Days
-    without a row for a source are gaps in that source. -#}
+{#- Which local days have data from which source (`spotify_api`, `import_zip`, `listenbrainz`, `lastfm`). A merged
+    listen counts for each source that delivered it: `both` for the API and the export, and every scrobble service
+    in `scrobble_sources`. Days without a row for a source are gaps in that source. -#}
 {{
     config(
         materialized='incremental',
@@ -20,8 +21,10 @@ with plays as (
 plays_per_source as (
     select plays.*, sources.source_name
     from plays
-    inner join (values ('spotify_api'), ('import_zip')) as sources (source_name)
-        on plays.source = sources.source_name or plays.source = 'both'
+    inner join (values ('spotify_api'), ('import_zip'), ('listenbrainz'), ('lastfm')) as sources (source_name)
+        on plays.source = sources.source_name
+        or (plays.source = 'both' and sources.source_name in ('spotify_api', 'import_zip'))
+        or sources.source_name = any(string_to_array(plays.scrobble_sources, ','))
 )
 
 select

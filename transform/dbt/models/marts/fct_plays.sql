@@ -17,6 +17,10 @@ select
     ms_played,
     {{ counts_as_play('ms_played') }} as counts_as_play,
     source,
+    -- A scrobble alone: ms_played is the track's estimated length (docs/warehouse-contract.md, "Scrobbles").
+    ms_played_estimated,
+    -- The scrobble services that also recorded this listen (`lastfm`, `listenbrainz`, comma-separated), or null.
+    scrobble_sources,
     context_type,
     context_uri,
     track_name,
