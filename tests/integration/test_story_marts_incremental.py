@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
+from tests.fixtures.marts import STORY_MODELS
 from tests.integration.warehouse_history import (
     Listen,
     Song,
@@ -37,18 +38,10 @@ OTHER_SONGS = [
     Song("7ouMYWpwJ422jRcDASZB7P", "Café del Mar", "3ETLPQkcEd7z4k3IbZmXMq", "Energy 52", "Café"),
 ]
 NEW_SONG = Song("3n3Ppam7vgaVa1iaRUc9Lp", "Mr. Brightside", "0C0XlULifJtAgn6ZNCW2eu", "The Killers", "Hot Fuss")
-STORY_MARTS = (
-    "agg_monthly_artist_plays",
-    "agg_monthly_track_plays",
-    "agg_yearly_track_plays",
-    "agg_first_plays",
-    "fct_listening_streaks",
-    "fct_listening_sessions",
-)
 
 
 def _story(database_url: str) -> dict[str, list[tuple[object, ...]]]:
-    return {name: found for name, found in marts(database_url).items() if name in STORY_MARTS}
+    return {name: found for name, found in marts(database_url).items() if name in STORY_MODELS}
 
 
 def _built_at(database_url: str, user_id: uuid.UUID) -> dict[str, list[tuple[object, ...]]]:
@@ -59,7 +52,7 @@ def _built_at(database_url: str, user_id: uuid.UUID) -> dict[str, list[tuple[obj
             f"select transformed_at from marts.{name} where user_id = %(u)s order by 1",
             {"u": user_id},
         )
-        for name in STORY_MARTS
+        for name in STORY_MODELS
     }
 
 
@@ -107,7 +100,7 @@ async def test_a_poll_recomputes_its_user_and_months_only_and_equals_a_full_refr
     await transform(database_url)
     incremental = marts(database_url)
 
-    assert {name: incremental[name] for name in STORY_MARTS} != before
+    assert {name: incremental[name] for name in STORY_MODELS} != before
     firsts = rows(
         database_url,
         "select first_date, plays, first_week_plays from marts.agg_first_plays where user_id = %(u)s "
