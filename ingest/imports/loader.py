@@ -44,6 +44,19 @@ def _no_extra(rows: Rows) -> tuple[object, ...]:
     return ()
 
 
+def lock_user_and_probe(table: str) -> str:
+    """A Target's `probe` for `table` (schema-qualified): the user locked FOR KEY SHARE, and whether any key of
+    the batch's range is stored already, in one round trip (why: ingest.imports.pipeline)."""
+    return f"""
+SELECT
+    EXISTS (SELECT 1 FROM app.users WHERE id = $1 FOR KEY SHARE) AS user_exists,
+    EXISTS (
+        SELECT 1 FROM {table}
+        WHERE user_id = $1 AND record_key >= $2 AND record_key <= $3
+    ) AS keys_taken
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where a pipeline's rows land. `probe`: $1 user, $2/$3 lowest/highest key → `user_exists` (the user

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.settings import Settings
 from ingest.imports import jobs
 from ingest.imports.archive import ArchivePlan, open_archive, plan_archive
-from ingest.imports.loader import Rows, Target, land
+from ingest.imports.loader import Rows, Target, land, lock_user_and_probe
 from ingest.imports.normalize import COLUMNS
 from ingest.imports.parse_thread import ParseThread
 from ingest.imports.producers import produce_export
@@ -69,14 +69,7 @@ RETURNING id
 # the user gone and stops. The same round trip asks whether any key of the batch's range is stored already:
 # keys start with the play's UTC time and an export is chronological, so on a first import this is an empty
 # range of the unique index, and the batch can be COPYed straight into the table.
-_LOCK_USER_AND_PROBE: Final = """
-SELECT
-    EXISTS (SELECT 1 FROM app.users WHERE id = $1 FOR KEY SHARE) AS user_exists,
-    EXISTS (
-        SELECT 1 FROM raw.export_records
-        WHERE user_id = $1 AND record_key >= $2 AND record_key <= $3
-    ) AS keys_taken
-"""
+_LOCK_USER_AND_PROBE: Final = lock_user_and_probe("raw.export_records")
 
 
 def _local_tracks(rows: Rows) -> tuple[object, ...]:

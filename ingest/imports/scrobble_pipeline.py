@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.settings import Settings
 from ingest.imports import jobs
 from ingest.imports.errors import ImportRejected
-from ingest.imports.loader import Target, land
+from ingest.imports.loader import Target, land, lock_user_and_probe
 from ingest.imports.parse_thread import ParseThread
 from ingest.imports.producers import FileDone, format_of, iter_scrobble_rows, produce_scrobbles
 from ingest.imports.results import ImportProgress, ImportResult, ProgressCallback
@@ -35,14 +35,7 @@ __all__ = [
 ]
 
 # The same lock and probe as the Spotify import's (`pipeline`): scrobble keys start with the listen's time too.
-_LOCK_USER_AND_PROBE: Final = """
-SELECT
-    EXISTS (SELECT 1 FROM app.users WHERE id = $1 FOR KEY SHARE) AS user_exists,
-    EXISTS (
-        SELECT 1 FROM raw.scrobbles
-        WHERE user_id = $1 AND record_key >= $2 AND record_key <= $3
-    ) AS keys_taken
-"""
+_LOCK_USER_AND_PROBE: Final = lock_user_and_probe("raw.scrobbles")
 _PROGRESS: Final = """
 UPDATE app.import_jobs SET
     records_ingested = coalesce(records_ingested, 0) + $2,
