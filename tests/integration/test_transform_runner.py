@@ -33,6 +33,10 @@ def test_a_failing_build_is_recorded_and_returned_not_raised(database_url: str) 
     outcome = run_transform(database_url)
     assert outcome.status == "error"
     assert outcome.error is not None and "stg_spotify_api__tracks" in outcome.error
+    # A missing column is no user's data: nobody suspected or left out; one full refresh tried, and said so.
+    assert "isolation_builds" not in outcome.stats and outcome.stats["quarantine"] == []
+    assert outcome.stats["full_refresh"] is True
+    assert "the full refresh that followed failed too" in outcome.error and "nobody was left out" in outcome.error
     with psycopg.connect(libpq_url(database_url)) as connection:
         row = connection.execute(
             "select job_type, status, error_message, finished_at is not null, stats from app.job_runs where id = %s",
