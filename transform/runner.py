@@ -26,7 +26,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -298,14 +298,22 @@ def _run_locked(
                     else:
                         warehouse, culprits = found.run, found.culprits
                         stats["isolation_builds"] = found.builds
-                if not_users is not None:
-                    full_refresh = True
-                    refresh = ["--full-refresh"]
+                if not_users is not None:  # one full refresh instead (users quarantined before stay out)
+                    full_refresh, refresh = True, ["--full-refresh"]
                     stats["full_refresh"] = True
-                    stats["full_refresh_reason"] = (
-                        f"the routine build failed, not because of a user's data ({not_users})"
+                    stats["full_refresh_reason"] = warehouse_version.failure_reason(not_users)
+                    warehouse = warehouse_version.rebuild_after_failure(
+                        connection,
+                        stats["full_refresh_reason"],
+                        lambda: invoke(
+                            database_url,
+                            ["build", "--exclude", CLUSTER_SELECTOR, "--full-refresh"],
+                            variables=dbt_variables(routine=False, excluded_users=list(plan.excluded)),
+                            callbacks=dbt_callbacks("dbt", progress),
+                        ),
+                        current_job=job_run_id,
+                        stop=stop,
                     )
-                    warehouse = _rebuild(database_url, stats["full_refresh_reason"], plan.excluded, progress, stop)
             stats[isolation.PENDING_KEY] = []
             quarantine = isolation.quarantine(connection, culprits, kept=plan.excluded.values())
             stats[isolation.QUARANTINE_KEY] = [entry.as_stats() for entry in quarantine]
@@ -353,33 +361,6 @@ def _run_locked(
         _finish_job(connection, job_run_id, "success", stats, None)
         logger.info("transform finished", extra={"ctx": {"seconds": stats["seconds"]}})
         return TransformOutcome("success", job_run_id, seconds, stats)
-
-
-def _rebuild(
-    database_url: str,
-    reason: str,
-    excluded_users: Iterable[str],
-    progress: ProgressCallback | None,
-    stop: threading.Event | None,
-) -> DbtRun:
-    """The full refresh after a routine build that failed for no user's data (users quarantined before stay out).
-    When it fails too, the run is an error that says both, and nobody is quarantined for it."""
-    if stop is not None and stop.is_set():
-        raise KeyboardInterrupt
-    logger.warning("transform: rebuilding the warehouse from scratch, as %s", reason)
-    try:
-        return invoke(
-            database_url,
-            ["build", "--exclude", CLUSTER_SELECTOR, "--full-refresh"],
-            variables=dbt_variables(routine=False, excluded_users=sorted(excluded_users)),
-            callbacks=dbt_callbacks("dbt", progress),
-        )
-    except DbtError as error:
-        raise DbtError(
-            f"{reason}, and the full refresh that followed failed too, so no user's data is to blame and nobody was "
-            f"left out; fix what it names, then run `spotify-mcp transform --full-refresh`. {error}",
-            error.run,
-        ) from error
 
 
 def _purge_deleted_users(connection: psycopg.Connection[Any], users_at_start: set[str]) -> None:

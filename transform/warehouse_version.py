@@ -13,17 +13,24 @@ rows of the old kind (or fail: on_schema_change='fail'). So every transform job 
 
 `rebuild_reason` compares them with the last successful or partial run's: when they differ, the runner makes the
 run a full refresh by itself and says why. A forgotten bump is caught too: a routine build that fails on a stored
-table of the old shape (transform.isolation.structural_failure) is followed by one full refresh.
+table of the old shape (transform.isolation.structural_failure), or for any reason that is no user's data, is
+followed by one full refresh (`rebuild_after_failure`), which blames nobody.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import psycopg
 import yaml  # PyYAML: a dependency of dbt-core
 
-from transform.dbt_invoke import PROJECT_DIR
+from transform.dbt_invoke import PROJECT_DIR, DbtError, DbtRun
+
+logger = logging.getLogger("transform")
 
 VERSION_VAR: Final = "warehouse_version"
 # Vars that change how a run goes (which tests look at which rows, when a user is recomputed whole), not what it
@@ -85,3 +92,44 @@ def rebuild_reason(previous: WarehouseVersion | None, now: WarehouseVersion) -> 
 
 
 _NONE: Final = object()  # a var one side does not have
+
+
+def failure_reason(what_failed: str) -> str:
+    """The full_refresh_reason of the rebuild after a routine build that failed for no user's data."""
+    return f"the routine build failed, not because of a user's data ({what_failed})"
+
+
+def rebuild_after_failure(
+    connection: psycopg.Connection[Any],
+    reason: str,
+    full_build: Callable[[], DbtRun],
+    *,
+    current_job: int,
+    stop: threading.Event | None = None,
+) -> DbtRun:
+    """The one full refresh after a routine build that failed for no user's data. When it fails too, a DbtError
+    says both (nobody is left out for it). Not repeated run after run: when the run before this one already ended
+    so, after the same failure, the error says so at once (a changed failure, e.g. once its cause is fixed, is
+    tried again; a routine build that passes needs none)."""
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt
+    before = connection.execute(
+        "select id, status, stats ->> 'full_refresh_reason' from app.job_runs where job_type = 'transform' "
+        "and id < %s order by id desc limit 1",
+        (current_job,),
+    ).fetchone()
+    advice = "fix what it names, then run `spotify-mcp transform --full-refresh`"
+    if before is not None and before[1] == "error" and before[2] == reason:
+        raise DbtError(
+            f"{reason}; the full refresh after the same failure in job run #{before[0]} failed, so it is not tried "
+            f"again on every run. No user's data is to blame and nobody was left out: {advice}"
+        )
+    logger.warning("transform: rebuilding the warehouse from scratch, as %s", reason)
+    try:
+        return full_build()
+    except DbtError as error:
+        raise DbtError(
+            f"{reason}, and the full refresh that followed failed too, so no user's data is to blame and nobody was "
+            f"left out; {advice}. {error}",
+            error.run,
+        ) from error

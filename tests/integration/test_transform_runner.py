@@ -49,3 +49,14 @@ def test_a_failing_build_is_recorded_and_returned_not_raised(database_url: str) 
         assert row[4]["rebuild_pending"] == []
         # The lock was released: the next run is not skipped.
         assert connection.execute("select pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone() == (True,)
+        connection.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    # The same failure again: the full refresh that failed on it is not repeated on every run.
+    again = run_transform(database_url)
+    assert again.status == "error" and again.error is not None
+    assert f"the full refresh after the same failure in job run #{outcome.job_run_id} failed" in again.error
+    assert "dbt" not in again.stats and again.stats["quarantine"] == []
+    # Once the cause is fixed, the routine run builds.
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute("alter table raw.tracks rename column title to name")
+    fixed = run_transform(database_url)
+    assert fixed.status == "success", fixed.error
