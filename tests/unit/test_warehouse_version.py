@@ -4,11 +4,15 @@ says of such a run. (With PostgreSQL and dbt: tests/integration/test_transform_u
 
 from __future__ import annotations
 
+import io
+
 import yaml
 
+from cli.commands.transform import ProgressView, summary
 from serve.admin_ui.figures import job_figures
 from transform.dbt_invoke import PROJECT_DIR, DbtError, DbtRun, NodeResult
 from transform.isolation import structural_failure
+from transform.runner import TransformOutcome
 from transform.warehouse_version import (
     OPERATIONAL_VARS,
     UNRECORDED_VERSION,
@@ -101,3 +105,14 @@ def test_the_jobs_page_says_why_a_run_rebuilt_everything() -> None:
     assert not any(label.lower().startswith(("full refresh reason", "rules")) for label, _ in figures)
     routine = dict(job_figures({"full_refresh": False, "full_refresh_reason": None}, "transform"))
     assert routine["Kind"] == "only what changed"
+
+
+def test_the_transform_command_says_why_it_rebuilt_everything() -> None:
+    view = ProgressView(io.StringIO(), tty=False)
+    stats = {"full_refresh": True, "full_refresh_reason": "warehouse version 1 → 2"}
+    by_itself = summary(TransformOutcome("success", 7, 5.0, stats), view, None, False)
+    assert by_itself.startswith("Warehouse built in 5.0s (full refresh, as warehouse version 1 → 2; job run #7)")
+    asked = summary(TransformOutcome("success", 8, 5.0, stats | {"full_refresh_reason": "asked for"}), view, None, True)
+    assert asked.startswith("Warehouse built in 5.0s (full refresh; job run #8)")
+    routine = summary(TransformOutcome("success", 9, 1.0, {"full_refresh": False}), view, None, False)
+    assert routine.startswith("Warehouse built in 1.0s (only what changed; job run #9)")
