@@ -24,6 +24,7 @@ data fails it, and builds everyone else.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -217,6 +218,27 @@ def blame(error: DbtError) -> tuple[str, str]:
         return "dbt", str(error)[:500]
     first = failures[0]
     return _short_node(first), (first.message or first.status)[:500]
+
+
+# What dbt and PostgreSQL say when a stored table has another shape than the models now build: an upgrade that
+# changed an incremental model without bumping warehouse_version (transform.warehouse_version), a table altered by
+# hand. Such a failure is the code's or the warehouse's, never a user's data: nobody is blamed for it.
+_STRUCTURAL: Final = (
+    re.compile(r"schemas on this incremental model are out of sync"),  # on_schema_change='fail'
+    re.compile(r'column "[^"]+"(?: of relation "[^"]+")? does not exist'),
+    re.compile(r'column "[^"]+" is of type \S+ but expression is of type \S+'),
+)
+
+
+def structural_failure(error: DbtError) -> str | None:
+    """Why a failed build is the stored warehouse's shape and not a user's data ("<node>: <what dbt said>"), or
+    None. Asked before any user is suspected (the runner rebuilds the warehouse instead)."""
+    for node in error.run.failures() if error.run is not None else []:
+        for pattern in _STRUCTURAL:
+            found = pattern.search(node.message or "")
+            if found:
+                return f"{_short_node(node)}: {found.group(0)}"
+    return None
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import FrameType
 from typing import Any, Final, Literal
 
@@ -125,19 +125,27 @@ async def run_in_process(
         env={**os.environ, "DATABASE_URL": database_url},
         stdin=asyncio.subprocess.DEVNULL,
     )
-    stopper = asyncio.create_task(terminate_when(stop, process)) if stop is not None else None
-    try:
+    async with terminated_on_stop(process, stop):
         code = await process.wait()
+    return STATUS_OF_EXIT.get(code, "error")
+
+
+@contextlib.asynccontextmanager
+async def terminated_on_stop(process: asyncio.subprocess.Process, stop: asyncio.Event | None) -> AsyncIterator[None]:
+    """While the caller awaits the child inside: when `stop` is set, or the caller is cancelled, the child gets
+    SIGTERM (`terminate`). The cancellation is raised on once the child has ended."""
+    stopper = asyncio.create_task(_terminate_when(stop, process)) if stop is not None else None
+    try:
+        yield
     except asyncio.CancelledError:
         await terminate(process)
         raise
     finally:
         if stopper is not None:
             stopper.cancel()
-    return STATUS_OF_EXIT.get(code, "error")
 
 
-async def terminate_when(stop: asyncio.Event, process: asyncio.subprocess.Process) -> None:
+async def _terminate_when(stop: asyncio.Event, process: asyncio.subprocess.Process) -> None:
     await stop.wait()
     await terminate(process)
 

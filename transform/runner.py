@@ -9,6 +9,11 @@ One at a time across processes: a PostgreSQL session-level advisory lock. Record
 (`job_type = 'transform'`, stats: seconds per step, models built, rows, clusters). Failures are logged and
 returned in the outcome, never raised, so the collector loop carries on ingesting.
 
+A routine run becomes a full refresh by itself, saying why in stats.full_refresh_reason, when what incremental
+models stored is of another warehouse version or rule vars than this code builds (transform.warehouse_version, an
+upgrade or an edited var), and after a routine build that failed for no user's data (a stored table of another
+shape: a forgotten version bump); only if that full refresh fails too is the run an error.
+
 One user's data never stops the others (transform.isolation): when the build fails, the users whose data fails it
 are found, left out and named, everyone else is built, and the run ends `partial`. Users deleted while the run
 went on lose the rows it wrote for them before it ends (transform.warehouse_purge).
@@ -31,13 +36,14 @@ from psycopg.types.json import Jsonb
 
 from core.dburl import libpq_url
 from core.log import log_context
-from transform import clusters, isolation
+from transform import clusters, isolation, warehouse_version
 from transform.dbt_invoke import DbtError, DbtRun, invoke
 from transform.dbt_invoke import project_hash as project_hash  # when it equals the last run's, views stand
 from transform.process import ADVISORY_LOCK_KEY as ADVISORY_LOCK_KEY  # defined there; callers import it here too
 from transform.process import mark_abandoned
 from transform.progress import ProgressCallback, TransformEvent, dbt_callbacks, emit
 from transform.warehouse_purge import purge_warehouse
+from transform.warehouse_version import WarehouseVersion
 
 logger = logging.getLogger("transform")
 
@@ -112,12 +118,17 @@ FULL_SCAN_TESTS: Final = "resource_type:test,tag:full_scan"
 VIEWS: Final = "config.materialized:view"
 
 
-def _last_project_hash(connection: psycopg.Connection[Any]) -> str | None:
+def _last_built(connection: psycopg.Connection[Any]) -> tuple[str | None, WarehouseVersion | None]:
+    """The project hash and warehouse version of the last run that built the warehouse (None, None: none yet)."""
     row = connection.execute(
-        "select stats ->> 'project_hash' from app.job_runs where job_type = 'transform' "
+        "select stats from app.job_runs where job_type = 'transform' "
         "and status in ('success', 'partial') order by finished_at desc nulls last limit 1"
     ).fetchone()
-    return str(row[0]) if row and row[0] else None
+    if row is None:
+        return None, None
+    stats: dict[str, Any] = row[0] or {}
+    built_hash = stats.get("project_hash")
+    return (str(built_hash) if built_hash else None), WarehouseVersion.from_stats(stats)
 
 
 def dbt_variables(
@@ -200,9 +211,25 @@ def _run_locked(
 ) -> TransformOutcome:
     mark_abandoned(connection)  # holding the lock: any transform row still `running` was left by a killed process
     current_hash = project_hash()
-    unchanged_project = not full_refresh and _last_project_hash(connection) == current_hash
+    built_hash, built_version = _last_built(connection)
+    try:
+        version = warehouse_version.current()
+    except ValueError as error:  # a broken project: dbt could not build either
+        logger.exception("transform cannot start")
+        return TransformOutcome("error", None, time.perf_counter() - started, error=str(error))
+    # What incremental models stored is of another version or rules: rebuilt from scratch (an upgrade, an edit).
+    reason = "asked for" if full_refresh else warehouse_version.rebuild_reason(built_version, version)
+    if reason is not None and not full_refresh:
+        logger.warning("transform: a full refresh, as the stored warehouse is out of date: %s", reason)
+        full_refresh = True
+    unchanged_project = not full_refresh and built_hash == current_hash
     job_run_id, run_started = _start_job(connection, full_refresh)
-    stats: dict[str, Any] = {"full_refresh": full_refresh, "project_hash": current_hash}
+    stats: dict[str, Any] = {
+        "full_refresh": full_refresh,
+        **({"full_refresh_reason": reason} if reason else {}),
+        "project_hash": current_hash,
+        warehouse_version.STATS_KEY: version.as_stats(),
+    }
     users_at_start = _user_ids(connection)
     with log_context(job_run_id=job_run_id):
         try:
@@ -245,21 +272,48 @@ def _run_locked(
             except DbtError as failure:
                 if stop is not None and stop.is_set():
                     raise
-                tiers = isolation.suspect_tiers(
-                    connection, rebuild=plan.rebuild, full_refresh=full_refresh, current_job=job_run_id
-                )
-                found = isolation.isolate(
-                    connection,
-                    failure,
-                    build,
-                    tiers=tiers,
-                    excluded=plan.excluded,
-                    run_started=run_started,
-                    stats=stats,
-                    stop=stop,
-                )
-                warehouse, culprits = found.run, found.culprits
-                stats["isolation_builds"] = found.builds
+                # A stored table of another shape than the models (a forgotten warehouse_version bump): nobody's
+                # data is to blame, and a full refresh is the cure.
+                not_users = None if full_refresh else isolation.structural_failure(failure)
+                if not_users is None:
+                    tiers = isolation.suspect_tiers(
+                        connection, rebuild=plan.rebuild, full_refresh=full_refresh, current_job=job_run_id
+                    )
+                    try:
+                        found = isolation.isolate(
+                            connection,
+                            failure,
+                            build,
+                            tiers=tiers,
+                            excluded=plan.excluded,
+                            run_started=run_started,
+                            stats=stats,
+                            stop=stop,
+                        )
+                    except DbtError as failed:
+                        if full_refresh or (stop is not None and stop.is_set()):
+                            raise
+                        node, message = isolation.blame(failed)
+                        not_users = f"{node}: {' '.join(message.split())[:300]}"
+                    else:
+                        warehouse, culprits = found.run, found.culprits
+                        stats["isolation_builds"] = found.builds
+                if not_users is not None:  # one full refresh instead (users quarantined before stay out)
+                    full_refresh, refresh = True, ["--full-refresh"]
+                    stats["full_refresh"] = True
+                    stats["full_refresh_reason"] = warehouse_version.failure_reason(not_users)
+                    warehouse = warehouse_version.rebuild_after_failure(
+                        connection,
+                        stats["full_refresh_reason"],
+                        lambda: invoke(
+                            database_url,
+                            ["build", "--exclude", CLUSTER_SELECTOR, "--full-refresh"],
+                            variables=dbt_variables(routine=False, excluded_users=list(plan.excluded)),
+                            callbacks=dbt_callbacks("dbt", progress),
+                        ),
+                        current_job=job_run_id,
+                        stop=stop,
+                    )
             stats[isolation.PENDING_KEY] = []
             quarantine = isolation.quarantine(connection, culprits, kept=plan.excluded.values())
             stats[isolation.QUARANTINE_KEY] = [entry.as_stats() for entry in quarantine]

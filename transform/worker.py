@@ -27,8 +27,7 @@ from transform.process import (
     STATUS_OF_EXIT,
     STOP_GRACE_SECONDS,
     ProcessStatus,
-    terminate,
-    terminate_when,
+    terminated_on_stop,
 )
 
 SERVE_FLAG: Final = "--serve"
@@ -115,15 +114,8 @@ class TransformWorker:
                 assert process.stdin is not None
                 process.stdin.write(request.encode())
                 await process.stdin.drain()
-            stopper = asyncio.create_task(terminate_when(stop, process)) if stop is not None else None
-            try:
+            async with terminated_on_stop(process, stop):
                 line = await results.readline()
-            except asyncio.CancelledError:
-                await terminate(process)
-                raise
-            finally:
-                if stopper is not None:
-                    stopper.cancel()
             status = line.decode().strip()
             if not line or status == "interrupted":  # it ended (killed, failed to start) or ends now
                 code = await process.wait()

@@ -163,7 +163,9 @@ def summary(outcome: TransformOutcome, view: ProgressView, figures: WarehouseFig
             f"Warehouse build failed after {outcome.seconds:.1f}s{run}: {outcome.error}.{failed}\n"
             "The error is in admin UI → Jobs (and app.logs); the last good warehouse is still served."
         )
-    kind = "full refresh" if full else "only what changed"
+    kind = "full refresh" if full or outcome.stats.get("full_refresh") else "only what changed"
+    if not full and outcome.stats.get("full_refresh_reason"):  # by itself (transform.warehouse_version): say why
+        kind += f", as {outcome.stats['full_refresh_reason']}"
     lines = [f"Warehouse built in {outcome.seconds:.1f}s ({kind}{run})"]
     if outcome.status == "partial":
         lines.append(f"  Partly: {outcome.error}")

@@ -76,7 +76,10 @@ def _transform_figures(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     if "seconds" in stats:
         figures.append(("Took", _value("seconds", stats["seconds"])))
     if "full_refresh" in stats:
-        figures.append(("Kind", "full refresh" if stats["full_refresh"] else "only what changed"))
+        # Why a run rebuilt everything when nobody asked (transform.warehouse_version, an upgrade or an edited rule).
+        why = stats.get("full_refresh_reason") if stats["full_refresh"] else None
+        kind = "full refresh" if stats["full_refresh"] else "only what changed"
+        figures.append(("Kind", f"{kind} ({why})" if why else kind))
     # Users whose data fails the build, left out of it (transform.isolation): who, and what fails.
     left_out = [item for item in stats.get("quarantine") or [] if isinstance(item, Mapping)]
     if left_out:
@@ -107,7 +110,13 @@ def _transform_figures(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     slowest = _slowest(stats)
     if slowest is not None:
         figures.append(("Slowest step", f"{slowest[0]} ({slowest[1]:.1f} s)"))
-    known = {"seconds", "full_refresh", "dbt", "dbt_downstream", "clusters", "quarantine", "rebuild_pending"}
+    warehouse = stats.get("warehouse")
+    if isinstance(warehouse, Mapping) and "version" in warehouse:
+        figures.append(("Warehouse version", str(warehouse["version"])))
+    known = {
+        *("seconds", "full_refresh", "full_refresh_reason", "warehouse", "dbt", "dbt_downstream", "clusters"),
+        *("quarantine", "rebuild_pending"),
+    }
     return figures + _generic(item for item in stats.items() if item[0] not in known)
 
 

@@ -33,6 +33,10 @@ def test_a_failing_build_is_recorded_and_returned_not_raised(database_url: str) 
     outcome = run_transform(database_url)
     assert outcome.status == "error"
     assert outcome.error is not None and "stg_spotify_api__tracks" in outcome.error
+    # A missing column is no user's data: nobody suspected or left out; one full refresh tried, and said so.
+    assert "isolation_builds" not in outcome.stats and outcome.stats["quarantine"] == []
+    assert outcome.stats["full_refresh"] is True
+    assert "the full refresh that followed failed too" in outcome.error and "nobody was left out" in outcome.error
     with psycopg.connect(libpq_url(database_url)) as connection:
         row = connection.execute(
             "select job_type, status, error_message, finished_at is not null, stats from app.job_runs where id = %s",
@@ -45,3 +49,14 @@ def test_a_failing_build_is_recorded_and_returned_not_raised(database_url: str) 
         assert row[4]["rebuild_pending"] == []
         # The lock was released: the next run is not skipped.
         assert connection.execute("select pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone() == (True,)
+        connection.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    # The same failure again: the full refresh that failed on it is not repeated on every run.
+    again = run_transform(database_url)
+    assert again.status == "error" and again.error is not None
+    assert f"the full refresh after the same failure in job run #{outcome.job_run_id} failed" in again.error
+    assert "dbt" not in again.stats and again.stats["quarantine"] == []
+    # Once the cause is fixed, the routine run builds.
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute("alter table raw.tracks rename column title to name")
+    fixed = run_transform(database_url)
+    assert fixed.status == "success", fixed.error
