@@ -31,7 +31,7 @@ from ingest.imports.formats import format_detected, is_extended
 from ingest.imports.normalize import Normalizer, play_type
 from ingest.imports.producers import FileDone, format_of, iter_scrobble_rows
 from ingest.imports.scrobble_pipeline import nothing_readable
-from ingest.imports.scrobbles import ScrobbleRow, twin_key
+from ingest.imports.scrobbles import ScrobbleRow, started_at_of, twin_key
 from ingest.imports.sources import ScrobbleSource, detect
 
 _BATCH: Final = 10_000
@@ -178,7 +178,7 @@ def _scrobble_items(
             for row in rows:
                 chunk = by_file.setdefault(row[13], _Chunk(row[13], row[3]))
                 chunk.keys.append(row[2])
-                chunk.times.append(row[4])
+                chunk.times.append(started_at_of(row[4]))
                 chunk.artists.append(row[5])
                 chunk.tracks.append(row[6])
                 chunk.track_ids.append(row[8])

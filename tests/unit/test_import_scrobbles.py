@@ -20,6 +20,7 @@ from ingest.imports.scrobbles import (
     mbid_of,
     record_key,
     spotify_id_of,
+    started_at_of,
     twin_key,
 )
 from tests.fixtures.exports import scrobbles as sx
@@ -63,7 +64,8 @@ def test_a_record_off_the_usual_path_gives_the_row_of_its_converted_values() -> 
     at = sx.epoch("2023-01-01T10:00:00")
     usual = build.row(0, at, "uts", "Artist", "Song", "Album")
     assert isinstance(usual, tuple) and usual[2] == record_key(at, "Artist", "Song", "lastfm")
-    assert usual[4] == datetime(2023, 1, 1, 10, 0, tzinfo=UTC) and usual[5:8] == ("Artist", "Song", "Album")
+    assert started_at_of(usual[4]) == datetime(2023, 1, 1, 10, 0, tzinfo=UTC)
+    assert usual[5:8] == ("Artist", "Song", "Album")
     for when in (at * 1000, str(at), f" {at} ", float(at), str(at * 1000)):
         assert build.row(0, when, "uts", "  Artist ", "Song\t", " Album ") == usual, when
     no_album = build.row(0, at, "uts", "Artist", "Song", "   ")
@@ -109,7 +111,7 @@ def test_csv_names_with_commas_quotes_and_newlines_survive() -> None:
     row = rows[0]
     assert isinstance(row, tuple)
     assert (row[5], row[6], row[7]) == ('Crosby, Stills & "Nash"', "Carry On", "Déjà\nVu")
-    assert row[4] == datetime(2023, 1, 1, 10, 0, tzinfo=UTC)
+    assert started_at_of(row[4]) == datetime(2023, 1, 1, 10, 0, tzinfo=UTC)
 
 
 def test_a_csv_that_is_not_utf8_is_refused_with_its_line() -> None:
