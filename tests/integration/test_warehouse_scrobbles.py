@@ -196,7 +196,7 @@ async def test_the_order_of_the_listenbrainz_and_lastfm_imports_decides_nothing(
     assert lb_first == fm_first
     assert Counter((row[4], row[5]) for row in lb_first) == {
         ("listenbrainz", "lastfm,listenbrainz"): len(lb_first) - 1,
-        ("lastfm", None): 1,
+        ("lastfm", "lastfm"): 1,
     }
     assert {row[1] for row in lb_first[1:]} <= {song.track_id for song in SONGS}  # ListenBrainz's Spotify ids
 
