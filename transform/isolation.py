@@ -106,20 +106,25 @@ def _previous_state(connection: psycopg.Connection[Any]) -> tuple[list[Quarantin
 
 
 def fingerprints(connection: psycopg.Connection[Any], user_ids: Iterable[str]) -> dict[str, str]:
-    """What a user's data looks like, cheaply: their raw listens (count, latest landing) and their user row.
-    Deleting a bad row, importing, polling or changing the time zone all change it."""
+    """What a user's data looks like, cheaply: their raw listens of every source (count, latest landing: export
+    records, API plays, scrobbles) and their user row. Deleting a bad row, importing (scrobbles too), polling or
+    changing the time zone all change it."""
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     rows = connection.execute(
         """
         select users.id::text, md5(concat_ws('|', users.timezone, users.updated_at)) || ':'
-            || md5(concat_ws('|', exports.n, exports.latest, plays.n, plays.latest))
+            || md5(concat_ws('|', exports.n, exports.latest, plays.n, plays.latest,
+                -- null (left out by concat_ws) without scrobbles: the digests stored before scrobbles counted hold
+                nullif(scrobbles.n, 0), scrobbles.latest))
         from app.users
         cross join lateral (select count(*) as n, max(ingested_at) as latest from raw.export_records
             where user_id = users.id) as exports
         cross join lateral (select count(*) as n, max(ingested_at) as latest from raw.api_plays
             where user_id = users.id) as plays
+        cross join lateral (select count(*) as n, max(ingested_at) as latest from raw.scrobbles
+            where user_id = users.id) as scrobbles
         where users.id = any(%s::uuid[])
         """,
         (ids,),
@@ -165,12 +170,13 @@ def _users_changed_since(connection: psycopg.Connection[Any], since: datetime | 
     if since is None:
         rows = connection.execute(
             "select distinct user_id::text from raw.export_records union select distinct user_id::text "
-            "from raw.api_plays"
+            "from raw.api_plays union select distinct user_id::text from raw.scrobbles"
         ).fetchall()
     else:
         rows = connection.execute(
             "select distinct user_id::text from raw.export_records where ingested_at >= %(since)s "
             "union select distinct user_id::text from raw.api_plays where ingested_at >= %(since)s "
+            "union select distinct user_id::text from raw.scrobbles where ingested_at >= %(since)s "
             "union select id::text from app.users where updated_at >= %(since)s",
             {"since": since},
         ).fetchall()

@@ -20,6 +20,8 @@ from ingest.imports.scrobbles import (
     SKIP_BAD_RECORD,
     SKIP_NOW_PLAYING,
     BadRecord,
+    Chunk,
+    Chunker,
     ScrobbleBuilder,
     ScrobbleRow,
     epoch_of,
@@ -98,15 +100,19 @@ def _lastfm_json_row(build: ScrobbleBuilder, track: object, index: int) -> Scrob
     )
 
 
-def lastfm_json_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[int, ScrobbleRow | str]]:
+def lastfm_json_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[Chunk]:
     index = 0
+    chunk = Chunker()
     for element in iter_array(reader):
         for track in element if isinstance(element, list) else (element,):  # an array of pages, or of tracks
-            yield index, _lastfm_json_row(build, track, index)
+            if (full := chunk.add(index, _lastfm_json_row(build, track, index))) is not None:
+                yield full
             index += 1
+    if (rest := chunk.rest()) is not None:
+        yield rest
 
 
-def lastfm_csv_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[int, ScrobbleRow | str]]:
+def lastfm_csv_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[Chunk]:
     rows = csv.reader(io.TextIOWrapper(io.BufferedReader(_RawAdapter(reader)), encoding="utf-8-sig", newline=""))
     first = _next_row(rows, build, -1)
     if first is None:
@@ -129,23 +135,28 @@ def lastfm_csv_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[in
         artist_at, album_at, track_at, time_at, time_name = 0, 1, 2, 3, "date"
         mbids = (None, None, None)
         data_start = 1
-        yield 0, _csv_row(build, first, 0, artist_at, album_at, track_at, time_at, time_name, mbids)
+    chunk = Chunker()
+    if data_start:
+        chunk.add(0, _csv_row(build, first, 0, artist_at, album_at, track_at, time_at, time_name, mbids))
     width = max(i for i in (artist_at, album_at, track_at, time_at) if i is not None) + 1
     index = data_start - 1
     while True:
         fields = _next_row(rows, build, index)
         if fields is None:
-            return
+            break
         index += 1
         if not fields:
             continue
         if len(fields) < width:
-            yield (
-                index,
-                build.skip(index, SKIP_BAD_RECORD, f"line {rows.line_num} has {len(fields)} columns, not {width}"),
+            row: ScrobbleRow | str = build.skip(
+                index, SKIP_BAD_RECORD, f"line {rows.line_num} has {len(fields)} columns, not {width}"
             )
-            continue
-        yield index, _csv_row(build, fields, index, artist_at, album_at, track_at, time_at, time_name, mbids)
+        else:
+            row = _csv_row(build, fields, index, artist_at, album_at, track_at, time_at, time_name, mbids)
+        if (full := chunk.add(index, row)) is not None:
+            yield full
+    if (rest := chunk.rest()) is not None:
+        yield rest
 
 
 def _next_row(rows: Iterator[list[str]], build: ScrobbleBuilder, index: int) -> list[str] | None:
@@ -190,10 +201,12 @@ def _csv_row(
         fields[artist_at],
         fields[track_at],
         fields[album_at] if album_at is not None else None,
-        recording_mbid=mbid_of(fields[track_mbid]) if track_mbid is not None and track_mbid < len(fields) else None,
-        release_mbid=mbid_of(fields[album_mbid]) if album_mbid is not None and album_mbid < len(fields) else None,
-        artist_mbid=mbid_of(fields[artist_mbid]) if artist_mbid is not None and artist_mbid < len(fields) else None,
-        epoch_parser=_any_time,
+        None,
+        mbid_of(fields[track_mbid]) if track_mbid is not None and track_mbid < len(fields) else None,
+        mbid_of(fields[album_mbid]) if album_mbid is not None and album_mbid < len(fields) else None,
+        mbid_of(fields[artist_mbid]) if artist_mbid is not None and artist_mbid < len(fields) else None,
+        None,
+        _any_time,
     )
 
 

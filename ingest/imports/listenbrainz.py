@@ -17,6 +17,8 @@ import msgspec
 from ingest.imports.jsonstream import Reader, iter_array_typed
 from ingest.imports.scrobbles import (
     SKIP_BAD_RECORD,
+    Chunk,
+    Chunker,
     ScrobbleBuilder,
     ScrobbleRow,
     duration_ms_of,
@@ -66,20 +68,27 @@ def listen_row(build: ScrobbleBuilder, listen: LBListen, index: int) -> Scrobble
     mapping = meta.mbid_mapping
     spotify_id = recording = release = artist = None
     duration: int | None = None
+    # Hot path: a field that is absent (None) costs no call.
     if info is not None:
-        spotify_id = spotify_id_of(info.spotify_id)
-        duration = duration_ms_of(info.duration_ms)
-        if duration is None:
+        if info.spotify_id is not None:
+            spotify_id = spotify_id_of(info.spotify_id)
+        if info.duration_ms is not None:
+            duration = duration_ms_of(info.duration_ms)
+        if duration is None and info.duration is not None:
             duration = duration_ms_of(info.duration, seconds=True)
-        recording, release, artist = (
-            mbid_of(info.recording_mbid),
-            mbid_of(info.release_mbid),
-            mbid_of(info.artist_mbids),
-        )
+        if info.recording_mbid is not None:
+            recording = mbid_of(info.recording_mbid)
+        if info.release_mbid is not None:
+            release = mbid_of(info.release_mbid)
+        if info.artist_mbids is not None:
+            artist = mbid_of(info.artist_mbids)
     if mapping is not None:  # ListenBrainz's own matching, when the submitter sent no ids
-        recording = recording or mbid_of(mapping.recording_mbid)
-        release = release or mbid_of(mapping.release_mbid)
-        artist = artist or mbid_of(mapping.artist_mbids)
+        if recording is None and mapping.recording_mbid is not None:
+            recording = mbid_of(mapping.recording_mbid)
+        if release is None and mapping.release_mbid is not None:
+            release = mbid_of(mapping.release_mbid)
+        if artist is None and mapping.artist_mbids is not None:
+            artist = mbid_of(mapping.artist_mbids)
     return build.row(
         index,
         listen.listened_at,
@@ -87,11 +96,11 @@ def listen_row(build: ScrobbleBuilder, listen: LBListen, index: int) -> Scrobble
         meta.artist_name,
         meta.track_name,
         meta.release_name,
-        spotify_id=spotify_id,
-        recording_mbid=recording,
-        release_mbid=release,
-        artist_mbid=artist,
-        duration_ms=duration,
+        spotify_id,
+        recording,
+        release,
+        artist,
+        duration,
     )
 
 
@@ -123,18 +132,18 @@ def _iter_lines(reader: Reader) -> Iterator[tuple[int, bytes]]:
         line_no += block.count(b"\n")
 
 
-def listenbrainz_jsonl_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[int, ScrobbleRow | str]]:
-    """(record index, row or skip reason) of a `.jsonl` of listens: a block of lines is decoded in one call;
-    a block with a bad line is decoded line by line so that the line is named and the others are kept."""
+def listenbrainz_jsonl_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[Chunk]:
+    """Chunks (`scrobbles.Chunk`) of a `.jsonl` of listens: a block of lines is decoded in one call and is one
+    chunk; a block with a bad line is decoded line by line, one chunk per line, so that the line is named and the
+    others are kept."""
     for first_line, block in _iter_lines(reader):
         try:
             listens = _LB_DECODER.decode_lines(block)
         except msgspec.DecodeError, ValueError:
             listens = None
         if listens is not None and listens and block.count(b"\n") + (not block.endswith(b"\n")) == len(listens):
-            for offset, listen in enumerate(listens):
-                index = first_line - 1 + offset
-                yield index, listen_row(build, listen, index)
+            first = first_line - 1
+            yield first, [listen_row(build, listen, first + offset) for offset, listen in enumerate(listens)]
             continue
         for offset, line in enumerate(block.split(b"\n")):
             if not line.strip():
@@ -143,20 +152,27 @@ def listenbrainz_jsonl_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[
             try:
                 listen = _LB_DECODER.decode(line)
             except msgspec.ValidationError as error:
-                yield index, build.skip(index, SKIP_BAD_RECORD, f"line {index + 1}: {str(error)[:120]}")
+                yield index, [build.skip(index, SKIP_BAD_RECORD, f"line {index + 1}: {str(error)[:120]}")]
                 continue
             except msgspec.DecodeError, ValueError:
-                yield index, build.skip(index, SKIP_BAD_RECORD, f"line {index + 1} is not valid JSON (cut off?)")
+                yield index, [build.skip(index, SKIP_BAD_RECORD, f"line {index + 1} is not valid JSON (cut off?)")]
                 continue
-            yield index, listen_row(build, listen, index)
+            yield index, [listen_row(build, listen, index)]
 
 
-def listenbrainz_json_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[int, ScrobbleRow | str]]:
+def listenbrainz_json_rows(reader: Reader, build: ScrobbleBuilder) -> Iterator[Chunk]:
+    chunk = Chunker()
     for index, element in enumerate(iter_array_typed(reader, LBListen)):
         if type(element) is not LBListen:
             try:
-                element = msgspec.convert(element, LBListen)
+                converted = msgspec.convert(element, LBListen)
             except msgspec.ValidationError as error:
-                yield index, build.skip(index, SKIP_BAD_RECORD, str(error)[:120])
-                continue
-        yield index, listen_row(build, element, index)
+                row: ScrobbleRow | str = build.skip(index, SKIP_BAD_RECORD, str(error)[:120])
+            else:
+                row = listen_row(build, converted, index)
+        else:
+            row = listen_row(build, element, index)
+        if (full := chunk.add(index, row)) is not None:
+            yield full
+    if (rest := chunk.rest()) is not None:
+        yield rest

@@ -22,6 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any, Final
 
@@ -57,6 +58,31 @@ SELECT
 """
 
 
+def _micros_of(value: object) -> tuple[int]:
+    """A timestamptz parameter as PostgreSQL's (microseconds since 2000-01-01 UTC,): an int is that already."""
+    if type(value) is int:
+        return (value,)
+    if isinstance(value, datetime):
+        delta = value - _PG_EPOCH
+        return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds,)
+    raise TypeError(f"expected microseconds since 2000-01-01 or a datetime, got {type(value).__name__}")
+
+
+def _datetime_of(value: tuple[int]) -> datetime:
+    return _PG_EPOCH + timedelta(microseconds=value[0])
+
+
+_PG_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+async def _exchange_micros(connection: asyncpg.Connection) -> None:
+    """`timestamptz` exchanged as PostgreSQL's microseconds (asyncpg's tuple format), for targets whose time column
+    holds them (`Target.micros_times`): set on the import's connection while it lands, reset after."""
+    await connection.set_type_codec(
+        "timestamptz", schema="pg_catalog", encoder=_micros_of, decoder=_datetime_of, format="tuple"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where a pipeline's rows land. `probe`: $1 user, $2/$3 lowest/highest key → `user_exists` (the user
@@ -74,6 +100,8 @@ class Target:
     progress: str
     extra: Callable[[Rows], tuple[object, ...]] = _no_extra
     brin_index: str | None = None  # summarized after the import (see `_summarize`)
+    # The time column holds microseconds since 2000-01-01 UTC, not datetimes (`_exchange_micros`).
+    micros_times: bool = False
     insert_from_stage: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -186,6 +214,8 @@ async def land(
         # last batches together with the progress they moved (same transactions), and the restarted job
         # lands them again.
         await connection.execute("SET synchronous_commit = off")
+        if target.micros_times:
+            await _exchange_micros(connection)
         try:
             parser.start()
             while True:
@@ -227,6 +257,8 @@ async def land(
                 await sa_connection.invalidate()
             raise
         await parser.stop()
+        if target.micros_times:  # the connection goes back to the pool as it came
+            await connection.reset_type_codec("timestamptz", schema="pg_catalog")
         await connection.execute(f"DROP TABLE IF EXISTS {target.stage}; RESET synchronous_commit")
         if target.brin_index is not None:
             await _summarize(connection, target.brin_index)

@@ -31,7 +31,7 @@ from ingest.imports.formats import format_detected, is_extended
 from ingest.imports.normalize import Normalizer, play_type
 from ingest.imports.producers import FileDone, format_of, iter_scrobble_rows
 from ingest.imports.scrobble_pipeline import nothing_readable
-from ingest.imports.scrobbles import ScrobbleRow
+from ingest.imports.scrobbles import ScrobbleRow, started_at_of, twin_key
 from ingest.imports.sources import ScrobbleSource, detect
 
 _BATCH: Final = 10_000
@@ -60,7 +60,9 @@ class FilePreview:
 class SourcePreview:
     source: str  # `spotify_export`, `listenbrainz` or `lastfm`
     new: int = 0
-    known: int = 0  # already stored for this user (a re-import, an overlapping export)
+    # Already stored for this user (a re-import, an overlapping export; for scrobbles also the same listen from the
+    # other service, same second and names: the import stores it again, the warehouse counts it once).
+    known: int = 0
     repeated: int = 0  # the same listen twice in this file
     # Scrobbles only: of the file's listens, how many match a listen already in the user's Spotify history (export
     # or API) by the warehouse's rule (docs/warehouse-contract.md, "Scrobbles"): counted once when they meet.
@@ -172,16 +174,17 @@ def _scrobble_items(
                 before = now
                 yield item
                 continue
-            row: ScrobbleRow = item
-            chunk = by_file.setdefault(row[13], _Chunk(row[13], row[3]))
-            chunk.keys.append(row[2])
-            chunk.times.append(row[4])
-            chunk.artists.append(row[5])
-            chunk.tracks.append(row[6])
-            chunk.track_ids.append(row[8])
-            chunk.durations.append(row[12])
-            if len(chunk.keys) >= _BATCH:
-                yield by_file.pop(row[13])
+            rows: list[ScrobbleRow] = item
+            for row in rows:
+                chunk = by_file.setdefault(row[13], _Chunk(row[13], row[3]))
+                chunk.keys.append(row[2])
+                chunk.times.append(started_at_of(row[4]))
+                chunk.artists.append(row[5])
+                chunk.tracks.append(row[6])
+                chunk.track_ids.append(row[8])
+                chunk.durations.append(row[12])
+                if len(chunk.keys) >= _BATCH:
+                    yield by_file.pop(row[13])
 
 
 def _take(items: Iterator[_Item], limit: int = 64) -> list[_Item]:
@@ -238,10 +241,14 @@ async def _in_spotify(connection: AsyncConnection, user_id: uuid.UUID | None, ch
 
 
 async def _known(connection: AsyncConnection, source: str, user_id: uuid.UUID | None, keys: list[str]) -> set[str]:
+    """The keys of `keys` whose listen is stored: a scrobble's also when its twin (the other service's key) is."""
     if user_id is None or not keys:
         return set()
-    query = _KNOWN_EXPORT if source == SPOTIFY_EXPORT else _KNOWN_SCROBBLES
-    return {row[0] for row in await connection.execute(query, {"user_id": user_id, "keys": keys})}
+    if source == SPOTIFY_EXPORT:
+        return {row[0] for row in await connection.execute(_KNOWN_EXPORT, {"user_id": user_id, "keys": keys})}
+    twins = [twin_key(key) for key in keys]
+    stored = {row[0] for row in await connection.execute(_KNOWN_SCROBBLES, {"user_id": user_id, "keys": keys + twins})}
+    return {key for key, twin in zip(keys, twins, strict=True) if key in stored or twin in stored}
 
 
 async def preview_import(
@@ -277,8 +284,10 @@ async def preview_import(
                     counts = sources.setdefault(item.source, SourcePreview(item.source))
                     known = await _known(connection, item.source, user_id, item.keys)
                     first_seen: list[int] = []
+                    # A scrobble's listen is one whichever service it came from (the key less its service mark).
+                    cut = None if item.source == SPOTIFY_EXPORT else -3
                     for position, key in enumerate(item.keys):
-                        hashed = hash(key)
+                        hashed = hash(key[:cut])
                         if hashed in seen:
                             counts.repeated += 1
                             continue

@@ -26,7 +26,7 @@ from ingest.imports.normalize import Normalizer, Row, play_type
 from ingest.imports.parse_thread import Batch, Done, Plan, Put, StopFlag
 from ingest.imports.results import ImportProgress
 from ingest.imports.scrobble_formats import rows_of, source_of
-from ingest.imports.scrobbles import ScrobbleBuilder, ScrobbleRow
+from ingest.imports.scrobbles import NameKeys, ScrobbleBuilder, ScrobbleRow
 from ingest.imports.sources import ScrobbleFile, ScrobbleSource
 
 
@@ -138,11 +138,13 @@ def iter_scrobble_rows(
     skipped: Counter[str],
     skip_details: list[str],
     stop: StopFlag | None = None,
-) -> Iterator[ScrobbleRow | FileDone]:
-    """Every row of every file (skips counted in `skipped`, described in `skip_details`), a `FileDone` after
-    each file. Raises `ImportRejected` for a file that cannot be read or past IMPORT_MAX_RECORDS."""
+) -> Iterator[list[ScrobbleRow] | FileDone]:
+    """The rows of every file, a list at a time (skips counted in `skipped`, described in `skip_details`), a
+    `FileDone` after each file. Raises `ImportRejected` for a file that cannot be read or past
+    IMPORT_MAX_RECORDS."""
     latest = latest_allowed()
     records = 0
+    names = NameKeys()  # one cache for the whole import: the same songs recur in every file
     for item in source.files:
         build = ScrobbleBuilder(
             user_id=user_id,
@@ -151,13 +153,14 @@ def iter_scrobble_rows(
             member=item.name,
             latest=latest,
             skip_details=skip_details,
+            names=names,
         )
         in_file = 0
         with source.open(item) as reader:
-            for index, row in rows_of(item.kind, reader, build):
-                records += 1
-                in_file += 1
-                if records > max_records:
+            for first, chunk in rows_of(item.kind, reader, build):
+                count = len(chunk)
+                if records + count > max_records:
+                    index = first + max_records - records  # the first record past the cap
                     raise ImportRejected(
                         f"the export holds more than {max_records:,} records (IMPORT_MAX_RECORDS; reached in "
                         f"{item.name}, record {index + 1}); nothing was kept. Raise IMPORT_MAX_RECORDS or split it",
@@ -165,11 +168,14 @@ def iter_scrobble_rows(
                         member=item.name,
                         record=index + 1,
                     )
-                if type(row) is tuple:
-                    yield row
-                else:
-                    skipped[str(row)] += 1
-                if stop is not None and not records & 1023 and stop.is_set():
+                records += count
+                in_file += count
+                rows = [row for row in chunk if type(row) is tuple]
+                if len(rows) < count:
+                    skipped.update(row for row in chunk if type(row) is str)
+                if rows:
+                    yield rows
+                if stop is not None and stop.is_set():
                     return
         yield FileDone(item, in_file)
 
@@ -207,13 +213,13 @@ def produce_scrobbles(
             skip_details=details,
             stop=stop,
         ):
-            if type(item) is tuple:
-                batch.append(item)
-                rows += 1
-                if len(batch) >= batch_size:
-                    if not put(Batch(batch, rows + skipped.total(), source.bytes_read, files_done)):
+            if type(item) is list:
+                batch += item
+                rows += len(item)
+                while len(batch) >= batch_size:
+                    full, batch = batch[:batch_size], batch[batch_size:]
+                    if not put(Batch(full, rows + skipped.total(), source.bytes_read, files_done)):
                         return
-                    batch = []
             elif isinstance(item, FileDone):
                 files_done += 1
         if stop.is_set():

@@ -38,7 +38,7 @@ from ingest.imports.lastfm import (
     text_time,
 )
 from ingest.imports.listenbrainz import listenbrainz_json_rows, listenbrainz_jsonl_rows
-from ingest.imports.scrobbles import ScrobbleBuilder, ScrobbleRow
+from ingest.imports.scrobbles import Chunk, ScrobbleBuilder
 
 
 class ScrobbleKind(StrEnum):
@@ -128,8 +128,9 @@ def kind_of(name: str, head: bytes) -> ScrobbleKind | None:
     return None
 
 
-def rows_of(kind: ScrobbleKind, reader: Reader, build: ScrobbleBuilder) -> Iterator[tuple[int, ScrobbleRow | str]]:
-    """(record index, row or skip reason) of one file; raises `ImportRejected` for a file that cannot be read."""
+def rows_of(kind: ScrobbleKind, reader: Reader, build: ScrobbleBuilder) -> Iterator[Chunk]:
+    """The records of one file, in chunks (`scrobbles.Chunk`: index of the first, row or skip reason of each);
+    raises `ImportRejected` for a file that cannot be read."""
     member = build.member
     try:
         if kind is ScrobbleKind.listenbrainz_jsonl:

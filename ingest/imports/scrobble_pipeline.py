@@ -56,6 +56,7 @@ _TARGET: Final = Target(
     probe=_LOCK_USER_AND_PROBE,
     progress=_PROGRESS,
     brin_index="raw.ix_scrobbles_ingested_at",
+    micros_times=True,
 )
 
 

@@ -12,6 +12,7 @@ and ratios checked before anything is inflated, inflated bytes counted while rea
 
 from __future__ import annotations
 
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from ingest.imports.scrobble_formats import EXPECTED_SCROBBLES, LISTENBRAINZ_SID
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
 _PEEK_BYTES: Final = 64 * 1024
 _SCROBBLE_SUFFIXES: Final = (".json", ".jsonl", ".csv")
+_DIGITS: Final = re.compile(r"(\d+)")
 
 type Detected = Literal["spotify", "scrobbles"]
 
@@ -85,6 +87,11 @@ def _peek(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         ) from None
 
 
+def _natural(name: str) -> list[str | int]:
+    """Sort key of a file name with its numbers compared as numbers."""
+    return [int(part) if part.isdecimal() else part for part in _DIGITS.split(name)]
+
+
 def _scrobble_members(archive: MeteredZip, max_zip_bytes: int) -> tuple[list[ScrobbleFile], list[str], int]:
     """The scrobble files of a ZIP (after the safety checks), the other files, and the inflate cap."""
     entries: list[zipfile.ZipInfo] = []
@@ -113,7 +120,9 @@ def _scrobble_members(archive: MeteredZip, max_zip_bytes: int) -> tuple[list[Scr
             ignored.append(info.filename)
             continue
         files.append(ScrobbleFile(info.filename, kind, info.file_size, info))
-    files.sort(key=lambda item: (item.name, item.info.header_offset if item.info else 0))
+    # In natural order (`listens/2023/2.jsonl` before `listens/2023/10.jsonl`): ListenBrainz's month files then
+    # come in time order, so each batch's key range is free and lands by direct COPY (`loader`).
+    files.sort(key=lambda item: (_natural(item.name), item.info.header_offset if item.info else 0))
     return files, ignored, max_total
 
 

@@ -5,6 +5,9 @@ import psycopg
 from core import migrate
 from core.dburl import libpq_url
 from core.tables import metadata
+from ingest.imports.scrobbles import record_key
+
+_HEAD = "0013_scrobble_keys_per_service"
 
 
 def _tables(url: str) -> set[str]:
@@ -114,4 +117,46 @@ def test_0012_drops_the_relations_of_renamed_models_and_nothing_else(empty_datab
         connection.execute("DROP SCHEMA intermediate CASCADE")
     migrate.downgrade(empty_database_url, "0011_import_preview")
     migrate.upgrade(empty_database_url)
-    assert migrate.current_revision(empty_database_url) == "0012_drop_orphaned_relations"
+    assert migrate.current_revision(empty_database_url) == _HEAD
+
+
+def _scrobble_keys(url: str) -> list[tuple[str, str, str]]:
+    with psycopg.connect(libpq_url(url)) as connection:
+        rows = connection.execute("SELECT track_name, source, record_key FROM raw.scrobbles ORDER BY 1, 2").fetchall()
+    return [(str(track), str(source), str(key)) for track, source, key in rows]
+
+
+def test_0013_puts_the_service_in_stored_scrobble_keys_and_back(empty_database_url: str) -> None:
+    """Keys stored before 0013 (no service) get their row's mark, exactly what the importer now computes, so a
+    re-import after the upgrade adds nothing; the downgrade keeps one row per old key (ListenBrainz's)."""
+    migrate.upgrade(empty_database_url, "0012_drop_orphaned_relations")
+    at = 1_672_567_200
+    rows = [  # track, source, start (epoch seconds); "Both" is stored from Last.fm too after the upgrade
+        ("Both", "listenbrainz", at),
+        ("Only LB", "listenbrainz", at + 300),
+        ("Only FM", "lastfm", at + 600),
+    ]
+    with psycopg.connect(libpq_url(empty_database_url), autocommit=True) as connection:
+        for track, source, epoch in rows:
+            connection.execute(
+                "INSERT INTO raw.scrobbles (user_id, record_key, source, started_at, artist_name, track_name) "
+                "VALUES ('00000000-0000-0000-0000-000000000001', %s, %s, to_timestamp(%s), 'Artist', %s)",
+                (record_key(epoch, "Artist", track, source)[:-3], source, epoch, track),
+            )
+    migrate.upgrade(empty_database_url)
+    assert _scrobble_keys(empty_database_url) == sorted(
+        (track, source, record_key(epoch, "Artist", track, source)) for track, source, epoch in rows
+    )
+    # The same listen from Last.fm now lands beside ListenBrainz's (what a Last.fm import does after the upgrade).
+    with psycopg.connect(libpq_url(empty_database_url), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO raw.scrobbles (user_id, record_key, source, started_at, artist_name, track_name) "
+            "VALUES ('00000000-0000-0000-0000-000000000001', %s, 'lastfm', to_timestamp(%s), 'Artist', 'Both')",
+            (record_key(at, "Artist", "Both", "lastfm"), at),
+        )
+    migrate.downgrade(empty_database_url, "0012_drop_orphaned_relations")
+    assert _scrobble_keys(empty_database_url) == sorted(
+        (track, source, record_key(epoch, "Artist", track, source)[:-3]) for track, source, epoch in rows
+    )
+    migrate.upgrade(empty_database_url)
+    assert migrate.current_revision(empty_database_url) == _HEAD

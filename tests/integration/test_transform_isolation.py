@@ -8,6 +8,7 @@ builds everyone else; the user is built again, whole, once their data changes.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from core.settings import Settings
 from serve.api.app import create_app
 from tests.conftest import ADMIN_TOKEN
 from tests.live_server import live_server
+from transform.isolation import QuarantinedUser, due_again, fingerprints, suspect_tiers
 from transform.runner import run_transform
 
 SICK = "00000000-0000-0000-0000-00000000051c"
@@ -169,3 +171,44 @@ def test_a_user_whose_data_fails_the_build_is_left_out_named_and_built_again_onc
     assert fixed.stats["quarantine"] == []
     assert _daily(database_url, SICK) == [("2026-03-01", 1, 200000), ("2026-03-02", 1, 200000)]
     assert _daily(database_url, WELL) == [("2026-03-02", 2, 400000), ("2026-03-03", 1, 200000)]
+
+
+def _scrobble(url: str, user_id: str, key: str, started_at: str) -> None:
+    _execute(
+        url,
+        "insert into raw.scrobbles (user_id, record_key, source, started_at, artist_name, track_name) "
+        "values (%(user)s, %(key)s, 'lastfm', %(at)s, 'Artist', 'Song')",
+        {"user": user_id, "key": key, "at": started_at},
+    )
+
+
+def test_scrobbles_count_as_the_users_data_for_the_quarantine(database_url: str) -> None:
+    """A quarantined user who imports scrobbles is tried again (their fingerprint changes), and a user with only
+    scrobbles is among the suspects a failed build looks at."""
+    _user(database_url, SICK, "UTC")
+    _user(database_url, WELL, "UTC")
+    _listen(database_url, SICK, "s1", "2026-03-01 10:00:00+00")
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        before = fingerprints(connection, [SICK])[SICK]
+        # Without scrobbles the digest is the one stored before scrobbles counted: no needless retry on upgrade.
+        [(old,)] = connection.execute(
+            "select md5(concat_ws('|', users.timezone, users.updated_at)) || ':' || md5(concat_ws('|', "
+            "(select count(*) from raw.export_records where user_id = users.id), "
+            "(select max(ingested_at) from raw.export_records where user_id = users.id), "
+            "(select count(*) from raw.api_plays where user_id = users.id), "
+            "(select max(ingested_at) from raw.api_plays where user_id = users.id))) "
+            "from app.users where id = %(id)s",
+            {"id": SICK},
+        ).fetchall()
+        assert before == old
+    _scrobble(database_url, SICK, "k1", "2026-03-02 10:00:00+00")
+    _scrobble(database_url, WELL, "k2", "2026-03-02 10:00:00+00")
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        after = fingerprints(connection, [SICK])[SICK]
+        tiers = suspect_tiers(connection, rebuild=[], full_refresh=True, current_job=0)
+    assert after != before and after.split(":")[0] == before.split(":")[0]
+    entry = QuarantinedUser(SICK, None, "int_plays_deduplicated", "boom", "2026-03-01T00:00:00+00:00", before)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    assert not due_again(entry, before, now + timedelta(days=1))
+    assert due_again(entry, after, now + timedelta(hours=2))
+    assert WELL in tiers[-1] and SICK in tiers[-1]  # WELL has nothing but scrobbles

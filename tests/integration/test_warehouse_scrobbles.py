@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
+from tests.fixtures.exports import scrobbles as sx
 from tests.integration.warehouse_history import (
     Listen,
     Song,
@@ -158,3 +160,55 @@ async def test_scrobbles_of_the_export_weeks_count_once_and_the_others_land_on_t
     await transform(database_url, full_refresh=True)
     assert differences(marts(database_url), before) == {}
     assert datetime.now(UTC) > export_start  # the fixture's weeks lie in the past (the listen contract)
+
+
+LB_FIRST = uuid.UUID("00000000-0000-0000-0000-00000000050c")
+FM_FIRST = uuid.UUID("00000000-0000-0000-0000-00000000050d")
+
+
+async def test_the_order_of_the_listenbrainz_and_lastfm_imports_decides_nothing(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """ListenBrainz imported the person's Last.fm history: the same listens at the same second under the same names
+    (ListenBrainz adds the Spotify id, the length and MusicBrainz ids). Imported ListenBrainz first or Last.fm first,
+    the plays are the same: ListenBrainz's row kept, both services named."""
+    create_users(database_url, {LB_FIRST: ZONE, FM_FIRST: ZONE})
+    for user_id, lastfm_first in ((LB_FIRST, False), (FM_FIRST, True)):
+        scrobbled = [listen for listen in _weeks(user_id) if listen.ms_played >= 30_000]
+        only_lastfm = Listen(user_id, at("2026-01-29 12:00:00"), UNKNOWN, 100_000)
+        statuses = await import_scrobbles(
+            engine,
+            settings,
+            user_id,
+            tmp_path / str(user_id),
+            listenbrainz=[listenbrainz_listen(listen) for listen in scrobbled],
+            lastfm=[lastfm_scrobble(listen) for listen in [*scrobbled, only_lastfm]],
+            lastfm_first=lastfm_first,
+        )
+        assert statuses == ["success", "success"]
+    await transform(database_url, full_refresh=True)
+
+    plays_sql = (
+        "select played_at, track_id, ms_played, ms_played_estimated, source, scrobble_sources, primary_artist_id, "
+        "local_date from marts.fct_plays where user_id = %(u)s order by played_at"
+    )
+    lb_first, fm_first = rows(database_url, plays_sql, {"u": LB_FIRST}), rows(database_url, plays_sql, {"u": FM_FIRST})
+    assert lb_first == fm_first
+    assert Counter((row[4], row[5]) for row in lb_first) == {
+        ("listenbrainz", "lastfm,listenbrainz"): len(lb_first) - 1,
+        ("lastfm", "lastfm"): 1,
+    }
+    assert {row[1] for row in lb_first[1:]} <= {song.track_id for song in SONGS}  # ListenBrainz's Spotify ids
+
+    # The dimensions say which source knew a track or artist only scrobbles know, with the MusicBrainz ids.
+    tracks = rows(database_url, "select track_id, source, recording_mbid from marts.dim_tracks order by track_id")
+    assert {row[1:] for row in tracks if row[0] in {song.track_id for song in SONGS}} == {
+        ("listenbrainz", sx.RECORDING_MBID)
+    }
+    assert [row[1:] for row in tracks if row[0] == lb_first[0][1]] == [("lastfm", sx.RECORDING_MBID)]
+    artists = rows(
+        database_url,
+        "select source, artist_mbid from marts.dim_artists where artist_id = %(a)s",
+        {"a": lb_first[0][6]},
+    )
+    assert artists == [("lastfm", sx.ARTIST_MBID)]

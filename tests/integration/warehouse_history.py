@@ -129,10 +129,16 @@ async def import_scrobbles(
     *,
     listenbrainz: Sequence[dict[str, Any]] = (),
     lastfm: Sequence[tuple[int, str, str, str]] = (),
+    lastfm_first: bool = False,
 ) -> list[str]:
-    """Import a ListenBrainz export ZIP and / or a Last.fm CSV through the real import job; their statuses."""
+    """Import a ListenBrainz export ZIP and / or a Last.fm CSV through the real import job (the Last.fm one first
+    when `lastfm_first`); their statuses."""
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     statuses: list[str] = []
+    if lastfm and lastfm_first:
+        path = directory / f"scrobbles-someone-{uuid.uuid4().hex[:8]}.csv"
+        await asyncio.to_thread(path.write_text, scrobble_files.lastfm_csv(list(lastfm)))
+        statuses.append(await _import_path(engine, settings, user_id, path))
     if listenbrainz:
         months: dict[str, list[dict[str, Any]] | str] = {}
         for record in listenbrainz:
@@ -143,7 +149,7 @@ async def import_scrobbles(
         path = directory / f"listenbrainz_someone_{uuid.uuid4().hex[:8]}.zip"
         await asyncio.to_thread(scrobble_files.listenbrainz_zip, path, months)
         statuses.append(await _import_path(engine, settings, user_id, path))
-    if lastfm:
+    if lastfm and not lastfm_first:
         path = directory / f"scrobbles-someone-{uuid.uuid4().hex[:8]}.csv"
         await asyncio.to_thread(path.write_text, scrobble_files.lastfm_csv(list(lastfm)))
         statuses.append(await _import_path(engine, settings, user_id, path))

@@ -13,7 +13,16 @@ import pytest
 from ingest.imports import listenbrainz
 from ingest.imports.errors import ImportRejected
 from ingest.imports.scrobble_formats import ScrobbleKind, kind_of, rows_of
-from ingest.imports.scrobbles import ScrobbleBuilder, mbid_of, record_key, spotify_id_of
+from ingest.imports.scrobbles import (
+    CHUNK_RECORDS,
+    Chunker,
+    ScrobbleBuilder,
+    mbid_of,
+    record_key,
+    spotify_id_of,
+    started_at_of,
+    twin_key,
+)
 from tests.fixtures.exports import scrobbles as sx
 
 USER = uuid.UUID(int=1)
@@ -21,7 +30,7 @@ USER = uuid.UUID(int=1)
 
 def _rows(kind: ScrobbleKind, data: bytes, member: str = "f") -> tuple[list[object], ScrobbleBuilder]:
     build = ScrobbleBuilder(user_id=USER, import_job_id=1, source="listenbrainz", member=member)
-    return [row for _, row in rows_of(kind, io.BytesIO(data), build)], build
+    return [row for _, chunk in rows_of(kind, io.BytesIO(data), build) for row in chunk], build
 
 
 def test_ids_are_read_from_their_usual_spellings() -> None:
@@ -34,12 +43,44 @@ def test_ids_are_read_from_their_usual_spellings() -> None:
     assert mbid_of("") is None and mbid_of("not-an-mbid") is None and mbid_of([]) is None
 
 
-def test_the_key_ignores_case_and_the_source_but_not_the_second() -> None:
+def test_the_key_ignores_case_but_not_the_second_nor_the_service() -> None:
     at = sx.epoch("2023-01-01T10:00:00")
-    assert record_key(at, "Björk", "Jóga") == record_key(at, "BJÖRK", "jóga")
-    assert record_key(at, "A", "B") != record_key(at + 1, "A", "B")
-    assert record_key(at, "A", "B") != record_key(at, "A", "C")
-    assert record_key(at, "A|B", "C") != record_key(at, "A", "B|C")  # the separator cannot occur in names
+    lb = "listenbrainz"
+    assert record_key(at, "Björk", "Jóga", lb) == record_key(at, "BJÖRK", "jóga", lb)
+    assert record_key(at, "A", "B", lb) != record_key(at + 1, "A", "B", lb)
+    assert record_key(at, "A", "B", lb) != record_key(at, "A", "C", lb)
+    assert record_key(at, "A|B", "C", lb) != record_key(at, "A", "B|C", lb)  # the separator cannot occur in names
+    # Both services' rows of one listen are stored (the warehouse pairs them): the import order decides nothing.
+    from_lastfm = record_key(at, "björk", "JÓGA", "lastfm")
+    assert from_lastfm != record_key(at, "Björk", "Jóga", lb)
+    assert twin_key(from_lastfm) == record_key(at, "Björk", "Jóga", lb)
+    assert twin_key(twin_key(from_lastfm)) == from_lastfm
+
+
+def test_a_record_off_the_usual_path_gives_the_row_of_its_converted_values() -> None:
+    """The hot path takes the usual record (an epoch in range, clean names); every other spelling of the same
+    record is converted on the checked path and gives the same row."""
+    build = ScrobbleBuilder(user_id=USER, import_job_id=1, source="lastfm", member="f")
+    at = sx.epoch("2023-01-01T10:00:00")
+    usual = build.row(0, at, "uts", "Artist", "Song", "Album")
+    assert isinstance(usual, tuple) and usual[2] == record_key(at, "Artist", "Song", "lastfm")
+    assert started_at_of(usual[4]) == datetime(2023, 1, 1, 10, 0, tzinfo=UTC)
+    assert usual[5:8] == ("Artist", "Song", "Album")
+    for when in (at * 1000, str(at), f" {at} ", float(at), str(at * 1000)):
+        assert build.row(0, when, "uts", "  Artist ", "Song\t", " Album ") == usual, when
+    no_album = build.row(0, at, "uts", "Artist", "Song", "   ")
+    assert isinstance(no_album, tuple) and no_album[7] is None
+    assert build.row(0, at, "uts", " ", "Song") == "no_item"
+    assert build.row(0, "٣" * 10, "uts", "Artist", "Song") == "out_of_range"  # digits, but not a time of scrobbles
+    assert build.row(0, at, "uts", "Artist", "x" * 1001) == "bad_record"
+
+
+def test_records_travel_in_chunks_of_consecutive_records() -> None:
+    chunker = Chunker()
+    assert [chunker.add(index, "x") for index in (0, 1, 2, 5, 6)] == [None, None, None, (0, ["x"] * 3), None]
+    assert chunker.rest() == (5, ["x", "x"]) and chunker.rest() is None
+    full = [chunker.add(index, "y") for index in range(10, 10 + CHUNK_RECORDS)]
+    assert full[-1] == (10, ["y"] * CHUNK_RECORDS) and full[:-1] == [None] * (CHUNK_RECORDS - 1)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +111,7 @@ def test_csv_names_with_commas_quotes_and_newlines_survive() -> None:
     row = rows[0]
     assert isinstance(row, tuple)
     assert (row[5], row[6], row[7]) == ('Crosby, Stills & "Nash"', "Carry On", "Déjà\nVu")
-    assert row[4] == datetime(2023, 1, 1, 10, 0, tzinfo=UTC)
+    assert started_at_of(row[4]) == datetime(2023, 1, 1, 10, 0, tzinfo=UTC)
 
 
 def test_a_csv_that_is_not_utf8_is_refused_with_its_line() -> None:

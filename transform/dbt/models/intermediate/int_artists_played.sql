@@ -1,5 +1,6 @@
 {#- Every primary artist referenced by plays (incognito ones only when `include_incognito`), with the name its
-    latest listen carried. Kept incrementally like int_tracks_played, so dim_artists covers every
+    latest listen carried, whether an export or ListenBrainz named it (for dim_artists.source) and the MusicBrainz
+    artist id a scrobble of it carried (the least when they disagree). Kept incrementally like int_tracks_played, so dim_artists covers every
     fct_plays.primary_artist_id without re-reading every play's names. An artist no play references any more
     (a name-only listen resolved to the Spotify artist later, issue 15) is removed after each run, so
     dim_artists never lists one artist twice. -#}
@@ -15,18 +16,24 @@
 
 with new_plays as (
     select
-        primary_artist_id as artist_id,
-        primary_artist_name as artist_name,
-        played_at as last_played_at,
-        transformed_at,
+        plays.primary_artist_id as artist_id,
+        plays.primary_artist_name as artist_name,
+        plays.source in ('import_zip', 'both') as seen_in_export,
+        plays.source = 'listenbrainz' or coalesce(plays.scrobble_sources like '%listenbrainz%', false)
+            as seen_in_listenbrainz,
+        scrobbles.artist_mbid,
+        plays.played_at as last_played_at,
+        plays.transformed_at,
         false as is_stored
-    from {{ ref('int_plays_deduplicated') }}
-    where primary_artist_id is not null
+    from {{ ref('int_plays_deduplicated') }} as plays
+    -- The scrobble the play kept (ListenBrainz's of a pair), for its MusicBrainz id.
+    left join {{ ref('stg_scrobbles__listens') }} as scrobbles on plays.scrobble_id = scrobbles.scrobble_id
+    where plays.primary_artist_id is not null
     {%- if not var('include_incognito') %}
-        and not is_incognito
+        and not plays.is_incognito
     {%- endif %}
     {%- if is_incremental() %}
-        and transformed_at > {{ incremental_watermark('transformed_at') }}
+        and plays.transformed_at > {{ incremental_watermark('transformed_at') }}
     {%- endif %}
 ),
 
@@ -34,7 +41,9 @@ candidates as (
     select * from new_plays
     {%- if is_incremental() %}
     union all
-    select artist_id, artist_name, last_played_at, transformed_at, true as is_stored
+    select
+        artist_id, artist_name, seen_in_export, seen_in_listenbrainz, artist_mbid, last_played_at, transformed_at,
+        true as is_stored
     from {{ this }}
     where artist_id in (select artist_id from new_plays)
     {%- endif %}
@@ -43,6 +52,9 @@ candidates as (
 select distinct on (artist_id)
     artist_id,
     artist_name,
+    bool_or(seen_in_export) over (partition by artist_id) as seen_in_export,
+    bool_or(seen_in_listenbrainz) over (partition by artist_id) as seen_in_listenbrainz,
+    min(artist_mbid) over (partition by artist_id) as artist_mbid,
     max(last_played_at) over (partition by artist_id) as last_played_at,
     max(transformed_at) over (partition by artist_id) as transformed_at
 from candidates

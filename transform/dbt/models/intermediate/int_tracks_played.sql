@@ -1,6 +1,7 @@
 {#- Every track (or episode, audiobook chapter, video) that appears in plays (incognito ones only when
-    `include_incognito`), with the names its latest
-    listen carried and whether the API ever reported it. Kept incrementally: a run folds the plays transformed
+    `include_incognito`), with the names its latest listen carried, which sources reported it (the API, an export,
+    ListenBrainz; else only Last.fm) and the MusicBrainz recording id a scrobble of it carried (the least, when
+    scrobbles disagree, so the import order decides nothing). Kept incrementally: a run folds the plays transformed
     since the last one into the stored row of each of their tracks, and drops tracks no play references any more
     (an account record's `local:` track once the extended record of the same listen absorbed it). -#}
 {{
@@ -15,23 +16,29 @@
 
 with new_plays as (
     select
-        track_id,
-        content_kind,
-        track_name,
-        album_name,
-        primary_artist_id,
-        primary_artist_name,
-        source in ('spotify_api', 'both') as seen_in_api,
-        played_at as last_played_at,
-        transformed_at,
+        plays.track_id,
+        plays.content_kind,
+        plays.track_name,
+        plays.album_name,
+        plays.primary_artist_id,
+        plays.primary_artist_name,
+        plays.source in ('spotify_api', 'both') as seen_in_api,
+        plays.source in ('import_zip', 'both') as seen_in_export,
+        plays.source = 'listenbrainz' or coalesce(plays.scrobble_sources like '%listenbrainz%', false)
+            as seen_in_listenbrainz,
+        scrobbles.recording_mbid,
+        plays.played_at as last_played_at,
+        plays.transformed_at,
         false as is_stored
-    from {{ ref('int_plays_deduplicated') }}
+    from {{ ref('int_plays_deduplicated') }} as plays
+    -- The scrobble the play kept (ListenBrainz's of a pair), for its MusicBrainz id.
+    left join {{ ref('stg_scrobbles__listens') }} as scrobbles on plays.scrobble_id = scrobbles.scrobble_id
     where true
     {%- if not var('include_incognito') %}
-        and not is_incognito
+        and not plays.is_incognito
     {%- endif %}
     {%- if is_incremental() %}
-        and transformed_at > {{ incremental_watermark('transformed_at') }}
+        and plays.transformed_at > {{ incremental_watermark('transformed_at') }}
     {%- endif %}
 ),
 
@@ -47,6 +54,9 @@ candidates as (
         primary_artist_id,
         primary_artist_name,
         seen_in_api,
+        seen_in_export,
+        seen_in_listenbrainz,
+        recording_mbid,
         last_played_at,
         transformed_at,
         true as is_stored
@@ -71,6 +81,9 @@ totals as (
     select
         track_id,
         bool_or(seen_in_api) as seen_in_api,
+        bool_or(seen_in_export) as seen_in_export,
+        bool_or(seen_in_listenbrainz) as seen_in_listenbrainz,
+        min(recording_mbid) as recording_mbid,
         max(last_played_at) as last_played_at,
         max(transformed_at) as transformed_at
     from candidates
@@ -85,6 +98,9 @@ select
     latest_named.primary_artist_id,
     latest_named.primary_artist_name,
     totals.seen_in_api,
+    totals.seen_in_export,
+    totals.seen_in_listenbrainz,
+    totals.recording_mbid,
     totals.last_played_at,
     totals.transformed_at
 from latest_named

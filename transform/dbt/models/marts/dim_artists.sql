@@ -7,7 +7,8 @@ with api_artists as (
 ),
 
 played_artists as (
-    select artist_id, artist_name from {{ ref('int_artists_played') }}
+    select artist_id, artist_name, seen_in_export, seen_in_listenbrainz, artist_mbid
+    from {{ ref('int_artists_played') }}
 ),
 
 listed_artists as (
@@ -31,7 +32,14 @@ select
         api_artists.uri,
         case when artist_ids.artist_id not like 'local:%' then 'spotify:artist:' || artist_ids.artist_id end
     ) as uri,
-    case when artist_ids.artist_id like 'local:%' then 'import_zip' else 'spotify_api' end as source
+    -- A `local:` artist (known by name only) is the source's that named it: an export, else a scrobble service.
+    case
+        when artist_ids.artist_id not like 'local:%' then 'spotify_api'
+        when played_artists.seen_in_export or played_artists.artist_id is null then 'import_zip'
+        when played_artists.seen_in_listenbrainz then 'listenbrainz'
+        else 'lastfm'
+    end as source,
+    played_artists.artist_mbid
 from artist_ids
 left join api_artists on artist_ids.artist_id = api_artists.artist_id
 left join played_artists on artist_ids.artist_id = played_artists.artist_id

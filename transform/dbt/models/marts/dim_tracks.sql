@@ -53,15 +53,19 @@ select
                 then 'spotify:track:' || track_ids.track_id
         end
     ) as uri,
+    -- The richest source that reported it: a track only scrobbles know is the scrobble service's.
     case
         when api_tracks.track_id is not null or played_tracks.seen_in_api then 'spotify_api'
-        else 'import_zip'
+        when played_tracks.seen_in_export then 'import_zip'
+        when played_tracks.seen_in_listenbrainz then 'listenbrainz'
+        else 'lastfm'  -- played (every other id is the API's), and only Last.fm scrobbled it
     end as source,
     coalesce(primary_artists.artist_id, played_tracks.primary_artist_id) as primary_artist_id,
     coalesce(primary_artists.artist_name, played_tracks.primary_artist_name) as primary_artist_name,
     resolutions.spotify_track_id as resolved_track_id,
     coalesce(played_tracks.content_kind, 'track') as content_kind,
-    played_tracks.last_played_at
+    played_tracks.last_played_at,
+    played_tracks.recording_mbid
 from track_ids
 left join api_tracks on track_ids.track_id = api_tracks.track_id
 left join played_tracks on track_ids.track_id = played_tracks.track_id
