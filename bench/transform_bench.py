@@ -15,6 +15,9 @@ end) the two ways the collector can start them, alternating: a new `python -m tr
 (`run_in_process`, what the collector did before) and the long-lived `transform.worker.TransformWorker` (what it
 does now; its first run, which starts the process and parses the project, is reported apart).
 
+`--worker-memory N` runs N routine runs (each after 50 new API plays) in one long-lived worker and records the worker
+process's resident memory (VmRSS, and its peak VmHWM) after each: whether it grows over a collector's life.
+
 `--keep` keeps the scratch database (its name is printed); `--reuse NAME` measures on such a kept database again
 instead of generating a new one (it is never dropped). `--clusters-only` skips the full and incremental runs and
 times only the clusters (standard windows, one year on demand); on a new database it runs one transform first to
@@ -189,6 +192,44 @@ async def _collector_paths(url: str, runs: int, after: datetime) -> tuple[dict[s
     }, after
 
 
+def _rss_mib(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), in MiB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Vm")
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def _worker_memory(url: str, runs: int, after: datetime) -> tuple[dict[str, object], datetime]:
+    """Routine runs after a 50-play poll in one long-lived worker: its RSS after each run."""
+    from transform.worker import TransformWorker
+
+    rss: list[float] = []
+    peak: list[float] = []
+    seconds: list[float] = []
+    worker = TransformWorker(url)
+    try:
+        for _ in range(runs):
+            add_new_api_plays(url, BENCH_USER, 50, after=after)
+            after += timedelta(hours=3)
+            started = time.perf_counter()
+            status = await worker.run()
+            seconds.append(time.perf_counter() - started)
+            assert status == "success", status
+            assert worker.pid is not None
+            now_mib, peak_mib = _rss_mib(worker.pid)
+            rss.append(round(now_mib, 1))
+            peak.append(round(peak_mib, 1))
+    finally:
+        await worker.close()
+    return {
+        "rss_mib_after_each_run": rss,
+        "peak_rss_mib_after_each_run": peak,
+        "run_seconds": [round(value, 2) for value in seconds],
+        "rss_growth_mib_after_run_2": round(rss[-1] - rss[1], 1) if len(rss) > 2 else None,
+    }, after
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", required=True, help="a server URL; a scratch database is created beside")
@@ -198,6 +239,7 @@ def main() -> None:
     parser.add_argument("--reuse", metavar="NAME", help="measure on this kept bench database (never dropped)")
     parser.add_argument("--clusters-only", action="store_true", help="time only the clusters")
     parser.add_argument("--collector-paths", type=int, default=0, metavar="N", help="time N runs per collector path")
+    parser.add_argument("--worker-memory", type=int, default=0, metavar="N", help="RSS of the worker over N runs")
     args = parser.parse_args()
 
     from transform.clusters import compute_clusters, compute_standard_windows
@@ -256,6 +298,8 @@ def main() -> None:
             on_demand.append(time.perf_counter() - started)
         if args.collector_paths:
             results["collector_paths"], after = asyncio.run(_collector_paths(url, args.collector_paths, after))
+        if args.worker_memory:
+            results["worker_memory"], after = asyncio.run(_worker_memory(url, args.worker_memory, after))
         with psycopg.connect(libpq_url(url)) as connection:
             row = connection.execute("select count(*) from marts.fct_plays").fetchone()
             results["fct_plays_rows"] = row[0] if row else None

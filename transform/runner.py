@@ -101,6 +101,7 @@ def _run_stats(run: DbtRun) -> dict[str, Any]:
         "manifest_reused": run.manifest_reused,
         "models": len(models),
         "tests": len(tests),
+        "unit_tests": sum(1 for node in tests if node.resource_type == "unit_test"),
         "rows": {node.unique_id.rsplit(".", 1)[-1]: node.rows_affected for node in models if node.rows_affected},
         "slowest": {
             node.unique_id.split(".", 2)[-1]: round(node.seconds, 2)
@@ -116,6 +117,7 @@ FULL_SCAN_TESTS: Final = "resource_type:test,tag:full_scan"
 
 
 VIEWS: Final = "config.materialized:view"
+UNIT_TESTS: Final = "resource_type:unit_test"
 
 
 def _last_built(connection: psycopg.Connection[Any]) -> tuple[str | None, WarehouseVersion | None]:
@@ -244,12 +246,13 @@ def _run_locked(
             stats[isolation.PENDING_KEY] = list(plan.rebuild)
             purge_warehouse(connection, plan.rebuild)  # built again from scratch: nothing stale of theirs remains
             # What changed: routine runs leave out whole-table checks of raw data, and the views (and their tests)
-            # when the project's files are those of the last successful run.
+            # and the unit tests when the project's files are those of the last successful run.
             excluded = [CLUSTER_SELECTOR]
             if not full_refresh:
                 excluded.append(FULL_SCAN_TESTS)
             if unchanged_project:
-                excluded.append(VIEWS)
+                # Unit tests check the project's SQL on fixed rows: with the same files, the same result.
+                excluded += [VIEWS, UNIT_TESTS]
 
             def build(left_out: Sequence[str], rebuilt: Sequence[str]) -> DbtRun:
                 """A retry while isolating a failure: incremental, whatever the first build was."""

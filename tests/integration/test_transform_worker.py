@@ -42,6 +42,8 @@ async def test_runs_share_one_child_that_keeps_the_parsed_project(database_url: 
     # The first run parsed the project (its cluster-marts step reused that parse); the second parsed nothing.
     assert first["dbt"]["manifest_reused"] is False and first["dbt_downstream"]["manifest_reused"] is True
     assert second["dbt"]["manifest_reused"] is True and second["dbt_downstream"]["manifest_reused"] is True
+    # The project's files are unchanged since the first run: its unit tests (fixed rows) are not run again.
+    assert first["dbt"]["unit_tests"] > 0 and second["dbt"]["unit_tests"] == 0
 
 
 async def test_a_stop_interrupts_the_run_and_the_next_run_starts_a_new_child(database_url: str) -> None:

@@ -6,7 +6,10 @@
     totals are also its primary artist's; for the other tracks (an API play and an export record of the same
     track that named its artist differently) per-artist totals come from the per-day rows.
     A track with listens but no play (only skips) has plays = 0.
-    A table: one aggregate over the per-day rows (about a second per million rows). -#}
+    A table: one aggregate over agg_yearly_track_plays, which keeps every per-day row's (user, year, track,
+    primary artist) with its sums and first and last day, so the result is the same as over the per-day rows
+    (the same sums, the same set of primary artists, null or not) from ~15,000 rows instead of ~950,000 at
+    1,000,000 plays: rebuilt on every run, it was a scan of every per-day row (about a second per million). -#}
 {{ config(indexes=[{'columns': ['user_id', 'track_id'], 'unique': True}]) }}
 
 select
@@ -20,8 +23,8 @@ select
     sum(plays)::bigint as plays,
     sum(listens)::bigint as listens,
     sum(ms_played)::bigint as ms_played,
-    min(local_date) as first_local_date,
-    max(local_date) as last_local_date,
+    min(first_local_date) as first_local_date,
+    max(last_local_date) as last_local_date,
     max(transformed_at) as transformed_at
-from {{ ref('agg_daily_track_plays') }}
+from {{ ref('agg_yearly_track_plays') }}
 group by user_id, track_id

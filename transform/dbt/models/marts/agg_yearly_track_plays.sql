@@ -3,13 +3,16 @@
     track whose primary artist changed within the year has a row per artist, so any sum over whole years equals the
     sum over their per-day rows: a window's per-track and per-artist totals read a year's ~35,000 rows (at
     1,000,000 plays over 10 years) instead of its ~90,000 per-day rows (core/marts/rankings.py, years_cover).
+    first_local_date / last_local_date: the row's first and last day (with a listen), so that agg_track_totals is
+    a sum over these rows instead of over every per-day row.
     Read by history.recap and history.discoveries. Incremental: a run recomputes the (user, year)s of its changed
-    plays (macros/story_changes.sql). -#}
+    plays (macros/story_changes.sql); a table stored before the date columns is recomputed whole once. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_recomputed_story_rows('year') }}"],
+        on_schema_change='append_new_columns',
+        pre_hook=["{{ 'delete from ' ~ this if lacks_column('first_local_date') else delete_recomputed_story_rows('year') }}"],
         indexes=[
             {'columns': ['user_id', 'year_start', 'track_id', 'primary_artist_id'], 'unique': True},
         ]
@@ -25,9 +28,11 @@ select
     sum(plays)::bigint as plays,
     sum(listens)::bigint as listens,
     sum(ms_played)::bigint as ms_played,
+    min(local_date) as first_local_date,
+    max(local_date) as last_local_date,
     max(transformed_at) as transformed_at
 from {{ ref('agg_daily_track_plays') }} as daily
-{%- if is_incremental() %}
+{%- if is_incremental() and not lacks_column('first_local_date') %}
 where (user_id, local_date) in (
     select changed.user_id, year_days.local_date::date
     from ({{ story_changed_years_sql() }}) as changed
