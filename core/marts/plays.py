@@ -142,23 +142,23 @@ def find_subjects(user_id: UUID, kind: SubjectKind, text: str, limit: int, *, ar
         select = "n.artist_id AS subject_id, n.name, n.artist_id, n.name AS artist_name, n.plays"
     else:
         # Titles are looked up in the dimension (`lower(name) LIKE`, served by its trigram index when pg_trgm is
-        # installed) and joined to the user's tracks by key; only the `limit` first of them in the answer's order
-        # (which the dimension's name decides) are named. The user's tracks without a dimension row are named from
-        # their plays and matched after.
+        # installed) and joined to the user's tracks by key; only the `limit` first in the answer's order (which
+        # the dimension's name decides) are named. Every played track has a dimension row (fct_plays' tested
+        # relationship): one without (a broken or half-built warehouse) is found by its id only — looking for
+        # such tracks costs a pass over all of the user's tracks, which the index exists to avoid.
         source = """(SELECT x.track_id, x.artist_id, x.plays, x.ms FROM (
                          SELECT f.subject_id AS track_id, f.artist_id, f.plays, f.ms_played AS ms
-                         FROM (SELECT d.track_id, d.name FROM marts.dim_tracks d
-                               WHERE lower(d.name) LIKE lower(:pattern)
-                               UNION SELECT d.track_id, d.name FROM marts.dim_tracks d WHERE d.track_id = :q) c
+                         FROM marts.dim_tracks d
                          JOIN marts.agg_first_plays f
-                           ON f.user_id = :u AND f.subject_kind = 'track' AND f.subject_id = c.track_id
-                         WHERE CAST(:artist AS text) IS NULL OR f.artist_id = :artist
-                         ORDER BY (f.subject_id = :q) DESC, (lower(c.name) = lower(:q)) DESC, f.plays DESC,
+                           ON f.user_id = :u AND f.subject_kind = 'track' AND f.subject_id = d.track_id
+                         WHERE (lower(d.name) LIKE lower(:pattern) OR d.track_id = :q)
+                           AND (CAST(:artist AS text) IS NULL OR f.artist_id = :artist)
+                         ORDER BY (f.subject_id = :q) DESC, (lower(d.name) = lower(:q)) DESC, f.plays DESC,
                                   f.subject_id
                          LIMIT :limit) x
                      UNION ALL
                      SELECT o.subject_id, o.artist_id, o.plays, o.ms_played FROM marts.agg_first_plays o
-                     WHERE o.user_id = :u AND o.subject_kind = 'track'
+                     WHERE o.user_id = :u AND o.subject_kind = 'track' AND o.subject_id = :q
                        AND (CAST(:artist AS text) IS NULL OR o.artist_id = :artist)
                        AND NOT EXISTS (SELECT FROM marts.dim_tracks d WHERE d.track_id = o.subject_id))"""
         named = TRACK_NAMES.format(source=source)

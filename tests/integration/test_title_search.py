@@ -1,8 +1,9 @@
 """history.track_history finds a track by title through the dimension's trigram index (issue 18: the user's
 ~50,000 tracks were joined and named for every search): the same matches, in the same order, as the search that
 named every track of the user first — for case, the LIKE wildcards and the escape character in a title, letters
-whose lower case PostgreSQL and Python see differently, ids, a track without a dimension row (named from its
-plays), another user's tracks, an artist filter and more matches than the limit."""
+whose lower case PostgreSQL and Python see differently, ids, a track without a name, another user's tracks, an
+artist filter and more matches than the limit. A track without a dimension row (which fct_plays' tested
+relationship rules out) is found by its id only."""
 
 from __future__ import annotations
 
@@ -64,8 +65,6 @@ def searched(database_url: str) -> tuple[str, UUID]:
     ]
     load_listens(database_url, user, "UTC", listens, TITLES | {"artA": "Artist A", "artB": "Artist B"})
     load_listens(database_url, other, "UTC", [Listen(start, "t_other", "artA")], {"t_other": "Love Me"})
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
-        connection.execute("DELETE FROM marts.dim_tracks WHERE track_id = 't_nodim'")
     return database_url, user
 
 
@@ -87,12 +86,37 @@ def test_title_search_gives_the_matches_of_naming_every_track(searched: tuple[st
     assert set(names[:2]) == {"Love Song", "love song"} and names[2:] == []
 
 
-def test_title_search_reads_the_trigram_index(searched: tuple[str, UUID]) -> None:
+def test_a_track_without_a_dimension_row_is_found_by_its_id(searched: tuple[str, UUID]) -> None:
     database_url, user = searched
-    with psycopg.connect(libpq_url(database_url)) as connection:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        connection.execute("DELETE FROM marts.dim_tracks WHERE track_id = 't_nodim'")
+    by_id = _rows(database_url, plays.find_subjects(user, "track", "t_nodim", 6))
+    assert [(row["subject_id"], row["name"]) for row in by_id] == [("t_nodim", "Lonely Love")]  # named from plays
+    assert by_id == _rows(database_url, _old_search(user, "t_nodim", 6, None))
+    by_title = _rows(database_url, plays.find_subjects(user, "track", "lonely", 6))
+    assert by_title == [] and _rows(database_url, _old_search(user, "lonely", 6, None)) != []
+
+
+def test_title_search_reads_the_trigram_index(searched: tuple[str, UUID]) -> None:
+    """With a history of some size (20,000 tracks), the planner reads the index, not every track."""
+    database_url, user = searched
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         assert connection.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_trgm')").fetchone() == (
             True,
         ), "migration 0013 enables pg_trgm on the test server"
-        connection.execute("SET enable_seqscan = off")  # a tiny table: only forbidding scans shows it is usable
+        connection.execute(
+            "INSERT INTO marts.dim_tracks (track_id, name, source) "
+            "SELECT 'filler' || n, 'Filler number ' || n, 'spotify_api' FROM generate_series(1, 20000) AS n"
+        )
+        connection.execute(
+            "INSERT INTO marts.agg_first_plays SELECT %s, 'track', track_id, 'artA', DATE '2026-01-01', "
+            "DATE '2026-01-01', 1, 200000, 1, 1, DATE '2026-01-01', DATE '2026-01-01' "
+            "FROM marts.dim_tracks WHERE track_id LIKE 'filler%%'",
+            (user,),
+        )
+        # As the transform leaves it: the index built over the rows (not a GIN pending list of later inserts).
+        connection.execute("VACUUM ANALYZE marts.dim_tracks")
+        connection.execute("ANALYZE marts.agg_first_plays")
         plan = connection.execute("EXPLAIN " + render(plays.find_subjects(user, "track", "lovely", 6))).fetchall()
-    assert "dim_tracks_name_trgm" in "\n".join(str(row[0]) for row in plan)
+    text = "\n".join(str(row[0]) for row in plan)
+    assert "dim_tracks_name_trgm" in text, text
