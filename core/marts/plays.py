@@ -119,6 +119,14 @@ def album_tracks(user_id: UUID, album: str) -> Query:
     )
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern for the names containing `text` literally: its wildcards and the escape character escaped.
+    Lower-cased by the query (`lower(name) LIKE lower(pattern)` is `strpos(lower(name), lower(text)) > 0`), as
+    PostgreSQL's `lower()` and Python's differ on some letters."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def find_subjects(user_id: UUID, kind: SubjectKind, text: str, limit: int, *, artist_id: str | None = None) -> Query:
     """subject_id, name, artist_id, artist_name, plays of the user's artists or tracks whose id is `text` or whose
     name contains it (case-insensitive), exact names first, then most played; tracks optionally of one artist."""
@@ -133,12 +141,26 @@ def find_subjects(user_id: UUID, kind: SubjectKind, text: str, limit: int, *, ar
         named = ARTIST_NAMES.format(source=source)
         select = "n.artist_id AS subject_id, n.name, n.artist_id, n.name AS artist_name, n.plays"
     else:
-        source = """(SELECT f.subject_id AS track_id, f.artist_id, f.plays, f.ms_played AS ms
-                     FROM marts.agg_first_plays f
-                     LEFT JOIN marts.dim_tracks d ON d.track_id = f.subject_id
-                     WHERE f.user_id = :u AND f.subject_kind = 'track'
-                       AND (CAST(:artist AS text) IS NULL OR f.artist_id = :artist)
-                       AND (d.track_id IS NULL OR f.subject_id = :q OR strpos(lower(d.name), lower(:q)) > 0))"""
+        # Titles are looked up in the dimension (`lower(name) LIKE`, served by its trigram index when pg_trgm is
+        # installed) and joined to the user's tracks by key; only the `limit` first in the answer's order (which
+        # the dimension's name decides) are named. Every played track has a dimension row (fct_plays' tested
+        # relationship): one without (a broken or half-built warehouse) is found by its id only — looking for
+        # such tracks costs a pass over all of the user's tracks, which the index exists to avoid.
+        source = """(SELECT x.track_id, x.artist_id, x.plays, x.ms FROM (
+                         SELECT f.subject_id AS track_id, f.artist_id, f.plays, f.ms_played AS ms
+                         FROM marts.dim_tracks d
+                         JOIN marts.agg_first_plays f
+                           ON f.user_id = :u AND f.subject_kind = 'track' AND f.subject_id = d.track_id
+                         WHERE (lower(d.name) LIKE lower(:pattern) OR d.track_id = :q)
+                           AND (CAST(:artist AS text) IS NULL OR f.artist_id = :artist)
+                         ORDER BY (f.subject_id = :q) DESC, (lower(d.name) = lower(:q)) DESC, f.plays DESC,
+                                  f.subject_id
+                         LIMIT :limit) x
+                     UNION ALL
+                     SELECT o.subject_id, o.artist_id, o.plays, o.ms_played FROM marts.agg_first_plays o
+                     WHERE o.user_id = :u AND o.subject_kind = 'track' AND o.subject_id = :q
+                       AND (CAST(:artist AS text) IS NULL OR o.artist_id = :artist)
+                       AND NOT EXISTS (SELECT FROM marts.dim_tracks d WHERE d.track_id = o.subject_id))"""
         named = TRACK_NAMES.format(source=source)
         select = "n.track_id AS subject_id, n.name, n.artist_id, n.artist_name, n.plays"
     return Query(
@@ -148,7 +170,13 @@ def find_subjects(user_id: UUID, kind: SubjectKind, text: str, limit: int, *, ar
         ORDER BY (n.{kind}_id = :q) DESC, (lower(n.name) = lower(:q)) DESC, n.plays DESC, n.{kind}_id
         LIMIT :limit
         """,
-        {"u": user_id, "q": text.strip(), "limit": limit, "artist": artist_id},
+        {
+            "u": user_id,
+            "q": text.strip(),
+            "pattern": contains_pattern(text.strip()),
+            "limit": limit,
+            "artist": artist_id,
+        },
     )
 
 

@@ -212,6 +212,15 @@ def window_params(user_id: UUID, span: Span, years: Years | None = None) -> dict
     return {"u": user_id, "s": span.start_date, "e": span.end_date, **(years.params() if years else {})}
 
 
+# The columns top_tracks and top_artists (json lists, most played first, named) of a summary, from the ranked
+# per-track rows `tt` and per-artist rows `ta` (track_id / artist_id, plays, ms) it defines.
+NAMED_TOPS = f"""
+    (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.track_id)
+     FROM ({TRACK_NAMES.format(source="tt")}) n) AS top_tracks,
+    (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.artist_id)
+     FROM ({ARTIST_NAMES.format(source="ta")}) n) AS top_artists"""
+
+
 def window_summary(
     user_id: UUID, span: Span, limit: int, *, all_time: bool, albums: bool = False, years: Years | None = None
 ) -> Query:
@@ -242,10 +251,7 @@ def window_summary(
             s.once, s.maxp,
             (SELECT coalesce(sum(plays), 0)
              FROM (SELECT plays FROM p ORDER BY plays DESC LIMIT 10) t10)::bigint AS top10,
-            (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.track_id)
-             FROM ({TRACK_NAMES.format(source="tt")}) n) AS top_tracks,
-            (SELECT json_agg(n ORDER BY n.plays DESC, n.ms DESC, n.artist_id)
-             FROM ({ARTIST_NAMES.format(source="ta")}) n) AS top_artists{album_column}
+            {NAMED_TOPS}{album_column}
         FROM s
     """
     return Query(sql, {**window_params(user_id, span, years), "limit": limit})

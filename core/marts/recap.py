@@ -12,8 +12,8 @@ from datetime import date
 from uuid import UUID
 
 from core.marts.listening import BUCKETS
-from core.marts.rankings import ALBUMS, ARTIST_NAMES, TRACK_NAMES, track_totals
-from core.marts.sql import Query
+from core.marts.rankings import ALBUMS, ARTIST_NAMES, NAMED_TOPS, TRACK_NAMES, Years, track_totals
+from core.marts.sql import Param, Query
 from core.marts.windows import Grain, Period, Span, make_span, preceding_range
 
 
@@ -32,6 +32,59 @@ def top_albums(user_id: UUID, span: Span, limit: int, *, all_time: bool) -> Quer
     return Query(
         f"WITH p AS MATERIALIZED ({track_totals(all_time)}) {ALBUMS.format(source='p')}",
         {"u": user_id, "s": span.start_date, "e": span.end_date, "limit": limit},
+    )
+
+
+# How many top tracks, artists and albums agg_yearly_recap keeps (`top` in its model): history.recap's largest
+# `limit`.
+STORED_TOP_ITEMS = 20
+
+
+def stored_summary(user_id: UUID, limit: int, *, all_time: bool, years: Years | None) -> Query | None:
+    """The recap mart's row for a window that is all of the user's data (`all_time`) or exactly one calendar year
+    (`years` from `rankings.whole_years`, without other days), in the shape of `rankings.window_summary(...,
+    albums=True)` and with its answer: the figures and the `limit` first of the stored top lists, named now (albums
+    from their stored tracks, as ALBUMS names them). No row for a year without plays. None for any other window,
+    or a `limit` beyond what the mart keeps: those are summed from the per-track totals."""
+    if limit > STORED_TOP_ITEMS:
+        return None
+    params: dict[str, Param] = {"u": user_id, "limit": limit}
+    if all_time:
+        year = "r.year_start IS NULL"
+    elif years is not None and years.first == years.last and not years.head and not years.tail:
+        year, params["y"] = "r.year_start = :y", years.first
+    else:
+        return None
+    return Query(
+        f"""
+        WITH r AS MATERIALIZED (SELECT * FROM marts.agg_yearly_recap r WHERE r.user_id = :u AND {year}),
+        tt AS (SELECT x.* FROM r, jsonb_to_recordset(r.top_tracks) AS x(track_id text, artist_id text, plays bigint,
+                                                                          ms bigint)
+               ORDER BY x.plays DESC, x.ms DESC, x.track_id LIMIT :limit),
+        ta AS (SELECT x.* FROM r, jsonb_to_recordset(r.top_artists) AS x(artist_id text, plays bigint, ms bigint)
+               ORDER BY x.plays DESC, x.ms DESC, x.artist_id LIMIT :limit),
+        al AS (
+            SELECT e.n, min(dt.album_name) AS album, min(coalesce(da.name, dt.primary_artist_name)) AS artist_name,
+                   max((e.item->>'plays')::bigint) AS plays, max((e.item->>'ms')::bigint) AS ms,
+                   max((e.item->>'tracks')::bigint) AS tracks
+            FROM r
+            CROSS JOIN LATERAL jsonb_array_elements(r.top_albums) WITH ORDINALITY AS e(item, n)
+            CROSS JOIN LATERAL ROWS FROM (jsonb_array_elements_text(e.item->'track_ids'),
+                                         jsonb_array_elements_text(e.item->'artist_ids')) AS t(track_id, artist_id)
+            JOIN marts.dim_tracks dt ON dt.track_id = t.track_id
+            LEFT JOIN marts.dim_artists da ON da.artist_id = t.artist_id
+            WHERE e.n <= :limit
+            GROUP BY e.n
+        )
+        SELECT r.plays, r.unique_tracks, r.unique_artists, r.tracks_played_once AS once,
+               r.max_plays_single_track AS maxp, r.top10_plays AS top10,
+               {NAMED_TOPS},
+               (SELECT json_agg(json_build_object('album', al.album, 'artist_name', al.artist_name, 'plays', al.plays,
+                                                  'ms', al.ms, 'tracks', al.tracks) ORDER BY al.n)
+                FROM al) AS top_albums
+        FROM r
+        """,
+        params,
     )
 
 

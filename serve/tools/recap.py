@@ -129,7 +129,8 @@ async def recap(context: ToolContext, args: RecapArgs, user_id: UUID) -> Recap:
     session = context.session
     all_time = reads_all_time_marts(scope, window)
     years = None if all_time else rankings.whole_years(window, scope.bounds.last_date)
-    summary = await repo.window_summary(
+    stored = queries.stored_summary(user_id, args.limit, all_time=all_time, years=years)
+    summary = (await repo.stored_summary(session, stored) if stored else None) or await repo.window_summary(
         session, user_id, window, args.limit, all_time=all_time, albums=True, years=years
     )
     totals = await repo.totals(session, user_id, window)

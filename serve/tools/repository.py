@@ -209,7 +209,17 @@ async def window_summary(
     aggregated once. `all_time`: the window covers all of the user's data, so the per-track totals come from the
     all-time mart; `years`: its whole calendar years come from the yearly mart."""
     query = rankings.window_summary(user_id, span, limit, all_time=all_time, albums=albums, years=years)
-    row = await _one(session, query)
+    return _summary(await _one(session, query), albums=albums)
+
+
+async def stored_summary(session: AsyncSession, query: Query) -> WindowSummary | None:
+    """A summary with albums precomputed by the transform (`core.marts.recap.stored_summary`); None without its
+    row (a year without plays)."""
+    row = (await session.execute(text(query.sql), dict(query.params))).mappings().first()
+    return None if row is None else _summary(row, albums=True)
+
+
+def _summary(row: RowMapping, *, albums: bool) -> WindowSummary:
     return WindowSummary(
         plays=int(row["plays"]),
         unique_tracks=int(row["unique_tracks"]),

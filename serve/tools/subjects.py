@@ -20,7 +20,7 @@ from serve.tools.registry import ToolContext
 from serve.tools.scope import Scope
 
 STORY_MARTS = ("agg_first_plays", "agg_monthly_artist_plays", "agg_monthly_track_plays", "agg_yearly_track_plays",
-               "fct_listening_streaks", "fct_listening_sessions")  # fmt: skip
+               "agg_yearly_recap", "fct_listening_streaks", "fct_listening_sessions")  # fmt: skip
 MATCHES = 5
 
 

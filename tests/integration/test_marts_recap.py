@@ -18,7 +18,7 @@ from core.dburl import libpq_url
 from core.marts import artists, rankings, recap
 from core.marts.sql import Query, render
 from core.marts.windows import Grain, make_span
-from tests.fixtures.marts import Listen, add_user, create_marts, load_listens
+from tests.fixtures.marts import Listen, add_user, create_marts, load_listens, story_marts_sql
 
 ZONE = ZoneInfo("Europe/Berlin")
 TODAY = date(2026, 11, 20)
@@ -175,3 +175,37 @@ def test_whole_years_from_the_yearly_mart_give_the_per_day_answers(database_url:
             found = rows(connection, artists_by_years)
             assert found == rows(connection, artists_by_days) and found, (start, end)
         assert read_years == 3
+
+
+def test_the_recap_mart_answers_whole_years_and_all_time_as_the_per_track_rows(
+    marts: tuple[psycopg.Connection[Any], UUID],
+) -> None:
+    """agg_yearly_recap (built by the transform; here by the model's own SQL after the albums are named) gives
+    `window_summary`'s row for a calendar year, this year so far and all time, for any limit it keeps; other
+    windows and larger limits are not read from it."""
+    connection, user = marts
+    connection.execute(story_marts_sql())
+    bounds = connection.execute(
+        "SELECT min(local_date) AS first, max(local_date) AS last FROM marts.agg_daily_listening WHERE user_id = %s",
+        (user,),
+    ).fetchone()
+    assert bounds is not None and bounds["last"] == TODAY
+    windows = [
+        (make_span("2025", date(2025, 1, 1), date(2025, 12, 31), ZONE, TODAY), False),
+        (make_span("this_year", date(2026, 1, 1), TODAY, ZONE, TODAY), False),
+        (make_span("all_time", bounds["first"], TODAY, ZONE, TODAY), True),
+    ]
+    for window, all_time in windows:
+        years = None if all_time else rankings.whole_years(window, TODAY)
+        for limit in (1, 3, 20):
+            stored = recap.stored_summary(user, limit, all_time=all_time, years=years)
+            assert stored is not None
+            summed = rankings.window_summary(user, window, limit, all_time=all_time, albums=True, years=years)
+            found = rows(connection, stored)
+            assert found == rows(connection, summed) and found[0]["top_albums"], (window.label, limit)
+            if all_time:  # and the same as the per-day rows
+                by_days = rankings.window_summary(user, window, limit, all_time=False, albums=True)
+                assert found == rows(connection, by_days)
+    month = span(30)
+    assert recap.stored_summary(user, 3, all_time=False, years=rankings.whole_years(month, TODAY)) is None
+    assert recap.stored_summary(user, recap.STORED_TOP_ITEMS + 1, all_time=True, years=None) is None

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import importlib.util
+import secrets
+from pathlib import Path
+
 import psycopg
 
+import migrations
 from core import migrate
 from core.dburl import libpq_url
 from core.tables import metadata
 from ingest.imports.scrobbles import record_key
 
-_HEAD = "0013_scrobble_keys_per_service"
+_HEAD = "0014_pg_trgm"
 
 
 def _tables(url: str) -> set[str]:
@@ -160,3 +165,35 @@ def test_0013_puts_the_service_in_stored_scrobble_keys_and_back(empty_database_u
     )
     migrate.upgrade(empty_database_url)
     assert migrate.current_revision(empty_database_url) == _HEAD
+
+
+def _has_pg_trgm(url: str) -> bool:
+    with psycopg.connect(libpq_url(url)) as connection:
+        row = connection.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_trgm')").fetchone()
+    return bool(row and row[0])
+
+
+def test_0014_enables_pg_trgm_and_goes_on_without_it_when_the_role_may_not(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    assert migrate.current_revision(empty_database_url) == _HEAD and _has_pg_trgm(empty_database_url)
+    # A role without CREATE on the database (what PUBLIC gets by default) runs the migration's statement: a warning
+    # that says what to do, no error, no extension.
+    path = Path(migrations.__file__).parent / "versions" / "0014_pg_trgm.py"
+    spec = importlib.util.spec_from_file_location("migration_0014", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    role = "trgm_less_" + secrets.token_hex(4)
+    with psycopg.connect(libpq_url(empty_database_url), autocommit=True) as connection:
+        connection.execute("DROP EXTENSION pg_trgm")
+        connection.execute(f"CREATE ROLE {role}")
+        notices: list[str] = []
+        connection.add_notice_handler(lambda notice: notices.append(str(notice.message_primary)))
+        try:
+            connection.execute(f"SET ROLE {role}")
+            connection.execute(module.ENABLE_PG_TRGM)
+        finally:
+            connection.execute("RESET ROLE")
+            connection.execute(f"DROP ROLE {role}")
+    assert not _has_pg_trgm(empty_database_url)
+    assert any("pg_trgm not enabled" in notice and "CREATE EXTENSION pg_trgm" in notice for notice in notices)

@@ -290,6 +290,9 @@ MARTS = {
     "from marts.agg_monthly_track_plays order by 1, 2, 3",
     "agg_yearly_track_plays": "select user_id, year_start, track_id, primary_artist_id, plays, listens, ms_played "
     "from marts.agg_yearly_track_plays order by 1, 2, 3, 4",
+    "agg_yearly_recap": "select user_id, year_start, plays, unique_tracks, unique_artists, tracks_played_once, "
+    "max_plays_single_track, top10_plays, top_tracks::text, top_artists::text, top_albums::text "
+    "from marts.agg_yearly_recap order by 1, 2",
     "agg_first_plays": "select user_id, subject_kind, subject_id, artist_id, first_date, last_date, plays, "
     "ms_played, days_played, first_week_plays, first_listen_date, last_listen_date from marts.agg_first_plays "
     "order by 1, 2, 3",

@@ -30,3 +30,26 @@
         select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- A post-hook: a trigram index on `lower(<column>)` (GIN, pg_trgm's gin_trgm_ops), which serves
+    `lower(<column>) LIKE '%…%'` — the "name contains" searches of the tools — with a few index pages instead of a
+    scan. Built only where pg_trgm is installed (migration 0014 enables it; a role that may not create extensions
+    leaves it out, and the searches give the same rows from a scan). Unnamed: during a table rebuild the previous
+    table still holds its index under the name PostgreSQL chose, until dbt drops it. -#}
+{% macro create_trigram_index(column) -%}
+    do $create_trigram_index$
+    declare
+        trgm_schema name := (
+            select namespace.nspname from pg_extension as extension
+            inner join pg_namespace as namespace on namespace.oid = extension.extnamespace
+            where extension.extname = 'pg_trgm'
+        );
+    begin
+        if trgm_schema is not null then
+            execute format(
+                'create index on {{ this }} using gin (lower({{ column }}) %I.gin_trgm_ops)', trgm_schema
+            );
+        end if;
+    end
+    $create_trigram_index$
+{%- endmacro %}

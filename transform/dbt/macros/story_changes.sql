@@ -1,5 +1,5 @@
-{#- Incremental support for the story marts (agg_monthly_*, agg_yearly_track_plays, agg_first_plays,
-    fct_listening_streaks, fct_listening_sessions). Each stores `transformed_at`, the latest
+{#- Incremental support for the story marts (agg_monthly_*, agg_yearly_track_plays, agg_yearly_recap,
+    agg_first_plays, fct_listening_streaks, fct_listening_sessions). Each stores `transformed_at`, the latest
     fct_plays.transformed_at it has read, as its watermark; the plays transformed after it (fct_plays is indexed on
     transformed_at) name what to recompute: the (user, month)s of their days for the monthly marts, the
     (user, year)s for the yearly one, the users for the others. The days come from changed_days_sql (a changed
@@ -22,14 +22,19 @@
     where transformed_at > {{ incremental_watermark('transformed_at') }}
 {%- endmacro %}
 
-{#- The pre-hook of a story mart: remove what the run recomputes (`by` 'month', 'year', 'streak', 'session' or
-    'user'), so that a month, a year or a user left without plays leaves no rows behind. -#}
+{#- The pre-hook of a story mart: remove what the run recomputes (`by` 'month', 'year', 'recap', 'streak',
+    'session' or 'user'), so that a month, a year or a user left without plays leaves no rows behind. -#}
 {% macro delete_recomputed_story_rows(by) -%}
     {%- if is_incremental() -%}
         {%- if by == 'month' -%}
             delete from {{ this }} where (user_id, month_start) in ({{ story_changed_months_sql() }})
         {%- elif by == 'year' -%}
             delete from {{ this }} where (user_id, year_start) in ({{ story_changed_years_sql() }})
+        {%- elif by == 'recap' -%}
+            {#- The changed years, and the all-time row (year_start null) of every user with a changed play. #}
+            delete from {{ this }}
+            where (user_id, year_start) in ({{ story_changed_years_sql() }})
+                or (year_start is null and user_id in ({{ story_changed_users_sql() }}))
         {%- elif by == 'streak' -%}
             delete from {{ this }} as stored
             using ({{ story_streak_edges_sql() }}) as edges

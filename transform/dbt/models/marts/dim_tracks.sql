@@ -1,12 +1,14 @@
 {#- The seed spec's `tracks`: every track the API described or a play referenced, Spotify ids and the
     exports' `local:` ids alike. Episodes, audiobook chapters and videos that appear in plays are here too
-    (`content_kind`), so every fct_plays.track_id has a row. -#}
+    (`content_kind`), so every fct_plays.track_id has a row. Titles carry a trigram index (`lower(name)`, where
+    pg_trgm is installed: macros/indexes.sql) for history.track_history's search by title. -#}
 {{
     config(
         indexes=[
             {'columns': ['track_id'], 'unique': True},
             {'columns': ['primary_artist_id']},
-        ]
+        ],
+        post_hook=["{{ create_trigram_index('name') }}"]
     )
 }}
 
