@@ -26,8 +26,10 @@
     richer field of each side: the API's played_at (millisecond precision), track id and context; the export's
     ms_played, skipped and incognito flag.
 
-    Incremental: only listens near a change are recomputed (macros/changed_listens.sql), or every listen of a
-    user whose time zone changed or who has scrobbles (their matching windows are a track long); the pre-hook deletes the stored plays they replace. -#}
+    Incremental: only listens near a change are recomputed (macros/changed_listens.sql: time ranges around the
+    changed raw rows, hours wide when a changed user has scrobbles, whose matching windows are cut at two hours), or
+    every listen of the changed users after an import or a time-zone change; the pre-hook deletes the stored plays
+    they replace. -#}
 {{
     config(
         materialized='incremental',
@@ -68,23 +70,29 @@ with
 {% if is_incremental() %}
 {%- set plan = incremental_dedupe_plan(incremental_watermark('ingested_watermark'), match_radius) %}
 
--- Incremental: {{ plan['mode'] }} ({{ plan['context'] | length }} time ranges, {{ plan['users'] | length }} users).
+-- Incremental: {{ plan['mode'] }} ({{ plan['context'] | length }} time ranges of radius {{ plan['radius'] }} s,
+-- {{ plan['users'] | length }} users).
 -- Listens whose dedupe may change (the core) and the context needed to decide them.
 listens as (
-    select
-        *,
-        {%- if plan['mode'] == 'users' %}
-        true as is_core
-        {%- else %}
-        {{ in_ranges('user_id', 'played_at', plan['core']) }} as is_core
-        {%- endif %}
-    from {{ ref('int_listens_unioned') }}
     {%- if plan['mode'] == 'users' %}
+    select *, true as is_core
+    from {{ ref('int_listens_unioned') }}
     where user_id in ({% for user_id in plan['users'] %}'{{ user_id }}'::uuid{% if not loop.last %}, {% endif %}{% endfor %})
-    {%- else %}
-    where {{ in_ranges('user_id', 'played_at', plan['context']) }}
-    {%- endif %}
         and {{ not_excluded_user('user_id') }}  {#- users whose data fails the build (macros/user_isolation.sql) #}
+    {%- else %}
+    select *, {{ in_ranges('user_id', 'played_at', plan['core']) }} as is_core
+    from {{ ref('int_listens_unioned') }}
+    where listen_source <> 'scrobble' and {{ in_ranges('user_id', 'played_at', plan['context']) }}
+        and {{ not_excluded_user('user_id') }}
+    {%- if plan['scrobbles'] %}
+    union all
+    -- A scrobble is placed at its start (its end is an estimate): read from raw.scrobbles' (user_id, started_at).
+    select *, {{ in_ranges('user_id', 'started_at', plan['core']) }} as is_core
+    from {{ ref('int_listens_unioned') }}
+    where listen_source = 'scrobble' and {{ in_ranges('user_id', 'started_at', plan['context']) }}
+        and {{ not_excluded_user('user_id') }}
+    {%- endif %}
+    {%- endif %}
 ),
 
 {% else %}
