@@ -103,7 +103,12 @@ scrobbles_per_listen as (
     where absorbed.absorbed_id is null
 ),
 
--- Rule 5: the Spotify listens of users with scrobbles, with how long each lasted and its name key.
+-- Rule 5: the Spotify listens of users with scrobbles, with how long each lasted and its name key. The users are a
+-- few rows, materialized (as account_users), so that the Spotify listens are filtered by hashing them.
+scrobble_users as materialized (
+    select distinct user_id from scrobbles_per_listen
+),
+
 spotify_listens as (
     select
         merged.*,
@@ -124,7 +129,7 @@ spotify_keys as (
         -- scrobble's start or the next one: matching windows are cut to a bucket less that minute.
         floor(extract(epoch from played_until) / {{ scrobble_window }}) as bucket
     from spotify_listens
-    where content_kind = 'track' and user_id in (select user_id from scrobbles_per_listen)
+    where content_kind = 'track' and user_id in (select user_id from scrobble_users)
 ),
 
 scrobble_buckets as (

@@ -150,6 +150,16 @@ account_keys as (
     where listen_source = 'import_zip' and source_format = 'account'
 ),
 
+-- The users with account records (and whether some are known by name only): a few rows, materialized, so that
+-- the extended records are filtered by hashing them. A semi-join on account_keys itself was answered by a nested
+-- loop that rescanned every account record for each listen (quadratic: 200,000 account records against 1M listens
+-- never finished, bench/README.md).
+account_users as materialized (
+    select user_id, bool_or(match_key like 'name:%') as has_name_keys
+    from account_keys
+    group by user_id
+),
+
 extended_keys as (
     select
         export_record_id,
@@ -164,7 +174,7 @@ extended_keys as (
         end as match_key
     from distinct_listens
     where listen_source = 'import_zip' and source_format <> 'account'
-        and user_id in (select user_id from account_keys)
+        and user_id in (select user_id from account_users)
     union
     -- By name too, for account records without an id (names are normalised only for users who have any).
     select
@@ -176,7 +186,7 @@ extended_keys as (
         'name:' || {{ match_name_key('primary_artist_name', 'track_name') }} as match_key
     from distinct_listens
     where listen_source = 'import_zip' and source_format <> 'account'
-        and user_id in (select user_id from account_keys where match_key like 'name:%')
+        and user_id in (select user_id from account_users where has_name_keys)
 ),
 
 account_candidate_pairs as (
