@@ -19,8 +19,8 @@
        scrobble's start lies in [0, duration + `scrobble_tolerance_seconds`], duration being the Spotify record's
        ms_played, else the track's catalogue length, else the scrobble's estimated length. The Spotify listen is
        kept; `scrobble_sources` names the services that also recorded it.
-    A scrobble left alone is a play of its own (`source` `listenbrainz` | `lastfm`, ms_played estimated, see
-    int_listens_unioned).
+    Rules 4 and 5 are rendered by macros/scrobble_matching.sql. A scrobble left alone is a play of its own
+    (`source` `listenbrainz` | `lastfm`, ms_played estimated, see int_listens_unioned).
     In 2 to 5 each side is paired with its nearest candidate, and a pair is kept only when each is the other's
     nearest (ties broken by raw id), so the result does not depend on arrival order. A merged listen keeps the
     richer field of each side: the API's played_at (millisecond precision), track id and context; the export's
