@@ -18,6 +18,9 @@ does now; its first run, which starts the process and parses the project, is rep
 `--worker-memory N` runs N routine runs (each after 50 new API plays) in one long-lived worker and records the worker
 process's resident memory (VmRSS, and its peak VmHWM) after each: whether it grows over a collector's life.
 
+`--account-records` also generates account-data records (minute precision, names only) of 2 listens in 10, so
+the dedupe's account pairings (rules 2 and 3 by name) have work.
+
 `--keep` keeps the scratch database (its name is printed); `--reuse NAME` measures on such a kept database again
 instead of generating a new one (it is never dropped). `--clusters-only` skips the full and incremental runs and
 times only the clusters (standard windows, one year on demand); on a new database it runs one transform first to
@@ -58,13 +61,17 @@ def generate_history(
     timezone: str = "Europe/Berlin",
     seed: float = 0.42,
     enriched: bool = False,
+    account_records: bool = False,
 ) -> None:
     """Insert `listens` listens of one user ending before `end` into raw.api_plays / raw.export_records.
 
     Artists fall into four taste groups with different hours of the day (behaviour clusters exist to be
     found); artist popularity is skewed. Of every 10 listens 6 are export-only, 3 API-only and 1 in both sources
     (the API's end time 0–5 s after the export's), so the dedupe has work; about 15 % are skips (< 30 s).
-    `enriched`: also land what enrichment would (tracks, artists without genres, track artists)."""
+    `enriched`: also land what enrichment would (tracks, artists without genres, track artists).
+    `account_records`: also the account-data record (`StreamingHistory_music_N.json`: end time truncated to the
+    minute, names only) of 2 listens in 10, one export-only (the dedupe's rule 2 pairs it with the extended record)
+    and one API-only (rule 3 pairs it with the API play by name)."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         connection.execute(
             "insert into app.users (id, display_name, timezone) values (%s, 'bench', %s) on conflict do nothing",
@@ -118,6 +125,18 @@ def generate_history(
             """,
             {"user": user_id},
         )
+        if account_records:
+            connection.execute(
+                """
+                insert into raw.export_records (user_id, record_key, played_at, ms_played, content_kind,
+                    source_format, track_name, artist_name)
+                select %(user)s, 'bench-account-' || n, date_trunc('minute', played_at), ms_played, 'track',
+                    'account', 'Track ' || track_id, 'Artist ' || artist
+                from bench_listens
+                where n %% 10 in (0, 7)
+                """,
+                {"user": user_id},
+            )
         if enriched:
             connection.execute(
                 """
@@ -238,6 +257,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", metavar="NAME", help="measure on this kept bench database (never dropped)")
     parser.add_argument("--clusters-only", action="store_true", help="time only the clusters")
+    parser.add_argument(
+        "--account-records", action="store_true", help="also account-data records of 2 listens in 10 (new databases)"
+    )
     parser.add_argument("--collector-paths", type=int, default=0, metavar="N", help="time N runs per collector path")
     parser.add_argument("--worker-memory", type=int, default=0, metavar="N", help="RSS of the worker over N runs")
     args = parser.parse_args()
@@ -266,7 +288,14 @@ def main() -> None:
         else:
             migrate.upgrade(url)
             started = time.perf_counter()
-            generate_history(url, BENCH_USER, listens=args.plays, end=now - timedelta(days=1), enriched=True)
+            generate_history(
+                url,
+                BENCH_USER,
+                listens=args.plays,
+                end=now - timedelta(days=1),
+                enriched=True,
+                account_records=args.account_records,
+            )
             results["generate_seconds"] = round(time.perf_counter() - started, 1)
             after = now - timedelta(hours=23)
         full: list[float] = []

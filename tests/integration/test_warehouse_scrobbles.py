@@ -19,12 +19,15 @@ from tests.fixtures.exports import scrobbles as sx
 from tests.integration.warehouse_history import (
     Listen,
     Song,
+    api_play,
     at,
     create_users,
     differences,
     extended_record,
     import_scrobbles,
     import_zip,
+    land_api_plays,
+    land_in_catalogue,
     lastfm_scrobble,
     listenbrainz_listen,
     marts,
@@ -212,3 +215,64 @@ async def test_the_order_of_the_listenbrainz_and_lastfm_imports_decides_nothing(
         {"a": lb_first[0][6]},
     )
     assert artists == [("lastfm", sx.ARTIST_MBID)]
+
+
+STORED_SQL = (
+    "select play_id, played_at, transformed_at, source, scrobble_sources "
+    "from intermediate.int_plays_deduplicated where user_id = %(u)s order by played_at"
+)
+
+
+async def test_a_poll_of_a_user_with_scrobbles_recomputes_hours_around_it_not_the_whole_history(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """A scrobble's match window is a track long, cut at two hours: an incremental run recomputes the hours around
+    what changed (macros/changed_listens.sql), and what it leaves alone was right (a full rebuild agrees)."""
+    create_users(database_url, {MIXED: ZONE})
+    weeks = _weeks(MIXED)
+    scrobbled = [listen for listen in weeks if listen.ms_played >= 30_000]
+    assert await import_zip(
+        engine, settings, MIXED, tmp_path / "zip", extended_records=[extended_record(listen) for listen in weeks]
+    )
+    assert await import_scrobbles(
+        engine,
+        settings,
+        MIXED,
+        tmp_path / "history",
+        listenbrainz=[listenbrainz_listen(listen) for listen in scrobbled],
+        lastfm=[lastfm_scrobble(listen, 1) for listen in scrobbled],
+    ) == ["success", "success"]
+    await land_in_catalogue(engine, SONGS)  # the polls below then land no new track length
+    await transform(database_url, full_refresh=True)
+    history = rows(database_url, STORED_SQL, {"u": MIXED})
+    assert len(history) == len(weeks)
+
+    # Ten days later the collector polls three listens, which ListenBrainz recorded too; the last one's API play
+    # comes with the next poll, so for one run it is a scrobble alone (its end estimated from the track's length).
+    poll_start = max(listen.ended for listen in weeks) + timedelta(days=10)
+    polled = [
+        Listen(MIXED, poll_start + timedelta(seconds=offset), song, song.duration_ms)
+        for offset, song in zip((0, 500, 1000), SONGS, strict=True)
+    ]
+    await land_api_plays(engine, MIXED, [api_play(listen, 300) for listen in polled[:2]])
+    assert await import_scrobbles(
+        engine, settings, MIXED, tmp_path / "poll", listenbrainz=[listenbrainz_listen(listen) for listen in polled]
+    ) == ["success"]
+    await transform(database_url)
+    after_poll = rows(database_url, STORED_SQL, {"u": MIXED})
+    # Every listen more than a few hours before the poll is the row the full build wrote, untouched.
+    assert after_poll[: len(history)] == history
+    assert [row[3:] for row in after_poll[len(history) :]] == [
+        ("spotify_api", "listenbrainz"),
+        ("spotify_api", "listenbrainz"),
+        ("listenbrainz", "listenbrainz"),
+    ]
+
+    await land_api_plays(engine, MIXED, [api_play(polled[2], 300)])
+    await transform(database_url)
+    after_next_poll = rows(database_url, STORED_SQL, {"u": MIXED})
+    assert after_next_poll[: len(history)] == history
+    assert [row[3:] for row in after_next_poll[len(history) :]] == [("spotify_api", "listenbrainz")] * 3
+    incremental = marts(database_url)
+    await transform(database_url, full_refresh=True)
+    assert differences(marts(database_url), incremental) == {}

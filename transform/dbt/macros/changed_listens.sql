@@ -6,7 +6,9 @@
     export listens whose (artist, title) resolution changed (int_track_name_resolutions.changed_at). A change can alter
     the dedupe of raw rows up to 2 × the match radius (tolerance + 1 minute) away (a new row steals a neighbour's partner), and deciding
     those needs rows up to 4 × it away. Changed rows are collapsed into per-user time ranges
-    (islands) so that the model reads the raw tables by (user_id, played_at) index ranges. -#}
+    (islands) so that the model reads the raw tables by (user_id, played_at) index ranges. A scrobble's place in
+    time is its start (`started_at`: its end is an estimate), and when a changed user has scrobbles the radius is
+    the scrobble window (macros/scrobble_matching.sql, 2 hours) plus the match radius. -#}
 
 {% macro changed_listens_sql(watermark) -%}
     select user_id, played_at from (
@@ -55,9 +57,14 @@
     )
     union all
     {#- Stored plays whose artist id is one a changed name → artist resolution gave or takes away (the listens'
-        raw rows lie at or within the match radius of played_at). Users × changed ids probe the
-        (user_id, primary_artist_id) index. #}
-    select plays.user_id, plays.played_at
+        raw rows lie within the radius of played_at; a scrobble alone is placed at its start, its estimated end
+        less its estimated length). Users × changed ids probe the (user_id, primary_artist_id) index. #}
+    select
+        plays.user_id,
+        case
+            when plays.ms_played_estimated then plays.played_at - plays.ms_played * interval '1 millisecond'
+            else plays.played_at
+        end
     from {{ ref('stg_app__users') }} as users
     cross join (
         select 'local:' || md5(artist_key) as artist_id
@@ -113,14 +120,16 @@
     pre-hook runs), so that the model and its pre-hook agree and PostgreSQL gets literal ranges it can answer
     from the (user_id, played_at) indexes of the raw tables:
       mode 'none'   — nothing changed;
-      mode 'ranges' — `context` ranges (changed ± 4 × match radius) are read, plays with a raw row in the
-                      `core` ranges (changed ± 2 × match radius) are recomputed;
-      mode 'users'  — many changes (an import), a time zone changed, or a changed user has scrobbles (a
-                      scrobble's match window is a track long, not a radius): every listen of the changed
-                      `users` is recomputed. -#}
+      mode 'ranges' — `context` ranges (changed ± 4 × radius) are read, plays with a raw row in the
+                      `core` ranges (changed ± 2 × radius) are recomputed. The radius (`radius`, seconds) is the
+                      match radius, or, when a changed user has scrobbles (`scrobbles`), the scrobble window plus
+                      it: a scrobble's match window is a track long, cut at that window (rule 5), so a poll of
+                      a user with ten years of scrobbles recomputes hours around it, not the ten years;
+      mode 'users'  — many changes (an import) or a time zone changed: every listen of the changed `users` is
+                      recomputed. -#}
 {% macro incremental_dedupe_plan(watermark, match_radius) -%}
     {%- if not execute -%}
-        {{- return({'mode': 'none', 'context': [], 'core': [], 'users': []}) -}}
+        {{- return({'mode': 'none', 'context': [], 'core': [], 'users': [], 'radius': match_radius, 'scrobbles': false}) -}}
     {%- endif -%}
     {%- set zone_users = run_query(
         "select distinct zone_users.user_id::text from (" ~ zone_changed_users_sql(watermark) ~ ") as zone_users"
@@ -133,10 +142,11 @@
     {%- set changed_rows = stats.columns[0].values()[0] | int -%}
     {%- set users = (stats.columns[1].values()[0] or '').split(',') | reject('equalto', '') | list -%}
     {%- if zone_users | length > 0 -%}
-        {{- return({'mode': 'users', 'context': [], 'core': [], 'users': (users + zone_users) | unique | list}) -}}
+        {{- return({'mode': 'users', 'context': [], 'core': [], 'users': (users + zone_users) | unique | list,
+                    'radius': match_radius, 'scrobbles': false}) -}}
     {%- endif -%}
     {%- if changed_rows == 0 -%}
-        {{- return({'mode': 'none', 'context': [], 'core': [], 'users': []}) -}}
+        {{- return({'mode': 'none', 'context': [], 'core': [], 'users': [], 'radius': match_radius, 'scrobbles': false}) -}}
     {%- endif -%}
     {%- set quoted_users = [] -%}
     {%- for user_id in users -%}{%- do quoted_users.append("'" ~ user_id ~ "'::uuid") -%}{%- endfor -%}
@@ -144,25 +154,26 @@
         "select exists (select from " ~ ref('stg_scrobbles__listens') ~ " where user_id in ("
         ~ quoted_users | join(', ') ~ "))"
     ).columns[0].values()[0] -%}
-    {%- if scrobbling -%}
-        {{- return({'mode': 'users', 'context': [], 'core': [], 'users': users}) -}}
-    {%- endif -%}
+    {%- set radius = (scrobble_window_seconds() | int) + match_radius if scrobbling else match_radius -%}
     {%- set ranges = {} -%}
-    {%- for name, radius in [('context', 4 * match_radius), ('core', 2 * match_radius)] -%}
+    {%- for name, range_radius in [('context', 4 * radius), ('core', 2 * radius)] -%}
         {%- set result = run_query(
             "select user_id::text, range_start::text, range_end::text from ("
-            ~ changed_ranges_sql(watermark, radius) ~ ") as ranges order by 1, 2"
+            ~ changed_ranges_sql(watermark, range_radius) ~ ") as ranges order by 1, 2"
         ) -%}
         {%- do ranges.update({name: result.rows | list}) -%}
     {%- endfor -%}
     {%- if changed_rows > var('dedupe_full_user_threshold') | int or ranges['context'] | length > 200 -%}
-        {{- return({'mode': 'users', 'context': [], 'core': [], 'users': users}) -}}
+        {{- return({'mode': 'users', 'context': [], 'core': [], 'users': users, 'radius': radius,
+                    'scrobbles': scrobbling}) -}}
     {%- endif -%}
-    {{- return({'mode': 'ranges', 'context': ranges['context'], 'core': ranges['core'], 'users': users}) -}}
+    {{- return({'mode': 'ranges', 'context': ranges['context'], 'core': ranges['core'], 'users': users,
+                'radius': radius, 'scrobbles': scrobbling}) -}}
 {%- endmacro %}
 
-{#- A boolean SQL expression: (user, time) lies in one of `ranges` (literal bounds, index-friendly). -#}
-{% macro in_ranges(user_column, time_column, ranges, pad_seconds=0) -%}
+{#- A boolean SQL expression: (user, time) lies in one of `ranges` (literal bounds, index-friendly), widened by
+    `pad_seconds` before and `pad_after_seconds` (default: the same) after. -#}
+{% macro in_ranges(user_column, time_column, ranges, pad_seconds=0, pad_after_seconds=none) -%}
     {%- if ranges | length == 0 -%}
         false
     {%- else -%}
@@ -171,15 +182,17 @@
             {% if not loop.first %}or {% endif -%}
             ({{ user_column }} = '{{ user_id }}'::uuid and {{ time_column }} between
                 '{{ range_start }}'::timestamptz - interval '{{ pad_seconds }} seconds'
-                and '{{ range_end }}'::timestamptz + interval '{{ pad_seconds }} seconds')
+                and '{{ range_end }}'::timestamptz + interval '{{ pad_seconds if pad_after_seconds is none else pad_after_seconds }} seconds')
         {%- endfor %}
         )
     {%- endif -%}
 {%- endmacro %}
 
 {#- The pre-hook of int_plays_deduplicated: remove the stored plays that contain a raw row the model is about
-    to recompute (their API side at played_at, their export side at export_played_at). Rendered before
-    the model's watermark moves. -#}
+    to recompute (their API side at played_at, their export side at export_played_at, their scrobble by
+    scrobble_id: it started in a core range; the play ends from a minute before its start, a Spotify listen's end,
+    to at most `max_listen_ms` after, a scrobble alone's estimated end). Rendered before the model's watermark
+    moves. -#}
 {% macro delete_recomputed_plays() -%}
     {%- if is_incremental() -%}
         {#- The tolerance plus a minute for the account format, as in int_plays_deduplicated. -#}
@@ -190,11 +203,26 @@
             where user_id in ({% for user_id in plan['users'] %}'{{ user_id }}'::uuid{% if not loop.last %}, {% endif %}{% endfor %})
         {%- elif plan['mode'] == 'ranges' -%}
             delete from {{ this }}
-            where {{ in_ranges('user_id', 'played_at', plan['core'], match_radius) }}
+            where (
+                {{ in_ranges('user_id', 'played_at', plan['core'], plan['radius']) }}
+                {%- if plan['scrobbles'] %}
+                and not ms_played_estimated  {#- a scrobble alone: its played_at is no raw row's time #}
+                {%- endif %}
                 and (
                     {{ in_ranges('user_id', 'played_at', plan['core']) }}
                     or {{ in_ranges('user_id', 'export_played_at', plan['core']) }}
                 )
+            )
+            {%- if plan['scrobbles'] %}
+            or (
+                {{ in_ranges('user_id', 'played_at', plan['core'], plan['radius'],
+                    [plan['radius'], (var('max_listen_ms', 86400000) | int) // 1000] | max) }}
+                and scrobble_id in (
+                    select scrobble_id from {{ ref('stg_scrobbles__listens') }}
+                    where {{ in_ranges('user_id', 'started_at', plan['core']) }}
+                )
+            )
+            {%- endif %}
         {%- else -%}
             select 1
         {%- endif -%}

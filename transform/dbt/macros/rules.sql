@@ -108,7 +108,12 @@
 
 {#- How long a scrobble's listen is taken to have lasted (a scrobble marks its start and says nothing of its length):
     the track's catalogue duration, else the length the scrobble service reported, else var
-    `scrobble_default_duration_ms`. -#}
+    `scrobble_default_duration_ms`; at most `max_listen_ms` (a day, the longest listen the listen contract admits),
+    so that a scrobble's estimated end lies at most that far after its start (incremental runs find its play
+    there, macros/changed_listens.sql). -#}
 {% macro scrobble_duration_ms(catalogue_column, source_column) -%}
-    coalesce({{ catalogue_column }}, {{ source_column }}, {{ var('scrobble_default_duration_ms') | int }})
+    least(
+        greatest(coalesce({{ catalogue_column }}, {{ source_column }}, {{ var('scrobble_default_duration_ms') | int }}), 0),
+        {{ var('max_listen_ms', 86400000) | int }}
+    )
 {%- endmacro %}

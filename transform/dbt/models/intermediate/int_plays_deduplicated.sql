@@ -19,15 +19,17 @@
        scrobble's start lies in [0, duration + `scrobble_tolerance_seconds`], duration being the Spotify record's
        ms_played, else the track's catalogue length, else the scrobble's estimated length. The Spotify listen is
        kept; `scrobble_sources` names the services that also recorded it.
-    A scrobble left alone is a play of its own (`source` `listenbrainz` | `lastfm`, ms_played estimated, see
-    int_listens_unioned).
+    Rules 4 and 5 are rendered by macros/scrobble_matching.sql. A scrobble left alone is a play of its own
+    (`source` `listenbrainz` | `lastfm`, ms_played estimated, see int_listens_unioned).
     In 2 to 5 each side is paired with its nearest candidate, and a pair is kept only when each is the other's
     nearest (ties broken by raw id), so the result does not depend on arrival order. A merged listen keeps the
     richer field of each side: the API's played_at (millisecond precision), track id and context; the export's
     ms_played, skipped and incognito flag.
 
-    Incremental: only listens near a change are recomputed (macros/changed_listens.sql), or every listen of a
-    user whose time zone changed or who has scrobbles (their matching windows are a track long); the pre-hook deletes the stored plays they replace. -#}
+    Incremental: only listens near a change are recomputed (macros/changed_listens.sql: time ranges around the
+    changed raw rows, hours wide when a changed user has scrobbles, whose matching windows are cut at two hours), or
+    every listen of the changed users after an import or a time-zone change; the pre-hook deletes the stored plays
+    they replace. -#}
 {{
     config(
         materialized='incremental',
@@ -68,23 +70,29 @@ with
 {% if is_incremental() %}
 {%- set plan = incremental_dedupe_plan(incremental_watermark('ingested_watermark'), match_radius) %}
 
--- Incremental: {{ plan['mode'] }} ({{ plan['context'] | length }} time ranges, {{ plan['users'] | length }} users).
+-- Incremental: {{ plan['mode'] }} ({{ plan['context'] | length }} time ranges of radius {{ plan['radius'] }} s,
+-- {{ plan['users'] | length }} users).
 -- Listens whose dedupe may change (the core) and the context needed to decide them.
 listens as (
-    select
-        *,
-        {%- if plan['mode'] == 'users' %}
-        true as is_core
-        {%- else %}
-        {{ in_ranges('user_id', 'played_at', plan['core']) }} as is_core
-        {%- endif %}
-    from {{ ref('int_listens_unioned') }}
     {%- if plan['mode'] == 'users' %}
+    select *, true as is_core
+    from {{ ref('int_listens_unioned') }}
     where user_id in ({% for user_id in plan['users'] %}'{{ user_id }}'::uuid{% if not loop.last %}, {% endif %}{% endfor %})
-    {%- else %}
-    where {{ in_ranges('user_id', 'played_at', plan['context']) }}
-    {%- endif %}
         and {{ not_excluded_user('user_id') }}  {#- users whose data fails the build (macros/user_isolation.sql) #}
+    {%- else %}
+    select *, {{ in_ranges('user_id', 'played_at', plan['core']) }} as is_core
+    from {{ ref('int_listens_unioned') }}
+    where listen_source <> 'scrobble' and {{ in_ranges('user_id', 'played_at', plan['context']) }}
+        and {{ not_excluded_user('user_id') }}
+    {%- if plan['scrobbles'] %}
+    union all
+    -- A scrobble is placed at its start (its end is an estimate): read from raw.scrobbles' (user_id, started_at).
+    select *, {{ in_ranges('user_id', 'started_at', plan['core']) }} as is_core
+    from {{ ref('int_listens_unioned') }}
+    where listen_source = 'scrobble' and {{ in_ranges('user_id', 'started_at', plan['context']) }}
+        and {{ not_excluded_user('user_id') }}
+    {%- endif %}
+    {%- endif %}
 ),
 
 {% else %}
@@ -122,90 +130,8 @@ distinct_listens as (
     where duplicate_export_records.export_record_id is null
 ),
 
--- Account-data records absorbed by the extended-history record of the same listen (rule 2). The account end
--- time is a whole minute, so "ts in [endTime, endTime + 60 s)" is an equi-join on the extended ts's minute.
-account_keys as (
-    select
-        export_record_id,
-        user_id,
-        played_at,
-        content_kind,
-        ms_played,
-        is_core,
-        ingested_at,
-        case
-            when track_id not like 'local:%' then track_id
-            when resolved_track_id is not null then resolved_track_id
-            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
-        end as match_key
-    from distinct_listens
-    where listen_source = 'import_zip' and source_format = 'account'
-),
-
-extended_keys as (
-    select
-        export_record_id,
-        user_id,
-        played_at,
-        content_kind,
-        ms_played,
-        case
-            when track_id not like 'local:%' then track_id
-            when resolved_track_id is not null then resolved_track_id
-            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
-        end as match_key
-    from distinct_listens
-    where listen_source = 'import_zip' and source_format <> 'account'
-        and user_id in (select user_id from account_keys)
-    union
-    -- By name too, for account records without an id (names are normalised only for users who have any).
-    select
-        export_record_id,
-        user_id,
-        played_at,
-        content_kind,
-        ms_played,
-        'name:' || {{ match_name_key('primary_artist_name', 'track_name') }} as match_key
-    from distinct_listens
-    where listen_source = 'import_zip' and source_format <> 'account'
-        and user_id in (select user_id from account_keys where match_key like 'name:%')
-),
-
-account_candidate_pairs as (
-    select
-        account_keys.export_record_id as account_record_id,
-        extended_keys.export_record_id as extended_record_id,
-        abs(coalesce(account_keys.ms_played, 0) - coalesce(extended_keys.ms_played, 0)) as ms_gap,
-        extended_keys.played_at as extended_played_at
-    from account_keys
-    inner join extended_keys
-        on account_keys.user_id = extended_keys.user_id
-        and account_keys.match_key = extended_keys.match_key
-        and account_keys.content_kind = extended_keys.content_kind
-        and date_trunc('minute', account_keys.played_at) = date_trunc('minute', extended_keys.played_at)
-        and extended_keys.played_at >= account_keys.played_at
-        and extended_keys.played_at < account_keys.played_at + interval '60 seconds'
-    where abs(coalesce(account_keys.ms_played, 0) - coalesce(extended_keys.ms_played, 0))
-        <= {{ var('account_ms_tolerance') | int }}
-),
-
-absorbed_account_records as (
-    select ranked.account_record_id, ranked.extended_record_id, account_keys.ingested_at, account_keys.is_core
-    from (
-        select
-            account_record_id,
-            extended_record_id,
-            row_number() over (
-                partition by account_record_id order by ms_gap, extended_played_at, extended_record_id
-            ) as rank_for_account,
-            row_number() over (
-                partition by extended_record_id order by ms_gap, account_record_id
-            ) as rank_for_extended
-        from account_candidate_pairs
-    ) as ranked
-    inner join account_keys on ranked.account_record_id = account_keys.export_record_id
-    where ranked.rank_for_account = 1 and ranked.rank_for_extended = 1
-),
+-- Rule 2: account-data records absorbed by extended records (macros/account_pairing.sql).
+{{ account_pairing_ctes() }}
 
 listens_per_source as (
     select
@@ -391,231 +317,8 @@ merged as (
         and listens_per_source.listen_source <> 'scrobble'
 ),
 
--- ----- Scrobbles (rules 4 and 5) -----------------------------------------------------------------------------
-{%- set scrobble_tolerance = var('scrobble_tolerance_seconds') | int %}
-{%- set pair_tolerance = var('scrobble_pair_tolerance_seconds') | int %}
-{#- Matching windows longer than this less a minute (a track of two hours) are cut to it, so that time buckets of this
-    width make the range matches equi-joins (as export_buckets does for rule 3). -#}
-{%- set scrobble_window = 7200 %}
-
-scrobble_listens as (
-    select * from distinct_listens where listen_source = 'scrobble'
-),
-
--- A Last.fm scrobble's start lies within the pair tolerance of the ListenBrainz one's: it is in one of the (at most
--- two) buckets of twice that width that [start - tolerance, start + tolerance] touches.
-listenbrainz_buckets as (
-    select scrobble_id, user_id, name_key, track_id, started_at,
-        floor((extract(epoch from started_at) - {{ pair_tolerance }}) / {{ 2 * pair_tolerance + 1 }}) as bucket
-    from scrobble_listens
-    where source_format = 'listenbrainz'
-    union
-    select scrobble_id, user_id, name_key, track_id, started_at,
-        floor((extract(epoch from started_at) + {{ pair_tolerance }}) / {{ 2 * pair_tolerance + 1 }})
-    from scrobble_listens
-    where source_format = 'listenbrainz'
-),
-
-lastfm_buckets as (
-    select scrobble_id, user_id, name_key, track_id, started_at,
-        floor(extract(epoch from started_at) / {{ 2 * pair_tolerance + 1 }}) as bucket
-    from scrobble_listens
-    where source_format = 'lastfm'
-),
-
--- Rule 4: the same listen scrobbled to both services, recognised by Spotify id or by name (either may be
--- missing). Two equi-joins rather than one join on an `or`, which PostgreSQL could only answer per user pair.
-scrobble_pair_keys as (
-    select listenbrainz.scrobble_id as kept_id, lastfm.scrobble_id as absorbed_id
-    from listenbrainz_buckets as listenbrainz
-    inner join lastfm_buckets as lastfm
-        on listenbrainz.user_id = lastfm.user_id
-        and listenbrainz.bucket = lastfm.bucket
-        and listenbrainz.name_key = lastfm.name_key
-    where lastfm.started_at between listenbrainz.started_at - interval '{{ pair_tolerance }} seconds'
-        and listenbrainz.started_at + interval '{{ pair_tolerance }} seconds'
-    union
-    select listenbrainz.scrobble_id, lastfm.scrobble_id
-    from listenbrainz_buckets as listenbrainz
-    inner join lastfm_buckets as lastfm
-        on listenbrainz.user_id = lastfm.user_id
-        and listenbrainz.bucket = lastfm.bucket
-        and listenbrainz.track_id = lastfm.track_id
-    where listenbrainz.track_id not like 'local:%'
-        and lastfm.started_at between listenbrainz.started_at - interval '{{ pair_tolerance }} seconds'
-            and listenbrainz.started_at + interval '{{ pair_tolerance }} seconds'
-),
-
-scrobble_pair_candidates as (
-    select
-        pairs.kept_id,
-        pairs.absorbed_id,
-        abs(extract(epoch from listenbrainz.started_at - lastfm.started_at)) as gap_seconds
-    from scrobble_pair_keys as pairs
-    inner join scrobble_listens as listenbrainz on pairs.kept_id = listenbrainz.scrobble_id
-    inner join scrobble_listens as lastfm on pairs.absorbed_id = lastfm.scrobble_id
-),
-
-absorbed_scrobbles as (
-    select ranked.kept_id, ranked.absorbed_id, absorbed.ingested_at, absorbed.is_core
-    from (
-        select
-            candidates.*,
-            row_number() over (partition by kept_id order by gap_seconds, absorbed_id) as rank_for_kept,
-            row_number() over (partition by absorbed_id order by gap_seconds, kept_id) as rank_for_absorbed
-        from scrobble_pair_candidates as candidates
-    ) as ranked
-    inner join scrobble_listens as absorbed on ranked.absorbed_id = absorbed.scrobble_id
-    where ranked.rank_for_kept = 1 and ranked.rank_for_absorbed = 1
-),
-
-scrobbles_per_listen as (
-    select
-        scrobble_listens.*,
-        case when absorbed_by.kept_id is not null then 'lastfm,listenbrainz' else scrobble_listens.source_format end
-            as scrobble_sources,
-        greatest(scrobble_listens.ingested_at, absorbed_by.ingested_at) as merged_ingested_at,
-        scrobble_listens.is_core or coalesce(absorbed_by.is_core, false) as merged_is_core
-    from scrobble_listens
-    left join absorbed_scrobbles as absorbed on scrobble_listens.scrobble_id = absorbed.absorbed_id
-    left join absorbed_scrobbles as absorbed_by on scrobble_listens.scrobble_id = absorbed_by.kept_id
-    where absorbed.absorbed_id is null
-),
-
--- Rule 5: the Spotify listens of users with scrobbles, with how long each lasted and its name key.
-spotify_listens as (
-    select
-        merged.*,
-        coalesce('api:' || merged.api_play_id, 'export:' || merged.export_record_id) as listen_key
-    from merged
-),
-
-spotify_keys as (
-    select
-        listen_key,
-        user_id,
-        played_at,
-        played_until,
-        track_id,
-        {{ match_name_key('primary_artist_name', 'track_name') }} as name_key,
-        coalesce(ms_played, catalogue_duration_ms) as duration_ms,
-        -- The listen's end (to the end of the minute an account record stands for) lies in the bucket of the
-        -- scrobble's start or the next one: matching windows are cut to a bucket less that minute.
-        floor(extract(epoch from played_until) / {{ scrobble_window }}) as bucket
-    from spotify_listens
-    where content_kind = 'track' and user_id in (select user_id from scrobbles_per_listen)
-),
-
-scrobble_buckets as (
-    select scrobble_id, user_id, track_id, name_key,
-        floor(extract(epoch from started_at) / {{ scrobble_window }}) as bucket
-    from scrobbles_per_listen
-    union all
-    select scrobble_id, user_id, track_id, name_key,
-        floor(extract(epoch from started_at) / {{ scrobble_window }}) + 1
-    from scrobbles_per_listen
-),
-
--- The same track: by Spotify id when both sides have one, else by normalised artist + title (two equi-joins).
-scrobble_track_pairs as (
-    select spotify_keys.listen_key, scrobbles.scrobble_id
-    from spotify_keys
-    inner join scrobble_buckets as scrobbles
-        on spotify_keys.user_id = scrobbles.user_id
-        and spotify_keys.bucket = scrobbles.bucket
-        and spotify_keys.track_id = scrobbles.track_id
-    where spotify_keys.track_id not like 'local:%'
-    union all
-    select spotify_keys.listen_key, scrobbles.scrobble_id
-    from spotify_keys
-    inner join scrobble_buckets as scrobbles
-        on spotify_keys.user_id = scrobbles.user_id
-        and spotify_keys.bucket = scrobbles.bucket
-        and spotify_keys.name_key = scrobbles.name_key
-    where spotify_keys.track_id like 'local:%' or scrobbles.track_id like 'local:%'
-),
-
-scrobble_candidate_pairs as (
-    select
-        pairs.listen_key,
-        pairs.scrobble_id,
-        -- How far the scrobble's start is from where the Spotify listen began (at the end time's precision).
-        greatest(
-            extract(epoch from spotify_keys.played_at - scrobbles.started_at)
-                - coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0,
-            coalesce(spotify_keys.duration_ms, scrobbles.ms_played) / 1000.0
-                - extract(epoch from spotify_keys.played_until - scrobbles.started_at),
-            0
-        ) as gap_seconds
-    from scrobble_track_pairs as pairs
-    inner join spotify_keys on pairs.listen_key = spotify_keys.listen_key
-    inner join scrobbles_per_listen as scrobbles on pairs.scrobble_id = scrobbles.scrobble_id
-    where spotify_keys.played_until >= scrobbles.started_at
-        and spotify_keys.played_at <= scrobbles.started_at + least(
-            (coalesce(spotify_keys.duration_ms, scrobbles.ms_played) + {{ 1000 * scrobble_tolerance }})
-                * interval '1 millisecond',
-            interval '{{ scrobble_window - 60 }} seconds'
-        )
-),
-
-scrobble_matches as (
-    select ranked.listen_key, ranked.scrobble_id
-    from (
-        select
-            *,
-            row_number() over (partition by listen_key order by gap_seconds, scrobble_id) as rank_for_spotify,
-            row_number() over (partition by scrobble_id order by gap_seconds, listen_key) as rank_for_scrobble
-        from scrobble_candidate_pairs
-    ) as ranked
-    where ranked.rank_for_spotify = 1 and ranked.rank_for_scrobble = 1
-),
-
-with_scrobbles as (
-    select
-        spotify_listens.*,
-        false as ms_played_estimated,
-        scrobbles.scrobble_sources,
-        scrobbles.scrobble_id,
-        greatest(spotify_listens.ingested_at, scrobbles.merged_ingested_at) as merged_ingested_at,
-        spotify_listens.is_core or coalesce(scrobbles.merged_is_core, false) as merged_is_core
-    from spotify_listens
-    left join scrobble_matches on spotify_listens.listen_key = scrobble_matches.listen_key
-    left join scrobbles_per_listen as scrobbles on scrobble_matches.scrobble_id = scrobbles.scrobble_id
-
-    union all
-
-    select
-        scrobbles.user_id,
-        scrobbles.played_at,
-        scrobbles.played_at as played_until,
-        null::timestamptz as export_played_at,
-        scrobbles.track_id,
-        scrobbles.content_kind,
-        scrobbles.ms_played,
-        scrobbles.source_format as source,
-        scrobbles.catalogue_duration_ms,
-        null as context_type,
-        null as context_uri,
-        scrobbles.track_name,
-        scrobbles.album_name,
-        scrobbles.primary_artist_id,
-        scrobbles.primary_artist_name,
-        scrobbles.skipped,
-        scrobbles.is_incognito,
-        null::bigint as api_play_id,
-        null::bigint as export_record_id,
-        scrobbles.merged_ingested_at as ingested_at,
-        scrobbles.merged_is_core as is_core,
-        'scrobble:' || scrobbles.scrobble_id as listen_key,
-        true as ms_played_estimated,
-        scrobbles.scrobble_sources,
-        scrobbles.scrobble_id,
-        scrobbles.merged_ingested_at,
-        scrobbles.merged_is_core
-    from scrobbles_per_listen as scrobbles
-    left join scrobble_matches on scrobbles.scrobble_id = scrobble_matches.scrobble_id
-    where scrobble_matches.scrobble_id is null
-),
+-- Rules 4 and 5: scrobbles (macros/scrobble_matching.sql), giving `with_scrobbles`: every listen.
+{{ scrobble_matching_ctes() }}
 
 users as (
     select * from {{ ref('stg_app__users') }}
