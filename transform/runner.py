@@ -329,7 +329,10 @@ def _run_locked(
             stats["clusters"]["seconds"] = round(time.perf_counter() - step, 2)
             emit(progress, TransformEvent("step_finished", "clusters", seconds=time.perf_counter() - step))
 
-            downstream_selector = ["--select", CLUSTER_SELECTOR, *(["--exclude", VIEWS] if unchanged_project else [])]
+            # Always the whole selection, views included: the cluster marts are views of the ml tables, so leaving
+            # views out when the project is unchanged selected nothing (dbt then prints "Nothing to do" on stdout,
+            # into `transform --json`), and their tests are what checks the rows the cluster step just wrote.
+            downstream_selector = ["--select", CLUSTER_SELECTOR]
             emit(progress, TransformEvent("step_started", "dbt_downstream"))
             downstream = invoke(
                 database_url,

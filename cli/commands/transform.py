@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -225,7 +225,13 @@ def run(args: argparse.Namespace) -> int:
                 handler.setLevel(logging.CRITICAL + 1)
         try:
             # Ctrl-C or SIGTERM: the run is recorded as interrupted (not left running), then we exit 130.
-            with interrupt_on_signals() as stop, ticking(view) if not args.json else nullcontext():
+            # dbt writes its console log (warnings) to sys.stdout as it is when each command starts: send it to
+            # stderr, so stdout holds only the summary, or the one JSON object of `--json`.
+            with (
+                interrupt_on_signals() as stop,
+                ticking(view) if not args.json else nullcontext(),
+                redirect_stdout(sys.stderr),
+            ):
                 outcome = run_transform(
                     url,
                     full_refresh=args.full_refresh,
