@@ -16,11 +16,7 @@ account_keys as (
         ms_played,
         is_core,
         ingested_at,
-        case
-            when track_id not like 'local:%' then track_id
-            when resolved_track_id is not null then resolved_track_id
-            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
-        end as match_key
+        {{ listen_match_key() }} as match_key
     from distinct_listens
     where listen_source = 'import_zip' and source_format = 'account'
 ),
@@ -42,11 +38,7 @@ extended_keys as (
         played_at,
         content_kind,
         ms_played,
-        case
-            when track_id not like 'local:%' then track_id
-            when resolved_track_id is not null then resolved_track_id
-            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
-        end as match_key
+        {{ listen_match_key() }} as match_key
     from distinct_listens
     where listen_source = 'import_zip' and source_format <> 'account'
         and user_id in (select user_id from account_users)

@@ -66,6 +66,16 @@
     concat_ws('|', {{ normalize_name(artist_column) }}, {{ normalize_name(title_column) }})
 {%- endmacro %}
 
+{#- What an export listen is matched on in rules 2 and 3 of int_plays_deduplicated: its Spotify id, else the id its
+    `local:` track resolved to, else "name:" and its normalised artist and title. -#}
+{% macro listen_match_key() -%}
+    case
+            when track_id not like 'local:%' then track_id
+            when resolved_track_id is not null then resolved_track_id
+            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
+        end
+{%- endmacro %}
+
 
 {#- The post-hook of int_tracks_played and int_artists_played: drop the rows (`key`) that no play references any more
     through `plays_column` — a name-only listen absorbed by the extended record of the same listen, or resolved to

@@ -189,11 +189,7 @@ export_keys as (
             else interval '0'
         end as played_until,
         content_kind,
-        case
-            when track_id not like 'local:%' then track_id
-            when resolved_track_id is not null then resolved_track_id
-            else 'name:' || {{ match_name_key('primary_artist_name', 'track_name') }}
-        end as match_key
+        {{ listen_match_key() }} as match_key
     from export_listens
 ),
 
