@@ -24,7 +24,9 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 def test_tools_answer_from_the_marts_the_real_transform_builds(settings: Settings, database_url: str) -> None:
     user = add_user(database_url, "UTC", "exporter")
-    now = datetime.now(UTC).replace(microsecond=0)
+    # Noon, so the three plays of a day (20 minutes apart) never straddle midnight: run just after 00:00 UTC, the
+    # 10-second play of "day 1" fell on the day before and coverage counted 11 days (CI failed that way once).
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     rows = []
     for day in range(1, 11):
         for index, (track, artist, ms) in enumerate(
