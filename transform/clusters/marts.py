@@ -6,8 +6,8 @@ dbt exposes them as `marts.fct_taste_clusters` and `marts.fct_taste_cluster_arti
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 from uuid import UUID
 
 import psycopg
@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from core.dburl import libpq_url
 from transform.clusters.compute import compute_standard_windows
 from transform.clusters.model import ML_SCHEMA, TasteCluster, as_uuid
+from transform.clusters.refit import refit_reason, stored_fit
 
 CREATE_TABLE_SQL: Final = f"""
 create schema if not exists {ML_SCHEMA};
@@ -104,10 +105,13 @@ def write_clusters(database_url: str, user_id: UUID | str, clusters: Iterable[Ta
 
 def refresh_standard_windows(
     database_url: str, *, now: datetime | None = None, changed_only: bool = False
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Recompute and store the standard windows of every user with music plays (with `changed_only`, of the
-    users whose plays were transformed since their clusters were computed). Returns counts."""
+    users whose plays were transformed since their clusters were computed and whose stored fit no longer stands:
+    transform.clusters.refit). Returns counts, and with `changed_only` why each refitted user was refitted."""
     ensure_table(database_url)
+    end = now or datetime.now(UTC)
+    reasons: dict[str, int] = {}
     with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
         users = [row[0] for row in connection.execute("select distinct user_id from marts.fct_repeat_stats")]
         # Users without plays any more lose their clusters.
@@ -122,10 +126,21 @@ def refresh_standard_windows(
                            where plays.user_id = users.user_id)""",
                 (users,),
             )
-            recompute = [row[0] for row in stale]
+            changed = [row[0] for row in stale.fetchall()]
+            recompute = []
+            for user in changed:
+                reason = refit_reason(stored_fit(connection, user), end)
+                if reason is not None:
+                    recompute.append(user)
+                    reasons[reason] = reasons.get(reason, 0) + 1
         else:
-            recompute = users
+            changed = recompute = users
     written = 0
     for user in sorted(recompute, key=str):
         written += write_clusters(database_url, user, compute_standard_windows(database_url, user, now=now))
-    return {"users": len(users), "recomputed_users": len(recompute), "clusters": written}
+    counts: dict[str, Any] = {"users": len(users), "recomputed_users": len(recompute), "clusters": written}
+    if changed_only:
+        # Users whose plays changed but whose fit stands (transform.clusters.refit), and why the others were refitted.
+        counts["kept_fits"] = len(changed) - len(recompute)
+        counts["refit_reasons"] = reasons
+    return counts
