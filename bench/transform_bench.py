@@ -16,7 +16,8 @@ end) the two ways the collector can start them, alternating: a new `python -m tr
 does now; its first run, which starts the process and parses the project, is reported apart).
 
 `--worker-memory N` runs N routine runs (each after 50 new API plays) in one long-lived worker and records the worker
-process's resident memory (VmRSS, and its peak VmHWM) after each: whether it grows over a collector's life.
+process's resident memory (VmRSS, and its peak VmHWM) after each: whether it grows over a collector's life; and where
+each run's time went (dbt's set-up, its nodes, the clusters, the cluster marts, the rest), medians over runs 2…N.
 
 `--account-records` also generates account-data records (minute precision, names only) of 2 listens in 10, so
 the dedupe's account pairings (rules 2 and 3 by name) have work.
@@ -219,13 +220,35 @@ def _rss_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def _last_run_steps(url: str) -> dict[str, float]:
+    """Where the last transform's time went (app.job_runs.stats): dbt's set-up before its first node, its nodes, the
+    cluster step, the cluster marts' build (0 when skipped), and the rest (isolation plan, bookkeeping)."""
+    with psycopg.connect(libpq_url(url)) as connection:
+        row = connection.execute(
+            "select stats from app.job_runs where job_type = 'transform' order by id desc limit 1"
+        ).fetchone()
+    stats = row[0] if row else {}
+    dbt = stats.get("dbt") or {}
+    setup = float(dbt.get("setup_seconds") or 0.0)
+    steps = {
+        "dbt_setup": setup,
+        "dbt_nodes": float(dbt.get("seconds") or 0.0) - setup,
+        "clusters": float((stats.get("clusters") or {}).get("seconds") or 0.0),
+        "dbt_downstream": float((stats.get("dbt_downstream") or {}).get("seconds") or 0.0),
+    }
+    steps["other"] = float(stats.get("seconds") or 0.0) - sum(steps.values())
+    return {key: round(value, 2) for key, value in steps.items()}
+
+
 async def _worker_memory(url: str, runs: int, after: datetime) -> tuple[dict[str, object], datetime]:
-    """Routine runs after a 50-play poll in one long-lived worker: its RSS after each run."""
+    """Routine runs after a 50-play poll in one long-lived worker: its RSS after each run, and where each run's
+    time went (the first run, which starts the worker, apart)."""
     from transform.worker import TransformWorker
 
     rss: list[float] = []
     peak: list[float] = []
     seconds: list[float] = []
+    steps: list[dict[str, float]] = []
     worker = TransformWorker(url)
     try:
         for _ in range(runs):
@@ -239,12 +262,17 @@ async def _worker_memory(url: str, runs: int, after: datetime) -> tuple[dict[str
             now_mib, peak_mib = _rss_mib(worker.pid)
             rss.append(round(now_mib, 1))
             peak.append(round(peak_mib, 1))
+            steps.append(_last_run_steps(url))
     finally:
         await worker.close()
+    warm = steps[1:]
     return {
         "rss_mib_after_each_run": rss,
         "peak_rss_mib_after_each_run": peak,
         "run_seconds": [round(value, 2) for value in seconds],
+        "warm_run_median": _median(seconds[1:]),
+        "warm_steps_median": {key: _median([run[key] for run in warm]) for key in warm[0]} if warm else None,
+        "steps_of_each_run": steps,
         "rss_growth_mib_after_run_2": round(rss[-1] - rss[1], 1) if len(rss) > 2 else None,
     }, after
 

@@ -24,7 +24,8 @@ three standard windows of every user to `ml.taste_clusters` (and every clustered
 `ml.taste_cluster_artists`), which dbt exposes as `marts.fct_taste_clusters` and `marts.fct_taste_cluster_artists`.
 
 One module per step: `source` (reading and aggregating), `features`, `fitting` (k-means, choosing k), `naming`
-(numbering, top artists and tracks, labels), `compute` (the steps for one window), `marts` (writing `ml.*`);
+(numbering, top artists and tracks, labels), `compute` (the steps for one window), `marts` (writing `ml.*`),
+`refit` (when a routine run fits a user's windows again);
 `model` holds the cluster's shape and the constants.
 """
 
