@@ -237,6 +237,9 @@ def _last_run_steps(url: str) -> dict[str, float]:
         "dbt_downstream": float((stats.get("dbt_downstream") or {}).get("seconds") or 0.0),
     }
     steps["other"] = float(stats.get("seconds") or 0.0) - sum(steps.values())
+    # Node-seconds over dbt's threads (not wall time): the models' share against the tests'.
+    steps["dbt_model_node_seconds"] = float(dbt.get("model_seconds") or 0.0)
+    steps["dbt_test_node_seconds"] = float(dbt.get("test_seconds") or 0.0)
     return {key: round(value, 2) for key, value in steps.items()}
 
 

@@ -102,6 +102,9 @@ def _run_stats(run: DbtRun) -> dict[str, Any]:
         "models": len(models),
         "tests": len(tests),
         "unit_tests": sum(1 for node in tests if node.resource_type == "unit_test"),
+        # Node-seconds (summed over dbt's threads): where a build's time goes, models against tests.
+        "model_seconds": round(sum(node.seconds for node in models), 2),
+        "test_seconds": round(sum(node.seconds for node in tests), 2),
         "rows": {node.unique_id.rsplit(".", 1)[-1]: node.rows_affected for node in models if node.rows_affected},
         "slowest": {
             node.unique_id.split(".", 2)[-1]: round(node.seconds, 2)
