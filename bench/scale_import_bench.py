@@ -1,7 +1,7 @@
 """Import at scale: every user's export of `bench.skewed_exports` into one database, one after another.
 
     uv run python -m bench.scale_import_bench --plays 1000000 --users 100
-    uv run python -m bench.scale_import_bench --plays 10000000 --users 100 --exports /tmp/skewed-10m
+    uv run python -m bench.scale_import_bench --plays 10000000 --users 100 --exports /tmp/skewed-10m --keep --phases
 
 What it answers: does the import keep its rate as `raw.export_records` grows (1M → 10M rows, one unique
 index and one `(user_id, played_at)` index shared by all users), and does its memory stay flat? The exports
@@ -9,7 +9,9 @@ are generated first when `--exports` holds none (`bench.skewed_exports`, determi
 child process (peak RSS is the importer's alone) through the real worker path (`execute_job`), into a fresh
 database migrated by the real migrations on the server of `--database-url` / `TEST_DATABASE_URL`. Printed:
 overall records/s, the rate of each tenth of the rows landed (so growth shows), the heaviest user's rate, peak
-RSS, CPU per record of the importer and of PostgreSQL, and the table's size at the end.
+RSS, CPU per record of the importer and of PostgreSQL, and the table's size at the end. `--phases` also times the
+steps of each import that do not grow with its records (wrapping them; the importer's code is unchanged);
+`--keep` keeps the database for `bench.scale_warehouse_bench` and `bench.tools_bench --reuse`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,66 @@ from ingest.imports import jobs
 from ingest.imports.worker import execute_job
 
 
-async def _import_all(database_url: str, exports: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
+class _Phases:
+    """Wall time of the steps of one import that do not grow with its records (the per-import fixed cost),
+    measured by wrapping the functions `execute_job` calls (the importer's code is not changed)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.started = 0.0
+        self.first_batch: float | None = None
+
+    def reset(self) -> None:
+        self.seconds = {}
+        self.started = time.perf_counter()
+        self.first_batch = None
+
+    def timed[**P, R](
+        self, name: str, function: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]:
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            began = time.perf_counter()
+            try:
+                return await function(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+
+        return wrapper
+
+    def timed_sync[**P, R](self, name: str, function: Callable[P, R]) -> Callable[P, R]:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+
+        return wrapper
+
+    def install(self) -> None:
+        """Wrap the steps where `execute_job` and its callees look them up (module attributes)."""
+        from ingest.imports import loader, pipeline, worker
+
+        worker.detect = self.timed_sync("detect", worker.detect)  # type: ignore[attr-defined]
+        pipeline._plan = self.timed_sync("zip_plan", pipeline._plan)
+        loader._summarize = self.timed("brin_summary", loader._summarize)
+        jobs.set_format = self.timed("set_format", jobs.set_format)
+        jobs.finish_success = self.timed("finish_success", jobs.finish_success)
+        worker._after = self.timed("after", worker._after)
+        load = loader.BatchLoader.load
+        phases = self
+
+        async def first_load(self: loader.BatchLoader, rows: Any) -> int:
+            if phases.first_batch is None:
+                phases.first_batch = time.perf_counter() - phases.started
+            return await load(self, rows)
+
+        loader.BatchLoader.load = first_load  # type: ignore[method-assign]
+
+
+async def _import_all(
+    database_url: str, exports: Path, entries: list[dict[str, Any]], phases: _Phases | None = None
+) -> dict[str, Any]:
     settings = load_settings(
         {
             "DATABASE_URL": database_url,
@@ -50,7 +112,7 @@ async def _import_all(database_url: str, exports: Path, entries: list[dict[str, 
         }
     )
     engine = create_engine(database_url, application_name="scale-import-bench")
-    per_user: list[dict[str, float]] = []
+    per_user: list[dict[str, Any]] = []
     python_cpu = postgres_cpu = 0.0
     try:
         for entry in entries:
@@ -71,10 +133,14 @@ async def _import_all(database_url: str, exports: Path, entries: list[dict[str, 
                     file_size_bytes=path.stat().st_size,
                     file_sha256=None,
                 )
+            claim_started = time.perf_counter()
             job = await jobs.claim_job(engine, worker_id="bench", only_id=job_id)
+            claim_seconds = time.perf_counter() - claim_started
             assert job is not None
             pg_before = _backend_cpu(await _backend_pids(engine))
             cpu_before = time.process_time()
+            if phases is not None:
+                phases.reset()
             started = time.perf_counter()
             outcome = await execute_job(engine, settings, job)
             seconds = time.perf_counter() - started
@@ -84,7 +150,23 @@ async def _import_all(database_url: str, exports: Path, entries: list[dict[str, 
             if outcome.status != "success" or outcome.result is None:
                 raise SystemExit(f"import of {path.name} failed: {outcome.message}")
             per_user.append(
-                {"records": outcome.result.progress.records_read, "inserted": outcome.inserted, "seconds": seconds}
+                {
+                    "records": outcome.result.progress.records_read,
+                    "inserted": outcome.inserted,
+                    "seconds": seconds,
+                    # run_import's own clock (plan, parse, land, BRIN summary): the rest of `seconds` is
+                    # execute_job's before and after (detect, outcome, files); the claim is outside `seconds`.
+                    "run_import_seconds": outcome.result.seconds,
+                    "claim_seconds": claim_seconds,
+                    **(
+                        {
+                            "phases": phases.seconds
+                            | ({"first_batch": phases.first_batch} if phases.first_batch is not None else {})
+                        }
+                        if phases is not None
+                        else {}
+                    ),
+                }
             )
         async with engine.connect() as connection:
             size = (
@@ -111,7 +193,9 @@ async def _import_all(database_url: str, exports: Path, entries: list[dict[str, 
     }
 
 
-def _child(server_url: str, exports: str, queue: multiprocessing.Queue[dict[str, Any]]) -> None:
+def _child(
+    server_url: str, exports: str, queue: multiprocessing.Queue[dict[str, Any]], keep: bool, phases: bool
+) -> None:
     directory = Path(exports)
     entries = json.loads((directory / "manifest.json").read_text())["exports"]
     name = f"spmcp_scale_{secrets.token_hex(4)}"
@@ -119,9 +203,13 @@ def _child(server_url: str, exports: str, queue: multiprocessing.Queue[dict[str,
     try:
         url = with_database(server_url, name)
         migrate.upgrade(url)
-        queue.put(asyncio.run(_import_all(url, directory, entries)))
+        recorder = _Phases() if phases else None
+        if recorder is not None:
+            recorder.install()
+        queue.put(asyncio.run(_import_all(url, directory, entries, recorder)) | {"database": name})
     finally:
-        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def report(result: dict[str, Any]) -> list[str]:
@@ -157,6 +245,20 @@ def report(result: dict[str, Any]) -> list[str]:
             groups.append(f"{group_records / group_seconds:,.0f}")
             group_records = group_seconds = 0.0
     lines.append("records/s by successive tenths of the rows landed: " + ", ".join(groups))
+    if "run_import_seconds" in per_user[0]:
+        outside = [user["seconds"] - user["run_import_seconds"] for user in per_user]
+        claims = [user["claim_seconds"] for user in per_user]
+        lines.append(
+            f"per import, median: claim {statistics.median(claims) * 1000:.0f} ms (before the clock), "
+            f"execute_job outside run_import {statistics.median(outside) * 1000:.0f} ms"
+        )
+    if "phases" in per_user[0]:
+        names = sorted({name for user in per_user for name in user["phases"]})
+        medians = {name: statistics.median(user["phases"].get(name, 0.0) for user in per_user) for name in names}
+        lines.append(
+            "fixed steps per import, median ms: "
+            + ", ".join(f"{name} {seconds * 1000:.0f}" for name, seconds in medians.items())
+        )
     return lines
 
 
@@ -168,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--json", type=Path, default=None, help="also write the raw result here")
     parser.add_argument("--report", type=Path, default=None, help="only print the report of a --json result")
+    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes generating missing exports")
+    parser.add_argument(
+        "--phases", action="store_true", help="also time the fixed steps of each import (detect, plan, summary, …)"
+    )
     args = parser.parse_args(argv)
     if args.report is not None:
         for line in report(json.loads(args.report.read_text())):
@@ -179,17 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     exports: Path = args.exports or Path(f"/tmp/spotify-skewed-{args.plays}-{args.users}")
     if not (exports / "manifest.json").exists():
         started = time.perf_counter()
-        generate(exports, plays=args.plays, users=args.users)
+        generate(exports, plays=args.plays, users=args.users, jobs=args.jobs)
         print(f"generated {exports} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[dict[str, Any]] = context.Queue()
-    child = context.Process(target=_child, args=(args.database_url, str(exports), queue))
+    child = context.Process(target=_child, args=(args.database_url, str(exports), queue, args.keep, args.phases))
     child.start()
     result = queue.get()
     child.join()
     for line in report(result):
         print(line)
     print(f"load average {os.getloadavg()[0]:.2f}")
+    if args.keep:
+        print(f"kept database {result['database']} (drop it when done)")
     if args.json is not None:
         args.json.write_text(json.dumps(result))
     return 0
