@@ -12,7 +12,10 @@ Creates a database beside the server URL, migrates it, creates the contract's ma
 
 Prints a JSON report and the Markdown table used in bench/README.md.
 
-`--stories` measures only the story tools (cold, both faces). `--compare-with CHECKOUT` (with `--reuse`) starts a
+`--stories` measures only the story tools (cold, both faces). On a database of several users (e.g. one
+`bench.scale_import_bench --keep` filled and `bench.scale_warehouse_bench` transformed), `--reuse NAME --user ID`
+sends every call for that user, and `--artist "Artist 0" --track-prefix "Track "` asks about that data set's names.
+`--compare-with CHECKOUT` (with `--reuse`) starts a
 second API from another checkout (e.g. `git archive main | tar -x -C /tmp/main`) beside this one's and sends each
 story call to both in turn: on a shared machine, two runs one after the other differ by more than the code does.
 """
@@ -165,14 +168,19 @@ def app_from_env() -> Any:
 
 type Caller = Callable[[httpx.AsyncClient, str, dict[str, Any]], Awaitable[None]]
 
+# Added to every call's arguments (`--user`): with several users the admin token must name whose data a tool reads.
+EXTRA_ARGS: dict[str, Any] = {}
+
 
 async def via_call(client: httpx.AsyncClient, tool: str, args: dict[str, Any]) -> None:
+    args = EXTRA_ARGS | args
     response = await client.post("/mcp/call", json={"tool": tool, "args": args})
     if response.status_code != 200:
         raise RuntimeError(response.text)
 
 
 async def via_mcp(client: httpx.AsyncClient, tool: str, args: dict[str, Any]) -> None:
+    args = EXTRA_ARGS | args
     message = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -302,8 +310,24 @@ STORY_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
 }
 
 
+# The generated history's names (`--artist`, `--track-prefix` name those of another data set, e.g. bench.skewed_exports'
+# "Artist <n>" / "Track <n>").
+TRACK_PREFIX = "Song "
+
+
 def other_track(index: int) -> dict[str, Any]:
-    return {"track": f"Song {index % 40 + 1}"}
+    return {"track": f"{TRACK_PREFIX}{index % 40 + 1}"}
+
+
+def use_names(artist: str | None, track_prefix: str | None) -> None:
+    """Ask the story calls about `artist` and tracks named `track_prefix` + a number (another data set's names)."""
+    global TRACK_PREFIX
+    if track_prefix is not None:
+        TRACK_PREFIX = track_prefix
+    if artist is not None:
+        for name, (tool, arguments, limit_max) in STORY_CALLS.items():
+            if "artist" in arguments:
+                STORY_CALLS[name] = (tool, arguments | {"artist": artist}, limit_max)
 
 
 async def story_latency(client: httpx.AsyncClient, caller: Caller, n: int = 20) -> dict[str, dict[str, float]]:
@@ -374,6 +398,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--reuse", default=None, help="name of a database kept by an earlier run (--keep)")
     parser.add_argument("--stories", action="store_true", help="measure only the story tools (cold), both faces")
+    parser.add_argument("--user", default=None, help="with --reuse: the user whose data every call reads (user_id)")
+    parser.add_argument("--artist", default=None, help="the artist the story calls ask about (default Artist 7)")
+    parser.add_argument("--track-prefix", default=None, help="track names are this + a number (default 'Song ')")
     parser.add_argument(
         "--compare-with",
         type=Path,
@@ -383,6 +410,9 @@ def main() -> int:
     args = parser.parse_args()
     if not args.server_url:
         parser.error("--server-url (or TEST_DATABASE_URL) is required")
+    if args.user is not None:
+        EXTRA_ARGS["user_id"] = args.user
+    use_names(args.artist, args.track_prefix)
     name = args.reuse or f"spmcp_bench_{secrets.token_hex(4)}"
     if args.reuse is None:
         admin_execute(args.server_url, f'CREATE DATABASE "{name}"')
