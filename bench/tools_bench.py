@@ -14,7 +14,8 @@ Prints a JSON report and the Markdown table used in bench/README.md.
 
 `--stories` measures only the story tools (cold, both faces). On a database of several users (e.g. one
 `bench.scale_import_bench --keep` filled and `bench.scale_warehouse_bench` transformed), `--reuse NAME --user ID`
-sends every call for that user, and `--artist "Artist 0" --track-prefix "Track "` asks about that data set's names.
+sends every call for that user, and `--artist "Artist 0" --track-prefix "Track "` asks about that data set's names;
+`--every-tool` adds the history tools the default sets leave out, over all time, cold.
 `--compare-with CHECKOUT` (with `--reuse`) starts a
 second API from another checkout (e.g. `git archive main | tar -x -C /tmp/main`) beside this one's and sends each
 story call to both in turn: on a shared machine, two runs one after the other differ by more than the code does.
@@ -338,6 +339,47 @@ async def story_latency(client: httpx.AsyncClient, caller: Caller, n: int = 20) 
     return found
 
 
+def all_time_days(index: int) -> dict[str, Any]:
+    """All time as a window of days, a different length per call (longer than any history): a cold answer."""
+    return {"days": 7_000 + index}
+
+
+def year_against_the_one_before(index: int) -> dict[str, Any]:
+    year = 2010 + index % 16
+    return {"start": f"{year}-01-01", "end": f"{year}-12-31"}
+
+
+PRECOMPUTED_WINDOWS: tuple[dict[str, Any], ...] = ({"days": 90}, {"days": 365}, {"period": "all_time"})
+
+
+def precomputed_clusters(index: int) -> dict[str, Any]:
+    return PRECOMPUTED_WINDOWS[index % 3]
+
+
+# `--every-tool`: the history tools the sets above leave out, over all time (the heaviest answers), cold:
+# name -> (tool, arguments of call n, calls). Taste clusters are read from what the transform precomputed for
+# three windows, so each is cold once.
+EVERY_TOOL_CALLS: dict[str, tuple[str, ArgsFor, int]] = {
+    "top_tracks_all_time": ("history.top_tracks", varied({"period": "all_time"}, 100), 20),
+    "top_artists_all_time": ("history.top_artists", varied({"period": "all_time"}, 100), 20),
+    "listening_heatmap_all_time": ("history.listening_heatmap", all_time_days, 20),
+    "repeat_rate_all_time": ("history.repeat_rate", all_time_days, 20),
+    "coverage_all_time": ("history.coverage", all_time_days, 20),
+    "compare_periods_years": ("history.compare_periods", year_against_the_one_before, 16),
+    "taste_clusters_precomputed": ("history.taste_clusters", precomputed_clusters, 3),
+}
+
+
+async def every_tool_latency(base: str, face: str) -> dict[str, dict[str, float]]:
+    caller: Caller = via_call if face == "mcp_call" else via_mcp
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+        return {
+            name: await latency(client, caller, tool, args_for, calls)
+            for name, (tool, args_for, calls) in EVERY_TOOL_CALLS.items()
+        }
+
+
 async def story_pairs(bases: tuple[str, str], face: str, n: int = 20) -> dict[str, dict[str, dict[str, float]]]:
     """The story calls on two APIs at once (this checkout and another), each call's arguments sent to one then the
     other, so both answer under the same load: on a machine shared with other work, runs one after the other
@@ -400,6 +442,9 @@ def main() -> int:
     parser.add_argument("--stories", action="store_true", help="measure only the story tools (cold), both faces")
     parser.add_argument("--user", default=None, help="with --reuse: the user whose data every call reads (user_id)")
     parser.add_argument("--artist", default=None, help="the artist the story calls ask about (default Artist 7)")
+    parser.add_argument(
+        "--every-tool", action="store_true", help="also the other history tools, all time, cold (EVERY_TOOL_CALLS)"
+    )
     parser.add_argument("--track-prefix", default=None, help="track names are this + a number (default 'Song ')")
     parser.add_argument(
         "--compare-with",
@@ -441,6 +486,8 @@ def main() -> int:
             process = start_api(url, port, args.workers)
             base = f"http://127.0.0.1:{port}"
             report[face] = asyncio.run(measure_face(base, face, args.seconds, stories_only=args.stories))
+            if args.every_tool:
+                report[face]["every_tool_cold"] = asyncio.run(every_tool_latency(base, face))
             process.terminate()
             process.wait(timeout=10)
             process = None
