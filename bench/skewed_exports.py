@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import concurrent.futures
+import functools
 import itertools
 import json
 import math
@@ -88,6 +89,7 @@ class Track:
     album: str
 
 
+@functools.cache  # a user plays its library over and over: the ids' base-62 digits were a third of the time
 def track(number: int) -> Track:
     """Track `number` of the catalogue: artist by a skew of its own (a few artists have many tracks)."""
     artist = int(ARTISTS * (number / TRACKS) ** 1.6) % ARTISTS
@@ -183,7 +185,8 @@ class UserHistory:
                     }
                 when += timedelta(milliseconds=ms + rng.randint(0, 4_000))
                 record["ms_played"] = ms
-                record["ts"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+                # = when.strftime("%Y-%m-%dT%H:%M:%SZ"), in a third of the time
+                record["ts"] = when.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
                 written += 1
                 yield record
 
