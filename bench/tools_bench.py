@@ -134,6 +134,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# `--start-timeout`: how long the API may take to answer /healthz (on a heavily loaded machine, over a minute).
+START_TIMEOUT_SECONDS = 60.0
+
+
 def start_api(url: str, port: int, workers: int, root: Path = ROOT) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -146,7 +150,7 @@ def start_api(url: str, port: int, workers: int, root: Path = ROOT) -> subproces
     command = [sys.executable, "-m", "uvicorn", "bench.tools_bench:app_from_env", "--factory", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(command, env=env, cwd=root)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
@@ -442,6 +446,7 @@ def main() -> int:
     parser.add_argument("--stories", action="store_true", help="measure only the story tools (cold), both faces")
     parser.add_argument("--user", default=None, help="with --reuse: the user whose data every call reads (user_id)")
     parser.add_argument("--artist", default=None, help="the artist the story calls ask about (default Artist 7)")
+    parser.add_argument("--start-timeout", type=float, default=60.0, help="seconds the API may take to start")
     parser.add_argument(
         "--every-tool", action="store_true", help="also the other history tools, all time, cold (EVERY_TOOL_CALLS)"
     )
@@ -455,6 +460,8 @@ def main() -> int:
     args = parser.parse_args()
     if not args.server_url:
         parser.error("--server-url (or TEST_DATABASE_URL) is required")
+    global START_TIMEOUT_SECONDS
+    START_TIMEOUT_SECONDS = args.start_timeout
     if args.user is not None:
         EXTRA_ARGS["user_id"] = args.user
     use_names(args.artist, args.track_prefix)
