@@ -3,7 +3,8 @@
     "Changed" listens are raw rows landed since the model's watermark (`ingested_at >= watermark`, see `ingested_watermark`), plus
     the export listens of tracks whose metadata (artists, resolution, the resolved track's artists) landed since
     then, plus the name-only
-    export listens whose (artist, title) resolution changed (int_track_name_resolutions.changed_at). A change can alter
+    export listens whose (artist, title) resolution changed (int_track_name_resolutions.changed_at), plus the API
+    plays whose track's catalogue length landed when a name-only scrobble may pair with them (rule 5). A change can alter
     the dedupe of raw rows up to 2 × the match radius (tolerance + 1 minute) away (a new row steals a neighbour's partner), and deciding
     those needs rows up to 4 × it away. Changed rows are collapsed into per-user time ranges
     (islands) so that the model reads the raw tables by (user_id, played_at) index ranges. A scrobble's place in
@@ -55,6 +56,22 @@
     where scrobbles.track_id in (
         select track_id from {{ ref('stg_spotify_api__tracks') }} where ingested_at >= {{ watermark }}
     )
+    union all
+    {#- API plays whose track's catalogue length landed: rule 5 takes an API play's duration from it. Only those a
+        scrobble without a Spotify id started within a scrobble window before may pair with (by name); a scrobble
+        with the track's id is marked above, and no other listen reads the length. #}
+    select plays.user_id, plays.played_at
+    from {{ ref('stg_spotify_api__plays') }} as plays
+    where plays.track_id in (
+            select track_id from {{ ref('stg_spotify_api__tracks') }} where ingested_at >= {{ watermark }}
+        )
+        and exists (
+            select from {{ ref('stg_scrobbles__listens') }} as scrobbles
+            where scrobbles.user_id = plays.user_id
+                and scrobbles.track_id is null
+                and scrobbles.started_at between plays.played_at - interval '{{ scrobble_window_seconds() | trim }} seconds'
+                    and plays.played_at
+        )
     union all
     {#- Stored plays whose artist id is one a changed name → artist resolution gave or takes away (the listens'
         raw rows lie within the radius of played_at; a scrobble alone is placed at its start, its estimated end
