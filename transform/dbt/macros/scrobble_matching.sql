@@ -1,11 +1,14 @@
 {#- Rules 4 and 5 of int_plays_deduplicated (docs/warehouse-contract.md, "Scrobbles"): scrobbles merged with each
     other and with Spotify's listens. Rendered inside int_plays_deduplicated's statement, after its rules 1-3, as the
-    CTEs from `scrobble_listens` to `with_scrobbles`: it reads the CTEs `distinct_listens` (every raw listen, one per
-    source row, with `is_core`) and `merged` (Spotify's listens after rules 1-3), and `with_scrobbles` is every
-    listen, Spotify's (with the scrobble services that also recorded it) and the scrobbles left alone. A macro, not a
-    model of its own: rule 5 pairs with the result of rules 1-3 in the same statement, so that an incremental run
-    decides both from one read of the raw rows (a model in between would be a second incremental table to keep in
-    step). -#}
+    CTEs from `scrobble_listens` to `scrobble_partners`: it reads the CTEs `distinct_listens` (every raw listen, one
+    per source row, narrow, with `is_core`) and `merged` (Spotify's listens after rules 1-3, narrow). It gives
+    `scrobbles_per_listen` (the scrobbles rule 4 left, each with the services that recorded it), `scrobble_matches`
+    (Spotify listen key, scrobble: the same listen) and `scrobble_partners` (what a Spotify listen takes from its
+    scrobble). Ties between equally near candidates are broken by start time, then by the raw `record_key` (the
+    scrobble's start, names and service) or the Spotify listen's end and track, never by raw ids (import order).
+    A macro, not a model of its own: rule 5 pairs with the result of rules 1-3 in the same statement, so that an
+    incremental run decides both from one read of the raw rows (a model in between would be a second incremental
+    table to keep in step). -#}
 
 {#- How far a scrobble's start and the end of the Spotify listen it matches can lie apart, at most: matching windows
     longer than this less a minute (a track of two hours) are cut to it, so that time buckets of this width make the
@@ -71,6 +74,10 @@ scrobble_pair_candidates as (
     select
         pairs.kept_id,
         pairs.absorbed_id,
+        listenbrainz.started_at as kept_started_at,
+        listenbrainz.record_key as kept_record_key,
+        lastfm.started_at as absorbed_started_at,
+        lastfm.record_key as absorbed_record_key,
         abs(extract(epoch from listenbrainz.started_at - lastfm.started_at)) as gap_seconds
     from scrobble_pair_keys as pairs
     inner join scrobble_listens as listenbrainz on pairs.kept_id = listenbrainz.scrobble_id
@@ -82,8 +89,12 @@ absorbed_scrobbles as (
     from (
         select
             candidates.*,
-            row_number() over (partition by kept_id order by gap_seconds, absorbed_id) as rank_for_kept,
-            row_number() over (partition by absorbed_id order by gap_seconds, kept_id) as rank_for_absorbed
+            row_number() over (
+                partition by kept_id order by gap_seconds, absorbed_started_at, absorbed_record_key, absorbed_id
+            ) as rank_for_kept,
+            row_number() over (
+                partition by absorbed_id order by gap_seconds, kept_started_at, kept_record_key, kept_id
+            ) as rank_for_absorbed
         from scrobble_pair_candidates as candidates
     ) as ranked
     inner join scrobble_listens as absorbed on ranked.absorbed_id = absorbed.scrobble_id
@@ -165,6 +176,12 @@ scrobble_candidate_pairs as (
     select
         pairs.listen_key,
         pairs.scrobble_id,
+        scrobbles.started_at,
+        scrobbles.record_key,
+        spotify_keys.played_at - coalesce(spotify_keys.duration_ms, scrobbles.ms_played) * interval '1 millisecond'
+            as spotify_started_at,
+        spotify_keys.played_at as spotify_played_at,
+        spotify_keys.track_id as spotify_track_id,
         -- How far the scrobble's start is from where the Spotify listen began (at the end time's precision).
         greatest(
             extract(epoch from spotify_keys.played_at - scrobbles.started_at)
@@ -189,57 +206,26 @@ scrobble_matches as (
     from (
         select
             *,
-            row_number() over (partition by listen_key order by gap_seconds, scrobble_id) as rank_for_spotify,
-            row_number() over (partition by scrobble_id order by gap_seconds, listen_key) as rank_for_scrobble
+            row_number() over (
+                partition by listen_key order by gap_seconds, started_at, record_key, scrobble_id
+            ) as rank_for_spotify,
+            row_number() over (
+                partition by scrobble_id
+                order by gap_seconds, spotify_started_at, spotify_played_at, spotify_track_id, listen_key
+            ) as rank_for_scrobble
         from scrobble_candidate_pairs
     ) as ranked
     where ranked.rank_for_spotify = 1 and ranked.rank_for_scrobble = 1
 ),
 
-with_scrobbles as (
+scrobble_partners as (
     select
-        spotify_listens.*,
-        false as ms_played_estimated,
-        scrobbles.scrobble_sources,
+        scrobble_matches.listen_key,
         scrobbles.scrobble_id,
-        greatest(spotify_listens.ingested_at, scrobbles.merged_ingested_at) as merged_ingested_at,
-        spotify_listens.is_core or coalesce(scrobbles.merged_is_core, false) as merged_is_core
-    from spotify_listens
-    left join scrobble_matches on spotify_listens.listen_key = scrobble_matches.listen_key
-    left join scrobbles_per_listen as scrobbles on scrobble_matches.scrobble_id = scrobbles.scrobble_id
-
-    union all
-
-    select
-        scrobbles.user_id,
-        scrobbles.played_at,
-        scrobbles.played_at as played_until,
-        null::timestamptz as export_played_at,
-        scrobbles.track_id,
-        scrobbles.content_kind,
-        scrobbles.ms_played,
-        scrobbles.source_format as source,
-        scrobbles.catalogue_duration_ms,
-        null as context_type,
-        null as context_uri,
-        scrobbles.track_name,
-        scrobbles.album_name,
-        scrobbles.primary_artist_id,
-        scrobbles.primary_artist_name,
-        scrobbles.skipped,
-        scrobbles.is_incognito,
-        null::bigint as api_play_id,
-        null::bigint as export_record_id,
-        scrobbles.merged_ingested_at as ingested_at,
-        scrobbles.merged_is_core as is_core,
-        'scrobble:' || scrobbles.scrobble_id as listen_key,
-        true as ms_played_estimated,
         scrobbles.scrobble_sources,
-        scrobbles.scrobble_id,
         scrobbles.merged_ingested_at,
         scrobbles.merged_is_core
-    from scrobbles_per_listen as scrobbles
-    left join scrobble_matches on scrobbles.scrobble_id = scrobble_matches.scrobble_id
-    where scrobble_matches.scrobble_id is null
+    from scrobble_matches
+    inner join scrobbles_per_listen as scrobbles on scrobble_matches.scrobble_id = scrobbles.scrobble_id
 ),
 {%- endmacro %}

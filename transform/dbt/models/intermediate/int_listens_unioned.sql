@@ -86,6 +86,7 @@ unioned as (
         api_play_id,
         null::bigint as export_record_id,
         null::bigint as scrobble_id,
+        null as record_key,
         user_id,
         played_at,
         null::timestamptz as started_at,
@@ -113,6 +114,7 @@ unioned as (
         null::bigint as api_play_id,
         export_record_id,
         null::bigint as scrobble_id,
+        record_key,
         user_id,
         played_at,
         null::timestamptz as started_at,
@@ -145,6 +147,7 @@ unioned as (
         null::bigint as api_play_id,
         null::bigint as export_record_id,
         scrobble_id,
+        record_key,
         user_id,
         started_at as played_at,  -- moved to the estimated end below, once the duration is known
         started_at,
@@ -199,6 +202,9 @@ select
     identified.api_play_id,
     identified.export_record_id,
     identified.scrobble_id,
+    -- The source's content key (raw record_key: times, names, format or service; none for API plays): ties between
+    -- equally near candidates are broken by it, never by raw ids (import order).
+    identified.record_key,
     identified.user_id,
     case
         when identified.listen_source = 'scrobble'
