@@ -209,13 +209,25 @@
     to recompute (their API side at played_at, their export side at export_played_at, their scrobble by
     scrobble_id: it started in a core range; the play ends from a minute before its start, a Spotify listen's end,
     to at most `max_listen_ms` after, a scrobble alone's estimated end). Rendered before the model's watermark
-    moves. -#}
+    moves. When the model reads whole histories (a full refresh, or users mode) it first allows hash joins only:
+    its CTEs have no statistics, and PostgreSQL, guessing thousands of rows where there are a million and billions
+    for their left joins, answered the final pass with merge joins over sorts of every listen and nested loops (over
+    8 minutes at 1M instead of seconds, bench/README.md). Ranges mode (a poll) reads a few hundred rows through
+    index ranges and keeps the planner's choice. -#}
+{% macro hash_joins_only() -%}
+    set local enable_mergejoin = off; set local enable_nestloop = off;
+{%- endmacro %}
+
 {% macro delete_recomputed_plays() -%}
+    {%- if not is_incremental() -%}
+        {{ hash_joins_only() }} select 1
+    {%- endif -%}
     {%- if is_incremental() -%}
         {#- The tolerance plus a minute for the account format, as in int_plays_deduplicated. -#}
         {%- set match_radius = var('dedupe_tolerance_seconds') | int + 60 -%}
         {%- set plan = incremental_dedupe_plan(incremental_watermark('ingested_watermark'), match_radius) -%}
         {%- if plan['mode'] == 'users' -%}
+            {{ hash_joins_only() }}
             delete from {{ this }}
             where user_id in ({% for user_id in plan['users'] %}'{{ user_id }}'::uuid{% if not loop.last %}, {% endif %}{% endfor %})
         {%- elif plan['mode'] == 'ranges' -%}
@@ -243,7 +255,5 @@
         {%- else -%}
             select 1
         {%- endif -%}
-    {%- else -%}
-        select 1
     {%- endif -%}
 {%- endmacro %}
