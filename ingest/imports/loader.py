@@ -22,7 +22,6 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any, Final
 
@@ -58,29 +57,12 @@ SELECT
 """
 
 
-def _micros_of(value: object) -> tuple[int]:
-    """A timestamptz parameter as PostgreSQL's (microseconds since 2000-01-01 UTC,): an int is that already."""
-    if type(value) is int:
-        return (value,)
-    if isinstance(value, datetime):
-        delta = value - _PG_EPOCH
-        return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds,)
-    raise TypeError(f"expected microseconds since 2000-01-01 or a datetime, got {type(value).__name__}")
-
-
-def _datetime_of(value: tuple[int]) -> datetime:
-    return _PG_EPOCH + timedelta(microseconds=value[0])
-
-
-_PG_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
-
-
 async def _exchange_micros(connection: asyncpg.Connection) -> None:
-    """`timestamptz` exchanged as PostgreSQL's microseconds (asyncpg's tuple format), for targets whose time column
-    holds them (`Target.micros_times`): set on the import's connection while it lands, reset after."""
-    await connection.set_type_codec(
-        "timestamptz", schema="pg_catalog", encoder=_micros_of, decoder=_datetime_of, format="tuple"
-    )
+    """`timestamptz` exchanged as PostgreSQL's microseconds since 2000-01-01 UTC, for targets whose time column
+    holds them (`Target.micros_times`): set on the import's connection while it lands, reset after. Binary
+    `timestamptz` is an int64 of those microseconds, the same bytes as `int8`, so asyncpg's C `int8` codec
+    encodes it: no Python call per row (the tuple codec this replaces called an encoder for every row)."""
+    await connection.set_builtin_type_codec("timestamptz", schema="pg_catalog", codec_name="int8", format="binary")
 
 
 @dataclass(frozen=True, slots=True)
