@@ -46,6 +46,7 @@ import msgspec
 from core.play_time import EARLIEST, latest_allowed, out_of_range
 from ingest.imports.errors import ImportRejected
 from ingest.imports.formats import MemberKind
+from ingest.imports.pgtime import PG_EPOCH, micros_of
 
 # Column order of the rows produced here (and of the COPY into the staging table).
 COLUMNS: Final = (
@@ -70,11 +71,12 @@ COLUMNS: Final = (
     "source_file",
 )
 
+# `played_at` (index 3) is PostgreSQL's microseconds since 2000-01-01 UTC (`pgtime`: why), not a datetime.
 type Row = tuple[
     uuid.UUID,
     int,
     str,
-    datetime,
+    int,
     int,
     str,
     str,
@@ -153,6 +155,8 @@ _EXTREME_YEAR: Final = re.compile(r"^\s*([+-]?)(\d{4,})-\d\d-\d\d")
 _OPTIONAL_ACCOUNT: Final = (("reasonStart", "reason_start"), ("reasonEnd", "reason_end"))
 
 _MAX_MS: Final = 2_147_483_647
+_EARLIEST_MICROS: Final = micros_of(EARLIEST)
+_fromisoformat = datetime.fromisoformat
 _sha1 = hashlib.sha1
 _EXTENDED_TEXT_FIELDS: Final = (
     "master_metadata_track_name",
@@ -222,6 +226,10 @@ class Normalizer:
     latest: datetime = dataclasses.field(default_factory=latest_allowed)
     # Descriptions of the first out-of-range records (file, record number, value, why), for the job's stats.
     skip_details: list[str] = dataclasses.field(default_factory=list)
+    _latest_micros: int = 0
+
+    def __post_init__(self) -> None:
+        self._latest_micros = micros_of(self.latest)
 
     def _out_of_range(self, index: int, field_name: str, raw: object, why: str) -> str:
         if len(self.skip_details) < MAX_SKIP_DETAILS:
@@ -357,18 +365,24 @@ class Normalizer:
         if ms_played < 0 or ms_played > _MAX_MS:
             ms_played = self._ms(ms_played, "ms_played", index)
         parsed: datetime | None = None
+        played_at = -1
         if type(ts) is str:
             try:
-                parsed = datetime.fromisoformat(ts)
+                parsed = _fromisoformat(ts)
             except ValueError:
                 parsed = None
-        # The usual record (`...Z`, in range) passes with two comparisons; the rest is checked and converted.
-        if parsed is None or parsed.tzinfo is not UTC or parsed < EARLIEST or parsed > self.latest:
+            if parsed is not None and parsed.tzinfo is UTC:  # `...Z`
+                # micros_of(parsed), inlined: this runs for every record.
+                delta = parsed - PG_EPOCH
+                played_at = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        # The usual record (`...Z`, in range) passes with two comparisons; the rest (`played_at` still -1 for
+        # anything but `...Z`) is checked and converted.
+        if played_at < _EARLIEST_MICROS or played_at > self._latest_micros:
             checked = self._checked_time(ts, "ts", index)
             if isinstance(checked, str):
                 return checked
             parsed = checked
-        played_at: datetime = parsed
+            played_at = micros_of(parsed)
         track_id: str | None = None
         if track_uri or track_name:
             content_kind = "track"
@@ -398,7 +412,8 @@ class Normalizer:
         # The export's own `2023-01-01T10:00:00Z` spelling is the canonical one; other spellings of the same
         # instant are brought to it so that every export of a play yields the same key.
         if len(ts) != 20 or ts[19] != "Z":
-            ts = _canonical(played_at)
+            assert parsed is not None  # a time was read above, or the record returned
+            ts = _canonical(parsed)
         key_source = f"x|{content_kind}|{identity}|{ms_played}"
         if incognito:
             key_source += "|incognito"
@@ -449,9 +464,9 @@ class Normalizer:
         return json.dumps(extra, separators=(",", ":")) if extra else None
 
     def _account(self, record: dict[str, object], index: int) -> Row | str:
-        played_at = self._checked_time(record["endTime"], "endTime", index)
-        if isinstance(played_at, str):
-            return played_at
+        checked = self._checked_time(record["endTime"], "endTime", index)
+        if isinstance(checked, str):
+            return checked
         ms_played = self._ms(record.get("msPlayed"), "msPlayed", index)
         text = self._text
         track_id: str | None = None
@@ -490,8 +505,8 @@ class Normalizer:
         return (
             self.user_id,
             self.import_job_id,
-            _key(_canonical(played_at), "a", content_kind, identity, ms_played),
-            played_at,
+            _key(_canonical(checked), "a", content_kind, identity, ms_played),
+            micros_of(checked),
             ms_played,
             content_kind,
             "account",

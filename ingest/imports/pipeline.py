@@ -93,6 +93,7 @@ def _target() -> Target:
         progress=_PROGRESS,
         extra=_local_tracks,
         brin_index="raw.ix_export_records_ingested_at",
+        micros_times=True,  # `played_at` is PostgreSQL's microseconds (`normalize.Row`)
     )
 
 

@@ -139,7 +139,7 @@ def _spotify_items(
                 row = normalize(record, index)
                 if type(row) is tuple:
                     chunk.keys.append(row[2])
-                    chunk.times.append(row[3])
+                    chunk.times.append(started_at_of(row[3]))
                     if len(chunk.keys) >= _BATCH:
                         yield chunk
                         chunk = _Chunk(member.name, SPOTIFY_EXPORT)
