@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import zipfile
-import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from ingest.imports.archive import (
+    UNPACK_ERRORS,
     ArchivePlan,
     CountingReader,
     MeteredZip,
@@ -29,6 +29,7 @@ from ingest.imports.archive import (
     check_member_safe,
     check_member_size,
     open_archive,
+    open_member,
     plan_archive,
 )
 from ingest.imports.errors import ImportRejected
@@ -245,10 +246,10 @@ class ScrobbleSource:
         assert self._archive is not None and self._plan is not None
         reader: CountingReader | None = None
         try:
-            with self._archive.open(item.info) as raw:
+            with open_member(self._archive, item.info) as raw:
                 reader = CountingReader(raw, item.info, self._plan, self._archive.meter)
                 yield reader
-        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        except UNPACK_ERRORS as error:
             raise ImportRejected(
                 f"{item.name} cannot be unpacked ({str(error)[:80]}); the ZIP is truncated or corrupted, export it "
                 "again",

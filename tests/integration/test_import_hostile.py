@@ -117,6 +117,14 @@ def truncated_zip(path: Path) -> Path:
     return path
 
 
+def corrupt_deflate(path: Path) -> Path:
+    """A member whose deflate stream turns invalid ~200 KB in: the inflater (`archive.open_member`) raises
+    mid-member, and the job names the member."""
+    text = json.dumps(_good_records(500)).encode()
+    # What is declared but lost stays small: the ZIP must not look like a bomb (100x its size) by its directory.
+    return exports.broken_deflate_zip(path, AUDIO, text[:200_000], text[200_000:220_000])
+
+
 def not_json(path: Path) -> Path:
     return build_zip(path, {AUDIO: b"<html>Service unavailable</html>"})
 
@@ -170,6 +178,7 @@ CASES: list[tuple[str, Callable[[Path], Path], str, tuple[str, ...]]] = [
     ("encrypted", encrypted, "encrypted_member", ("Streaming_History_Audio_2024.json", "encrypted")),
     ("truncated_zip", truncated_zip, "bad_zip", ("not a readable ZIP", "download the export")),
     ("not_a_zip", not_a_zip, "bad_zip", ("not a readable ZIP",)),
+    ("corrupt_deflate", corrupt_deflate, "bad_zip", (AUDIO, "cannot be unpacked", "download the export")),
     ("not_json", not_json, "bad_json", (AUDIO, "not a JSON list")),
     ("truncated_json", truncated_json, "bad_json", (AUDIO, "truncated", "after record 1")),
     ("wrong_type", wrong_type, "bad_field", (AUDIO, "record 2", "`ms_played`", "'lots'")),

@@ -163,6 +163,13 @@ def _bomb(path: Path) -> Path:
     return path
 
 
+def _corrupt(path: Path) -> Path:
+    listens = [sx.listen(f"2023-01-01T{n // 60:02d}:{n % 60:02d}:00", track=f"Song {n}") for n in range(1000)]
+    text = sx.jsonl(listens).encode()
+    # What is declared but lost stays small: the ZIP must not look like a bomb (100x its size) by its directory.
+    return exports.broken_deflate_zip(path, "listens/2023/1.jsonl", text[:300_000], text[300_000:350_000])
+
+
 def _unknown_csv(path: Path) -> Path:
     path.write_text("date,amount,category\n2023-01-01,12.50,groceries\n")
     return path
@@ -203,6 +210,7 @@ def _both(path: Path) -> Path:
     ("name", "build", "reason", "needles"),
     [
         ("bomb.zip", _bomb, "zip_bomb", ("listens/2023/1.jsonl", "zip bomb")),
+        ("corrupt.zip", _corrupt, "bad_zip", ("listens/2023/1.jsonl", "cannot be unpacked")),
         ("budget.csv", _unknown_csv, "unknown_format", ("budget.csv is a CSV", "'date,amount", "Last.fm", "Spotify")),
         ("Streaming_History_Audio_2023_0.json", _spotify_file, "unknown_format", ("upload the whole ZIP",)),
         ("alice_lb.json", _broken_array, "bad_json", ("alice_lb.json is not valid JSON", "export it again")),
