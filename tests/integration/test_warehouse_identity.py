@@ -30,8 +30,10 @@ from tests.integration.warehouse_history import (
     differences,
     execute,
     extended_record,
+    import_scrobbles,
     import_zip,
     land_api_plays,
+    listenbrainz_listen,
     marts,
     resolve_from_catalogue,
     rows,
@@ -310,6 +312,36 @@ async def test_deleting_the_user_whose_plays_resolved_names_gives_the_marts_of_a
         database_url,
         "select distinct track_id like 'local:%%', primary_artist_id like 'local:%%' from marts.fct_plays",
     ) == [(True, True)]
+    await transform(database_url, full_refresh=True)
+    assert differences(after_deletion, marts(database_url)) == {}
+
+
+async def test_deleting_the_only_user_whose_export_named_a_track_gives_its_sources_of_a_full_refresh(
+    engine: AsyncEngine, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """Issue 21 (e): int_tracks_played and int_artists_played gather which sources reported a track or artist over
+    every user's plays. Bob's export is the only one that named the song; after his deletion a routine run must
+    say what a full refresh says (only ListenBrainz, Alice's, reported it), not keep his export's word."""
+    create_users(database_url, {ALICE: "UTC", BOB: "UTC"})
+    alice = Listen(ALICE, at("2026-03-01 09:00:10"), SONG, SONG.duration_ms)
+    statuses = await import_scrobbles(
+        engine, settings, ALICE, tmp_path / "alice", listenbrainz=[listenbrainz_listen(alice)]
+    )
+    assert statuses == ["success"]
+    bob = Listen(BOB, at("2026-03-05 20:00:00"), SONG, 200_000)
+    assert await import_zip(engine, settings, BOB, tmp_path / "bob", extended_records=[extended_record(bob)])
+    await transform(database_url, full_refresh=True)
+    sources_sql = (
+        "select (select source from marts.dim_tracks where track_id = %(t)s), "
+        "(select string_agg(source, ',') from marts.dim_artists where name = %(a)s)"
+    )
+    ids = {"t": SONG.track_id, "a": SONG.artist}
+    assert rows(database_url, sources_sql, ids) == [("import_zip", "import_zip")]
+
+    await delete_user(engine, BOB, settings.effective_upload_dir)
+    await transform(database_url)
+    after_deletion = marts(database_url)
+    assert rows(database_url, sources_sql, ids) == [("listenbrainz", "listenbrainz")]
     await transform(database_url, full_refresh=True)
     assert differences(after_deletion, marts(database_url)) == {}
 

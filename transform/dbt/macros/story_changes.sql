@@ -36,8 +36,21 @@
             where (user_id, year_start) in ({{ story_changed_years_sql() }})
                 or (year_start is null and user_id in ({{ story_changed_users_sql() }}))
         {%- elif by == 'streak' -%}
+            {#- The edges, and the stored runs that cross them (their start, kept before they are deleted), go to
+                temporary tables the model reads in the same transaction (dropped at its commit). #}
+            drop table if exists {{ streak_edges_relation() }};
+            drop table if exists {{ streak_carried_relation() }};
+            create temporary table fct_listening_streaks__edges on commit drop as
+            {{ story_streak_edges_sql() }};
+            create temporary table fct_listening_streaks__carried on commit drop as
+            select stored.user_id, stored.subject_kind, stored.subject_id, stored.start_date, stored.transformed_at
+            from {{ this }} as stored
+            inner join {{ streak_edges_relation() }} as edges
+                on stored.user_id = edges.user_id and stored.end_date >= edges.edge and stored.start_date < edges.edge;
+            analyze {{ streak_edges_relation() }};
+            analyze {{ streak_carried_relation() }};
             delete from {{ this }} as stored
-            using ({{ story_streak_edges_sql() }}) as edges
+            using {{ streak_edges_relation() }} as edges
             where stored.user_id = edges.user_id and stored.end_date >= edges.edge
         {%- elif by == 'session' -%}
             {#- Materialized: the cut is a subquery per user, never to be re-run per stored row. #}
@@ -79,9 +92,20 @@
 {%- endmacro %}
 
 {#- Per user with changed plays, the day before the earliest changed day (changed_days_sql already widens by a
-    day): days before it are the same as in the stored runs, so runs ending before it stand. -#}
+    day): the edge day and the days before it are the same as in the stored runs, so runs ending before it stand,
+    and a stored run that crosses it (start before it, end on or after it) started where it did: the model recomputes
+    the runs from the days since the edge and gives the one that begins on the edge the crossing run's start
+    (fct_listening_streaks__carried), instead of reading every earlier day of the subjects played on the edge. -#}
 {% macro story_streak_edges_sql() -%}
     select changed_days.user_id, min(changed_days.local_date) - 1 as edge
     from ({{ changed_days_sql(ref('fct_plays'), incremental_watermark('transformed_at')) }}) as changed_days
     group by changed_days.user_id
+{%- endmacro %}
+
+{% macro streak_edges_relation() -%}
+    pg_temp.fct_listening_streaks__edges
+{%- endmacro %}
+
+{% macro streak_carried_relation() -%}
+    pg_temp.fct_listening_streaks__carried
 {%- endmacro %}

@@ -1,5 +1,6 @@
 {#- Per user, local month and artist (each day's primary artist): plays, listening time, rank among the month's
-    artists and their number (macros/monthly_plays.sql, shared with agg_monthly_track_plays).
+    artists and their number (macros/monthly_plays.sql at the month
+    grain, shared with agg_monthly_track_plays and, at the year grain, agg_yearly_track_plays).
     Read by history.artist_history (plays per month, rank over time, eras) without touching per-day rows. -#}
 {{
     config(
@@ -14,4 +15,4 @@
 }}
 -- depends_on: {{ ref('fct_plays') }} (the changed plays name what a run recomputes)
 
-{{ monthly_subject_plays('artist') }}
+{{ subject_plays_by_period('month', 'artist') }}

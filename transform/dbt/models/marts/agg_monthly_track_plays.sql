@@ -1,5 +1,6 @@
 {#- Per user, local month and track: plays, listening time, the track's largest primary artist, rank among the
-    month's tracks and their number (macros/monthly_plays.sql, shared with agg_monthly_artist_plays).
+    month's tracks and their number (macros/monthly_plays.sql at the month
+    grain, shared with agg_monthly_artist_plays and, at the year grain, agg_yearly_track_plays).
     Read by history.track_history (plays per month, rank over time, eras). -#}
 {{
     config(
@@ -14,4 +15,4 @@
 }}
 -- depends_on: {{ ref('fct_plays') }} (the changed plays name what a run recomputes)
 
-{{ monthly_subject_plays('track') }}
+{{ subject_plays_by_period('month', 'track') }}

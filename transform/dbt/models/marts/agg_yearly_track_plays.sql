@@ -6,7 +6,8 @@
     first_local_date / last_local_date: the row's first and last day (with a listen), so that agg_track_totals is
     a sum over these rows instead of over every per-day row.
     Read by history.recap and history.discoveries. Incremental: a run recomputes the (user, year)s of its changed
-    plays (macros/story_changes.sql); a table stored before the date columns is recomputed whole once. -#}
+    plays (macros/story_changes.sql); a table stored before the date columns is recomputed whole once. The SQL is
+    macros/monthly_plays.sql at the year grain (the monthly marts are the same sums per month). -#}
 {{
     config(
         materialized='incremental',
@@ -20,25 +21,4 @@
 }}
 -- depends_on: {{ ref('fct_plays') }} (the changed plays name what a run recomputes)
 
-select
-    user_id,
-    date_trunc('year', local_date)::date as year_start,
-    track_id,
-    primary_artist_id,
-    sum(plays)::bigint as plays,
-    sum(listens)::bigint as listens,
-    sum(ms_played)::bigint as ms_played,
-    min(local_date) as first_local_date,
-    max(local_date) as last_local_date,
-    max(transformed_at) as transformed_at
-from {{ ref('agg_daily_track_plays') }} as daily
-{%- if is_incremental() and not lacks_column('first_local_date') %}
-where (user_id, local_date) in (
-    select changed.user_id, year_days.local_date::date
-    from ({{ story_changed_years_sql() }}) as changed
-    cross join generate_series(
-        changed.year_start, changed.year_start + interval '1 year' - interval '1 day', interval '1 day'
-    ) as year_days (local_date)
-)
-{%- endif %}
-group by 1, 2, 3, 4
+{{ subject_plays_by_period('year', 'track', incremental=is_incremental() and not lacks_column('first_local_date')) }}

@@ -5,11 +5,13 @@
     distinct tracks. Read by history.sessions (longest sessions, typical length by weekday and hour).
     One window pass over fct_plays, incremental: a run recomputes the sessions of its users from a day before their
     earliest changed listen on (macros/story_changes.sql). -#}
+{#- work_mem: the window's sort of every listen (1,000,000 at 1M plays) and the grouping by session stay in memory
+    instead of spilling to disk. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_recomputed_story_rows('session') }}"],
+        pre_hook=["set local work_mem = '128MB'", "{{ delete_recomputed_story_rows('session') }}"],
         indexes=[
             {'columns': ['user_id', 'started_at']},
             {'columns': ['user_id', 'local_date']},
@@ -60,13 +62,16 @@ select
     min(started_at) as started_at,
     max(played_at) as ended_at,
     (round(extract(epoch from max(played_at) - min(started_at)) / 60.0, 1))::numeric(10, 1) as minutes,
-    (array_agg(local_date order by played_at, track_id))[1] as local_date,
-    (array_agg(local_weekday order by played_at, track_id))[1] as local_weekday,
-    (array_agg(local_hour order by played_at, track_id))[1] as local_hour,
+    {#- The session's first listen is its only one that starts a session: no ordered aggregate (a sort per
+        session) is needed to pick its day and hour. #}
+    max(local_date) filter (where starts_session = 1) as local_date,
+    max(local_weekday) filter (where starts_session = 1) as local_weekday,
+    max(local_hour) filter (where starts_session = 1) as local_hour,
     (count(*) filter (where counts_as_play))::integer as plays,
     count(*)::integer as listens,
     coalesce(sum(ms_played), 0)::bigint as ms_played,
-    count(distinct track_id)::integer as tracks,
+    -- Byte comparisons for the distinct tracks (the same count: equal ids are equal bytes in either collation).
+    count(distinct track_id collate "C")::integer as tracks,
     max(transformed_at) as transformed_at
 from numbered
 group by user_id, session_number

@@ -4,8 +4,10 @@
     Read by history.streaks (longest: index on days; current: index on end_date) and history.recap.
     Gaps-and-islands over the daily aggregates, incremental: per user with changed plays, the runs ending on or
     after the day before the earliest changed day (its `edge`, macros/story_changes.sql) are recomputed from the
-    days since the edge, plus the earlier days of the subjects with a play on the edge (their run may reach back). -#}
-{#- work_mem: the days of the subjects on the edge (~600,000 rows at 1M plays) sort in memory instead of on disk. -#}
+    days since the edge; a run that begins on the edge takes the start of the stored run it continues (one that
+    crossed the edge), so a poll reads the days since the edge, not every earlier day of the subjects played on it.
+    A run of consecutive days has end_date - start_date + 1 days. -#}
+{#- work_mem: a full build's ~1,400,000 subject-days sort in memory instead of on disk. -#}
 {{
     config(
         materialized='incremental',
@@ -22,7 +24,7 @@
 with
 {%- if is_incremental() %}
 edges as (
-    {{ story_streak_edges_sql() }}
+    select user_id, edge from {{ streak_edges_relation() }}
 ),
 {%- endif %}
 
@@ -40,8 +42,7 @@ days as (
            listening.transformed_at
     from {{ ref('agg_daily_listening') }} as listening
     {%- if is_incremental() %}
-    {#- A user's days are few (one row per day): all of them, the older runs are dropped below. #}
-    inner join edges on listening.user_id = edges.user_id
+    inner join edges on listening.user_id = edges.user_id and listening.local_date >= edges.edge
     {%- endif %}
     where listening.content_kind = 'track' and listening.plays > 0
     union all
@@ -52,36 +53,16 @@ days as (
     union all
     select user_id, 'track'::text, track_id, local_date, transformed_at
     from track_days
-    {%- if is_incremental() %}
-    union all
-    {#- The days before the edge of the artists and tracks played on it (index probes per subject). #}
-    select earlier.user_id, 'artist'::text, earlier.primary_artist_id, earlier.local_date, max(earlier.transformed_at)
-    from (select distinct track_days.user_id, track_days.primary_artist_id
-          from track_days inner join edges
-              on track_days.user_id = edges.user_id and track_days.local_date = edges.edge
-          where track_days.primary_artist_id is not null) as on_edge
-    inner join {{ ref('agg_daily_track_plays') }} as earlier
-        on earlier.user_id = on_edge.user_id and earlier.primary_artist_id = on_edge.primary_artist_id
-    inner join edges on earlier.user_id = edges.user_id and earlier.local_date < edges.edge
-    where earlier.plays > 0
-    group by earlier.user_id, earlier.primary_artist_id, earlier.local_date
-    union all
-    select earlier.user_id, 'track'::text, earlier.track_id, earlier.local_date, earlier.transformed_at
-    from (select distinct track_days.user_id, track_days.track_id
-          from track_days inner join edges
-              on track_days.user_id = edges.user_id and track_days.local_date = edges.edge) as on_edge
-    inner join {{ ref('agg_daily_track_plays') }} as earlier
-        on earlier.user_id = on_edge.user_id and earlier.track_id = on_edge.track_id
-    inner join edges on earlier.user_id = edges.user_id and earlier.local_date < edges.edge
-    where earlier.plays > 0
-    {%- endif %}
 ),
 
+{#- The partition's text key in the "C" collation: the same partitions (equality is byte equality either way), and
+    byte comparisons instead of the database collation's in the sort of every subject-day. #}
 numbered as (
     select
         user_id, subject_kind, subject_id, local_date,
-        local_date - (row_number() over (partition by user_id, subject_kind, subject_id order by local_date))::integer
-            as run,
+        local_date - (row_number() over (
+            partition by user_id, subject_kind, subject_id collate "C" order by local_date
+        ))::integer as run,
         transformed_at
     from days
 ),
@@ -93,16 +74,39 @@ runs as (
         subject_id,
         min(local_date) as start_date,
         max(local_date) as end_date,
-        count(*)::integer as days,
         max(transformed_at) as transformed_at
     from numbered
     group by user_id, subject_kind, subject_id, run
-    having count(*) >= 2 or subject_kind = 'all'
 )
 
-select runs.user_id, runs.subject_kind, runs.subject_id, runs.start_date, runs.end_date, runs.days, runs.transformed_at
-from runs
 {%- if is_incremental() %}
-{#- The runs the pre-hook kept (ending before the edge) are not recomputed. #}
-inner join edges on runs.user_id = edges.user_id and runs.end_date >= edges.edge
+,
+
+{#- A run that begins on the edge continues the stored run that crossed it (the edge day is unchanged). #}
+carried_runs as (
+    select
+        runs.user_id,
+        runs.subject_kind,
+        runs.subject_id,
+        coalesce(carried.start_date, runs.start_date) as start_date,
+        runs.end_date,
+        greatest(runs.transformed_at, carried.transformed_at) as transformed_at
+    from runs
+    inner join edges on runs.user_id = edges.user_id
+    left join {{ streak_carried_relation() }} as carried
+        on runs.start_date = edges.edge
+            and carried.user_id = runs.user_id and carried.subject_kind = runs.subject_kind
+            and carried.subject_id is not distinct from runs.subject_id
+)
+
+select user_id, subject_kind, subject_id, start_date, end_date, (end_date - start_date + 1)::integer as days,
+       transformed_at
+from carried_runs
+where end_date > start_date or subject_kind = 'all'
+{%- else %}
+
+select user_id, subject_kind, subject_id, start_date, end_date, (end_date - start_date + 1)::integer as days,
+       transformed_at
+from runs
+where end_date > start_date or subject_kind = 'all'
 {%- endif %}
